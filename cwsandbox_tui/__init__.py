@@ -1,0 +1,3 @@
+"""cwsandbox-tui: a keyboard-driven terminal dashboard for CoreWeave Sandboxes."""
+
+__version__ = "0.1.0"

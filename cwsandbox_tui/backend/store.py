@@ -1,0 +1,233 @@
+"""Durable state of the embedded backend: sandbox and snapshot records and settings in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandboxes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    status INTEGER NOT NULL,
+    status_reason TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    exit_code INTEGER,
+    stop_snapshot_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    status INTEGER NOT NULL,
+    status_reason TEXT NOT NULL DEFAULT '',
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    completed_at REAL,
+    source_sandbox_id TEXT NOT NULL DEFAULT '',
+    trigger INTEGER NOT NULL DEFAULT 0,
+    idempotency_key TEXT NOT NULL DEFAULT '',
+    object_bucket TEXT NOT NULL DEFAULT '',
+    archive TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX IF NOT EXISTS snapshots_idempotency
+    ON snapshots (source_sandbox_id, idempotency_key) WHERE idempotency_key != '';
+CREATE INDEX IF NOT EXISTS snapshots_archive ON snapshots (archive);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class SandboxSpec:
+    """What a sandbox was started with."""
+
+    command: str
+    args: list[str] = field(default_factory=list)
+    container_image: str = ""
+    tags: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    mount_path: str = ""
+    mount_size: str = ""
+    mount_size_bytes: int = 0
+    restored_from: str = ""
+    max_lifetime_seconds: int = 0
+
+
+@dataclass
+class SandboxRow:
+    id: str
+    status: int
+    spec: SandboxSpec
+    created_at: float
+    status_reason: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    stop_snapshot_id: str = ""
+    seq: int = 0
+
+
+@dataclass
+class SnapshotRow:
+    id: str
+    status: int
+    created_at: float
+    updated_at: float
+    source_sandbox_id: str = ""
+    trigger: int = 0
+    idempotency_key: str = ""
+    object_bucket: str = ""
+    archive: str = ""
+    status_reason: str = ""
+    size_bytes: int = 0
+    completed_at: float | None = None
+    seq: int = 0
+
+
+_SNAPSHOT_COLUMNS = [f.name for f in fields(SnapshotRow)]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # settings
+    def get_setting(self, key: str, default: str = "") -> str:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_settings(self, values: dict[str, str]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    # sandboxes
+    def insert_sandbox(self, row: SandboxRow) -> SandboxRow:
+        cursor = self._db.execute(
+            "INSERT INTO sandboxes (id, status, status_reason, spec, created_at, started_at,"
+            " ended_at, exit_code, stop_snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.id, row.status, row.status_reason, json.dumps(asdict(row.spec)), row.created_at,
+             row.started_at, row.ended_at, row.exit_code, row.stop_snapshot_id),
+        )
+        row.seq = int(cursor.lastrowid or 0)
+        return row
+
+    def update_sandbox(self, sandbox_id: str, **changes: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._db.execute(
+            f"UPDATE sandboxes SET {assignments} WHERE id = ?", (*changes.values(), sandbox_id)
+        )
+
+    def get_sandbox(self, sandbox_id: str) -> SandboxRow | None:
+        row = self._db.execute("SELECT * FROM sandboxes WHERE id = ?", (sandbox_id,)).fetchone()
+        return _sandbox(row) if row else None
+
+    def sandboxes_after(self, seq: int) -> Iterable[SandboxRow]:
+        for row in self._db.execute("SELECT * FROM sandboxes WHERE seq > ? ORDER BY seq", (seq,)):
+            yield _sandbox(row)
+
+    def sandboxes_with_status(self, statuses: Sequence[int]) -> list[SandboxRow]:
+        marks = ",".join("?" * len(statuses))
+        query = f"SELECT * FROM sandboxes WHERE status IN ({marks}) ORDER BY seq"
+        return [_sandbox(r) for r in self._db.execute(query, tuple(statuses))]
+
+    def delete_sandbox(self, sandbox_id: str) -> bool:
+        return self._db.execute("DELETE FROM sandboxes WHERE id = ?", (sandbox_id,)).rowcount > 0
+
+    # snapshots
+    def insert_snapshot(self, row: SnapshotRow) -> SnapshotRow:
+        values = asdict(row)
+        values.pop("seq")
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        cursor = self._db.execute(
+            f"INSERT INTO snapshots ({names}) VALUES ({marks})", tuple(values.values())
+        )
+        row.seq = int(cursor.lastrowid or 0)
+        return row
+
+    def insert_snapshots(self, rows: Sequence[SnapshotRow]) -> None:
+        """Bulk insert in one transaction (seeding)."""
+        names = [n for n in _SNAPSHOT_COLUMNS if n != "seq"]
+        query = (f"INSERT INTO snapshots ({', '.join(names)}) "
+                 f"VALUES ({', '.join('?' * len(names))})")
+        with self._transaction():
+            self._db.executemany(query, [tuple(getattr(r, n) for n in names) for r in rows])
+
+    def update_snapshot(self, snapshot_id: str, **changes: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._db.execute(
+            f"UPDATE snapshots SET {assignments} WHERE id = ?", (*changes.values(), snapshot_id)
+        )
+
+    def get_snapshot(self, snapshot_id: str) -> SnapshotRow | None:
+        row = self._db.execute("SELECT * FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+        return _snapshot(row) if row else None
+
+    def find_snapshot_by_key(self, sandbox_id: str, key: str) -> SnapshotRow | None:
+        row = self._db.execute(
+            "SELECT * FROM snapshots WHERE source_sandbox_id = ? AND idempotency_key = ?",
+            (sandbox_id, key),
+        ).fetchone()
+        return _snapshot(row) if row else None
+
+    def snapshots_page(self, after_seq: int, limit: int) -> list[SnapshotRow]:
+        rows = self._db.execute(
+            "SELECT * FROM snapshots WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [_snapshot(r) for r in rows]
+
+    def snapshots_with_status(self, status: int) -> list[SnapshotRow]:
+        rows = self._db.execute("SELECT * FROM snapshots WHERE status = ?", (status,))
+        return [_snapshot(r) for r in rows]
+
+    def archive_users(self, archive: str) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM snapshots WHERE archive = ?", (archive,))
+        return int(row.fetchone()[0])
+
+    def all_archives(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT archive FROM snapshots")}
+
+    def delete_snapshot(self, snapshot_id: str) -> bool:
+        return self._db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,)).rowcount > 0
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _sandbox(row: sqlite3.Row) -> SandboxRow:
+    data = dict(row)
+    data["spec"] = SandboxSpec(**json.loads(data["spec"]))
+    return SandboxRow(**data)
+
+
+def _snapshot(row: sqlite3.Row) -> SnapshotRow:
+    return SnapshotRow(**dict(row))

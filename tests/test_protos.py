@@ -1,0 +1,347 @@
+"""Checks for the hand-written .proto files and their committed generated modules.
+
+1. The committed modules in ``cwsandbox_tui/proto/v1beta2`` are exactly what
+   ``python -m cwsandbox_tui.proto._generate`` produces from ``protos/``.
+2. The compiled descriptors agree with the wire facts in the shared fact sheet
+   (``../shared/reference/api-v1beta2.md``): field numbers, types, labels,
+   oneofs, reserved numbers/names, enum values and service methods.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from google.protobuf import descriptor_pb2
+from grpc_tools import protoc
+
+from cwsandbox_tui.proto import _generate
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2, secrets_pb2, streaming_pb2
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GENERATED_DIR = REPO_ROOT / "cwsandbox_tui" / "proto" / "v1beta2"
+FACT_SHEET = REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md"
+PACKAGE = "coreweave.sandbox.v1beta2"
+REGENERATE_HINT = "run `python -m cwsandbox_tui.proto._generate` and commit the result"
+
+# proto file (as named in the fact sheet) -> our generated module
+MODULES = {
+    f"{PACKAGE.replace('.', '/')}/gateway.proto": gateway_pb2,
+    f"{PACKAGE.replace('.', '/')}/streaming.proto": streaming_pb2,
+    f"{PACKAGE.replace('.', '/')}/secrets.proto": secrets_pb2,
+}
+
+
+# ---------------------------------------------------------------------------
+# 1. Generated code is up to date
+# ---------------------------------------------------------------------------
+
+
+def _committed_files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_generated_modules_are_up_to_date(tmp_path: Path) -> None:
+    _generate.generate(tmp_path)
+    fresh = _committed_files(tmp_path)
+    committed = _committed_files(GENERATED_DIR)
+
+    assert sorted(fresh) == _generate.generated_names()
+    missing = sorted(set(fresh) - set(committed))
+    extra = sorted(set(committed) - set(fresh))
+    stale = sorted(name for name in set(fresh) & set(committed) if fresh[name] != committed[name])
+    assert not (missing or extra or stale), (
+        f"cwsandbox_tui/proto/v1beta2 is out of date (missing={missing}, extra={extra}, "
+        f"differing={stale}); {REGENERATE_HINT}"
+    )
+
+
+def test_rewritten_imports_point_at_our_package() -> None:
+    for name, data in _committed_files(GENERATED_DIR).items():
+        text = data.decode("utf-8")
+        assert "from coreweave" not in text, f"{name} still imports coreweave.*; {REGENERATE_HINT}"
+        assert not re.search(r"coreweave\.sandbox\.v1beta2\.\w+_pb2", text), name
+
+
+# ---------------------------------------------------------------------------
+# 2. Wire facts: fact-sheet tables vs. compiled descriptors
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """One `#### message|enum|service` section of the fact sheet."""
+
+    kind: str
+    name: str
+    rows: list[dict[str, str]] = field(default_factory=list)
+    bullets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileFacts:
+    """One `### File` section of the fact sheet."""
+
+    bullets: list[str] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+
+
+_FILE_RE = re.compile(r"^### File `([^`]+)`")
+_BLOCK_RE = re.compile(r"^#### (message|enum|service) `([^`]+)`")
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip().replace("`", "") for cell in line.strip().strip("|").split("|")]
+
+
+def parse_fact_sheet(text: str) -> dict[str, FileFacts]:
+    """Split the sheet into files -> blocks -> table rows (as dicts) and bullets."""
+    files: dict[str, FileFacts] = {}
+    current_file: FileFacts | None = None
+    block: Block | None = None
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## ") or line.startswith("### "):
+            match = _FILE_RE.match(line)
+            current_file = files.setdefault(match.group(1), FileFacts()) if match else None
+            block, header = None, None
+        elif current_file is None:
+            continue
+        elif match := _BLOCK_RE.match(line):
+            block, header = Block(match.group(1), match.group(2)), None
+            current_file.blocks.append(block)
+        elif line.startswith("|"):
+            if block is None:
+                continue
+            cells = _cells(line)
+            if header is None:
+                header = cells
+            elif not set(line) <= set("|-: "):  # skip the |---|---| separator
+                assert len(cells) == len(header), f"bad table row in {block.name}: {line}"
+                block.rows.append(dict(zip(header, cells)))
+        elif line.startswith("- "):
+            (block.bullets if block else current_file.bullets).append(line[2:].replace("`", ""))
+    return files
+
+
+def _bullet(bullets: list[str], key: str) -> str | None:
+    for bullet in bullets:
+        if bullet.startswith(f"{key}:"):
+            return bullet.split(":", 1)[1].strip()
+    return None
+
+
+def _reserved_from_sheet(bullets: list[str]) -> tuple[list[tuple[int, int]], list[str]]:
+    """Reserved numbers as inclusive (start, end) ranges, and reserved names."""
+    ranges: list[tuple[int, int]] = []
+    for part in (_bullet(bullets, "reserved numbers") or "").split(","):
+        if part.strip():
+            start, _, end = part.strip().partition("-")
+            ranges.append((int(start), int(end or start)))
+    names = [n.strip() for n in (_bullet(bullets, "reserved names") or "").split(",") if n.strip()]
+    return sorted(ranges), sorted(names)
+
+
+def _options(cell: str) -> str:
+    return "deprecated" if "deprecated" in [o.strip() for o in cell.split(",")] else ""
+
+
+def expected_facts(facts: FileFacts) -> dict[str, object]:
+    """Flatten a fact-sheet file section into comparable key -> value pairs."""
+    out: dict[str, object] = {
+        "package": _bullet(facts.bullets, "package"),
+        "syntax": _bullet(facts.bullets, "syntax"),
+        "go_package": _bullet(facts.bullets, "option go_package"),
+    }
+    for block in facts.blocks:
+        prefix = f"{block.kind} {block.name}"
+        out[prefix] = "defined"
+        if block.kind == "message":
+            for row in block.rows:
+                label = row["label"] if row["label"] in ("repeated", "map", "optional") else ""
+                out[f"{prefix}.{row['field']}"] = (
+                    int(row["#"]), row["type"], label, row["oneof"], _options(row["options"])
+                )
+            out[f"{prefix} reserved"] = _reserved_from_sheet(block.bullets)
+        elif block.kind == "enum":
+            for row in block.rows:
+                out[f"{prefix}.{row['value']}"] = (int(row["number"]), _options(row["options"]))
+            out[f"{prefix} reserved"] = _reserved_from_sheet(block.bullets)
+        else:
+            for row in block.rows:
+                out[f"{prefix}.{row['method']}"] = (row["request"], row["response"], row["kind"])
+    return out
+
+
+_SCALARS = {
+    value: name.removeprefix("TYPE_").lower()
+    for name, value in descriptor_pb2.FieldDescriptorProto.Type.items()
+}
+
+
+def _short(type_name: str) -> str:
+    """'.coreweave.sandbox.v1beta2.X.Y' -> 'X.Y'; other packages keep their full name."""
+    return type_name.lstrip(".").removeprefix(f"{PACKAGE}.")
+
+
+def file_proto(module: ModuleType) -> descriptor_pb2.FileDescriptorProto:
+    """The compiled descriptor of a generated ``*_pb2`` module, as a proto."""
+    fdp = descriptor_pb2.FileDescriptorProto()
+    module.DESCRIPTOR.CopyToProto(fdp)
+    return fdp
+
+
+def actual_facts(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
+    """Flatten a compiled file descriptor into the same key -> value shape."""
+    out: dict[str, object] = {
+        "package": fdp.package,
+        "syntax": fdp.syntax,
+        "go_package": fdp.options.go_package,
+    }
+
+    def map_entries(msg: descriptor_pb2.DescriptorProto) -> dict[str, descriptor_pb2.DescriptorProto]:
+        return {nested.name: nested for nested in msg.nested_type if nested.options.map_entry}
+
+    def field_type(fld: descriptor_pb2.FieldDescriptorProto) -> str:
+        if fld.type_name:
+            return _short(fld.type_name)
+        return _SCALARS[fld.type]
+
+    def add_enum(enum: descriptor_pb2.EnumDescriptorProto, scope: str) -> None:
+        prefix = f"enum {scope}{enum.name}"
+        out[prefix] = "defined"
+        for value in enum.value:
+            out[f"{prefix}.{value.name}"] = (
+                value.number, "deprecated" if value.options.deprecated else ""
+            )
+        ranges = sorted((r.start, r.end) for r in enum.reserved_range)  # enum ends are inclusive
+        out[f"{prefix} reserved"] = (ranges, sorted(enum.reserved_name))
+
+    def add_message(msg: descriptor_pb2.DescriptorProto, scope: str) -> None:
+        name = f"{scope}{msg.name}"
+        prefix = f"message {name}"
+        out[prefix] = "defined"
+        entries = map_entries(msg)
+        for fld in msg.field:
+            entry = entries.get(_short(fld.type_name).rpartition(".")[2]) if fld.type_name else None
+            if entry is not None and fld.label == fld.LABEL_REPEATED:
+                key, value = entry.field
+                type_, label = f"map<{field_type(key)}, {field_type(value)}>", "map"
+            elif fld.label == fld.LABEL_REPEATED:
+                type_, label = field_type(fld), "repeated"
+            else:
+                type_, label = field_type(fld), "optional" if fld.proto3_optional else ""
+            real_oneof = fld.HasField("oneof_index") and not fld.proto3_optional
+            oneof = msg.oneof_decl[fld.oneof_index].name if real_oneof else ""
+            deprecated = "deprecated" if fld.options.deprecated else ""
+            out[f"{prefix}.{fld.name}"] = (fld.number, type_, label, oneof, deprecated)
+        ranges = sorted((r.start, r.end - 1) for r in msg.reserved_range)  # message ends are exclusive
+        out[f"{prefix} reserved"] = (ranges, sorted(msg.reserved_name))
+        for nested in msg.nested_type:
+            if not nested.options.map_entry:
+                add_message(nested, f"{name}.")
+        for enum in msg.enum_type:
+            add_enum(enum, f"{name}.")
+
+    for enum in fdp.enum_type:
+        add_enum(enum, "")
+    for msg in fdp.message_type:
+        add_message(msg, "")
+    for service in fdp.service:
+        out[f"service {service.name}"] = "defined"
+        for method in service.method:
+            kind = {
+                (False, False): "unary",
+                (False, True): "server-streaming",
+                (True, False): "client-streaming",
+                (True, True): "bidi-streaming",
+            }[(method.client_streaming, method.server_streaming)]
+            out[f"service {service.name}.{method.name}"] = (
+                _short(method.input_type), _short(method.output_type), kind
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def fact_sheet() -> dict[str, FileFacts]:
+    if not FACT_SHEET.exists():
+        pytest.skip(f"fact sheet not found at {FACT_SHEET}")
+    return parse_fact_sheet(FACT_SHEET.read_text(encoding="utf-8"))
+
+
+def test_fact_sheet_parser_sees_every_block(fact_sheet: dict[str, FileFacts]) -> None:
+    """Guard against a silently broken parser: match the sheet's own 'counts' line."""
+    for proto_file in MODULES:
+        facts = fact_sheet[proto_file]
+        counts = _bullet(facts.bullets, "counts") or ""
+        numbers = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) ([\w -]+?)\(s\)", counts))
+        top_level = [b for b in facts.blocks if "." not in b.name]
+        methods = sum(len(b.rows) for b in facts.blocks if b.kind == "service")
+        assert numbers["top-level message"] == sum(b.kind == "message" for b in top_level)
+        assert numbers["top-level enum"] == sum(b.kind == "enum" for b in top_level)
+        assert numbers["service"] == sum(b.kind == "service" for b in facts.blocks)
+        assert numbers["method"] == methods
+
+
+def compare(expected: dict[str, object], actual: dict[str, object]) -> list[str]:
+    """Human-readable differences between fact-sheet and descriptor facts."""
+    absent = "<absent>"
+    return [
+        f"{key}: fact sheet={expected.get(key, absent)!r} ours={actual.get(key, absent)!r}"
+        for key in sorted(set(expected) | set(actual))
+        if expected.get(key, absent) != actual.get(key, absent)
+    ]
+
+
+@pytest.mark.parametrize("proto_file", sorted(MODULES), ids=lambda p: Path(p).stem)
+def test_descriptors_match_fact_sheet(fact_sheet: dict[str, FileFacts], proto_file: str) -> None:
+    problems = compare(expected_facts(fact_sheet[proto_file]), actual_facts(file_proto(MODULES[proto_file])))
+    assert not problems, f"{proto_file} differs from the fact sheet:\n" + "\n".join(problems)
+
+
+# Each mutation breaks one wire fact in a scratch copy of the protos; the
+# comparison above must report exactly the key that was broken.
+MUTATIONS = [
+    ("gateway", "optional bool wait_for_ready = 6;", "optional bool wait_for_ready = 7;",
+     "message StopSandboxRequest.wait_for_ready"),
+    ("gateway", "int64 size_bytes = 4;", "int32 size_bytes = 4;", "message FileSystemSnapshot.size_bytes"),
+    ("gateway", "optional int32 max_timeout_seconds = 4;", "int32 max_timeout_seconds = 4;",
+     "message CreateFileSystemSnapshotRequest.max_timeout_seconds"),
+    ("gateway", "SANDBOX_STATUS_TERMINATING = 9;", "SANDBOX_STATUS_TERMINATING = 8;",
+     "enum SandboxStatus.SANDBOX_STATUS_TERMINATING"),
+    ("gateway", "SANDBOX_STATUS_TERMINATED = 5 [deprecated = true];", "SANDBOX_STATUS_TERMINATED = 5;",
+     "enum SandboxStatus.SANDBOX_STATUS_TERMINATED"),
+    ("gateway", "reserved 2 to 9;", "reserved 2 to 8;", "message RunnerClusterSecretReference reserved"),
+    ("streaming", "rpc StreamLogs(stream LogStreamRequest)", "rpc StreamLogs(LogStreamRequest)",
+     "service GatewayStreamingService.StreamLogs"),
+    ("streaming", "map<string, string> env = 6;", "map<string, bytes> env = 6;", "message ExecStreamInit.env"),
+]
+
+
+@pytest.mark.parametrize(("stem", "old", "new", "key"), MUTATIONS, ids=[m[3] for m in MUTATIONS])
+def test_comparison_catches_mutation(
+    fact_sheet: dict[str, FileFacts], tmp_path: Path, stem: str, old: str, new: str, key: str
+) -> None:
+    proto_dir = tmp_path / "protos" / _generate.PROTO_PACKAGE_DIR
+    proto_dir.mkdir(parents=True)
+    for name in _generate.PROTO_FILES:
+        text = (_generate.PROTO_ROOT / _generate.PROTO_PACKAGE_DIR / name).read_text(encoding="utf-8")
+        if name == f"{stem}.proto":
+            assert text.count(old) == 1, f"mutation anchor {old!r} not found once in {name}"
+            text = text.replace(old, new)
+        (proto_dir / name).write_text(text, encoding="utf-8")
+
+    target = f"{_generate.PROTO_PACKAGE_DIR}/{stem}.proto"
+    descriptor_set = tmp_path / "set.binpb"
+    include = Path(protoc.__file__).parent / "_proto"
+    status = protoc.main(
+        ["protoc", f"-I{tmp_path / 'protos'}", f"-I{include}", f"--descriptor_set_out={descriptor_set}", target]
+    )
+    assert status == 0
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+
+    problems = compare(expected_facts(fact_sheet[target]), actual_facts(fds.file[0]))
+    assert [p.split(":", 1)[0] for p in problems] == [key]
