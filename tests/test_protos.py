@@ -25,6 +25,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATED_DIR = REPO_ROOT / "cwsandbox_tui" / "proto" / "v1beta2"
 FACT_SHEET = REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md"
 PACKAGE = "coreweave.sandbox.v1beta2"
+# Our documented local extensions: fields numbered from 1001 and the messages they carry.
+# They are left out of the comparison with the fact sheet (and checked on their own below).
+LOCAL_EXTENSION_FIRST_NUMBER = 1001
+LOCAL_EXTENSION_MESSAGES = {"LocalSandboxDetails"}
 REGENERATE_HINT = "run `python -m cwsandbox_tui.proto._generate` and commit the result"
 
 # proto file (as named in the fact sheet) -> our generated module
@@ -221,11 +225,15 @@ def actual_facts(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
         out[f"{prefix} reserved"] = (ranges, sorted(enum.reserved_name))
 
     def add_message(msg: descriptor_pb2.DescriptorProto, scope: str) -> None:
+        if msg.name in LOCAL_EXTENSION_MESSAGES:
+            return
         name = f"{scope}{msg.name}"
         prefix = f"message {name}"
         out[prefix] = "defined"
         entries = map_entries(msg)
         for fld in msg.field:
+            if fld.number >= LOCAL_EXTENSION_FIRST_NUMBER:
+                continue
             entry = entries.get(_short(fld.type_name).rpartition(".")[2]) if fld.type_name else None
             if entry is not None and fld.label == fld.LABEL_REPEATED:
                 key, value = entry.field
@@ -345,3 +353,16 @@ def test_comparison_catches_mutation(
 
     problems = compare(expected_facts(fact_sheet[target]), actual_facts(fds.file[0]))
     assert [p.split(":", 1)[0] for p in problems] == [key]
+
+
+def test_local_extensions_stay_clear_of_api_numbers() -> None:
+    fdp = file_proto(gateway_pb2)
+    carriers = {}
+    for msg in fdp.message_type:
+        for fld in msg.field:
+            if fld.number >= LOCAL_EXTENSION_FIRST_NUMBER:
+                carriers[msg.name] = (fld.name, fld.number, fld.type_name.rpartition(".")[2])
+    assert carriers == {
+        "GetSandboxResponse": ("local_details", 1001, "LocalSandboxDetails"),
+        "SandboxInfo": ("local_details", 1001, "LocalSandboxDetails"),
+    }

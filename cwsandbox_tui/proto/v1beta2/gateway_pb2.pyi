@@ -476,7 +476,7 @@ class GetSandboxRequest(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., max_timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class GetSandboxResponse(_message.Message):
-    __slots__ = ("sandbox_id", "started_at_time", "sandbox_status", "current_resource_usage", "runner_id", "runner_group_id", "profile_id", "service_address", "exposed_ports", "applied_ingress_mode", "applied_egress_mode", "status_reason")
+    __slots__ = ("sandbox_id", "started_at_time", "sandbox_status", "current_resource_usage", "runner_id", "runner_group_id", "profile_id", "service_address", "exposed_ports", "applied_ingress_mode", "applied_egress_mode", "status_reason", "local_details")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_TIME_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -489,6 +489,7 @@ class GetSandboxResponse(_message.Message):
     APPLIED_INGRESS_MODE_FIELD_NUMBER: _ClassVar[int]
     APPLIED_EGRESS_MODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_DETAILS_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     started_at_time: _timestamp_pb2.Timestamp
     sandbox_status: SandboxStatus
@@ -501,7 +502,8 @@ class GetSandboxResponse(_message.Message):
     applied_ingress_mode: str
     applied_egress_mode: str
     status_reason: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., started_at_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_status: _Optional[_Union[SandboxStatus, str]] = ..., current_resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., service_address: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., applied_ingress_mode: _Optional[str] = ..., applied_egress_mode: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    local_details: LocalSandboxDetails
+    def __init__(self, sandbox_id: _Optional[str] = ..., started_at_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_status: _Optional[_Union[SandboxStatus, str]] = ..., current_resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., service_address: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., applied_ingress_mode: _Optional[str] = ..., applied_egress_mode: _Optional[str] = ..., status_reason: _Optional[str] = ..., local_details: _Optional[_Union[LocalSandboxDetails, _Mapping]] = ...) -> None: ...
 
 class ListSandboxesRequest(_message.Message):
     __slots__ = ("tags", "status", "profile_ids", "runner_ids", "max_timeout_seconds", "include_stopped", "profile_names", "page_size", "page_token")
@@ -534,7 +536,7 @@ class ListSandboxesResponse(_message.Message):
     def __init__(self, sandboxes: _Optional[_Iterable[_Union[SandboxInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SandboxInfo(_message.Message):
-    __slots__ = ("sandbox_id", "started_at_time", "sandbox_status", "current_resource_usage", "runner_id", "runner_group_id", "profile_id", "service_address", "exposed_ports", "applied_ingress_mode", "applied_egress_mode")
+    __slots__ = ("sandbox_id", "started_at_time", "sandbox_status", "current_resource_usage", "runner_id", "runner_group_id", "profile_id", "service_address", "exposed_ports", "applied_ingress_mode", "applied_egress_mode", "local_details")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_TIME_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -546,6 +548,7 @@ class SandboxInfo(_message.Message):
     EXPOSED_PORTS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_INGRESS_MODE_FIELD_NUMBER: _ClassVar[int]
     APPLIED_EGRESS_MODE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_DETAILS_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     started_at_time: _timestamp_pb2.Timestamp
     sandbox_status: SandboxStatus
@@ -557,7 +560,40 @@ class SandboxInfo(_message.Message):
     exposed_ports: _containers.RepeatedCompositeFieldContainer[Port]
     applied_ingress_mode: str
     applied_egress_mode: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., started_at_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_status: _Optional[_Union[SandboxStatus, str]] = ..., current_resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., service_address: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., applied_ingress_mode: _Optional[str] = ..., applied_egress_mode: _Optional[str] = ...) -> None: ...
+    local_details: LocalSandboxDetails
+    def __init__(self, sandbox_id: _Optional[str] = ..., started_at_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_status: _Optional[_Union[SandboxStatus, str]] = ..., current_resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., service_address: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., applied_ingress_mode: _Optional[str] = ..., applied_egress_mode: _Optional[str] = ..., local_details: _Optional[_Union[LocalSandboxDetails, _Mapping]] = ...) -> None: ...
+
+class LocalSandboxDetails(_message.Message):
+    __slots__ = ("container_image", "tags", "command", "args", "mount_path", "mount_size", "restored_from_snapshot_id", "stop_snapshot_id", "status_reason", "created_at", "ended_at", "exit_code", "max_lifetime_seconds", "isolation")
+    CONTAINER_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FROM_SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    STOP_SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_LIFETIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    container_image: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    command: str
+    args: _containers.RepeatedScalarFieldContainer[str]
+    mount_path: str
+    mount_size: str
+    restored_from_snapshot_id: str
+    stop_snapshot_id: str
+    status_reason: str
+    created_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    exit_code: int
+    max_lifetime_seconds: int
+    isolation: str
+    def __init__(self, container_image: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., mount_path: _Optional[str] = ..., mount_size: _Optional[str] = ..., restored_from_snapshot_id: _Optional[str] = ..., stop_snapshot_id: _Optional[str] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., max_lifetime_seconds: _Optional[int] = ..., isolation: _Optional[str] = ...) -> None: ...
 
 class DeleteSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "max_timeout_seconds")

@@ -1,0 +1,469 @@
+"""The backend's behaviour, free of protobuf: sandboxes, snapshots, bucket settings, files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from . import states, validation
+from .archives import ArchiveError, create_archive, remove_partials, restore_archive
+from .errors import ApiError, invalid, precondition, sandbox_not_found, snapshot_not_found
+from .faults import FaultPlan
+from .isolation import Isolation, host_path_for
+from .paging import decode, encode, page_size
+from .runtime import LiveSandbox, Runtime
+from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
+
+log = logging.getLogger("cwsandbox_tui.backend")
+
+MANAGED_BUCKET = "cwsandbox-managed"
+RUNNER_ID = "local-runner"
+DEFAULT_SNAPSHOT_TIMEOUT = 600
+STOP_GRACE_FALLBACK = 30
+MAX_FILE_BYTES = 32 * 2**20
+BOOT_WAIT_SECONDS = 30
+
+
+@dataclass
+class SandboxQuery:
+    tags: list[str] = field(default_factory=list)
+    status: int = 0
+    include_stopped: bool = False
+    runner_ids: list[str] = field(default_factory=list)
+    profile_ids: list[str] = field(default_factory=list)
+    profile_names: list[str] = field(default_factory=list)
+
+    def key(self) -> str:
+        return json.dumps([sorted(self.tags), self.status, self.include_stopped,
+                           sorted(self.runner_ids), sorted(self.profile_ids),
+                           sorted(self.profile_names)])
+
+    def matches(self, row: SandboxRow) -> bool:
+        if self.status:
+            if row.status != self.status:
+                return False
+        elif row.status in states.TERMINAL and not self.include_stopped:
+            return False
+        if self.runner_ids and RUNNER_ID not in self.runner_ids:
+            return False
+        if self.profile_ids or self.profile_names:
+            return False  # the local backend has no profiles
+        return set(self.tags) <= set(row.spec.tags)
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    bucket_name: str
+    region: str
+
+    @property
+    def own(self) -> bool:
+        return bool(self.bucket_name)
+
+    @property
+    def effective(self) -> str:
+        return self.bucket_name or MANAGED_BUCKET
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    snapshot_id: str = ""
+    snapshot_failed: str = ""
+
+
+class Engine:
+    def __init__(self, data_dir: Path, isolation: Isolation, faults: FaultPlan | None = None,
+                 hidden: tuple[Path, ...] = ()) -> None:
+        self.data_dir = data_dir
+        self.isolation = isolation
+        self.faults = faults or FaultPlan()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(data_dir / "state.sqlite3")
+        self.buckets_dir = data_dir / "buckets"
+        self.runtime = Runtime(self.store, isolation, data_dir / "sandboxes",
+                               hidden=(data_dir.resolve(), *hidden), on_running=self._on_running)
+        self._archiving: dict[str, asyncio.Task[None]] = {}
+        self._stop_keys: dict[str, str] = {}
+
+    # lifecycle
+    def recover(self) -> None:
+        """Bring state written by an earlier run (perhaps killed) back to the truth."""
+        now = time.time()
+        for row in self.store.sandboxes_with_status(states.LIVE):
+            self.store.update_sandbox(
+                row.id, status=states.FAILED, ended_at=now,
+                status_reason="its process was lost when the backend stopped")
+        for snap in self.store.snapshots_with_status(states.FSS_CREATING):
+            self.store.update_snapshot(
+                snap.id, status=states.FSS_FAILED, updated_at=now,
+                status_reason="the backend stopped while the archive was being written")
+            self._drop_archive(snap.archive)
+        for snap in self.store.snapshots_with_status(states.FSS_DELETING):
+            self._drop_archive(snap.archive)
+            self.store.delete_snapshot(snap.id)
+        removed = remove_partials(self.buckets_dir)
+        if removed:
+            log.info("removed %d partial archive(s) left by an earlier run", removed)
+
+    async def close(self) -> None:
+        for task in list(self._archiving.values()):
+            task.cancel()
+        await asyncio.gather(*self._archiving.values(), return_exceptions=True)
+        await self.runtime.shutdown()
+        self.store.close()
+
+    def _on_running(self, live: LiveSandbox) -> None:
+        if self.faults.drain_after is not None:
+            asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)
+
+    # sandboxes
+    def start(self, spec: SandboxSpec, restore_from: str = "") -> SandboxRow:
+        if not spec.command:
+            raise invalid("command", "is required")
+        if spec.max_lifetime_seconds < 0:
+            raise invalid("max_lifetime_seconds", "must not be negative")
+        if spec.mount_path:
+            spec.mount_path = validation.check_mount_path(spec.mount_path)
+            spec.mount_size_bytes = validation.parse_size(
+                spec.mount_size or validation.DEFAULT_MOUNT_SIZE, "file_system.size")
+        elif spec.mount_size or restore_from:
+            raise invalid("file_system.mount_path", "is required when a size or snapshot is given")
+        source: SnapshotRow | None = None
+        if restore_from:
+            source = self._restorable(restore_from)
+            spec.restored_from = restore_from
+        row = SandboxRow(id=f"sb-{uuid.uuid4().hex[:12]}", status=states.CREATING, spec=spec,
+                         created_at=time.time())
+        self.store.insert_sandbox(row)
+        live = self.runtime.adopt(row)
+        self.runtime.spawn_task(self._boot(live, source))
+        return row
+
+    def _restorable(self, snapshot_id: str) -> SnapshotRow:
+        snap = self.store.get_snapshot(snapshot_id)
+        if snap is None:
+            raise snapshot_not_found(snapshot_id)
+        if snap.status != states.FSS_READY:
+            raise precondition(f"file-system snapshot {snapshot_id!r} is not READY",
+                               "CWSANDBOX_FSS_NOT_READY", file_system_snapshot_id=snapshot_id)
+        bucket = self.bucket()
+        if snap.object_bucket != bucket.effective:
+            raise precondition(
+                f"file-system snapshot {snapshot_id!r} is in bucket {snap.object_bucket!r}, "
+                f"not the current bucket {bucket.effective!r}; revert the bucket to restore it",
+                "CWSANDBOX_FSS_BUCKET_MISMATCH", file_system_snapshot_id=snapshot_id)
+        return snap
+
+    async def _boot(self, live: LiveSandbox, source: SnapshotRow | None) -> None:
+        if source is not None and live.layout.mount_dir is not None:
+            try:
+                await asyncio.to_thread(restore_archive, self._archive_path(source),
+                                        live.layout.mount_dir)
+            except ArchiveError as exc:
+                self.runtime.set_status(live, states.FAILED, str(exc), ended_at=time.time())
+                live.booted.set()
+                live.exited.set()
+                return
+        if live.stop_reason:  # stopped while it was being created
+            self.runtime.set_status(live, states.COMPLETED, live.stop_reason, ended_at=time.time())
+            live.booted.set()
+            live.exited.set()
+            return
+        await self.runtime.boot(live)
+
+    def get(self, sandbox_id: str) -> SandboxRow:
+        live = self.runtime.live.get(sandbox_id)
+        if live is not None:
+            return live.row
+        row = self.store.get_sandbox(sandbox_id)
+        if row is None:
+            raise sandbox_not_found(sandbox_id)
+        return row
+
+    def list_sandboxes(self, query: SandboxQuery, token: str, size: int
+                       ) -> tuple[list[SandboxRow], str]:
+        limit = page_size(size)
+        after = decode(token, "sandboxes", query.key())
+        found: list[SandboxRow] = []
+        for row in self.store.sandboxes_after(after):
+            live = self.runtime.live.get(row.id)
+            row = live.row if live is not None else row
+            if query.matches(row):
+                found.append(row)
+                if len(found) > limit:
+                    break
+        more = len(found) > limit
+        found = found[:limit]
+        return found, encode("sandboxes", found[-1].seq, query.key()) if more else ""
+
+    def _live(self, sandbox_id: str) -> LiveSandbox:
+        live = self.runtime.live.get(sandbox_id)
+        if live is None:
+            row = self.get(sandbox_id)  # raises NOT_FOUND for unknown ids
+            raise precondition(f"sandbox {sandbox_id!r} is {states.status_name(row.status)}",
+                               sandbox_id=sandbox_id)
+        return live
+
+    async def running_sandbox(self, sandbox_id: str, *, allow_paused: bool = False) -> LiveSandbox:
+        live = self._live(sandbox_id)
+        if live.row.status == states.CREATING:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.booted.wait(), BOOT_WAIT_SECONDS)
+        allowed = (states.RUNNING, states.PAUSED) if allow_paused else (states.RUNNING,)
+        if live.row.status not in allowed:
+            raise precondition(
+                f"sandbox {sandbox_id!r} is {states.status_name(live.row.status)}, not RUNNING",
+                sandbox_id=sandbox_id)
+        return live
+
+    async def pause(self, sandbox_id: str) -> None:
+        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        if live.row.status == states.RUNNING:
+            self.runtime.pause(live)
+
+    async def resume(self, sandbox_id: str) -> None:
+        live = self._live(sandbox_id)
+        if live.row.status == states.PAUSED:
+            self.runtime.resume(live)
+        elif live.row.status != states.RUNNING:
+            raise precondition(f"sandbox {sandbox_id!r} is "
+                               f"{states.status_name(live.row.status)}, not PAUSED",
+                               sandbox_id=sandbox_id)
+
+    async def stop(self, sandbox_id: str, *, grace: int, snapshot: bool, wait_for_ready: bool,
+                   max_timeout: int, idempotency_key: str) -> StopOutcome:
+        validation.check_grace(grace)
+        row = self.get(sandbox_id)
+        live = self.runtime.live.get(sandbox_id)
+        if snapshot and idempotency_key:
+            earlier = self.store.find_snapshot_by_key(sandbox_id, idempotency_key)
+            if earlier is not None and earlier.trigger == states.TRIGGER_STOP:
+                return StopOutcome(snapshot_id=earlier.id)  # a retry of a stop we took
+        stopping = live is not None and live.stop_task is not None
+        if row.status in states.TERMINAL or live is None or stopping:
+            if snapshot:
+                terminal = row.status in states.TERMINAL or live is None
+                state = "already stopped" if terminal else "already terminating"
+                raise precondition(
+                    f"cannot snapshot on stop: sandbox {sandbox_id!r} is {state}",
+                    sandbox_id=sandbox_id)
+            return StopOutcome()
+        if live.row.status == states.CREATING and snapshot:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.booted.wait(), BOOT_WAIT_SECONDS)
+        effective_grace = grace if grace > 0 else (STOP_GRACE_FALLBACK if snapshot else 0)
+        if not snapshot:
+            self.runtime.begin_stop(live, effective_grace, "stopped by request")
+            return StopOutcome()
+        if live.row.status not in (states.RUNNING, states.PAUSED):
+            raise precondition(f"cannot snapshot on stop: sandbox {sandbox_id!r} is "
+                               f"{states.status_name(live.row.status)}", sandbox_id=sandbox_id)
+        if not live.row.spec.mount_path:
+            raise precondition(f"sandbox {sandbox_id!r} has no file-system mount to snapshot",
+                               "CWSANDBOX_FSS_NOT_SUPPORTED", sandbox_id=sandbox_id)
+        live.stop_reason = "stopped by request with a snapshot"
+        self.runtime.set_status(live, states.TERMINATING, live.stop_reason)
+        snap = self._new_snapshot(live, states.TRIGGER_STOP, idempotency_key)
+        live.row.stop_snapshot_id = snap.id
+        self.store.update_sandbox(sandbox_id, stop_snapshot_id=snap.id)
+        archive = self._archiving[snap.id]
+
+        async def then_terminate() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(archive)
+            await self.runtime.terminate(live, effective_grace)
+
+        live.stop_task = self.runtime.spawn_task(then_terminate())
+        if not wait_for_ready:
+            return StopOutcome(snapshot_id=snap.id)
+        final = await self._wait_snapshot(snap.id, max_timeout or DEFAULT_SNAPSHOT_TIMEOUT)
+        failed = final.status_reason if final.status == states.FSS_FAILED else ""
+        return StopOutcome(snapshot_id=snap.id, snapshot_failed=failed)
+
+    def drain(self, sandbox_id: str) -> None:
+        """A server-initiated stop: the sandbox moves to TERMINATING by itself."""
+        live = self.runtime.live.get(sandbox_id)
+        if live is not None and live.row.status in (states.RUNNING, states.PAUSED):
+            self.runtime.begin_stop(live, 10, "drained by the backend")
+
+    async def delete(self, sandbox_id: str) -> None:
+        row = self.get(sandbox_id)
+        live = self.runtime.live.pop(sandbox_id, None)
+        if live is not None and row.status not in states.TERMINAL:
+            live.stop_reason = live.stop_reason or "deleted"
+            await self.runtime.terminate(live, 0)
+        if live is not None:
+            await live.exited.wait()
+        self.store.delete_sandbox(sandbox_id)
+        await asyncio.to_thread(shutil.rmtree, self.runtime.sandbox_dir(sandbox_id), True)
+
+    # snapshots
+    def _archive_path(self, snap: SnapshotRow) -> Path:
+        return self.buckets_dir / snap.archive
+
+    def _new_snapshot(self, live: LiveSandbox, trigger: int, key: str) -> SnapshotRow:
+        now = time.time()
+        snapshot_id = f"fss-{uuid.uuid4().hex[:12]}"
+        bucket = self.bucket().effective
+        snap = SnapshotRow(id=snapshot_id, status=states.FSS_CREATING, created_at=now,
+                           updated_at=now, source_sandbox_id=live.row.id, trigger=trigger,
+                           idempotency_key=key, object_bucket=bucket,
+                           archive=f"{bucket}/{snapshot_id}.tar")
+        self.store.insert_snapshot(snap)
+        task = asyncio.ensure_future(self._archive(snap, live))
+        self._archiving[snap.id] = task
+        task.add_done_callback(lambda _: self._archiving.pop(snap.id, None))
+        return snap
+
+    async def _archive(self, snap: SnapshotRow, live: LiveSandbox) -> None:
+        assert live.layout.mount_dir is not None
+        try:
+            size = await asyncio.to_thread(create_archive, live.layout.mount_dir,
+                                           self._archive_path(snap), live.row.spec.mount_size_bytes)
+        except ArchiveError as exc:
+            self.store.update_snapshot(snap.id, status=states.FSS_FAILED, status_reason=str(exc),
+                                       updated_at=time.time())
+            return
+        now = time.time()
+        if self.store.get_snapshot(snap.id) is None:  # deleted while archiving
+            self._drop_archive(snap.archive)
+            return
+        self.store.update_snapshot(snap.id, status=states.FSS_READY, size_bytes=size,
+                                   completed_at=now, updated_at=now)
+
+    async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,
+                              max_timeout: int) -> SnapshotRow:
+        if key:
+            earlier = self.store.find_snapshot_by_key(sandbox_id, key)
+            if earlier is not None:
+                return await self._wait_snapshot(earlier.id, max_timeout) if wait_for_ready \
+                    else earlier
+        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        if not live.row.spec.mount_path:
+            raise precondition(f"sandbox {sandbox_id!r} has no file-system mount to snapshot",
+                               "CWSANDBOX_FSS_NOT_SUPPORTED", sandbox_id=sandbox_id)
+        snap = self._new_snapshot(live, states.TRIGGER_MANUAL, key)
+        if not wait_for_ready:
+            return snap
+        return await self._wait_snapshot(snap.id, max_timeout or DEFAULT_SNAPSHOT_TIMEOUT)
+
+    async def _wait_snapshot(self, snapshot_id: str, timeout: float) -> SnapshotRow:
+        task = self._archiving.get(snapshot_id)
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout if timeout > 0 else None)
+            except TimeoutError:
+                raise ApiError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"file-system snapshot {snapshot_id!r} was not ready within {timeout:g} s; "
+                    "it may still complete",
+                    reason="CWSANDBOX_FSS_WAIT_TIMEOUT",
+                    metadata={"file_system_snapshot_id": snapshot_id},
+                ) from None
+        return self.get_snapshot(snapshot_id)
+
+    def get_snapshot(self, snapshot_id: str) -> SnapshotRow:
+        snap = self.store.get_snapshot(snapshot_id)
+        if snap is None:
+            raise snapshot_not_found(snapshot_id)
+        return snap
+
+    def list_snapshots(self, token: str, size: int) -> tuple[list[SnapshotRow], str]:
+        limit = page_size(size)
+        rows = self.store.snapshots_page(decode(token, "snapshots"), limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode("snapshots", rows[-1].seq) if more else ""
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        snap = self.get_snapshot(snapshot_id)
+        self.store.update_snapshot(snapshot_id, status=states.FSS_DELETING, updated_at=time.time())
+        task = self._archiving.get(snapshot_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.store.delete_snapshot(snapshot_id)
+        self._drop_archive(snap.archive)
+
+    def _drop_archive(self, archive: str) -> None:
+        """Remove an archive file unless another snapshot record still uses it."""
+        if archive and self.store.archive_users(archive) == 0:
+            path = self.buckets_dir / archive
+            path.unlink(missing_ok=True)
+            path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
+
+    # bucket
+    def bucket(self) -> BucketConfig:
+        return BucketConfig(self.store.get_setting("bucket_name"), self.store.get_setting("region"))
+
+    def set_bucket(self, bucket_name: str, region: str) -> BucketConfig:
+        if bucket_name:
+            validation.check_bucket_name(bucket_name)
+            if region:
+                validation.check_region(region)
+        elif region:
+            raise invalid("region", "can only be set together with bucket_name")
+        self.store.set_settings({"bucket_name": bucket_name, "region": region})
+        return self.bucket()
+
+    # files
+    def _file_path(self, live: LiveSandbox, filepath: str, field_name: str = "filepath") -> Path:
+        if not filepath:
+            raise invalid(field_name, "is required")
+        if "\x00" in filepath:
+            raise invalid(field_name, "must not contain NUL bytes")
+        target = host_path_for(live.layout, filepath)
+        if target is None:
+            raise invalid(field_name, f"{filepath!r} is outside the sandbox's writable areas "
+                                      f"({live.layout.mount_path or '/tmp'})")
+        roots = [live.layout.tmp_dir] + ([live.layout.mount_dir] if live.layout.mount_dir else [])
+        resolved = Path(os.path.realpath(target))
+        if not any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots):
+            raise invalid(field_name, f"{filepath!r} resolves outside the sandbox")
+        return resolved
+
+    async def add_file(self, sandbox_id: str, filepath: str, contents: bytes) -> None:
+        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        if len(contents) > MAX_FILE_BYTES:
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, "file is too large",
+                           reason="CWSANDBOX_FILE_TOO_LARGE",
+                           metadata={"size_bytes": str(len(contents)),
+                                     "max_size_bytes": str(MAX_FILE_BYTES), "filepath": filepath})
+        path = self._file_path(live, filepath)
+        if path.is_dir():
+            raise precondition(f"{filepath!r} is a directory", "CWSANDBOX_FILE_IS_DIRECTORY",
+                               filepath=filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file_path(live, filepath)  # the parents made must not have moved it out
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            out.write(contents)
+
+    async def retrieve_file(self, sandbox_id: str, filepath: str) -> bytes:
+        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        path = self._file_path(live, filepath)
+        if path.is_dir():
+            raise precondition(f"{filepath!r} is a directory", "CWSANDBOX_FILE_IS_DIRECTORY",
+                               filepath=filepath)
+        if not path.exists():
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"file {filepath!r} not found",
+                           reason="CWSANDBOX_FILE_NOT_FOUND", metadata={"filepath": filepath})
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, "file is too large",
+                           reason="CWSANDBOX_FILE_TOO_LARGE",
+                           metadata={"size_bytes": str(size), "max_size_bytes": str(MAX_FILE_BYTES),
+                                     "filepath": filepath})
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as src:
+            return src.read()

@@ -1,0 +1,78 @@
+"""The interceptor every call passes: authentication, then injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from .errors import ApiError
+from .faults import FaultPlan
+
+ISOLATION_HEADER = "x-cwsandbox-local-isolation"
+
+
+class Gate(grpc.aio.ServerInterceptor):
+    def __init__(self, faults: FaultPlan, api_key: str | None) -> None:
+        self.faults = faults
+        self._expected = f"Bearer {api_key}".encode() if api_key else None
+
+    def _authorized(self, metadata: Any) -> bool:
+        if self._expected is None:
+            return True
+        for key, value in metadata or ():
+            if key == "authorization":
+                given = value.encode() if isinstance(value, str) else value
+                return hmac.compare_digest(given, self._expected)
+        return False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        authorized = self._authorized(details.invocation_metadata)
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await self._enter(method, authorized, context)
+                decision = self.faults.decide(method)
+                if decision.latency:
+                    await asyncio.sleep(decision.latency)
+                if decision.error is not None:
+                    await decision.error.abort(context)
+                response = await inner(request, context)
+                if decision.lose_response:
+                    await FaultPlan.lost_response_error(method).abort(context)
+                return response
+
+            return handler._replace(unary_unary=unary)
+        if handler.stream_stream is not None:
+            inner_stream = handler.stream_stream
+
+            async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                await self._enter(method, authorized, context)
+                decision = self.faults.decide(method)
+                if decision.latency:
+                    await asyncio.sleep(decision.latency)
+                if decision.error is not None:
+                    await decision.error.abort(context)
+                async for item in inner_stream(requests, context):
+                    yield item
+
+            return handler._replace(stream_stream=stream)
+        return handler
+
+    async def _enter(self, method: str, authorized: bool, context: grpc.aio.ServicerContext) -> None:
+        if not authorized:
+            await ApiError(grpc.StatusCode.UNAUTHENTICATED,
+                           "missing or wrong API key (send 'authorization: Bearer <key>')"
+                           ).abort(context)

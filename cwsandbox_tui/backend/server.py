@@ -1,0 +1,168 @@
+"""Running the embedded backend: one grpc.aio server for both services on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from .engine import Engine
+from .faults import FaultPlan
+from .gate import Gate
+from .isolation import detect
+from .service import GatewayService
+from .streaming import StreamingService
+
+log = logging.getLogger("cwsandbox_tui.backend")
+
+MAX_MESSAGE_BYTES = 100 * 2**20
+STATE_FILE = "backend.json"
+LOCK_FILE = "backend.lock"
+
+
+class BackendConfigError(ValueError):
+    pass
+
+
+class DataDirBusy(RuntimeError):
+    """Another backend already serves this data directory."""
+
+    def __init__(self, data_dir: Path, info: dict[str, object]) -> None:
+        self.info = info
+        super().__init__(f"the data directory {data_dir} is in use by the backend at "
+                         f"{info.get('url', '?')} (pid {info.get('pid', '?')})")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 50051
+    api_key: str | None = None
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    isolate: bool = True
+    hidden: tuple[Path, ...] = ()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_state(data_dir: Path) -> dict[str, object] | None:
+    """What a running backend wrote about itself, if anything."""
+    try:
+        return json.loads((data_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class BackendServer:
+    def __init__(self, config: ServerConfig) -> None:
+        if not is_loopback(config.host) and not config.api_key:
+            raise BackendConfigError(
+                f"--host {config.host} is not a loopback address: configure an API key "
+                "(--api-key-env VAR) before serving beyond this machine")
+        self.config = config
+        self.faults = config.faults
+        self.engine: Engine | None = None
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._lock_fd: int | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"http://{host}:{self.port}"
+
+    def _lock(self) -> None:
+        data_dir = self.config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirBusy(data_dir, read_state(data_dir) or {}) from None
+        self._lock_fd = fd
+
+    async def start(self) -> int:
+        self._lock()
+        isolation = detect(disable=not self.config.isolate)
+        self.engine = Engine(self.config.data_dir, isolation, self.faults, hidden=self.config.hidden)
+        self.engine.recover()
+        options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.so_reuseport", 0)]
+        server = grpc.aio.server(interceptors=[Gate(self.faults, self.config.api_key)],
+                                 options=options)
+        gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayService(self.engine), server)
+        streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(
+            StreamingService(self.engine), server)
+        host = self.config.host
+        bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self.port = server.add_insecure_port(f"{bind_host}:{self.config.port}")
+        if self.port == 0:
+            raise BackendConfigError(f"cannot bind {host}:{self.config.port} (is it in use?)")
+        await server.start()
+        self._server = server
+        state = {"pid": os.getpid(), "url": self.url, "port": self.port,
+                 "isolation": isolation.kind, "auth": bool(self.config.api_key)}
+        (self.config.data_dir / STATE_FILE).write_text(json.dumps(state))
+        log.info("serving coreweave.sandbox.v1beta2 on %s (data: %s)", self.url,
+                 self.config.data_dir)
+        (log.info if isolation.isolated else log.warning)("isolation: %s", isolation.detail)
+        log.info("authentication: %s", "API key required" if self.config.api_key else "none")
+        return self.port
+
+    async def stop(self, grace: float = 1.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self.engine is not None:
+            await self.engine.close()
+            self.engine = None
+        with contextlib.suppress(OSError):
+            (self.config.data_dir / STATE_FILE).unlink()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def __aenter__(self) -> BackendServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+
+async def serve_forever(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    server = BackendServer(config)
+    await server.start()
+    if ready is not None:
+        ready.set()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        log.info("stopping")
+        await server.stop()

@@ -1,0 +1,236 @@
+"""GatewayService: protobuf in, engine call, protobuf out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from ..proto.v1beta2 import gateway_pb2 as pb
+from ..proto.v1beta2 import gateway_pb2_grpc
+from . import states
+from .engine import RUNNER_ID, Engine, SandboxQuery
+from .errors import ApiError, invalid
+from .store import SandboxRow, SandboxSpec, SnapshotRow
+
+T = TypeVar("T")
+
+
+def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp | None:
+    if seconds is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
+    return pb.FileSystemSnapshot(
+        file_system_snapshot_id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        status_reason=row.status_reason,
+        size_bytes=row.size_bytes,
+        created_at=timestamp(row.created_at),
+        updated_at=timestamp(row.updated_at),
+        completed_at=timestamp(row.completed_at),
+        source_sandbox_id=row.source_sandbox_id,
+        trigger=row.trigger,  # type: ignore[arg-type]
+        idempotency_key=row.idempotency_key,
+        object_bucket=row.object_bucket,
+    )
+
+
+class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
+        spec = row.spec
+        details = pb.LocalSandboxDetails(
+            container_image=spec.container_image, tags=spec.tags, command=spec.command,
+            args=spec.args, mount_path=spec.mount_path, mount_size=spec.mount_size,
+            restored_from_snapshot_id=spec.restored_from, stop_snapshot_id=row.stop_snapshot_id,
+            status_reason=row.status_reason, created_at=timestamp(row.created_at),
+            ended_at=timestamp(row.ended_at), max_lifetime_seconds=spec.max_lifetime_seconds,
+            isolation=self.engine.isolation.kind,
+        )
+        if row.exit_code is not None:
+            details.exit_code = row.exit_code
+        return details
+
+    def _common(self, row: SandboxRow) -> dict[str, Any]:
+        return dict(
+            sandbox_id=row.id,
+            started_at_time=timestamp(row.started_at or row.created_at),
+            sandbox_status=row.status,
+            runner_id=RUNNER_ID,
+            local_details=self._details(row),
+        )
+
+    async def _call(self, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await work()
+        except ApiError as error:
+            await error.abort(context)
+            raise  # abort() raises; this line is never reached
+
+    async def Start(self, request: pb.StartSandboxRequest, context: Any) -> pb.StartSandboxResponse:
+        async def work() -> pb.StartSandboxResponse:
+            fs = request.file_system
+            has_fs = request.HasField("file_system")
+            spec = SandboxSpec(
+                command=request.command,
+                args=list(request.args),
+                container_image=request.container_image,
+                tags=list(request.tags),
+                env=dict(request.environment_variables),
+                mount_path=fs.mount_path if has_fs else "",
+                mount_size=fs.size if has_fs else "",
+                max_lifetime_seconds=request.max_lifetime_seconds,
+            )
+            if has_fs and not fs.mount_path:
+                raise invalid("file_system.mount_path", "is required")
+            restore = fs.file_system_snapshot.file_system_snapshot_id if has_fs else ""
+            if has_fs and fs.HasField("file_system_snapshot") and not restore:
+                raise invalid("file_system.file_system_snapshot.file_system_snapshot_id",
+                              "is required when restoring a snapshot")
+            row = self.engine.start(spec, restore)
+            return pb.StartSandboxResponse(
+                sandbox_id=row.id, started_at_time=timestamp(row.created_at),
+                runner_id=RUNNER_ID, sandbox_status=row.status)  # type: ignore[arg-type]
+        return await self._call(context, work)
+
+    async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:
+        async def work() -> pb.GetSandboxResponse:
+            row = self.engine.get(_required(request.sandbox_id, "sandbox_id"))
+            return pb.GetSandboxResponse(**self._common(row), status_reason=row.status_reason)
+        return await self._call(context, work)
+
+    async def List(self, request: pb.ListSandboxesRequest, context: Any) -> pb.ListSandboxesResponse:
+        async def work() -> pb.ListSandboxesResponse:
+            if request.status and request.status not in pb.SandboxStatus.values():
+                raise invalid("status", f"{request.status} is not a SandboxStatus")
+            query = SandboxQuery(
+                tags=list(request.tags), status=request.status,
+                include_stopped=request.include_stopped, runner_ids=list(request.runner_ids),
+                profile_ids=list(request.profile_ids), profile_names=list(request.profile_names))
+            rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
+            return pb.ListSandboxesResponse(
+                sandboxes=[pb.SandboxInfo(**self._common(r)) for r in rows], next_page_token=token)
+        return await self._call(context, work)
+
+    async def Stop(self, request: pb.StopSandboxRequest, context: Any) -> pb.StopSandboxResponse:
+        async def work() -> pb.StopSandboxResponse:
+            snapshot = request.file_system_snapshot_on_stop
+            outcome = await self.engine.stop(
+                _required(request.sandbox_id, "sandbox_id"),
+                grace=request.graceful_shutdown_seconds,
+                snapshot=snapshot,
+                wait_for_ready=request.wait_for_ready if request.HasField("wait_for_ready") else True,
+                max_timeout=request.max_timeout_seconds,
+                idempotency_key=request.idempotency_key,
+            )
+            if outcome.snapshot_failed:
+                return pb.StopSandboxResponse(
+                    success=False, file_system_snapshot_id=outcome.snapshot_id,
+                    error_message=f"snapshot on stop failed: {outcome.snapshot_failed}")
+            return pb.StopSandboxResponse(success=True, file_system_snapshot_id=outcome.snapshot_id)
+        return await self._call(context, work)
+
+    async def Delete(self, request: pb.DeleteSandboxRequest, context: Any) -> pb.DeleteSandboxResponse:
+        async def work() -> pb.DeleteSandboxResponse:
+            await self.engine.delete(_required(request.sandbox_id, "sandbox_id"))
+            return pb.DeleteSandboxResponse(success=True)
+        return await self._call(context, work)
+
+    async def Pause(self, request: pb.PauseSandboxRequest, context: Any) -> pb.PauseSandboxResponse:
+        async def work() -> pb.PauseSandboxResponse:
+            await self.engine.pause(_required(request.sandbox_id, "sandbox_id"))
+            return pb.PauseSandboxResponse(success=True)
+        return await self._call(context, work)
+
+    async def Resume(self, request: pb.ResumeSandboxRequest, context: Any) -> pb.ResumeSandboxResponse:
+        async def work() -> pb.ResumeSandboxResponse:
+            await self.engine.resume(_required(request.sandbox_id, "sandbox_id"))
+            return pb.ResumeSandboxResponse(success=True)
+        return await self._call(context, work)
+
+    async def AddFile(self, request: pb.AddFileSandboxRequest, context: Any) -> pb.AddFileSandboxResponse:
+        async def work() -> pb.AddFileSandboxResponse:
+            await self.engine.add_file(_required(request.sandbox_id, "sandbox_id"),
+                                       request.filepath, request.file_contents)
+            return pb.AddFileSandboxResponse(success=True)
+        return await self._call(context, work)
+
+    async def RetrieveFile(self, request: pb.RetrieveFileSandboxRequest, context: Any
+                           ) -> pb.RetrieveFileSandboxResponse:
+        async def work() -> pb.RetrieveFileSandboxResponse:
+            data = await self.engine.retrieve_file(_required(request.sandbox_id, "sandbox_id"),
+                                                   request.filepath)
+            return pb.RetrieveFileSandboxResponse(success=True, file_contents=data)
+        return await self._call(context, work)
+
+    async def CreateFileSystemSnapshot(self, request: pb.CreateFileSystemSnapshotRequest, context: Any
+                                       ) -> pb.CreateFileSystemSnapshotResponse:
+        async def work() -> pb.CreateFileSystemSnapshotResponse:
+            if request.max_timeout_seconds < 0:
+                raise invalid("max_timeout_seconds", "must not be negative")
+            wait = request.wait_for_ready if request.HasField("wait_for_ready") else False
+            snap = await self.engine.create_snapshot(
+                _required(request.sandbox_id, "sandbox_id"), key=request.idempotency_key,
+                wait_for_ready=wait, max_timeout=request.max_timeout_seconds)
+            if snap.status == states.FSS_FAILED:
+                return pb.CreateFileSystemSnapshotResponse(
+                    success=False, file_system_snapshot_id=snap.id,
+                    error_message=f"snapshot {snap.id} failed: {snap.status_reason}")
+            return pb.CreateFileSystemSnapshotResponse(success=True, file_system_snapshot_id=snap.id)
+        return await self._call(context, work)
+
+    async def GetFileSystemSnapshot(self, request: pb.GetFileSystemSnapshotRequest, context: Any
+                                    ) -> pb.FileSystemSnapshot:
+        async def work() -> pb.FileSystemSnapshot:
+            snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
+            return snapshot_message(self.engine.get_snapshot(snapshot_id))
+        return await self._call(context, work)
+
+    async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest, context: Any
+                                      ) -> pb.ListFileSystemSnapshotsResponse:
+        async def work() -> pb.ListFileSystemSnapshotsResponse:
+            rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
+            return pb.ListFileSystemSnapshotsResponse(
+                file_system_snapshots=[snapshot_message(r) for r in rows], next_page_token=token)
+        return await self._call(context, work)
+
+    async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest, context: Any
+                                       ) -> pb.DeleteFileSystemSnapshotResponse:
+        async def work() -> pb.DeleteFileSystemSnapshotResponse:
+            snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
+            await self.engine.delete_snapshot(snapshot_id)
+            return pb.DeleteFileSystemSnapshotResponse(success=True)
+        return await self._call(context, work)
+
+    def _bucket_message(self) -> pb.FileSystemSnapshotBucketConfig:
+        bucket = self.engine.bucket()
+        return pb.FileSystemSnapshotBucketConfig(
+            bucket_name=bucket.bucket_name, region=bucket.region,
+            mode=states.BUCKET_OWN if bucket.own else states.BUCKET_MANAGED,  # type: ignore[arg-type]
+            effective_bucket_name=bucket.effective)
+
+    async def GetFileSystemSnapshotBucketConfig(self, request: Any, context: Any
+                                                ) -> pb.FileSystemSnapshotBucketConfig:
+        return self._bucket_message()
+
+    async def SetFileSystemSnapshotBucketConfig(self, request: pb.SetFileSystemSnapshotBucketConfigRequest,
+                                                context: Any) -> pb.FileSystemSnapshotBucketConfig:
+        async def work() -> pb.FileSystemSnapshotBucketConfig:
+            self.engine.set_bucket(request.bucket_name, request.region)
+            return self._bucket_message()
+        return await self._call(context, work)
+
+
+def _required(value: str, field_name: str) -> str:
+    if not value:
+        raise invalid(field_name, "is required")
+    return value

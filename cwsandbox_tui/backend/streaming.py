@@ -1,0 +1,146 @@
+"""GatewayStreamingService: StreamExec and StreamLogs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from ..proto.v1beta2 import streaming_pb2 as spb
+from ..proto.v1beta2 import streaming_pb2_grpc
+from .engine import Engine
+from .errors import ApiError, invalid
+from .service import timestamp
+
+_STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
+_STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
+
+
+class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def StreamExec(self, requests: AsyncIterator[spb.ExecStreamRequest], context: Any
+                         ) -> AsyncIterator[spb.ExecStreamResponse]:
+        try:
+            first = await anext(requests, None)
+            if first is None or not first.HasField("init"):
+                raise invalid("init", "the first message of StreamExec must be init")
+            init = first.init
+            if not init.sandbox_id:
+                raise invalid("init.sandbox_id", "is required")
+            if not init.command:
+                raise invalid("init.command", "is required")
+            live = await self.engine.running_sandbox(init.sandbox_id)
+            try:
+                proc = await self.engine.runtime.start_exec(live, list(init.command), dict(init.env))
+            except OSError as exc:
+                yield spb.ExecStreamResponse(error=spb.ExecStreamError(
+                    code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
+                return
+        except ApiError as error:
+            await error.abort(context)
+            return
+        session = uuid.uuid4().hex
+        queue: asyncio.Queue[spb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
+
+        async def pump(stream: asyncio.StreamReader | None, kind: int) -> None:
+            if stream is None:
+                return
+            while chunk := await stream.read(65536):
+                await queue.put(spb.ExecStreamResponse(output=spb.ExecStreamOutput(
+                    stream_type=kind, data=chunk)))  # type: ignore[arg-type]
+
+        async def feed() -> None:
+            # The client's half-close is the end of stdin, not a cancel.
+            assert proc.stdin is not None
+            try:
+                async for message in requests:
+                    if message.HasField("stdin"):
+                        proc.stdin.write(message.stdin.data)
+                        await proc.stdin.drain()
+                    elif message.HasField("close"):
+                        break
+            except (ConnectionError, grpc.aio.AioRpcError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    proc.stdin.close()
+
+        async def finish() -> None:
+            await asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
+            code = await proc.wait()
+            await queue.put(spb.ExecStreamResponse(exit=spb.ExecStreamExit(
+                exit_code=code if code >= 0 else 128 - code, completed_at=timestamp_now())))
+            await queue.put(None)
+
+        feeder = asyncio.ensure_future(feed())
+        finisher = asyncio.ensure_future(finish())
+        try:
+            yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
+                ready_at=timestamp_now(), session_id=session))
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            feeder.cancel()
+            finisher.cancel()
+            self.engine.runtime.end_exec(live, proc)
+            with contextlib.suppress(ProcessLookupError):
+                await proc.wait()
+
+    async def StreamLogs(self, requests: AsyncIterator[spb.LogStreamRequest], context: Any
+                         ) -> AsyncIterator[spb.LogStreamResponse]:
+        try:
+            first = await anext(requests, None)
+            if first is None or not first.HasField("init"):
+                raise invalid("init", "the first message of StreamLogs must be init")
+            init = first.init
+            if not init.sandbox_id:
+                raise invalid("init.sandbox_id", "is required")
+            if init.tail_lines < 0:
+                raise invalid("init.tail_lines", "must not be negative")
+            self.engine.get(init.sandbox_id)
+        except ApiError as error:
+            await error.abort(context)
+            return
+        book = self.engine.runtime.logbook_for(init.sandbox_id)
+        session = init.resume_session_id or f"{init.sandbox_id}-{uuid.uuid4().hex[:8]}"
+        since = init.since_time.ToNanoseconds() / 1e9 if init.HasField("since_time") else None
+
+        async def closed_by_client() -> None:
+            with contextlib.suppress(Exception):
+                async for message in requests:
+                    if message.HasField("close"):
+                        return
+            if init.follow:
+                await asyncio.Event().wait()  # half-close alone does not end a follow
+
+        watcher = asyncio.ensure_future(closed_by_client())
+        lines = book.lines(follow=init.follow, tail=init.tail_lines, since=since,
+                           skip_bytes=init.resume_offset).__aiter__()
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(lines, None))
+                done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if step not in done:
+                    step.cancel()
+                    return
+                line = step.result()
+                if line is None:
+                    break
+                data = spb.LogStreamData(data=line.data, session_id=session, offset=line.offset)
+                if init.timestamps:
+                    data.timestamp.CopyFrom(timestamp(line.timestamp))
+                yield spb.LogStreamResponse(data=data)
+            yield spb.LogStreamResponse(complete=spb.LogStreamComplete())
+        finally:
+            watcher.cancel()
+
+
+def timestamp_now() -> Any:
+    return timestamp(time.time())

@@ -1,0 +1,1 @@
+"""Argument parsing and the scriptable commands, thin over the client."""

@@ -1,0 +1,62 @@
+"""`cwsandbox-tui serve`: run the embedded backend in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..backend.faults import FaultPlan
+from ..backend.server import BackendConfigError, DataDirBusy, ServerConfig, serve_forever
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve", help="run the embedded sandbox backend (gRPC, coreweave.sandbox.v1beta2)",
+        description="Serve the CoreWeave Sandbox API v1beta2 from this machine: sandboxes are "
+                    "local processes, snapshots are tar archives under the data directory.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; others need an API key)")
+    parser.add_argument("--port", type=int, default=50051, help="port (0 picks a free one)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"where records and archives live (default {paths.data_dir()})")
+    parser.add_argument("--api-key-env", metavar="VAR", default=None,
+                        help="require 'authorization: Bearer <key>' with the key read from VAR")
+    parser.add_argument("--faults", metavar="SPEC", default="",
+                        help="inject faults, e.g. 'seed=1,DeleteFileSystemSnapshot.throttle=10%%'")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run sandboxes as plain processes even where bubblewrap works")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            print(f"error: --api-key-env: the variable {args.api_key_env} is empty or unset",
+                  file=sys.stderr)
+            return 2
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port: {args.port} is not a port number", file=sys.stderr)
+        return 2
+    try:
+        faults = FaultPlan.parse(args.faults)
+    except ValueError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
+        return 2
+    config = ServerConfig(data_dir=args.data_dir or paths.data_dir(), host=args.host,
+                          port=args.port, api_key=api_key, faults=faults,
+                          isolate=not args.no_isolation, hidden=(paths.config_dir(),))
+    try:
+        asyncio.run(serve_forever(config))
+    except (BackendConfigError, DataDirBusy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
