@@ -20,6 +20,7 @@ from .engine import Engine
 from .faults import FaultPlan
 from .gate import Gate
 from .isolation import detect
+from .leases import live_leases
 from .service import GatewayService
 from .streaming import StreamingService
 
@@ -28,6 +29,8 @@ log = logging.getLogger("cwsandbox_tui.backend")
 MAX_MESSAGE_BYTES = 100 * 2**20
 STATE_FILE = "backend.json"
 LOCK_FILE = "backend.lock"
+LEASES_DIR = "clients"
+LINGER_SECONDS = 5.0
 
 
 class BackendConfigError(ValueError):
@@ -151,18 +154,35 @@ class BackendServer:
         await self.stop()
 
 
-async def serve_forever(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def serve_forever(config: ServerConfig, exit_when_unused: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM (or, if asked, until no client holds a lease)."""
     server = BackendServer(config)
     await server.start()
-    if ready is not None:
-        ready.set()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+
+    async def watch_leases() -> None:
+        # Linger a little after the last client so that commands run one after another
+        # (a script, a second tmux pane) reuse this backend instead of starting anew.
+        idle_since: float | None = None
+        while True:
+            await asyncio.sleep(0.5)
+            if live_leases(config.data_dir / LEASES_DIR) > 0:
+                idle_since = None
+                continue
+            idle_since = idle_since if idle_since is not None else loop.time()
+            if loop.time() - idle_since >= LINGER_SECONDS:
+                break
+        log.info("no client is left; stopping")
+        stopping.set()
+
+    watcher = asyncio.ensure_future(watch_leases()) if exit_when_unused else None
     try:
         await stopping.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         log.info("stopping")
         await server.stop()

@@ -30,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="inject faults, e.g. 'seed=1,DeleteFileSystemSnapshot.throttle=10%%'")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run sandboxes as plain processes even where bubblewrap works")
+    parser.add_argument("--exit-when-unused", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                           port=args.port, api_key=api_key, faults=faults,
                           isolate=not args.no_isolation, hidden=(paths.config_dir(),))
     try:
-        asyncio.run(serve_forever(config))
+        asyncio.run(serve_forever(config, exit_when_unused=args.exit_when_unused))
     except (BackendConfigError, DataDirBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,302 @@
+"""`sandboxes`, `snapshots` and `bucket`: scriptable commands over the client.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 partial failure of a bulk action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..client.bulk import BulkResult
+from ..client.client import Client
+from ..client.errors import ConfigError, CwsError
+from ..client.factory import ConnectOptions, connect
+from ..client.models import Sandbox, Snapshot, SnapshotStatus
+from ..client.selection import PruneRule, parse_age, parse_statuses, select
+from .render import human_age, human_size, iso, table, to_json
+from .reporter import StderrReporter
+
+OK, FAILURE, USAGE, PARTIAL = 0, 1, 2, 3
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--endpoint", help="http(s)://host:port (default: profile, "
+                                          "$CWSANDBOX_BASE_URL, else the embedded backend)")
+    group.add_argument("--profile", help="a profile from config.toml")
+    group.add_argument("--readonly", action="store_true", help="refuse every change")
+    group.add_argument("--ca-cert", help="PEM file of CA certificates for https endpoints")
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sandboxes = subparsers.add_parser("sandboxes", help="list, stop or delete sandboxes")
+    sb = sandboxes.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sb.add_parser("list", help="list sandboxes")
+    p.add_argument("--running", action="store_true", help="hide stopped sandboxes")
+    p.add_argument("--tag", action="append", default=[], help="must carry this tag (repeatable)")
+    _common(p, run_sandboxes_list)
+    p = sb.add_parser("stop", help="stop a sandbox")
+    p.add_argument("sandbox_id")
+    p.add_argument("--snapshot", action="store_true", help="snapshot its mount before stopping")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
+    p.add_argument("--no-wait-for-snapshot", action="store_true",
+                   help="with --snapshot: return once the snapshot is started")
+    p.add_argument("--missing-ok", action="store_true")
+    _common(p, run_sandboxes_stop)
+    p = sb.add_parser("delete", help="delete sandboxes")
+    p.add_argument("sandbox_ids", nargs="+")
+    p.add_argument("--missing-ok", action="store_true")
+    _common(p, run_sandboxes_delete)
+
+    snapshots = subparsers.add_parser("snapshots", help="list, create, delete or prune snapshots")
+    sn = snapshots.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sn.add_parser("list", help="list snapshots")
+    p.add_argument("--status", default="", help="comma-separated: ready,failed,creating")
+    p.add_argument("--source-sandbox", default="")
+    _common(p, run_snapshots_list)
+    p = sn.add_parser("get", help="show one snapshot")
+    p.add_argument("snapshot_id")
+    _common(p, run_snapshots_get)
+    p = sn.add_parser("create", help="snapshot a sandbox's mount")
+    p.add_argument("sandbox_id")
+    p.add_argument("--no-wait", action="store_true", help="return while it is still CREATING")
+    p.add_argument("--idempotency-key", default="")
+    _common(p, run_snapshots_create)
+    p = sn.add_parser("delete", help="delete these snapshots")
+    p.add_argument("snapshot_ids", nargs="+")
+    p.add_argument("--missing-ok", action="store_true", help="a snapshot already gone is fine")
+    p.add_argument("--concurrency", type=int, default=16)
+    _common(p, run_snapshots_delete)
+    p = sn.add_parser("prune", help="delete snapshots by age, status or source")
+    p.add_argument("--older-than", help="e.g. 7d, 12h, 30m")
+    p.add_argument("--status", default="", help="comma-separated statuses, e.g. failed,ready")
+    p.add_argument("--source-sandbox", default="")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    p.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    p.add_argument("--concurrency", type=int, default=16)
+    _common(p, run_snapshots_prune)
+
+    bucket = subparsers.add_parser("bucket", help="snapshot bucket settings")
+    bk = bucket.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _common(bk.add_parser("get", help="show the bucket config"), run_bucket_get)
+    p = bk.add_parser("set", help="use your own bucket")
+    p.add_argument("bucket_name")
+    p.add_argument("--region", default="")
+    _common(p, run_bucket_set)
+    _common(bk.add_parser("reset", help="go back to the managed bucket"), run_bucket_reset)
+
+
+def _common(parser: argparse.ArgumentParser,
+            handler: Callable[[Client, argparse.Namespace], Awaitable[int]]) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_connection_options(parser)
+    parser.set_defaults(run=lambda args: run_command(handler, args))
+
+
+def run_command(handler: Callable[[Client, argparse.Namespace], Awaitable[int]],
+                args: argparse.Namespace) -> int:
+    async def main() -> int:
+        reporter = StderrReporter()
+        client = connect(ConnectOptions(endpoint=args.endpoint, profile=args.profile,
+                                        read_only=args.readonly, ca_cert=args.ca_cert))
+        client.bus.subscribe(reporter)
+        try:
+            return await handler(client, args)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE
+    except CwsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return FAILURE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _sandbox_rows(rows: list[Sandbox]) -> list[list[str]]:
+    return [[s.id, s.status.value.upper(), s.image or "-", ",".join(s.tags) or "-",
+             human_age(s.created_at or s.started_at), s.mount_path or "-",
+             s.stop_snapshot_id or "-"] for s in rows]
+
+
+def _snapshot_rows(rows: list[Snapshot]) -> list[list[str]]:
+    return [[s.id, s.status.value.upper(), s.trigger.value, human_size(s.size_bytes),
+             s.source_sandbox_id or "-", iso(s.created_at), s.object_bucket or "-"] for s in rows]
+
+
+SNAPSHOT_HEADERS = ["ID", "STATUS", "TRIGGER", "SIZE", "SOURCE", "CREATED", "BUCKET"]
+
+
+async def run_sandboxes_list(client: Client, args: argparse.Namespace) -> int:
+    rows = await client.list_sandboxes(include_stopped=not args.running, tags=args.tag)
+    if args.json:
+        _out(to_json(rows))
+    elif not rows:
+        _out("No sandboxes found.")
+    else:
+        _out(table(["ID", "STATUS", "IMAGE", "TAGS", "AGE", "MOUNT", "SNAPSHOT"],
+                   _sandbox_rows(rows)))
+    return OK
+
+
+async def run_sandboxes_stop(client: Client, args: argparse.Namespace) -> int:
+    if args.no_wait_for_snapshot and not args.snapshot:
+        raise ConfigError("--no-wait-for-snapshot goes with --snapshot")
+    if not 0 <= args.grace <= 300:
+        raise ConfigError(f"--grace: {args.grace:g} is outside 0 to 300 seconds")
+    result = await client.stop_sandbox(args.sandbox_id, snapshot=args.snapshot, grace=args.grace,
+                                       wait_for_ready=not args.no_wait_for_snapshot,
+                                       missing_ok=args.missing_ok)
+    if args.json:
+        _out(to_json(result))
+    else:
+        _out(f"Stopped {result.sandbox_id} ({result.final_status.value})"
+             + (f", snapshot {result.snapshot_id}" if result.snapshot_id else "") + ".")
+    return OK
+
+
+async def run_sandboxes_delete(client: Client, args: argparse.Namespace) -> int:
+    failures = 0
+    done: dict[str, str] = {}
+    for sandbox_id in dict.fromkeys(args.sandbox_ids):
+        try:
+            deleted = await client.delete_sandbox(sandbox_id, missing_ok=args.missing_ok)
+            done[sandbox_id] = "deleted" if deleted else "already_gone"
+        except CwsError as error:
+            failures += 1
+            done[sandbox_id] = f"failed: {error}"
+            if not args.json:
+                print(f"error: {error}", file=sys.stderr)
+    if args.json:
+        _out(to_json(done))
+    else:
+        for sandbox_id, outcome in done.items():
+            if not outcome.startswith("failed"):
+                _out(f"{sandbox_id} {outcome.replace('_', ' ')}")
+    return OK if not failures else (PARTIAL if failures < len(done) else FAILURE)
+
+
+async def run_snapshots_list(client: Client, args: argparse.Namespace) -> int:
+    statuses = parse_statuses(args.status)
+    rows = [s for s in await client.list_snapshots()
+            if (not statuses or s.status in statuses)
+            and (not args.source_sandbox or s.source_sandbox_id == args.source_sandbox)]
+    if args.json:
+        _out(to_json(rows))
+    elif not rows:
+        _out("No snapshots found.")
+    else:
+        _out(table(SNAPSHOT_HEADERS, _snapshot_rows(rows)))
+    return OK
+
+
+async def run_snapshots_get(client: Client, args: argparse.Namespace) -> int:
+    snap = await client.get_snapshot(args.snapshot_id)
+    if args.json:
+        _out(to_json(snap))
+    else:
+        fields = [("ID", snap.id), ("STATUS", snap.status.value.upper()),
+                  ("REASON", snap.status_reason or "-"), ("TRIGGER", snap.trigger.value),
+                  ("SIZE", f"{human_size(snap.size_bytes)} ({snap.size_bytes} bytes)"),
+                  ("SOURCE", snap.source_sandbox_id or "-"), ("CREATED", iso(snap.created_at)),
+                  ("COMPLETED", iso(snap.completed_at)), ("BUCKET", snap.object_bucket or "-")]
+        _out("\n".join(f"{k:<10} {v}" for k, v in fields))
+    return OK
+
+
+async def run_snapshots_create(client: Client, args: argparse.Namespace) -> int:
+    snap = await client.create_snapshot(args.sandbox_id, wait_for_ready=not args.no_wait,
+                                        idempotency_key=args.idempotency_key)
+    _out(to_json(snap) if args.json else f"{snap.id} {snap.status.value.upper()}")
+    return OK
+
+
+def _report_bulk(result: BulkResult, as_json: bool) -> int:
+    if as_json:
+        _out(to_json({"summary": result.summary(), "cancelled": result.cancelled,
+                      "items": result.items}))
+    else:
+        for item in result.items:
+            if item.message:
+                print(f"{item.id}: {item.outcome.value}: {item.message}", file=sys.stderr)
+        _out(result.summary())
+    return OK if result.ok else (PARTIAL if result.partial else FAILURE)
+
+
+async def run_snapshots_delete(client: Client, args: argparse.Namespace) -> int:
+    _check_concurrency(args.concurrency)
+    if not args.missing_ok:
+        for snapshot_id in dict.fromkeys(args.snapshot_ids):
+            await client.get_snapshot(snapshot_id)  # an unknown id is an error before any delete
+    result = await client.delete_snapshots(args.snapshot_ids, concurrency=args.concurrency)
+    return _report_bulk(result, args.json)
+
+
+def _check_concurrency(value: int) -> None:
+    if not 1 <= value <= 256:
+        raise ConfigError(f"--concurrency: {value} is outside 1 to 256")
+
+
+async def run_snapshots_prune(client: Client, args: argparse.Namespace) -> int:
+    _check_concurrency(args.concurrency)
+    rule = PruneRule(older_than=parse_age(args.older_than) if args.older_than else None,
+                     statuses=parse_statuses(args.status), source_sandbox=args.source_sandbox)
+    chosen = select(await client.list_snapshots(), rule, client.clock.time())
+    chosen = [s for s in chosen if s.status is not SnapshotStatus.DELETING]
+    total = sum(s.size_bytes for s in chosen)
+    if args.dry_run or not chosen:
+        if args.json:
+            _out(to_json({"would_delete": chosen, "count": len(chosen), "total_bytes": total}))
+        else:
+            if chosen:
+                _out(table(SNAPSHOT_HEADERS, _snapshot_rows(chosen)))
+            _out(f"{'Would delete' if chosen else 'Nothing matches;'} {len(chosen)} snapshots"
+                 f" ({human_size(total)}).")
+        return OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"refusing to delete {len(chosen)} snapshots without --yes "
+                              "(no terminal to ask on)")
+        _out(table(SNAPSHOT_HEADERS, _snapshot_rows(chosen)))
+        answer = input(f"Delete these {len(chosen)} snapshots ({human_size(total)})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            _out("Nothing deleted.")
+            return OK
+    result = await client.delete_snapshots([s.id for s in chosen], concurrency=args.concurrency)
+    return _report_bulk(result, args.json)
+
+
+def _bucket_out(config: Any, as_json: bool) -> None:
+    if as_json:
+        _out(to_json(config))
+    else:
+        _out(f"bucket     {config.bucket_name or '-'}\nregion     {config.region or '-'}\n"
+             f"mode       {config.mode.value}\neffective  {config.effective_bucket_name}")
+
+
+async def run_bucket_get(client: Client, args: argparse.Namespace) -> int:
+    _bucket_out(await client.get_bucket(), args.json)
+    return OK
+
+
+async def run_bucket_set(client: Client, args: argparse.Namespace) -> int:
+    _bucket_out(await client.set_bucket(args.bucket_name, args.region), args.json)
+    return OK
+
+
+async def run_bucket_reset(client: Client, args: argparse.Namespace) -> int:
+    _bucket_out(await client.reset_bucket(), args.json)
+    return OK

@@ -1,0 +1,378 @@
+"""The only module that touches the generated `coreweave.sandbox.v1beta2` classes.
+
+It turns our models into requests and responses into our models, and every failed RPC into
+our error hierarchy. A second API version would get an adapter of its own beside this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from ..proto.v1beta2 import gateway_pb2 as pb
+from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from ..proto.v1beta2 import streaming_pb2 as spb
+from . import errors
+from .models import (
+    BucketConfig,
+    BucketMode,
+    ExecExit,
+    ExecOutput,
+    LogChunk,
+    Sandbox,
+    SandboxSpec,
+    SandboxStatus,
+    Snapshot,
+    SnapshotStatus,
+    SnapshotTrigger,
+)
+
+T = TypeVar("T")
+MAX_MESSAGE_BYTES = 100 * 2**20
+
+
+@dataclass(frozen=True)
+class StopReply:
+    success: bool
+    error_message: str
+    snapshot_id: str
+
+
+@dataclass(frozen=True)
+class CreateReply:
+    success: bool
+    error_message: str
+    snapshot_id: str
+
+
+def _time(stamp: timestamp_pb2.Timestamp, present: bool = True) -> float | None:
+    return stamp.ToNanoseconds() / 1e9 if present else None
+
+
+def _sandbox_status(value: int) -> SandboxStatus:
+    try:
+        return SandboxStatus(pb.SandboxStatus.Name(value).removeprefix("SANDBOX_STATUS_").lower())
+    except ValueError:
+        return SandboxStatus.UNSPECIFIED
+
+
+def _enum(enum_type: Any, prefix: str, model: Any, value: int) -> Any:
+    try:
+        return model(enum_type.Name(value).removeprefix(prefix).lower())
+    except ValueError:
+        return model("unspecified")
+
+
+def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
+    d = message.local_details
+    has_details = message.HasField("local_details")
+    reason = getattr(message, "status_reason", "") or d.status_reason
+    return Sandbox(
+        id=message.sandbox_id,
+        status=_sandbox_status(message.sandbox_status),
+        started_at=_time(message.started_at_time, message.HasField("started_at_time")),
+        runner_id=message.runner_id,
+        profile_id=message.profile_id,
+        status_reason=reason,
+        image=d.container_image,
+        tags=tuple(d.tags),
+        command=(d.command, *d.args) if d.command else (),
+        mount_path=d.mount_path,
+        mount_size=d.mount_size,
+        restored_from=d.restored_from_snapshot_id,
+        stop_snapshot_id=d.stop_snapshot_id,
+        created_at=_time(d.created_at, has_details and d.HasField("created_at")),
+        ended_at=_time(d.ended_at, has_details and d.HasField("ended_at")),
+        exit_code=d.exit_code if d.HasField("exit_code") else None,
+        isolation=d.isolation,
+    )
+
+
+def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:
+    return Snapshot(
+        id=m.file_system_snapshot_id,
+        status=_enum(pb.FileSystemSnapshotStatus, "FILE_SYSTEM_SNAPSHOT_STATUS_", SnapshotStatus,
+                     m.status),
+        status_reason=m.status_reason,
+        size_bytes=m.size_bytes,
+        created_at=_time(m.created_at, m.HasField("created_at")),
+        updated_at=_time(m.updated_at, m.HasField("updated_at")),
+        completed_at=_time(m.completed_at, m.HasField("completed_at")),
+        source_sandbox_id=m.source_sandbox_id,
+        trigger=_enum(pb.FileSystemSnapshotTrigger, "FILE_SYSTEM_SNAPSHOT_TRIGGER_",
+                      SnapshotTrigger, m.trigger),
+        idempotency_key=m.idempotency_key,
+        object_bucket=m.object_bucket,
+    )
+
+
+def bucket_from(m: pb.FileSystemSnapshotBucketConfig) -> BucketConfig:
+    return BucketConfig(
+        bucket_name=m.bucket_name, region=m.region,
+        mode=_enum(pb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
+                   BucketMode, m.mode),
+        effective_bucket_name=m.effective_bucket_name)
+
+
+def failure_from(error: grpc.aio.AioRpcError) -> errors.RpcFailure:
+    """Decode the status and its AIP-193 details (first ErrorInfo / RetryInfo wins)."""
+    reason: str | None = None
+    domain = ""
+    metadata: tuple[tuple[str, str], ...] = ()
+    delay: float | None = None
+    violations: list[errors.FieldViolation] = []
+    for key, value in error.trailing_metadata() or ():
+        if key.lower() != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status()
+        try:
+            status.ParseFromString(value)
+        except Exception:  # an undecodable blob is skipped, as the SDK does
+            continue
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            retry = error_details_pb2.RetryInfo()
+            bad = error_details_pb2.BadRequest()
+            if detail.Is(info.DESCRIPTOR) and detail.Unpack(info) and info.reason and not reason:
+                reason, domain, metadata = info.reason, info.domain, tuple(info.metadata.items())
+            elif detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry) and delay is None \
+                    and retry.HasField("retry_delay"):
+                delay = retry.retry_delay.ToNanoseconds() / 1e9
+            elif detail.Is(bad.DESCRIPTOR) and detail.Unpack(bad):
+                violations += [errors.FieldViolation(v.field, v.description)
+                               for v in bad.field_violations]
+    return errors.RpcFailure(code=error.code().name, details=error.details() or "",
+                             reason=reason, domain=domain, metadata=metadata, retry_delay=delay,
+                             violations=tuple(violations))
+
+
+def _keep_alive_options() -> list[tuple[str, int]]:
+    return [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_permit_without_calls", 0)]
+
+
+def open_channel(target: str, tls: bool, root_certificates: bytes | None) -> grpc.aio.Channel:
+    if tls:
+        credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        return grpc.aio.secure_channel(target, credentials, options=_keep_alive_options())
+    return grpc.aio.insecure_channel(target, options=_keep_alive_options())
+
+
+class Adapter:
+    """Typed calls on `coreweave.sandbox.v1beta2`, one method per RPC."""
+
+    api_version = "v1beta2"
+
+    def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]]) -> None:
+        self._channel = channel
+        self._metadata = tuple(metadata)
+        self._gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+        self._streaming = streaming_pb2_grpc.GatewayStreamingServiceStub(channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _unary(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
+                     timeout: float | None, *, snapshot_id: str | None = None,
+                     sandbox_id: str | None = None) -> T:
+        try:
+            return await call(request, timeout=timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
+                                   sandbox_id=sandbox_id) from None
+
+    # sandboxes
+    async def start(self, spec: SandboxSpec, timeout: float) -> str:
+        request = pb.StartSandboxRequest(
+            command=spec.command, args=list(spec.args), tags=list(spec.tags),
+            container_image=spec.image, environment_variables=spec.env,
+            max_lifetime_seconds=spec.max_lifetime_seconds)
+        if spec.mount_path:
+            request.file_system.mount_path = spec.mount_path
+            if spec.size:
+                request.file_system.size = spec.size
+            if spec.restore_from:
+                request.file_system.file_system_snapshot.file_system_snapshot_id = spec.restore_from
+        reply = await self._unary("Start sandbox", self._gateway.Start, request, timeout)
+        return reply.sandbox_id
+
+    async def get(self, sandbox_id: str, timeout: float) -> Sandbox:
+        reply = await self._unary("Get sandbox", self._gateway.Get,
+                                  pb.GetSandboxRequest(sandbox_id=sandbox_id), timeout,
+                                  sandbox_id=sandbox_id)
+        return sandbox_from(reply)
+
+    async def list_page(self, *, token: str, timeout: float, include_stopped: bool = True,
+                        tags: Sequence[str] = (), status: SandboxStatus | None = None,
+                        page_size: int = 0) -> tuple[list[Sandbox], str]:
+        request = pb.ListSandboxesRequest(page_token=token, include_stopped=include_stopped,
+                                          tags=list(tags), page_size=page_size)
+        if status is not None:
+            request.status = pb.SandboxStatus.Value(f"SANDBOX_STATUS_{status.value.upper()}")
+        reply = await self._unary("List sandboxes", self._gateway.List, request, timeout)
+        return [sandbox_from(s) for s in reply.sandboxes], reply.next_page_token
+
+    async def stop(self, sandbox_id: str, *, grace: int, snapshot: bool, wait_for_ready: bool,
+                   max_timeout: int, idempotency_key: str, timeout: float) -> StopReply:
+        request = pb.StopSandboxRequest(sandbox_id=sandbox_id, graceful_shutdown_seconds=grace,
+                                        max_timeout_seconds=max_timeout)
+        if snapshot:
+            request.file_system_snapshot_on_stop = True
+            request.wait_for_ready = wait_for_ready
+            if idempotency_key:
+                request.idempotency_key = idempotency_key
+        reply = await self._unary("Stop sandbox", self._gateway.Stop, request, timeout,
+                                  sandbox_id=sandbox_id)
+        return StopReply(reply.success, reply.error_message, reply.file_system_snapshot_id)
+
+    async def delete(self, sandbox_id: str, timeout: float) -> tuple[bool, str]:
+        reply = await self._unary("Delete sandbox", self._gateway.Delete,
+                                  pb.DeleteSandboxRequest(sandbox_id=sandbox_id), timeout,
+                                  sandbox_id=sandbox_id)
+        return reply.success, reply.error_message
+
+    async def pause(self, sandbox_id: str, timeout: float) -> tuple[bool, str]:
+        reply = await self._unary("Pause sandbox", self._gateway.Pause,
+                                  pb.PauseSandboxRequest(sandbox_id=sandbox_id), timeout,
+                                  sandbox_id=sandbox_id)
+        return reply.success, reply.error_message
+
+    async def resume(self, sandbox_id: str, timeout: float) -> tuple[bool, str]:
+        reply = await self._unary("Resume sandbox", self._gateway.Resume,
+                                  pb.ResumeSandboxRequest(sandbox_id=sandbox_id), timeout,
+                                  sandbox_id=sandbox_id)
+        return reply.success, reply.error_message
+
+    async def add_file(self, sandbox_id: str, path: str, data: bytes, timeout: float) -> tuple[bool, str]:
+        request = pb.AddFileSandboxRequest(sandbox_id=sandbox_id, filepath=path,
+                                           file_contents=data, max_timeout_seconds=int(timeout))
+        reply = await self._unary("Add file", self._gateway.AddFile, request, timeout,
+                                  sandbox_id=sandbox_id)
+        return reply.success, reply.error_message
+
+    async def retrieve_file(self, sandbox_id: str, path: str, timeout: float) -> tuple[bool, str, bytes]:
+        request = pb.RetrieveFileSandboxRequest(sandbox_id=sandbox_id, filepath=path,
+                                                max_timeout_seconds=int(timeout))
+        reply = await self._unary("Retrieve file", self._gateway.RetrieveFile, request, timeout,
+                                  sandbox_id=sandbox_id)
+        return reply.success, reply.error_message, reply.file_contents
+
+    async def exec(self, sandbox_id: str, argv: Sequence[str], timeout: float | None,
+                   stdin: bytes | None = None) -> AsyncIterator[ExecOutput | ExecExit]:
+        async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
+            yield spb.ExecStreamRequest(init=spb.ExecStreamInit(sandbox_id=sandbox_id,
+                                                                command=list(argv)))
+            if stdin:
+                for start in range(0, len(stdin), 65536):
+                    yield spb.ExecStreamRequest(stdin=spb.ExecStreamData(
+                        data=stdin[start:start + 65536]))
+                yield spb.ExecStreamRequest(close=spb.ExecStreamClose())
+
+        call = self._streaming.StreamExec(requests(), timeout=timeout, metadata=self._metadata)
+        try:
+            async for reply in call:
+                kind = reply.WhichOneof("response")
+                if kind == "output":
+                    stream = "stderr" if reply.output.stream_type == \
+                        spb.ExecStreamOutput.STREAM_TYPE_STDERR else "stdout"
+                    yield ExecOutput(stream, reply.output.data)
+                elif kind == "exit":
+                    yield ExecExit(reply.exit.exit_code)
+                    return
+                elif kind == "error":
+                    raise errors.SandboxError(
+                        f"Exec failed ({reply.error.code}): {reply.error.message}",
+                        reason=reply.error.code)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), "Exec", sandbox_id=sandbox_id) from None
+        finally:
+            call.cancel()
+        raise errors.SandboxError("Exec failed: the stream ended without an exit status")
+
+    async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
+                   timeout: float | None = None) -> AsyncIterator[LogChunk]:
+        async def requests() -> AsyncIterator[spb.LogStreamRequest]:
+            yield spb.LogStreamRequest(init=spb.LogStreamInit(
+                sandbox_id=sandbox_id, follow=follow, tail_lines=tail, timestamps=True))
+            if follow:
+                await self._channel_closed()
+
+        call = self._streaming.StreamLogs(requests(), timeout=timeout, metadata=self._metadata)
+        try:
+            async for reply in call:
+                kind = reply.WhichOneof("response")
+                if kind == "data":
+                    d = reply.data
+                    yield LogChunk(d.data, d.offset, _time(d.timestamp, d.HasField("timestamp")))
+                elif kind == "complete":
+                    return
+                elif kind == "error":
+                    raise errors.SandboxError(f"Logs failed ({reply.error.code}): "
+                                              f"{reply.error.message}", reason=reply.error.code)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise errors.translate(failure_from(error), "Stream logs",
+                                   sandbox_id=sandbox_id) from None
+        finally:
+            call.cancel()
+
+    async def _channel_closed(self) -> None:
+        import asyncio
+
+        await asyncio.Event().wait()  # keeps a follow's send side open until cancelled
+
+    # snapshots
+    async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,
+                              max_timeout: int | None, timeout: float) -> CreateReply:
+        request = pb.CreateFileSystemSnapshotRequest(sandbox_id=sandbox_id, idempotency_key=key,
+                                                     wait_for_ready=wait_for_ready)
+        if max_timeout is not None:
+            request.max_timeout_seconds = max_timeout
+        reply = await self._unary("Create file-system snapshot",
+                                  self._gateway.CreateFileSystemSnapshot, request, timeout,
+                                  sandbox_id=sandbox_id)
+        return CreateReply(reply.success, reply.error_message, reply.file_system_snapshot_id)
+
+    async def get_snapshot(self, snapshot_id: str, timeout: float) -> Snapshot:
+        reply = await self._unary(
+            "Get file-system snapshot", self._gateway.GetFileSystemSnapshot,
+            pb.GetFileSystemSnapshotRequest(file_system_snapshot_id=snapshot_id), timeout,
+            snapshot_id=snapshot_id)
+        return snapshot_from(reply)
+
+    async def list_snapshots_page(self, token: str, timeout: float, page_size: int = 0
+                                  ) -> tuple[list[Snapshot], str]:
+        reply = await self._unary(
+            "List file-system snapshots", self._gateway.ListFileSystemSnapshots,
+            pb.ListFileSystemSnapshotsRequest(page_token=token, page_size=page_size), timeout)
+        return [snapshot_from(s) for s in reply.file_system_snapshots], reply.next_page_token
+
+    async def delete_snapshot(self, snapshot_id: str, timeout: float) -> tuple[bool, str]:
+        reply = await self._unary(
+            "Delete file-system snapshot", self._gateway.DeleteFileSystemSnapshot,
+            pb.DeleteFileSystemSnapshotRequest(file_system_snapshot_id=snapshot_id), timeout,
+            snapshot_id=snapshot_id)
+        return reply.success, reply.error_message
+
+    # bucket
+    async def get_bucket(self, timeout: float) -> BucketConfig:
+        reply = await self._unary("Get file-system snapshot bucket config",
+                                  self._gateway.GetFileSystemSnapshotBucketConfig,
+                                  pb.GetFileSystemSnapshotBucketConfigRequest(), timeout)
+        return bucket_from(reply)
+
+    async def set_bucket(self, bucket_name: str, region: str, timeout: float) -> BucketConfig:
+        reply = await self._unary(
+            "Set file-system snapshot bucket config",
+            self._gateway.SetFileSystemSnapshotBucketConfig,
+            pb.SetFileSystemSnapshotBucketConfigRequest(bucket_name=bucket_name, region=region),
+            timeout)
+        return bucket_from(reply)

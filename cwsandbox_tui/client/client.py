@@ -1,0 +1,573 @@
+"""The client every screen and command acts through."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from . import deadlines
+from . import events as ev
+from .adapter_v1beta2 import Adapter, CreateReply
+from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
+from .clock import Clock, SystemClock
+from .errors import (
+    CwsError,
+    PaginationError,
+    ReadOnlyError,
+    RequestTimeoutError,
+    SandboxError,
+    SandboxNotFoundError,
+    SnapshotError,
+    SnapshotOnStopConflictError,
+    TerminalStateUnavailableError,
+    ThrottledError,
+    ResourceExhaustedError,
+    is_not_found,
+)
+from .models import (
+    BucketConfig,
+    ExecExit,
+    ExecOutput,
+    LogChunk,
+    Sandbox,
+    SandboxSpec,
+    SandboxStatus,
+    Snapshot,
+    SnapshotStatus,
+    StopResult,
+)
+from .operation import Operation
+from .retry import NO_RETRY, RetryNotice, RetryPolicy, retry_call
+from .stops import InFlight, StopAction, decide_stop
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What the header shows about the connection (never the key)."""
+
+    url: str
+    source: str
+    auth_mode: str
+    read_only: bool
+    embedded: bool = False
+    isolation: str = ""
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@dataclass
+class _StopFlight:
+    task: asyncio.Task[StopResult]
+    snapshot: bool
+
+
+@dataclass
+class ClientOptions:
+    request_timeout: float = deadlines.REQUEST_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    bulk_concurrency: int = 16
+    page_size: int = 0  # 0: the server's default
+
+
+class Client:
+    def __init__(self, adapter: Adapter, info: EndpointInfo, *, bus: ev.EventBus | None = None,
+                 clock: Clock | None = None, rng: random.Random | None = None,
+                 options: ClientOptions | None = None) -> None:
+        self.adapter = adapter
+        self.info = info
+        self.bus = bus or ev.EventBus()
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.options = options or ClientOptions()
+        self._stops: dict[str, _StopFlight] = {}
+        self._on_close: list[Callable[[], None]] = []
+
+    @property
+    def read_only(self) -> bool:
+        return self.info.read_only
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        self._on_close.append(callback)
+
+    async def close(self) -> None:
+        for flight in list(self._stops.values()):
+            flight.task.cancel()
+        await self.adapter.close()
+        for callback in self._on_close:
+            callback()
+
+    def _op(self, label: str, *targets: str, detail: str = "") -> Operation:
+        return Operation(self.bus, self.clock, label, tuple(targets), detail)
+
+    def _writable(self, label: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"{label} refused: this connection is read-only")
+
+    async def _retrying(self, op: Operation, attempt_fn: Callable[[int], Awaitable[T]], *,
+                        non_retryable: tuple[type[CwsError], ...] = (),
+                        target: str | None = None) -> T:
+        return await retry_call(attempt_fn, clock=self.clock, policy=self.options.retry,
+                                rng=self.rng, non_retryable=non_retryable,
+                                on_retry=lambda n: op.retrying(n, target))
+
+    # sandboxes
+    async def list_sandboxes(self, *, include_stopped: bool = True, tags: Sequence[str] = (),
+                             status: SandboxStatus | None = None) -> list[Sandbox]:
+        async with self._op("List sandboxes") as op:
+            async def attempt(_: int) -> list[Sandbox]:
+                return await self._all_pages(
+                    "List sandboxes",
+                    lambda token, timeout: self.adapter.list_page(
+                        token=token, timeout=timeout, include_stopped=include_stopped, tags=tags,
+                        status=status, page_size=self.options.page_size))
+            rows: list[Sandbox] = await self._retrying(op, attempt)
+            op.finished(f"{len(rows)} sandboxes", count=len(rows))
+            return rows
+
+    async def _all_pages(self, label: str,
+                         fetch: Callable[[str, float], Awaitable[tuple[list[T], str]]],
+                         on_page: Callable[[list[T], bool], None] | None = None,
+                         restarted: bool = False) -> list[T]:
+        """Walk every page within one total deadline; a repeated token is an error."""
+        give_up = self.clock.monotonic() + self.options.request_timeout
+        seen: set[str] = set()
+        rows: list[T] = []
+        token = ""
+        first = True
+        while True:
+            remaining = give_up - self.clock.monotonic()
+            if remaining <= 0:
+                raise PaginationError(f"{label} timed out during pagination")
+            page, token = await fetch(token, remaining)
+            rows.extend(page)
+            if on_page is not None:
+                on_page(page, restarted and first)
+            first = False
+            if not token:
+                return rows
+            if token in seen:
+                raise PaginationError(f"{label} pagination loop detected: repeated page token")
+            seen.add(token)
+
+    async def get_sandbox(self, sandbox_id: str) -> Sandbox:
+        return await self.adapter.get(sandbox_id, self.options.request_timeout)
+
+    async def start_sandbox(self, spec: SandboxSpec, *, wait_running: bool = True) -> Sandbox:
+        self._writable("Start sandbox")
+        detail = f"image {spec.image}" + (f", restoring {spec.restore_from}" if spec.restore_from else "")
+        async with self._op("Start sandbox", detail=detail) as op:
+            sandbox_id = await self.adapter.start(spec, self.options.request_timeout)
+            op.targets = (sandbox_id,)
+            sandbox = await self.get_sandbox(sandbox_id)
+            if wait_running:
+                sandbox = await self._poll_until(
+                    op, sandbox_id, lambda s: not s.status.starting, owned_stop=False)
+                if sandbox.status is SandboxStatus.FAILED:
+                    raise SandboxError(f"Sandbox {sandbox_id} failed to start: "
+                                       f"{sandbox.status_reason or 'no reason given'}")
+            op.finished(f"started {sandbox_id} ({sandbox.status.value})", sandbox_id=sandbox_id)
+            return sandbox
+
+    async def _poll_until(self, op: Operation, sandbox_id: str,
+                          done: Callable[[Sandbox], bool], *, owned_stop: bool,
+                          budget: float | None = None) -> Sandbox:
+        """Poll Get (0.2 s growing x1.5 to 2 s) until `done`; transient errors are retried."""
+        interval = deadlines.POLL_INTERVAL
+        not_found_since: float | None = None
+        while True:
+            async def attempt(_: int) -> Sandbox:
+                return await self.adapter.get(sandbox_id, deadlines.POLL_RPC_TIMEOUT)
+            try:
+                sandbox: Sandbox = await self._retrying(op, attempt)
+            except SandboxNotFoundError:
+                if not owned_stop:
+                    raise
+                now = self.clock.monotonic()
+                not_found_since = not_found_since if not_found_since is not None else now
+                if now - not_found_since >= deadlines.NOT_FOUND_AFTER_STOP:
+                    raise TerminalStateUnavailableError(
+                        f"Sandbox {sandbox_id} was stopped but its final state is unavailable "
+                        "(the endpoint no longer knows it)") from None
+            else:
+                not_found_since = None
+                if done(sandbox):
+                    return sandbox
+                if budget is not None:
+                    op.progress(0, 1, detail=f"{sandbox.status.value}", budget=budget)
+            await self.clock.sleep(interval)
+            interval = min(deadlines.POLL_INTERVAL_MAX, interval * deadlines.POLL_FACTOR)
+
+    async def stop_sandbox(self, sandbox_id: str, *, snapshot: bool = False,
+                           grace: float = deadlines.DEFAULT_GRACE, wait_for_ready: bool = True,
+                           idempotency_key: str = "", missing_ok: bool = False) -> StopResult:
+        """Stop, coalescing with a stop already in flight (see stops.py for the table)."""
+        self._writable("Stop sandbox")
+        flight = self._stops.get(sandbox_id)
+        in_flight = InFlight.NONE
+        if flight is not None and not flight.task.done():
+            in_flight = InFlight.SNAPSHOT if flight.snapshot else InFlight.PLAIN
+            decision = decide_stop(SandboxStatus.RUNNING, in_flight, snapshot, False)
+            current = None
+        else:
+            try:
+                current = await self.get_sandbox(sandbox_id)
+            except SandboxNotFoundError:
+                if not missing_ok:
+                    raise
+                warning = ("the sandbox is gone; no snapshot was taken" if snapshot else "")
+                return StopResult(sandbox_id, SandboxStatus.TERMINATED, warning=warning)
+            decision = decide_stop(current.status, InFlight.NONE, snapshot,
+                                   bool(current.stop_snapshot_id))
+        label = "Stop sandbox with snapshot" if snapshot else "Stop sandbox"
+        if decision.action is StopAction.CONFLICT:
+            async with self._op(label, sandbox_id) as op:
+                case = in_flight.value if in_flight is not InFlight.NONE else (
+                    "terminating" if current and current.status is SandboxStatus.TERMINATING
+                    else "stopped")
+                op.emit(ev.Conflict, message=decision.conflict, in_flight=case,
+                        advice=decision.advice)
+                raise SnapshotOnStopConflictError(f"{decision.conflict} {decision.advice}")
+        if decision.action is StopAction.JOIN:
+            assert flight is not None
+            return await asyncio.shield(flight.task)
+        if decision.action is StopAction.NOOP:
+            assert current is not None
+            return StopResult(sandbox_id, current.status, snapshot_id=current.stop_snapshot_id)
+        observe = decision.action is StopAction.OBSERVE
+        task = asyncio.ensure_future(self._run_stop(
+            sandbox_id, label, snapshot=snapshot, grace=grace, wait_for_ready=wait_for_ready,
+            idempotency_key=idempotency_key, observe_only=observe, missing_ok=missing_ok))
+        self._stops[sandbox_id] = _StopFlight(task, snapshot)
+        task.add_done_callback(lambda t: self._forget_stop(sandbox_id, t))
+        return await asyncio.shield(task)
+
+    def _forget_stop(self, sandbox_id: str, task: asyncio.Task[StopResult]) -> None:
+        flight = self._stops.get(sandbox_id)
+        if flight is not None and flight.task is task:
+            del self._stops[sandbox_id]
+        if not task.cancelled():
+            task.exception()  # a failure was delivered to the callers; mark it retrieved
+
+    async def _run_stop(self, sandbox_id: str, label: str, *, snapshot: bool, grace: float,
+                        wait_for_ready: bool, idempotency_key: str, observe_only: bool,
+                        missing_ok: bool) -> StopResult:
+        async with self._op(label, sandbox_id,
+                            detail="observing a stop already under way" if observe_only else "") as op:
+            warning = ""
+            snapshot_id = ""
+            if not observe_only:
+                budget = deadlines.stop_budget(grace, snapshot)
+                op.deadline(budget.deadline, budget.explanation)
+                ticker = asyncio.ensure_future(self._tick(op, budget.deadline, "stop accepted"
+                                                          if not snapshot else "archiving"))
+                try:
+                    reply = await self.adapter.stop(
+                        sandbox_id, grace=int(grace), snapshot=snapshot,
+                        wait_for_ready=wait_for_ready, max_timeout=budget.max_timeout_seconds,
+                        idempotency_key=idempotency_key, timeout=budget.deadline)
+                except SandboxNotFoundError:
+                    if not missing_ok:
+                        raise
+                    warning = "the sandbox vanished before the stop; no snapshot was taken" \
+                        if snapshot else ""
+                    op.finished(f"{sandbox_id} already gone", sandbox_id=sandbox_id)
+                    if warning:
+                        op.warn(warning)
+                    return StopResult(sandbox_id, SandboxStatus.TERMINATED, warning=warning)
+                except RequestTimeoutError:
+                    op.emit(ev.DeadlineExceeded, seconds=budget.deadline,
+                            message=f"no answer to the stop within {budget.deadline:g} s; the stop"
+                                    + (" and its snapshot" if snapshot else "")
+                                    + " may still complete on the server")
+                    raise
+                finally:
+                    ticker.cancel()
+                if not reply.success:
+                    error_cls = SnapshotError if snapshot else SandboxError
+                    raise error_cls(f"Failed to stop sandbox: {reply.error_message or 'unknown error'}")
+                snapshot_id = reply.snapshot_id
+                if snapshot and not snapshot_id:
+                    warning = "the endpoint accepted the stop but returned no snapshot id"
+                    op.warn(warning)
+            final = await self._poll_until(op, sandbox_id, lambda s: s.status.terminal,
+                                           owned_stop=True, budget=None)
+            snapshot_id = snapshot_id or final.stop_snapshot_id
+            summary = f"{sandbox_id} {final.status.value}" + (
+                f", snapshot {snapshot_id}" if snapshot_id else "")
+            op.finished(summary, sandbox_id=sandbox_id, snapshot_id=snapshot_id,
+                        status=final.status.value)
+            return StopResult(sandbox_id, final.status, snapshot_id=snapshot_id, warning=warning)
+
+    async def _tick(self, op: Operation, budget: float, detail: str) -> None:
+        """Elapsed-against-deadline progress while a long call is in flight."""
+        while True:
+            op.progress(0, 1, detail=detail, budget=budget)
+            await asyncio.sleep(0.5)
+
+    async def delete_sandbox(self, sandbox_id: str, *, missing_ok: bool = False) -> bool:
+        self._writable("Delete sandbox")
+        async with self._op("Delete sandbox", sandbox_id) as op:
+            try:
+                success, message = await self.adapter.delete(sandbox_id, self.options.request_timeout)
+            except SandboxNotFoundError:
+                if not missing_ok:
+                    raise
+                op.finished(f"{sandbox_id} was already gone")
+                return False
+            if not success:
+                raise SandboxError(f"Failed to delete sandbox: {message or 'unknown error'}")
+            op.finished(f"deleted {sandbox_id}")
+            return True
+
+    async def pause_sandbox(self, sandbox_id: str) -> None:
+        await self._simple("Pause sandbox", sandbox_id, self.adapter.pause)
+
+    async def resume_sandbox(self, sandbox_id: str) -> None:
+        await self._simple("Resume sandbox", sandbox_id, self.adapter.resume)
+
+    async def _simple(self, label: str, sandbox_id: str,
+                      call: Callable[[str, float], Awaitable[tuple[bool, str]]]) -> None:
+        self._writable(label)
+        async with self._op(label, sandbox_id) as op:
+            success, message = await call(sandbox_id, self.options.request_timeout)
+            if not success:
+                raise SandboxError(f"{label} failed: {message or 'unknown error'}")
+            op.finished(f"{label.split()[0].lower()}d {sandbox_id}")
+
+    async def exec_stream(self, sandbox_id: str, argv: Sequence[str], *,
+                          timeout: float | None = None, stdin: bytes | None = None
+                          ) -> AsyncIterator[ExecOutput | ExecExit]:
+        self._writable("Exec")
+        async for item in self.adapter.exec(sandbox_id, argv, timeout, stdin):
+            yield item
+
+    async def exec(self, sandbox_id: str, argv: Sequence[str], *, timeout: float | None = None,
+                   stdin: bytes | None = None) -> ExecResult:
+        async with self._op("Exec", sandbox_id, detail=" ".join(argv)) as op:
+            result = ExecResult(exit_code=-1)
+            async for item in self.exec_stream(sandbox_id, argv, timeout=timeout, stdin=stdin):
+                if isinstance(item, ExecOutput):
+                    if item.stream == "stderr":
+                        result.stderr += item.data
+                    else:
+                        result.stdout += item.data
+                else:
+                    result.exit_code = item.exit_code
+            op.finished(f"exit code {result.exit_code}", exit_code=result.exit_code)
+            return result
+
+    def logs(self, sandbox_id: str, *, follow: bool = False, tail: int = 0
+             ) -> AsyncIterator[LogChunk]:
+        return self.adapter.logs(sandbox_id, follow=follow, tail=tail,
+                                 timeout=None if follow else self.options.request_timeout)
+
+    async def add_file(self, sandbox_id: str, path: str, data: bytes) -> None:
+        self._writable("Add file")
+        async with self._op("Add file", sandbox_id, detail=path) as op:
+            success, message = await self.adapter.add_file(sandbox_id, path, data,
+                                                           self.options.request_timeout)
+            if not success:
+                raise SandboxError(f"Add file failed: {message or 'unknown error'}")
+            op.finished(f"wrote {len(data)} bytes to {path}")
+
+    async def retrieve_file(self, sandbox_id: str, path: str) -> bytes:
+        async with self._op("Retrieve file", sandbox_id, detail=path) as op:
+            success, message, data = await self.adapter.retrieve_file(
+                sandbox_id, path, self.options.request_timeout)
+            if not success:
+                raise SandboxError(f"Retrieve file failed: {message or 'unknown error'}")
+            op.finished(f"read {len(data)} bytes from {path}")
+            return data
+
+    # snapshots
+    async def create_snapshot(self, sandbox_id: str, *, wait_for_ready: bool = True,
+                              idempotency_key: str = "") -> Snapshot:
+        """Create a snapshot; with wait, the answer is the snapshot's final record.
+
+        One idempotency key serves every retry. A client deadline is final: the snapshot may
+        still complete, so it is looked up by its key and followed until it settles.
+        """
+        self._writable("Create file-system snapshot")
+        key = idempotency_key or uuid.uuid4().hex
+        budget = deadlines.create_budget(wait_for_ready, self.options.request_timeout)
+        async with self._op("Create file-system snapshot", sandbox_id,
+                            detail="waiting for READY" if wait_for_ready else "") as op:
+            op.deadline(budget.deadline, "archive 600 s + 5 s buffer" if wait_for_ready
+                        else "request timeout")
+            ticker = asyncio.ensure_future(self._tick(op, budget.deadline, "archiving")) \
+                if wait_for_ready else None
+
+            async def attempt(_: int) -> CreateReply:
+                return await self.adapter.create_snapshot(
+                    sandbox_id, key=key, wait_for_ready=wait_for_ready,
+                    max_timeout=budget.max_timeout_seconds, timeout=budget.deadline)
+            try:
+                reply = await self._retrying(op, attempt, non_retryable=(RequestTimeoutError,))
+            except RequestTimeoutError:
+                op.emit(ev.DeadlineExceeded, seconds=budget.deadline,
+                        message="no answer within the deadline; the snapshot may still complete "
+                                "— checking for it")
+                found = await self._find_by_key(sandbox_id, key)
+                if found is None:
+                    raise
+                op.targets = (sandbox_id, found.id)
+                final = await self._follow_snapshot(op, found.id)
+                op.finished(f"{final.id} {final.status.value}", snapshot_id=final.id,
+                            status=final.status.value)
+                return final
+            finally:
+                if ticker is not None:
+                    ticker.cancel()
+            if not reply.success:
+                error = SnapshotError("Failed to create file-system snapshot: "
+                                      f"{reply.error_message or 'unknown error'}")
+                error.snapshot_id = reply.snapshot_id or None
+                raise error
+            snapshot_id = reply.snapshot_id
+            op.targets = (sandbox_id, snapshot_id)
+            snap = await self.get_snapshot(snapshot_id)
+            if wait_for_ready and snap.status is SnapshotStatus.CREATING:
+                snap = await self._follow_snapshot(op, snapshot_id)
+            if snap.status is SnapshotStatus.FAILED:
+                error = SnapshotError(f"Snapshot {snapshot_id} failed: {snap.status_reason}")
+                error.snapshot_id = snapshot_id
+                raise error
+            op.finished(f"{snapshot_id} {snap.status.value}", snapshot_id=snapshot_id,
+                        status=snap.status.value, size_bytes=snap.size_bytes)
+            return snap
+
+    async def _find_by_key(self, sandbox_id: str, key: str) -> Snapshot | None:
+        for snap in await self.list_snapshots():
+            if snap.source_sandbox_id == sandbox_id and snap.idempotency_key == key:
+                return snap
+        return None
+
+    async def _follow_snapshot(self, op: Operation, snapshot_id: str,
+                               limit: float = deadlines.FSS_ARCHIVE_BUDGET) -> Snapshot:
+        interval = deadlines.POLL_INTERVAL
+        give_up = self.clock.monotonic() + limit
+        while True:
+            snap = await self.get_snapshot(snapshot_id)
+            if snap.status is not SnapshotStatus.CREATING or self.clock.monotonic() > give_up:
+                return snap
+            op.progress(0, 1, detail="archiving", budget=limit)
+            await self.clock.sleep(interval)
+            interval = min(deadlines.POLL_INTERVAL_MAX, interval * deadlines.POLL_FACTOR)
+
+    async def get_snapshot(self, snapshot_id: str) -> Snapshot:
+        async with self._op("Get file-system snapshot", snapshot_id) as op:
+            async def attempt(_: int) -> Snapshot:
+                return await self.adapter.get_snapshot(snapshot_id, self.options.request_timeout)
+            return await self._retrying(op, attempt)
+
+    async def list_snapshots(self, on_page: Callable[[list[Snapshot], bool], None] | None = None
+                             ) -> list[Snapshot]:
+        """Every snapshot, all pages. A failure mid-way restarts from page 1; `on_page` gets
+        each page as it comes, with `restart=True` on the first page of a restarted walk."""
+        async with self._op("List file-system snapshots") as op:
+            async def attempt(number: int) -> list[Snapshot]:
+                return await self._all_pages(
+                    "List file-system snapshots",
+                    lambda token, timeout: self.adapter.list_snapshots_page(
+                        token, timeout, self.options.page_size),
+                    on_page, restarted=number > 1)
+            rows: list[Snapshot] = await self._retrying(op, attempt)
+            unique = list({s.id: s for s in rows}.values())
+            op.finished(f"{len(unique)} snapshots", count=len(unique))
+            return unique
+
+    async def _delete_snapshot_once(self, op: Operation, snapshot_id: str, missing_ok: bool,
+                                    on_throttle: Callable[[], None] | None = None) -> Outcome:
+        def noticed(notice: RetryNotice) -> None:
+            if on_throttle is not None and isinstance(notice.error, (ThrottledError,
+                                                                     ResourceExhaustedError)):
+                on_throttle()
+            op.retrying(notice, snapshot_id)
+
+        async def attempt(number: int) -> Outcome:
+            try:
+                success, message = await self.adapter.delete_snapshot(
+                    snapshot_id, self.options.request_timeout)
+            except CwsError as failure:
+                if is_not_found(failure) and number > 1:
+                    return Outcome.DELETED  # an earlier attempt committed and lost its answer
+                if is_not_found(failure) and missing_ok:
+                    return Outcome.ALREADY_GONE
+                raise
+            if not success:
+                error = SnapshotError("Failed to delete file-system snapshot: "
+                                      f"{message or 'unknown error'}")
+                error.snapshot_id = snapshot_id
+                raise error
+            return Outcome.DELETED
+        return await retry_call(attempt, clock=self.clock, policy=self.options.retry,
+                                rng=self.rng, on_retry=noticed)
+
+    async def delete_snapshot(self, snapshot_id: str, *, missing_ok: bool = False) -> Outcome:
+        self._writable("Delete file-system snapshot")
+        async with self._op("Delete file-system snapshot", snapshot_id) as op:
+            outcome = await self._delete_snapshot_once(op, snapshot_id, missing_ok)
+            op.finished(f"{snapshot_id} {outcome.value.replace('_', ' ')}", outcome=outcome.value)
+            return outcome
+
+    async def delete_snapshots(self, ids: Sequence[str], *, cancel: asyncio.Event | None = None,
+                               concurrency: int | None = None) -> BulkResult:
+        """Delete exactly these snapshots; see bulk.py. Progress comes as events."""
+        self._writable("Delete file-system snapshots")
+        ids = list(dict.fromkeys(ids))
+        cancel = cancel or asyncio.Event()
+        limit = AdaptiveLimit(concurrency or self.options.bulk_concurrency)
+        async with self._op("Delete file-system snapshots", *ids,
+                            detail=f"{len(ids)} snapshots") as op:
+            failed = 0
+
+            def on_item(item: ItemResult, done: int, total: int) -> None:
+                nonlocal failed
+                failed += item.outcome is Outcome.FAILED
+                op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}")
+
+            async def delete_one(snapshot_id: str) -> Outcome:
+                return await self._delete_snapshot_once(op, snapshot_id, True, limit.throttled)
+
+            op.progress(0, len(ids))
+            result = await bulk_delete(ids, delete_one, limit=limit, cancel=cancel, on_item=on_item)
+            op.finished(result.summary(), deleted=result.count(Outcome.DELETED),
+                        already_gone=result.count(Outcome.ALREADY_GONE),
+                        failed=result.count(Outcome.FAILED),
+                        untouched=result.count(Outcome.UNTOUCHED), cancelled=result.cancelled)
+            return result
+
+    # bucket
+    async def get_bucket(self) -> BucketConfig:
+        async with self._op("Get bucket config") as op:
+            async def attempt(_: int) -> BucketConfig:
+                return await self.adapter.get_bucket(self.options.request_timeout)
+            config: BucketConfig = await self._retrying(op, attempt)
+            op.finished(f"bucket {config.effective_bucket_name} ({config.mode.value})")
+            return config
+
+    async def set_bucket(self, bucket_name: str, region: str = "") -> BucketConfig:
+        label = "Reset bucket config" if not bucket_name else "Set bucket config"
+        self._writable(label)
+        async with self._op(label, detail=bucket_name or "managed bucket") as op:
+            async def attempt(_: int) -> BucketConfig:
+                return await self.adapter.set_bucket(bucket_name, region,
+                                                     self.options.request_timeout)
+            config: BucketConfig = await self._retrying(op, attempt)
+            op.finished(f"bucket {config.effective_bucket_name} ({config.mode.value})")
+            return config
+
+    async def reset_bucket(self) -> BucketConfig:
+        return await self.set_bucket("", "")

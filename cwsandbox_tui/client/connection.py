@@ -1,0 +1,111 @@
+"""Which endpoint to talk to, how, and with which key.
+
+Order: --endpoint, else the chosen (or default) profile, else CWSANDBOX_BASE_URL, else the
+embedded backend. `http://` is plaintext, `https://` is TLS (never downgraded). The key comes
+from CWSANDBOX_API_KEY or the profile's key source and is only ever sent as a header.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .profiles import Profile, Settings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str  # empty for the embedded backend (filled in once it runs)
+    target: str  # host:port
+    tls: bool
+    source: str  # "--endpoint", "profile NAME", "CWSANDBOX_BASE_URL", "embedded"
+    root_certificates: bytes | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.source == "embedded"
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    api_key: str | None
+    source: str  # where it came from, for display (never the key itself)
+
+    @property
+    def mode(self) -> str:
+        return f"API key ({self.source})" if self.api_key else "no authentication"
+
+    def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+
+    def __repr__(self) -> str:
+        return f"Credentials(mode={self.mode!r})"
+
+
+def parse_url(url: str, source: str, ca_cert: str = "") -> Endpoint:
+    parts = urlsplit(url.strip().rstrip("/"))
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{source}: {url!r} must start with http:// or https://")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"{source}: {url!r} must not have a path (gRPC has none)")
+    if not parts.hostname:
+        raise ConfigError(f"{source}: {url!r} has no host name")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigError(f"{source}: {url!r} has an invalid port") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    roots = None
+    if ca_cert:
+        if parts.scheme != "https":
+            raise ConfigError(f"{source}: a CA certificate needs an https:// endpoint")
+        try:
+            roots = Path(ca_cert).expanduser().read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--ca-cert: cannot read {ca_cert}: {exc.strerror}") from None
+    return Endpoint(url=url.strip().rstrip("/"), target=f"{host}:{port}",
+                    tls=parts.scheme == "https", source=source, root_certificates=roots)
+
+
+def choose_profile(settings: Settings, name: str | None) -> Profile | None:
+    if name:
+        if name not in settings.profiles:
+            known = ", ".join(sorted(settings.profiles)) or "none are defined"
+            raise ConfigError(f"--profile: no profile {name!r} ({known})")
+        return settings.profiles[name]
+    return settings.profiles.get(settings.default_profile) if settings.default_profile else None
+
+
+def resolve_endpoint(endpoint: str | None, profile: Profile | None, ca_cert: str | None = None
+                     ) -> Endpoint:
+    if endpoint:
+        return parse_url(endpoint, "--endpoint", ca_cert or "")
+    if profile is not None and profile.endpoint:
+        return parse_url(profile.endpoint, f"profile {profile.name}", ca_cert or profile.ca_cert)
+    env = os.environ.get("CWSANDBOX_BASE_URL")
+    if env:
+        return parse_url(env, "CWSANDBOX_BASE_URL", ca_cert or "")
+    return Endpoint(url="", target="", tls=False, source="embedded")
+
+
+def resolve_credentials(profile: Profile | None) -> Credentials:
+    if profile is not None and profile.api_key_env:
+        key = os.environ.get(profile.api_key_env, "").strip()
+        if not key:
+            raise ConfigError(f"profile {profile.name}: the variable {profile.api_key_env} is empty")
+        return Credentials(key, f"${profile.api_key_env}")
+    if profile is not None and profile.api_key_file:
+        path = Path(profile.api_key_file).expanduser()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"profile {profile.name}: cannot read its key file {path}: "
+                              f"{exc.strerror}") from None
+        if not key:
+            raise ConfigError(f"profile {profile.name}: its key file {path} is empty")
+        return Credentials(key, f"file {path.name}")
+    key = os.environ.get("CWSANDBOX_API_KEY", "").strip()
+    return Credentials(key or None, "$CWSANDBOX_API_KEY" if key else "none")

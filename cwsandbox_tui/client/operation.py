@@ -1,0 +1,80 @@
+"""One operation's life as events: started, deadlines, retries, progress, finished or failed."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from . import events as ev
+from .clock import Clock
+from .errors import CwsError
+from .retry import RetryNotice
+
+
+class Operation:
+    """Use as `async with Operation(...) as op:`; failures are reported on the way out."""
+
+    def __init__(self, bus: ev.EventBus, clock: Clock, label: str, targets: tuple[str, ...] = (),
+                 detail: str = "") -> None:
+        self.bus = bus
+        self.clock = clock
+        self.label = label
+        self.targets = targets
+        self.detail = detail
+        self.id = bus.new_op_id()
+        self.attempts = 1
+        self.started = clock.monotonic()
+        self._done = False
+
+    def _base(self, targets: tuple[str, ...] | None = None) -> dict[str, Any]:
+        return dict(op_id=self.id, op=self.label, targets=targets or self.targets,
+                    at=self.clock.time())
+
+    def emit(self, event_type: type[ev.Event], /, targets: tuple[str, ...] | None = None,
+             **fields: Any) -> None:
+        self.bus.emit(event_type(**self._base(targets), **fields))
+
+    async def __aenter__(self) -> Operation:
+        self.emit(ev.OperationStarted, detail=self.detail)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        _tb: TracebackType | None) -> None:
+        if error is None or self._done:
+            return
+        self._done = True
+        if isinstance(error, asyncio.CancelledError):
+            self.emit(ev.Failed, message=f"{self.label} was cancelled", error="Cancelled",
+                      attempts=self.attempts)
+        elif isinstance(error, CwsError):
+            message = str(error)
+            if self.attempts > 1:
+                message += f" (after {self.attempts} attempts)"
+            self.emit(ev.Failed, message=message, error=type(error).__name__, code=error.code,
+                      reason=error.reason, attempts=self.attempts)
+        else:
+            self.emit(ev.Failed, message=f"{self.label} failed: {error}",
+                      error=type(error).__name__, attempts=self.attempts)
+
+    def retrying(self, notice: RetryNotice, target: str | None = None) -> None:
+        self.attempts = max(self.attempts, notice.attempt + 1)
+        e = notice.error
+        self.emit(ev.RetryScheduled, targets=(target,) if target else None,
+                  attempt=notice.attempt, delay=notice.delay, code=e.code, reason=e.reason,
+                  message=str(e), budget_left=max(0.0, notice.remaining))
+
+    def deadline(self, seconds: float, what: str) -> None:
+        self.emit(ev.DeadlineSet, seconds=seconds, what=what)
+
+    def progress(self, done: int, total: int, failed: int = 0, detail: str = "",
+                 budget: float | None = None) -> None:
+        self.emit(ev.Progress, done=done, total=total, failed=failed, detail=detail,
+                  elapsed=self.clock.monotonic() - self.started, budget=budget)
+
+    def warn(self, message: str) -> None:
+        self.emit(ev.OperationWarning, message=message)
+
+    def finished(self, summary: str, **result: Any) -> None:
+        self._done = True
+        self.emit(ev.Finished, summary=summary, result=result)

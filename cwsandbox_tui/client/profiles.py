@@ -1,0 +1,79 @@
+"""Profiles: named endpoints with their key source, in `config.toml` under the config dir.
+
+    default_profile = "prod"
+
+    [profiles.prod]
+    endpoint = "https://api.cwsandbox.com"
+    api_key_file = "~/.config/cwsandbox-tui/prod.key"   # or api_key_env = "MY_KEY_VAR"
+    read_only = true
+    ca_cert = "/etc/ssl/my-ca.pem"                        # optional
+
+    [keys]                                                # optional key remapping
+    "snapshots.delete" = "ctrl+x"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    endpoint: str = ""
+    api_key_env: str = ""
+    api_key_file: str = ""
+    read_only: bool = False
+    ca_cert: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    default_profile: str = ""
+    keys: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+
+_PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert"}
+
+
+def load_settings(path: Path) -> Settings:
+    if not path.exists():
+        return Settings(path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    profiles: dict[str, Profile] = {}
+    for name, raw in _table(data, "profiles", path).items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: profiles.{name} must be a table")
+        unknown = set(raw) - _PROFILE_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: profiles.{name}: unknown key(s) {', '.join(sorted(unknown))}")
+        if "api_key" in raw:
+            raise ConfigError(f"{path}: profiles.{name}: keep keys out of the config file")
+        for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert"):
+            if not isinstance(raw.get(key, ""), str):
+                raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")
+        if not isinstance(raw.get("read_only", False), bool):
+            raise ConfigError(f"{path}: profiles.{name}.read_only must be true or false")
+        profiles[name] = Profile(name=name, **raw)
+    default = data.get("default_profile", "")
+    if default and default not in profiles:
+        raise ConfigError(f"{path}: default_profile {default!r} is not a profile")
+    keys = {str(k): str(v) for k, v in _table(data, "keys", path).items()}
+    return Settings(profiles=profiles, default_profile=default, keys=keys, path=path)
+
+
+def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return table

@@ -1,0 +1,57 @@
+"""Choosing snapshots by age, status and source: shared by `prune` and the dashboard."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .models import Snapshot, SnapshotStatus
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str, field: str = "--older-than") -> float:
+    """`7d`, `12h`, `30m`, `2w`, `90s` -> seconds."""
+    match = _AGE.match(text.strip().lower())
+    if not match:
+        raise ConfigError(f"{field}: {text!r} is not an age like 7d, 12h, 30m or 2w")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_statuses(text: str, field: str = "--status") -> frozenset[SnapshotStatus]:
+    statuses = set()
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        try:
+            statuses.add(SnapshotStatus(part))
+        except ValueError:
+            known = ", ".join(s.value for s in SnapshotStatus if s is not SnapshotStatus.UNSPECIFIED)
+            raise ConfigError(f"{field}: {part!r} is not a snapshot status ({known})") from None
+    return frozenset(statuses)
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    older_than: float | None = None  # seconds
+    statuses: frozenset[SnapshotStatus] = frozenset()
+    source_sandbox: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.older_than is None and not self.statuses and not self.source_sandbox
+
+    def matches(self, snap: Snapshot, now: float) -> bool:
+        if self.older_than is not None:
+            if snap.created_at is None or now - snap.created_at < self.older_than:
+                return False
+        if self.statuses and snap.status not in self.statuses:
+            return False
+        return not self.source_sandbox or snap.source_sandbox_id == self.source_sandbox
+
+
+def select(snapshots: Iterable[Snapshot], rule: PruneRule, now: float) -> list[Snapshot]:
+    if rule.empty:
+        raise ConfigError("prune needs at least one of --older-than, --status, --source-sandbox")
+    return [s for s in snapshots if rule.matches(s, now)]
