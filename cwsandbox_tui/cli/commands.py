@@ -17,19 +17,25 @@ from ..client.errors import ConfigError, CwsError
 from ..client.factory import ConnectOptions, connect
 from ..client.models import Sandbox, Snapshot, SnapshotStatus
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
-from .render import human_age, human_size, iso, table, to_json
+from ..formatting import human_age, human_size, iso
+from .render import table, to_json
 from .reporter import StderrReporter
 
 OK, FAILURE, USAGE, PARTIAL = 0, 1, 2, 3
 
 
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    """The connection flags; on a subcommand they must not reset what the top level set."""
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
     group = parser.add_argument_group("connection")
     group.add_argument("--endpoint", help="http(s)://host:port (default: profile, "
-                                          "$CWSANDBOX_BASE_URL, else the embedded backend)")
-    group.add_argument("--profile", help="a profile from config.toml")
-    group.add_argument("--readonly", action="store_true", help="refuse every change")
-    group.add_argument("--ca-cert", help="PEM file of CA certificates for https endpoints")
+                                          "$CWSANDBOX_BASE_URL, else the embedded backend)",
+                       **default)
+    group.add_argument("--profile", help="a profile from config.toml", **default)
+    group.add_argument("--readonly", action="store_true", help="refuse every change",
+                       **default)
+    group.add_argument("--ca-cert", help="PEM file of CA certificates for https endpoints",
+                       **default)
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,7 +99,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 def _common(parser: argparse.ArgumentParser,
             handler: Callable[[Client, argparse.Namespace], Awaitable[int]]) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    add_connection_options(parser)
+    add_connection_options(parser, nested=True)
     parser.set_defaults(run=lambda args: run_command(handler, args))
 
 
@@ -126,9 +132,9 @@ def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _sandbox_rows(rows: list[Sandbox]) -> list[list[str]]:
+def _sandbox_rows(rows: list[Sandbox], now: float) -> list[list[str]]:
     return [[s.id, s.status.value.upper(), s.image or "-", ",".join(s.tags) or "-",
-             human_age(s.created_at or s.started_at), s.mount_path or "-",
+             human_age(s.created_at or s.started_at, now), s.mount_path or "-",
              s.stop_snapshot_id or "-"] for s in rows]
 
 
@@ -148,7 +154,7 @@ async def run_sandboxes_list(client: Client, args: argparse.Namespace) -> int:
         _out("No sandboxes found.")
     else:
         _out(table(["ID", "STATUS", "IMAGE", "TAGS", "AGE", "MOUNT", "SNAPSHOT"],
-                   _sandbox_rows(rows)))
+                   _sandbox_rows(rows, client.clock.time())))
     return OK
 
 

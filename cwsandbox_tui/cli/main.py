@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
+from ..client.errors import ConfigError
+from ..client.factory import ConnectOptions
 from . import commands, serve
 
 
@@ -13,6 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cwsandbox-tui",
         description="A keyboard-driven dashboard for CoreWeave Sandboxes and their snapshots.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands.add_connection_options(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="fill the local backend with example sandboxes and snapshots")
+    parser.add_argument("--refresh", type=float, default=2.0, metavar="SECONDS",
+                        help="refresh interval of the dashboard (default 2, 0 turns it off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
     commands.add_parsers(subparsers)
@@ -23,6 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 2
+        return dashboard(args)
     return int(args.run(args))
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..ui.launch import run_dashboard
+
+    if args.refresh != 0 and not 0.5 <= args.refresh <= 3600:
+        print(f"error: --refresh: {args.refresh:g} is outside 0.5 to 3600 seconds (or 0)",
+              file=sys.stderr)
+        return 2
+    options = ConnectOptions(endpoint=args.endpoint, profile=args.profile,
+                             read_only=args.readonly, ca_cert=args.ca_cert, demo=args.demo)
+    try:
+        return run_dashboard(options, refresh_interval=args.refresh)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -11,7 +11,12 @@ from pathlib import Path
 
 from .. import paths
 from ..backend.faults import FaultPlan
-from ..backend.server import BackendConfigError, DataDirBusy, ServerConfig, serve_forever
+from ..backend.server import (
+    BackendConfigError,
+    DataDirBusy,
+    ServerConfig,
+    serve_forever,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ from .adapter_v1beta2 import Adapter, open_channel
 from .client import Client, ClientOptions, EndpointInfo
 from .connection import choose_profile, resolve_credentials, resolve_endpoint
 from .embedded import ensure_embedded
+from .errors import ConfigError
 from .events import EventBus, OperationsLog
 from .profiles import load_settings
 
@@ -20,6 +21,7 @@ class ConnectOptions:
     read_only: bool = False
     ca_cert: str | None = None
     oplog: bool = True
+    demo: bool = False  # the embedded backend seeds example records
 
 
 def connect(options: ConnectOptions, *, bus: EventBus | None = None,
@@ -34,8 +36,11 @@ def connect(options: ConnectOptions, *, bus: EventBus | None = None,
     credentials = resolve_credentials(profile)
     read_only = options.read_only or (profile.read_only if profile else False)
     embedded = None
+    if options.demo and not endpoint.embedded:
+        raise ConfigError("--demo fills the embedded backend; it cannot be used with an endpoint")
     if endpoint.embedded:
-        embedded = ensure_embedded(paths.data_dir())
+        embedded = ensure_embedded(paths.data_dir(),
+                                   extra_args=("--demo",) if options.demo else ())
         url, target, tls, roots = embedded.url, embedded.url.removeprefix("http://"), False, None
     else:
         url, target, tls, roots = endpoint.url, endpoint.target, endpoint.tls, endpoint.root_certificates
@@ -48,7 +53,8 @@ def connect(options: ConnectOptions, *, bus: EventBus | None = None,
                     options=client_options)
     if options.oplog:
         log = OperationsLog(paths.state_dir() / "operations.jsonl")
-        bus.subscribe(log)
+        unsubscribe = bus.subscribe(log)
+        client.on_close(unsubscribe)  # a shared bus outlives this client and its log
         client.on_close(log.close)
     if embedded is not None:
         client.on_close(embedded.release)

@@ -1,0 +1,1 @@
+"""The Textual dashboard. It acts only through the client and renders the client's events."""

@@ -1,0 +1,381 @@
+"""The dashboard app: views as modes, one client, its events shown as they come."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker
+
+from ..client import events as ev
+from ..client.client import Client
+from ..client.errors import CwsError, ValidationError
+from ..client.models import BucketConfig, Sandbox, Snapshot
+from .commands import COMMANDS, CommandBar, DashboardCommands
+from .screens.bucket import BucketScreen
+from .screens.dialogs import ConfirmDialog, DetailsDialog, FormResult
+from .screens.forms import new_sandbox_form, spec_from
+from .screens.ops import OpRow, OpsScreen, describe
+from .screens.output import ExecScreen, LogsScreen
+from .screens.sandboxes import SandboxesScreen
+from .screens.snapshots import SnapshotsScreen
+from .widgets.header import HeaderBar
+from .widgets.tasks import TaskModel, TaskPanel
+
+QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
+             "Get bucket config")
+RETRY_NOTICE_GAP = 3.0  # seconds between two retry notifications of one operation
+
+
+class ClientEvent(Message):
+    def __init__(self, event: ev.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+@dataclass
+class Job:
+    label: str
+    worker: Worker[Any]
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class DashboardApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "cwsandbox-tui"
+    MODES: ClassVar[dict[str, Any]] = {
+        "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
+        "bucket": BucketScreen, "ops": OpsScreen,
+    }
+    DEFAULT_MODE = "sandboxes"
+    COMMANDS = App.COMMANDS | {DashboardCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "switch_mode('sandboxes')", "Sandboxes", id="app.sandboxes"),
+        Binding("2", "switch_mode('snapshots')", "Snapshots", id="app.snapshots"),
+        Binding("3", "switch_mode('bucket')", "Bucket", id="app.bucket"),
+        Binding("colon", "command_bar", "Command", id="app.command"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+r", "refresh_now", "Refresh", id="app.refresh"),
+        Binding("ctrl+k", "cancel_task", "Cancel task", id="app.cancel"),
+        Binding("q", "quit_app", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, client: Client, *, refresh_interval: float = 2.0,
+                 keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.client = client
+        self.clock = client.clock
+        self.refresh_interval = refresh_interval
+        self.read_only = client.read_only
+        self.sandboxes: dict[str, Sandbox] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.bucket: BucketConfig | None = None
+        self.op_rows: list[OpRow] = []
+        self.jobs: list[Job] = []
+        self.task_model = TaskModel()
+        self._retry_noticed: dict[str, tuple[float, int]] = {}
+        self._loaded = False
+        self._next_snapshots = 0.0
+        self._refreshing = False
+        self._keymap = dict(keymap or {})
+        self._unsubscribe = client.bus.subscribe(lambda e: self.post_message(ClientEvent(e)))
+
+    def get_default_screen(self) -> Screen[Any]:
+        return SandboxesScreen()
+
+    def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.switch_mode(self.DEFAULT_MODE)
+        self.refresh_now(first=True)
+        if self.refresh_interval > 0:
+            self.set_interval(self.refresh_interval, self.refresh_tick)
+
+    def counts_text(self) -> str:
+        if not self._loaded:
+            return "loading..."
+        return f"{len(self.sandboxes)} sandboxes, {len(self.snapshots)} snapshots"
+
+    def screen_shown(self, screen: Screen[Any]) -> None:
+        """A view came to the front: bring its header and task panel up to date."""
+        for header in screen.query(HeaderBar):
+            header.refresh()
+        for panel in screen.query(TaskPanel):
+            panel.sync(self.task_model)
+
+    def _update_counts(self) -> None:
+        for header in self.screen.query(HeaderBar):
+            header.refresh()
+
+    # refresh
+    def modal_open(self) -> bool:
+        return any(isinstance(s, ModalScreen) for s in self.screen_stack)
+
+    def refresh_tick(self) -> None:
+        if self.modal_open() or self._refreshing:
+            return  # a dialog is open: the rows under it must not move
+        self.refresh_now()
+
+    def action_refresh_now(self) -> None:
+        self._next_snapshots = 0.0
+        self.refresh_now()
+
+    @work(group="refresh", exit_on_error=False)
+    async def refresh_now(self, first: bool = False) -> None:
+        if self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            sandboxes = await self.client.list_sandboxes()
+            self.sandboxes = {s.id: s for s in sandboxes}
+            self._reload("sandboxes")
+            if self.bucket is None or first or isinstance(self.screen, BucketScreen):
+                self.bucket = await self.client.get_bucket()
+                self._reload("bucket")
+            started = time.monotonic()
+            if started >= self._next_snapshots:
+                snapshots = await self.client.list_snapshots(
+                    on_page=self._snapshot_page if not self._loaded else None)
+                self.snapshots = {s.id: s for s in snapshots}
+                # Listing is the costly part; keep it under a fifth of the time.
+                took = time.monotonic() - started
+                self._next_snapshots = time.monotonic() + max(self.refresh_interval, 5 * took)
+                self._loaded = True
+                self._reload("snapshots")
+        except CwsError:
+            pass  # the Failed event already told the person
+        finally:
+            self._refreshing = False
+            self._update_counts()
+
+    def _snapshot_page(self, page: list[Snapshot], restarted: bool) -> None:
+        """Rows become visible page by page on the first load."""
+        if restarted:
+            self.snapshots.clear()
+        for snap in page:
+            self.snapshots[snap.id] = snap
+        screen = self.screen
+        if isinstance(screen, SnapshotsScreen):
+            if restarted:
+                screen.table.replace_all([])
+            screen.table.append(page)
+            screen.update_status()
+
+    def _reload(self, which: str) -> None:
+        screen = self.screen
+        if getattr(screen, "mode_name", None) == which and hasattr(screen, "load"):
+            screen.load()
+        elif isinstance(screen, (SandboxesScreen, SnapshotsScreen)):
+            screen.table.tick(self.clock.time())
+        self._update_counts()
+
+    # events from the client
+    def on_client_event(self, message: ClientEvent) -> None:
+        event = message.event
+        if not isinstance(event, ev.Progress):
+            self.op_rows.append(OpRow(len(self.op_rows), event.at, event.op, event.kind,
+                                      describe(event), ", ".join(event.targets[:3])
+                                      + (" ..." if len(event.targets) > 3 else "")))
+            if isinstance(self.screen, OpsScreen):
+                self.screen.load()
+        if self.task_model.apply(event):
+            for panel in self.screen.query(TaskPanel):
+                panel.sync(self.task_model)
+        self.notify_event(event)
+
+    def notify_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RetryScheduled):
+            last, count = self._retry_noticed.get(event.op_id, (-1e9, 0))
+            now = time.monotonic()
+            self._retry_noticed[event.op_id] = (now if now - last >= RETRY_NOTICE_GAP else last,
+                                                count + 1)
+            if now - last < RETRY_NOTICE_GAP:
+                return
+            target = f" {event.targets[0]}" if len(event.targets) == 1 else ""
+            more = f" ({count} earlier retries)" if count else ""
+            self.notify(f"{event.op}{target}: attempt {event.attempt} failed with "
+                        f"{event.reason or event.code}; retrying in {event.delay:.1f}s{more}",
+                        title="Retrying", severity="warning", markup=False)
+        elif isinstance(event, ev.DeadlineExceeded):
+            self.notify(event.message, title=f"{event.op}: deadline exceeded", severity="error",
+                        markup=False, timeout=15)
+        elif isinstance(event, ev.Conflict):
+            self.notify(f"{event.message}\n{event.advice}", title="Stop conflict",
+                        severity="error", markup=False, timeout=15)
+        elif isinstance(event, ev.OperationWarning):
+            self.notify(event.message, title=event.op, severity="warning", markup=False)
+        elif isinstance(event, ev.Failed):
+            if event.error != "Cancelled" or event.op not in QUIET_OPS:
+                self.notify(event.message, title=f"{event.op} failed", severity="error",
+                            markup=False, timeout=10)
+        elif isinstance(event, ev.Finished) and event.op not in QUIET_OPS:
+            self.notify(event.summary, title=event.op, markup=False)
+
+    # jobs: long work owned by the app, cancellable with ctrl+k
+    def run_job(self, label: str, work_fn: Callable[[asyncio.Event], Awaitable[Any]]) -> Job:
+        cancel = asyncio.Event()
+
+        async def run() -> None:
+            try:
+                await work_fn(cancel)
+            except CwsError:
+                pass  # reported through the client's Failed event
+            finally:
+                self.jobs[:] = [j for j in self.jobs if j.worker is not worker]
+                self.action_refresh_now()
+
+        worker = self.run_worker(run(), name=label, group=f"job-{len(self.jobs)}-{label}",
+                                 exit_on_error=False)
+        job = Job(label, worker, cancel)
+        self.jobs.append(job)
+        return job
+
+    def action_cancel_task(self) -> None:
+        running = [j for j in self.jobs if j.worker.is_running]
+        if not running:
+            self.notify("No operation is running.")
+            return
+        job = running[-1]
+        job.cancel.set()
+        if not job.label.startswith("Delete snapshots"):
+            job.worker.cancel()
+        self.notify(f"Cancelling: {job.label}", severity="warning")
+
+    def delete_snapshots(self, ids: list[str]) -> None:
+        self.run_job(f"Delete snapshots ({len(ids)})",
+                     lambda cancel: self.client.delete_snapshots(ids, cancel=cancel))
+
+    def stop_sandbox(self, sandbox_id: str, *, snapshot: bool, grace: float) -> None:
+        self.run_job(f"Stop {sandbox_id}", lambda _: self.client.stop_sandbox(
+            sandbox_id, snapshot=snapshot, grace=grace))
+
+    def create_snapshot(self, sandbox_id: str) -> None:
+        self.run_job(f"Snapshot {sandbox_id}",
+                     lambda _: self.client.create_snapshot(sandbox_id, wait_for_ready=True))
+
+    def pause_sandbox(self, sandbox_id: str) -> None:
+        self.run_job(f"Pause {sandbox_id}", lambda _: self.client.pause_sandbox(sandbox_id))
+
+    def resume_sandbox(self, sandbox_id: str) -> None:
+        self.run_job(f"Resume {sandbox_id}", lambda _: self.client.resume_sandbox(sandbox_id))
+
+    def delete_sandbox(self, sandbox_id: str) -> None:
+        self.run_job(f"Delete {sandbox_id}", lambda _: self.client.delete_sandbox(sandbox_id))
+
+    def open_new_sandbox(self, restore_from: str = "", errors: dict[str, str] | None = None,
+                         values: dict[str, str] | None = None) -> None:
+        def submitted(result: FormResult | None) -> None:
+            if result is None:
+                return
+            values = result.values
+
+            async def start(_: asyncio.Event) -> None:
+                try:
+                    await self.client.start_sandbox(spec_from(values))
+                except ValidationError as error:
+                    fields = {v.field.split(".")[-1]: v.description for v in error.violations}
+                    if "file_system_snapshot_id" in fields:
+                        fields["restore_from"] = fields.pop("file_system_snapshot_id")
+                    if fields:
+                        self.open_new_sandbox(values.get("restore_from", ""), fields, values)
+                    raise
+
+            self.run_job("Start sandbox", start)
+
+        self.push_screen(new_sandbox_form(restore_from, errors, values), submitted)
+
+    def set_bucket(self, name: str, region: str, screen: BucketScreen) -> None:
+        async def save(_: asyncio.Event) -> None:
+            try:
+                self.bucket = await self.client.set_bucket(name, region)
+            except ValidationError as error:
+                fields = {v.field: v.description for v in error.violations}
+                if fields:
+                    screen.action_edit(errors=fields,
+                                       values={"bucket_name": name, "region": region})
+                raise
+            screen.show(self.bucket)
+
+        self.run_job("Set bucket", save)
+
+    def open_exec(self, sandbox_id: str, command: str) -> None:
+        self.push_screen(ExecScreen(sandbox_id, command))
+
+    def open_logs(self, sandbox_id: str) -> None:
+        self.push_screen(LogsScreen(sandbox_id))
+
+    def show_snapshots_of(self, sandbox_id: str) -> None:
+        def ready() -> None:
+            screen = self.screen
+            if isinstance(screen, SnapshotsScreen):
+                screen.set_filter_text(f"source={sandbox_id}")
+
+        self.switch_mode("snapshots")
+        self.call_after_refresh(ready)
+
+    def action_prune(self) -> None:
+        def ready() -> None:
+            if isinstance(self.screen, SnapshotsScreen):
+                self.screen.action_prune()
+
+        self.switch_mode("snapshots")
+        self.call_after_refresh(ready)
+
+    def action_open_new_sandbox(self) -> None:
+        self.open_new_sandbox()
+
+    # global actions
+    def action_command_bar(self) -> None:
+        def run(command: str | None) -> None:
+            if not command:
+                return
+            entry = COMMANDS.get(command)
+            if entry is None:
+                known = " ".join(f":{c}" for c in COMMANDS)
+                self.notify(f"Unknown command :{command}. Known: {known}", severity="error",
+                            markup=False)
+                return
+            self.call_later(self.run_action, entry[1])
+
+        self.push_screen(CommandBar(), run)
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description:
+                continue
+            entry = (self.get_key_display(binding), binding.description)
+            if entry not in seen:
+                seen.add(entry)
+                rows.append(entry)
+        rows += [("", ""), ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
+                 ("Filter", "text  /regex/  status=ready  age>7d  size>1GiB  !term")]
+        self.push_screen(DetailsDialog("Keys", rows))
+
+    def action_quit_app(self) -> None:
+        running = [j for j in self.jobs if j.worker.is_running]
+        if not running:
+            self.exit()
+            return
+        lines = [f"{len(running)} operation{'s are' if len(running) != 1 else ' is'} still "
+                 "running:", *(f"  {j.label}" for j in running[:6]), "",
+                 "Quitting cancels them; work the server has accepted may still complete."]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmDialog("Quit?", lines, confirm="Quit"), answered)
+
+    async def on_unmount(self) -> None:
+        self._unsubscribe()

@@ -1,0 +1,82 @@
+"""The `:` command bar and the command palette: every action by name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import ModalScreen
+from textual.widgets import Input
+
+if TYPE_CHECKING:
+    from .app import DashboardApp
+
+# command -> (description, action on the app)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sb": ("Show sandboxes", "switch_mode('sandboxes')"),
+    "sandboxes": ("Show sandboxes", "switch_mode('sandboxes')"),
+    "snap": ("Show snapshots", "switch_mode('snapshots')"),
+    "snapshots": ("Show snapshots", "switch_mode('snapshots')"),
+    "bucket": ("Show the snapshot bucket settings", "switch_mode('bucket')"),
+    "ops": ("Show the operations log", "switch_mode('ops')"),
+    "help": ("Show the keys", "help"),
+    "refresh": ("Refresh now", "refresh_now"),
+    "q": ("Quit", "quit_app"),
+    "quit": ("Quit", "quit_app"),
+}
+
+
+class CommandBar(ModalScreen[str | None]):
+    """A one-line prompt at the bottom, like k9s's `:`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
+    DEFAULT_CSS = """
+    CommandBar { align: left bottom; background: $background 30%; }
+    CommandBar Input { dock: bottom; width: 100%; border: tall $accent; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder=":sb  :snap  :bucket  :ops  :q", id="command-input")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip().lstrip(":").strip().lower())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DashboardCommands(Provider):
+    """Command palette entries (ctrl+p): views and global actions."""
+
+    def _entries(self) -> list[tuple[str, str, str]]:
+        seen: set[str] = set()
+        entries = []
+        for _name, (help_text, action) in COMMANDS.items():
+            if action not in seen:
+                seen.add(action)
+                entries.append((help_text, action, help_text))
+        entries += [
+            ("New sandbox", "open_new_sandbox", "Start a sandbox (optionally from a snapshot)"),
+            ("Prune snapshots", "prune", "Delete snapshots by age, status or source"),
+            ("Cancel the latest running operation", "cancel_task", "Stops a bulk delete or wait"),
+        ]
+        return entries
+
+    async def discover(self) -> Hits:
+        app: DashboardApp = self.app  # type: ignore[assignment]
+        for title, action, help_text in self._entries():
+            yield DiscoveryHit(title, lambda a=action: app.run_action(a), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        app: DashboardApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        for title, action, help_text in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), lambda a=action: app.run_action(a),
+                          help=help_text)

@@ -1,0 +1,121 @@
+"""The filter bar's little language, compiled to a predicate over rows.
+
+Terms are separated by spaces and must all match; a leading `!` inverts a term:
+
+    ready                 text anywhere in the row (case-insensitive)
+    /fss-0[0-9]/          a regular expression
+    status=ready          a field equal to a value (status, trigger, source, bucket, id,
+                          image, tag, mount, depending on the table)
+    age>7d  age<12h       age from creation (s, m, h, d, w)
+    size>1GiB  size<=10M  size (B, KB, MB, GB, KiB, MiB, GiB, TiB; K/M/G/T are binary)
+    !status=failed        not failed
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+R = TypeVar("R")
+
+_COMPARE = re.compile(r"^(age|size)(>=|<=|>|<|=)(.+)$")
+_EQUALS = re.compile(r"^([a-z_]+)=(.*)$")
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|ki|mi|gi|ti|k|m|g|t)?$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "k": 2**10, "ki": 2**10, "kib": 2**10, "m": 2**20, "mi": 2**20, "mib": 2**20,
+               "g": 2**30, "gi": 2**30, "gib": 2**30, "t": 2**40, "ti": 2**40, "tib": 2**40}
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "=": operator.eq}
+
+
+class FilterError(ValueError):
+    """A filter that cannot be understood; the message says which term and why."""
+
+
+@dataclass(frozen=True)
+class Fields(Generic[R]):
+    """How a table exposes its rows to filters."""
+
+    text: Callable[[R], str]  # lower-case haystack for plain and regex terms
+    values: Mapping[str, Callable[[R], str | tuple[str, ...]]]  # for key=value
+    created: Callable[[R], float | None]
+    size: Callable[[R], int] | None = None
+
+
+Predicate = Callable[[R], bool]
+
+
+def compile_filter(expression: str, fields: Fields[R], now: float) -> Predicate[R] | None:
+    """None for an empty filter (everything matches)."""
+    try:
+        terms = shlex.split(expression)
+    except ValueError as exc:
+        raise FilterError(f"cannot read the filter: {exc}") from None
+    checks = [_term(term, fields, now) for term in terms]
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda row: all(check(row) for check in checks)
+
+
+def _term(term: str, fields: Fields[R], now: float) -> Predicate[R]:
+    negate = term.startswith("!")
+    body = term[1:] if negate else term
+    if not body:
+        raise FilterError("'!' must be followed by a term")
+    check = _positive(body, fields, now)
+    return (lambda row: not check(row)) if negate else check
+
+
+def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
+    if len(body) >= 2 and body.startswith("/") and body.endswith("/"):
+        try:
+            pattern = re.compile(body[1:-1], re.IGNORECASE)
+        except re.error as exc:
+            raise FilterError(f"{body}: not a valid regular expression ({exc})") from None
+        return lambda row: pattern.search(fields.text(row)) is not None
+    compare = _COMPARE.match(body.lower())
+    if compare:
+        name, op_text, value = compare.groups()
+        op = _OPS[op_text]
+        if name == "age":
+            limit = _parse(_AGE, value, _AGE_UNITS, f"{body}: age wants a value like 7d, 12h or 30m")
+            created = fields.created
+            return lambda row: (c := created(row)) is not None and op(now - c, limit)
+        if fields.size is None:
+            raise FilterError(f"{body}: this table has no size")
+        limit = _parse(_SIZE, value, _SIZE_UNITS, f"{body}: size wants a value like 1GiB or 500MB")
+        size = fields.size
+        return lambda row: op(size(row), limit)
+    equals = _EQUALS.match(body)
+    if equals:
+        name, value = equals.group(1).lower(), equals.group(2).lower()
+        getter = fields.values.get(name)
+        if getter is None:
+            known = ", ".join(sorted([*fields.values, "age", *(["size"] if fields.size else [])]))
+            raise FilterError(f"{body}: unknown field {name!r} (known: {known})")
+        if not value:
+            raise FilterError(f"{body}: {name}= needs a value")
+
+        def matches(row: R) -> bool:
+            got = getter(row)
+            if isinstance(got, tuple):
+                return any(v.lower() == value for v in got)
+            return got.lower() == value
+        return matches
+    needle = body.lower()
+    return lambda row: needle in fields.text(row)
+
+
+def _parse(pattern: re.Pattern[str], value: str, units: Mapping[Any, float], message: str) -> float:
+    match = pattern.match(value.strip())
+    if not match:
+        raise FilterError(message)
+    return float(match.group(1)) * units[match.group(2)]

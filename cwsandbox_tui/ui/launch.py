@@ -1,0 +1,25 @@
+"""Starting the dashboard from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .. import paths
+from ..client.factory import ConnectOptions, connect
+from ..client.profiles import load_settings
+from .app import DashboardApp
+
+
+def run_dashboard(options: ConnectOptions, *, refresh_interval: float = 2.0) -> int:
+    keymap = load_settings(paths.config_dir() / "config.toml").keys
+
+    async def main() -> None:
+        # The gRPC channel must be made on the loop the app runs on.
+        client = connect(options)
+        try:
+            await DashboardApp(client, refresh_interval=refresh_interval, keymap=keymap).run_async()
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,106 @@
+"""The bucket settings view: what is configured, and a form to change or revert it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ...client.models import BucketConfig, BucketMode
+from ..widgets.header import HeaderBar
+from ..widgets.tasks import TaskPanel
+from .dialogs import ConfirmDialog, FormResult
+from .forms import bucket_form
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+
+class BucketScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit", "Change", id="bucket.edit"),
+        Binding("R", "revert", "Revert to managed", id="bucket.revert"),
+    ]
+    mode_name = "bucket"
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        with Vertical(id="bucket-panel"):
+            yield Static("Snapshot bucket", classes="panel-title")
+            yield Static("loading...", id="bucket-config", markup=False)
+            yield Static("Press e to change the bucket, R to go back to the managed bucket. "
+                         "Changing it does not move existing snapshots: they stay in their "
+                         "bucket, and restoring one from another bucket is refused until you "
+                         "switch back.", classes="panel-help", markup=False)
+        yield TaskPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.dashboard.screen_shown(self)
+
+    def load(self) -> None:
+        self.show(self.dashboard.bucket)
+
+    def show(self, config: BucketConfig | None) -> None:
+        panel = self.query_one("#bucket-config", Static)
+        if config is None:
+            panel.update("not loaded yet (ctrl+r refreshes)")
+            return
+        mode = {BucketMode.CW_MANAGED: "managed by CoreWeave",
+                BucketMode.BRING_YOUR_OWN: "your own bucket"}.get(config.mode, config.mode.value)
+        panel.update(f"Mode:              {mode}\n"
+                     f"Bucket:            {config.bucket_name or '-'}\n"
+                     f"Region:            {config.region or '-'}\n"
+                     f"Effective bucket:  {config.effective_bucket_name or '-'}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit", "revert") and self.dashboard.read_only:
+            return None
+        return True
+
+    def action_edit(self, errors: dict[str, str] | None = None,
+                    values: dict[str, str] | None = None) -> None:
+        config = self.dashboard.bucket
+        name = (values or {}).get("bucket_name", config.bucket_name if config else "")
+        region = (values or {}).get("region", config.region if config else "")
+
+        def submitted(result: FormResult | None) -> None:
+            if result is None:
+                return
+            new_name, new_region = result.values["bucket_name"], result.values["region"]
+            what = f"bucket {new_name} ({new_region or 'no region'})" if new_name \
+                else "the managed bucket"
+            lines = [f"Send new snapshots to {what}?", "",
+                     "Existing snapshots stay in their current bucket."]
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.dashboard.set_bucket(new_name, new_region, self)
+
+            self.app.push_screen(ConfirmDialog("Change the snapshot bucket", lines,
+                                               confirm="Save", danger=False), confirmed)
+
+        self.app.push_screen(bucket_form(name, region, errors), submitted)
+
+    def action_revert(self) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.dashboard.set_bucket("", "", self)
+
+        self.app.push_screen(ConfirmDialog(
+            "Revert to the managed bucket",
+            ["New snapshots will go to the managed bucket.",
+             "Snapshots in your bucket stay there and cannot be restored until you switch back."],
+            confirm="Revert", danger=False), confirmed)

@@ -1,0 +1,207 @@
+"""Modal dialogs: confirmations, forms, details, help. They never run long work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+Validator = Callable[[str], str | None]  # returns an error message, or None when fine
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Yes/no with Cancel focused; `y` confirms, `n` or `esc` cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
+        Binding("left,right,tab", "app.focus_next", "Move", show=False),
+    ]
+
+    def __init__(self, title: str, lines: Sequence[str], confirm: str = "Delete",
+                 danger: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = list(lines)
+        self.confirm_label = confirm
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                for line in self.lines:
+                    yield Static(line, markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (n)", id="cancel", compact=True)
+                yield Button(f"{self.confirm_label} (y)", id="confirm", compact=True,
+                             variant="error" if self.danger else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+@dataclass
+class FormField:
+    name: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    validate: Validator | None = None
+    kind: str = "text"  # "text" or "check"
+    help: str = ""
+    error: str = ""
+
+
+@dataclass
+class FormResult:
+    values: dict[str, str] = field(default_factory=dict)
+
+
+class FormDialog(ModalScreen[FormResult | None]):
+    """Fields checked before anything is sent; errors (local or the server's) at the field."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "submit", "Submit", id="form.submit"),
+    ]
+
+    def __init__(self, title: str, fields: Sequence[FormField], submit: str = "OK",
+                 note: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = list(fields)
+        self.submit_label = submit
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog form"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                if self.note:
+                    yield Static(self.note, classes="form-note", markup=False)
+                for f in self.fields:
+                    with Horizontal(classes="field-row"):
+                        yield Label(f.label, classes="field-label")
+                        if f.kind == "check":
+                            yield Checkbox("", value=f.value == "true", id=f"field-{f.name}",
+                                           compact=True)
+                        else:
+                            yield Input(value=f.value, placeholder=f.placeholder,
+                                        id=f"field-{f.name}", compact=True)
+                    yield Static(f.error or f.help, id=f"error-{f.name}", markup=False,
+                                 classes=_note_class(f.error, f.error or f.help))
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+                yield Button(f"{self.submit_label} (ctrl+s)", id="submit", variant="primary",
+                             compact=True)
+
+    def on_mount(self) -> None:
+        first_error = next((f for f in self.fields if f.error), None)
+        target = first_error or next((f for f in self.fields if f.kind != "check"), None)
+        if target is not None:
+            self.query_one(f"#field-{target.name}").focus()
+
+    def values(self) -> dict[str, str]:
+        out = {}
+        for f in self.fields:
+            widget = self.query_one(f"#field-{f.name}")
+            out[f.name] = ("true" if widget.value else "false") if isinstance(widget, Checkbox) \
+                else str(widget.value).strip()  # type: ignore[attr-defined]
+        return out
+
+    def show_error(self, name: str, message: str) -> None:
+        field = next(f for f in self.fields if f.name == name)
+        note = self.query_one(f"#error-{name}", Static)
+        note.update(message or field.help)
+        note.set_classes(_note_class(message, message or field.help))
+
+    def check(self) -> bool:
+        ok = True
+        values = self.values()
+        for f in self.fields:
+            problem = f.validate(values[f.name]) if f.validate else None
+            self.show_error(f.name, problem or "")
+            if problem and ok:
+                self.query_one(f"#field-{f.name}").focus()
+            ok = ok and not problem
+        return ok
+
+    def on_input_submitted(self) -> None:
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "submit":
+            self.action_submit()
+        else:
+            self.dismiss(None)
+
+    def action_submit(self) -> None:
+        if self.check():
+            self.dismiss(FormResult(self.values()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _note_class(error: str, text: str) -> str:
+    if error:
+        return "field-error"
+    return "field-help" if text else "field-help -empty"
+
+
+class DetailsDialog(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "close", "Close", id="details.close")]
+
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.rows = list(rows)
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _ in self.rows), default=0)
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                for key, value in self.rows:
+                    yield Static(f"{key.ljust(width)}  {value}", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpDialog(DetailsDialog):
+    """The keys of the current screen and the app, built from their bindings."""
+
+
+def bindings_help(sections: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for title, bindings in sections:
+        shown = [b for b in bindings if b.description]
+        if not shown:
+            continue
+        rows.append((f"[{title}]", ""))
+        for binding in shown:
+            rows.append((binding.key_display or binding.key, binding.description))
+    return rows

@@ -1,0 +1,146 @@
+"""The forms of the dashboard: what they ask and how each field is checked locally."""
+
+from __future__ import annotations
+
+import shlex
+
+from ... import naming
+from ...client.models import SandboxSpec
+from .dialogs import FormDialog, FormField
+
+
+def _required(value: str) -> str | None:
+    return None if value else "is required"
+
+
+def _optional_size(value: str) -> str | None:
+    return naming.size_problem(value) if value else None
+
+
+def _optional_mount(value: str) -> str | None:
+    return naming.mount_path_problem(value) if value else None
+
+
+def _command(value: str) -> str | None:
+    if not value:
+        return "is required"
+    try:
+        shlex.split(value)
+    except ValueError as exc:
+        return f"cannot be split into words: {exc}"
+    return None
+
+
+def _tags(value: str) -> str | None:
+    bad = [t for t in (p.strip() for p in value.split(",")) if t and " " in t]
+    return f"tags are separated by commas and hold no spaces ({bad[0]!r})" if bad else None
+
+
+def _grace(value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return f"{value!r} is not a number of seconds"
+    return naming.grace_problem(number)
+
+
+def _days(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return f"{value!r} is not a number of days"
+    return None if number >= 0 else "must not be negative"
+
+
+def _bucket(value: str) -> str | None:
+    return naming.bucket_name_problem(value) if value else None
+
+
+def _region(value: str) -> str | None:
+    return naming.region_problem(value) if value else None
+
+
+def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = None,
+                     values: dict[str, str] | None = None) -> FormDialog:
+    v = values or {}
+    e = errors or {}
+    fields = [
+        FormField("image", "Image", v.get("image", "python:3.11"), validate=_required,
+                  help="recorded by the local backend, not pulled"),
+        FormField("command", "Command", v.get("command", "sleep infinity"), validate=_command,
+                  help="run with /bin/sh -c"),
+        FormField("tags", "Tags", v.get("tags", ""), placeholder="team-a, experiment-7",
+                  validate=_tags),
+        FormField("mount_path", "Mount path", v.get("mount_path", "/workspace" if restore_from else ""),
+                  placeholder="/workspace (empty: no file-system mount)",
+                  validate=_optional_mount),
+        FormField("size", "Size", v.get("size", ""), placeholder="10Gi", validate=_optional_size),
+        FormField("restore_from", "Restore from snapshot", v.get("restore_from", restore_from),
+                  placeholder="fss-... (empty: start with an empty mount)"),
+    ]
+    for f in fields:
+        f.error = e.get(f.name, "")
+    title = f"Restore {restore_from} into a new sandbox" if restore_from else "New sandbox"
+    return FormDialog(title, fields, submit="Start")
+
+
+def spec_from(values: dict[str, str]) -> SandboxSpec:
+    tags = tuple(t.strip() for t in values.get("tags", "").split(",") if t.strip())
+    return SandboxSpec(
+        image=values["image"], command="/bin/sh", args=("-c", values["command"]), tags=tags,
+        mount_path=values.get("mount_path", ""), size=values.get("size", ""),
+        restore_from=values.get("restore_from", ""))
+
+
+def stop_snapshot_form(sandbox_id: str) -> FormDialog:
+    return FormDialog(
+        f"Stop {sandbox_id} with a snapshot", [
+            FormField("grace", "Grace (seconds, 0-300)", "10", validate=_grace,
+                      help="between SIGTERM and SIGKILL, after the archive is written"),
+        ], submit="Stop", note="Its mount is archived first (trigger STOP), then it stops.")
+
+
+def exec_form(sandbox_id: str) -> FormDialog:
+    return FormDialog(f"Exec in {sandbox_id}", [
+        FormField("command", "Command", "", placeholder="ls -la /workspace", validate=_command,
+                  help="run with /bin/sh -c inside the sandbox"),
+    ], submit="Run")
+
+
+def prune_form() -> FormDialog:
+    return FormDialog("Prune snapshots", [
+        FormField("older_than_days", "Older than (days)", "7", validate=_days),
+        FormField("ready", "READY", "false", kind="check"),
+        FormField("failed", "FAILED", "false", kind="check"),
+        FormField("creating", "CREATING", "false", kind="check"),
+        FormField("source", "Source sandbox", "", placeholder="sb-... (empty: any)"),
+    ], submit="Preview", note="Matching snapshots are shown and marked; nothing is deleted "
+                               "until you confirm.")
+
+
+def prune_filter(values: dict[str, str]) -> str:
+    """The filter expression that shows exactly what a prune would delete."""
+    terms = []
+    if values.get("older_than_days"):
+        terms.append(f"age>{float(values['older_than_days']):g}d")
+    statuses = [s for s in ("ready", "failed", "creating") if values.get(s) == "true"]
+    if len(statuses) == 1:
+        terms.append(f"status={statuses[0]}")
+    elif statuses:
+        others = {"ready", "failed", "creating", "deleting"} - set(statuses)
+        terms += [f"!status={s}" for s in sorted(others)]
+    if values.get("source"):
+        terms.append(f"source={values['source']}")
+    return " ".join(terms)
+
+
+def bucket_form(bucket_name: str, region: str, errors: dict[str, str] | None = None) -> FormDialog:
+    e = errors or {}
+    return FormDialog("Snapshot bucket", [
+        FormField("bucket_name", "Bucket name", bucket_name, placeholder="my-bucket (empty: managed)",
+                  validate=_bucket, error=e.get("bucket_name", "")),
+        FormField("region", "Region", region, placeholder="us-east-1", validate=_region,
+                  error=e.get("region", "")),
+    ], submit="Save", note="New snapshots go to this bucket; existing ones stay where they are.")

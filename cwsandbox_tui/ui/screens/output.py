@@ -1,0 +1,92 @@
+"""Exec output and followed logs, streamed by a worker that this screen owns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+
+from ...client.errors import CwsError
+from ...client.models import ExecExit, ExecOutput
+from ..widgets.header import HeaderBar
+from ..widgets.tasks import TaskPanel
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+
+class OutputScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Close", id="output.close"),
+    ]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_text = title
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield Static(self.title_text, classes="panel-title", markup=False)
+        yield Log(id="output", highlight=False)
+        yield Static("", id="output-status", markup=False)
+        yield TaskPanel()
+        yield Footer()
+
+    def status(self, text: str) -> None:
+        self.query_one("#output-status", Static).update(text)
+
+    def write(self, data: bytes) -> None:
+        self.query_one(Log).write(data.decode("utf-8", errors="replace"))
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+
+class ExecScreen(OutputScreen):
+    def __init__(self, sandbox_id: str, command: str) -> None:
+        super().__init__(f"exec in {sandbox_id}: {command}")
+        self.sandbox_id = sandbox_id
+        self.command = command
+
+    def on_mount(self) -> None:
+        self.status("running... (esc stops it)")
+        self.run_exec()
+
+    @work(group="exec", exit_on_error=False)
+    async def run_exec(self) -> None:
+        try:
+            async for item in self.dashboard.client.exec_stream(
+                    self.sandbox_id, ["/bin/sh", "-c", self.command]):
+                if isinstance(item, ExecOutput):
+                    self.write(item.data)
+                elif isinstance(item, ExecExit):
+                    self.status(f"exited with code {item.exit_code}")
+        except CwsError as error:
+            self.status(f"failed: {error}")
+
+
+class LogsScreen(OutputScreen):
+    def __init__(self, sandbox_id: str) -> None:
+        super().__init__(f"logs of {sandbox_id} (following)")
+        self.sandbox_id = sandbox_id
+
+    def on_mount(self) -> None:
+        self.status("following... (esc closes)")
+        self.follow()
+
+    @work(group="logs", exit_on_error=False)
+    async def follow(self) -> None:
+        try:
+            async for chunk in self.dashboard.client.logs(self.sandbox_id, follow=True, tail=500):
+                self.write(chunk.data)
+            self.status("the sandbox has stopped; no more output")
+        except CwsError as error:
+            self.status(f"failed: {error}")

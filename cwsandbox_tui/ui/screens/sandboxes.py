@@ -1,0 +1,158 @@
+"""The sandboxes view: start, stop (with a snapshot), pause, delete, exec, logs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from ...client.models import Sandbox, SandboxStatus
+from ...formatting import iso
+from ..filter_expr import Fields
+from ..widgets.rowtable import RowTable
+from .columns import SANDBOX_COLUMNS, SANDBOX_FIELDS, sandbox_status_class
+from .dialogs import ConfirmDialog, DetailsDialog, FormResult
+from .forms import exec_form, stop_snapshot_form
+from .table_screen import TableScreen
+
+
+class SandboxesScreen(TableScreen[Sandbox]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New", id="sandboxes.new"),
+        Binding("s", "stop", "Stop", id="sandboxes.stop"),
+        Binding("S", "stop_snapshot", "Stop+snap", id="sandboxes.stop_snapshot"),
+        Binding("t", "snapshot", "Snapshot", id="sandboxes.snapshot"),
+        Binding("p", "pause", "Pause/resume", id="sandboxes.pause"),
+        Binding("e", "exec", "Exec", id="sandboxes.exec"),
+        Binding("l", "logs", "Logs", id="sandboxes.logs"),
+        Binding("o", "open_snapshots", "Snapshots", id="sandboxes.open_snapshots"),
+    ]
+    MUTATING = frozenset({"delete", "new", "stop", "stop_snapshot", "snapshot", "pause", "exec"})
+    kind = "sandboxes"
+    mode_name = "sandboxes"
+
+    def make_table(self) -> RowTable[Sandbox]:
+        return RowTable(SANDBOX_COLUMNS, key=lambda s: s.id, status_class=sandbox_status_class,
+                        empty_text="No sandboxes. Press n to start one.",
+                        now=self.dashboard.clock.time(), id="sandboxes-table")
+
+    def fields(self) -> Fields[Sandbox]:
+        return SANDBOX_FIELDS
+
+    def load(self) -> None:
+        self.table.now = self.dashboard.clock.time()
+        self.table.replace_all(self.dashboard.sandboxes.values())
+        self.update_status()
+
+    def _current(self) -> Sandbox | None:
+        sandbox = self.table.cursor_row
+        if sandbox is None:
+            self.notify("No sandbox under the cursor.")
+        return sandbox
+
+    def action_details(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+        self.app.push_screen(DetailsDialog(f"Sandbox {s.id}", [
+            ("ID", s.id), ("Status", s.status.value.upper()), ("Reason", s.status_reason or "-"),
+            ("Image", s.image or "-"), ("Command", " ".join(s.command) or "-"),
+            ("Tags", ", ".join(s.tags) or "-"), ("Mount", s.mount_path or "-"),
+            ("Size", s.mount_size or "-"), ("Restored from", s.restored_from or "-"),
+            ("Stop snapshot", s.stop_snapshot_id or "-"), ("Created", iso(s.created_at)),
+            ("Started", iso(s.started_at)), ("Ended", iso(s.ended_at)),
+            ("Exit code", "-" if s.exit_code is None else str(s.exit_code)),
+            ("Runner", s.runner_id or "-"),
+            ("Isolation", s.isolation or "-"),
+        ]))
+
+    def action_new(self) -> None:
+        self.dashboard.open_new_sandbox()
+
+    def action_stop(self) -> None:
+        chosen = [s for s in self.targets() if not s.status.terminal]
+        if not chosen:
+            self.notify("Nothing to stop: the chosen sandboxes have already stopped.")
+            return
+        lines = [f"Stop {len(chosen)} sandbox{'es' if len(chosen) != 1 else ''} (grace 10 s)?", ""]
+        lines += [f"  {s.id}  {s.status.value.upper()}" for s in chosen[:8]]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                for s in chosen:
+                    self.dashboard.stop_sandbox(s.id, snapshot=False, grace=10)
+
+        self.app.push_screen(ConfirmDialog("Stop sandboxes", lines, confirm="Stop"), answered)
+
+    def action_stop_snapshot(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+
+        def chosen(result: FormResult | None) -> None:
+            if result is not None:
+                self.dashboard.stop_sandbox(s.id, snapshot=True,
+                                            grace=float(result.values["grace"]))
+
+        self.app.push_screen(stop_snapshot_form(s.id), chosen)
+
+    def action_snapshot(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.dashboard.create_snapshot(s.id)
+
+    def action_pause(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+        if s.status is SandboxStatus.PAUSED:
+            self.dashboard.resume_sandbox(s.id)
+        else:
+            self.dashboard.pause_sandbox(s.id)
+
+    def action_delete(self) -> None:
+        chosen = self.targets()
+        if not chosen:
+            self.notify("Nothing to delete.")
+            return
+        hidden = len(self.table.hidden_marks()) if self.table.marks else 0
+        running = sum(1 for s in chosen if not s.status.terminal)
+        lines = [f"Delete {len(chosen)} sandbox{'es' if len(chosen) != 1 else ''}?"]
+        if running:
+            lines.append(f"{running} still running will be killed at once (no grace).")
+        if hidden:
+            lines.append(f"{hidden} of them are marked but hidden by the current filter.")
+        lines.append("")
+        lines += [f"  {s.id}  {s.status.value.upper()}" for s in chosen[:8]]
+        if len(chosen) > 8:
+            lines.append(f"  ... and {len(chosen) - 8} more")
+        lines += ["", "Their mounts are removed; snapshots are kept."]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.table.clear_marks()
+                for s in chosen:
+                    self.dashboard.delete_sandbox(s.id)
+
+        self.app.push_screen(ConfirmDialog("Delete sandboxes", lines), answered)
+
+    def action_exec(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+
+        def chosen(result: FormResult | None) -> None:
+            if result is not None:
+                self.dashboard.open_exec(s.id, result.values["command"])
+
+        self.app.push_screen(exec_form(s.id), chosen)
+
+    def action_logs(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.dashboard.open_logs(s.id)
+
+    def action_open_snapshots(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.dashboard.show_snapshots_of(s.id)

@@ -1,0 +1,180 @@
+"""What the sandbox and snapshot views share: a filter bar, a table, marks, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from ..filter_expr import Fields, FilterError, compile_filter
+from ..widgets.header import HeaderBar
+from ..widgets.rowtable import RowTable
+from ..widgets.tasks import TaskPanel
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+R = TypeVar("R")
+
+
+class FilterBar(Horizontal):
+    DEFAULT_CSS = """
+    FilterBar { height: auto; display: none; }
+    FilterBar.-shown { display: block; }
+    FilterBar Input { width: 1fr; border: none; height: 1; padding: 0 1; }
+    FilterBar Input.-invalid { color: $error; }
+    FilterBar .filter-error { width: auto; max-width: 50%; color: $error; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: text, /regex/, status=ready, age>7d, size>1GiB, !term",
+                    id="filter-input")
+        yield Static("", classes="filter-error", id="filter-error", markup=False)
+
+
+class TableScreen(Screen[None], Generic[R]):
+    """A table of rows with a filter bar; subclasses name the columns and the actions."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="table.filter"),
+        Binding("escape", "back", "Clear/back", show=False, id="table.back"),
+        Binding("enter", "details", "Details", id="table.details"),
+        Binding("space", "mark", "Mark", id="table.mark"),
+        Binding("asterisk", "mark_all", "Mark shown", id="table.mark_all"),
+        Binding("u", "clear_marks", "Unmark all", id="table.clear_marks"),
+        Binding("ctrl+d", "delete", "Delete", id="table.delete"),
+    ]
+    kind = "rows"
+    mode_name = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return self.app  # type: ignore[return-value]
+
+    def make_table(self) -> RowTable[R]:
+        raise NotImplementedError
+
+    def fields(self) -> Fields[R]:
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield FilterBar()
+        yield self.make_table()
+        yield Static("", id="status-line", markup=False)
+        yield TaskPanel()
+        yield Footer()
+
+    @property
+    def table(self) -> RowTable[R]:
+        return self.query_one(RowTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.load()
+        self.dashboard.screen_shown(self)
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.dashboard.screen_shown(self)
+
+    def load(self) -> None:
+        """Take the app's current rows (only changed lines repaint)."""
+
+    # filter
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.add_class("-shown")
+        self.query_one("#filter-input", Input).focus()
+
+    def apply_filter(self, text: str) -> bool:
+        """Compile and apply; a bad expression is shown in the bar, the old filter stays."""
+        error = self.query_one("#filter-error", Static)
+        field = self.query_one("#filter-input", Input)
+        try:
+            predicate = compile_filter(text, self.fields(), self.dashboard.clock.time())
+        except FilterError as exc:
+            error.update(str(exc))
+            field.add_class("-invalid")
+            return False
+        error.update("")
+        field.remove_class("-invalid")
+        self.filter_text = text
+        self.table.set_filter(predicate)
+        self.update_status()
+        return True
+
+    def set_filter_text(self, text: str) -> bool:
+        field = self.query_one("#filter-input", Input)
+        field.value = text
+        self.query_one(FilterBar).set_class(bool(text), "-shown")
+        return self.apply_filter(text)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter-input":
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter-input":
+            self.table.focus()
+
+    def action_back(self) -> None:
+        if self.filter_text or self.query_one(FilterBar).has_class("-shown"):
+            self.set_filter_text("")
+            self.table.focus()
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "escape" and self.focused is self.query_one("#filter-input"):
+            event.stop()
+            self.action_back()
+
+    # marks
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self.table.action_cursor(1)
+        self.update_status()
+
+    def action_mark_all(self) -> None:
+        self.table.mark_visible()
+        self.update_status()
+
+    def action_clear_marks(self) -> None:
+        self.table.clear_marks()
+        self.update_status()
+
+    def on_row_table_cursor_moved(self) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        table = self.table
+        parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}"]
+        if table.marks:
+            hidden = len(table.hidden_marks())
+            parts.append(f"{len(table.marks)} marked" + (f" ({hidden} hidden by the filter)"
+                                                         if hidden else ""))
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        self.query_one("#status-line", Static).update("  ".join(parts))
+
+    def targets(self) -> list[R]:
+        """The marked rows, else the row under the cursor."""
+        table = self.table
+        if table.marks:
+            return [table.rows[i] for i in table.marks if i in table.rows]
+        row = table.cursor_row
+        return [row] if row is not None else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MUTATING and self.dashboard.read_only:
+            return None  # greyed out in the footer
+        return True
+
+    MUTATING: ClassVar[frozenset[str]] = frozenset({"delete"})

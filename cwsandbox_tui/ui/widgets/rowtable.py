@@ -1,0 +1,346 @@
+"""A virtualised table: rows live in plain Python structures, only visible lines render.
+
+Textual's DataTable keeps per-cell renderables and recomputes layout in O(rows); this table
+keeps rows as they come (frozen dataclasses), filters and sorts a list of ids, and renders a
+line only when it is visible and has changed. Refreshing with unchanged data repaints
+nothing; a changed row repaints its own line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+R = TypeVar("R")
+
+GUTTER = 2  # "* " for a marked row
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    key: str
+    label: str
+    cell: Callable[[R, float], str]  # (row, now) -> text
+    width: int
+    grow: int = 0  # share of spare width
+    align: Literal["left", "right"] = "left"
+    priority: int = 0  # columns with the lowest priority are hidden first on narrow screens
+    sort_key: Callable[[R], Any] | None = None
+    styled: bool = False  # the cell is a status word and takes its status style
+
+
+class RowTable(ScrollView, Generic[R], can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "rowtable--header", "rowtable--cursor", "rowtable--cursor-blur", "rowtable--marked",
+        "rowtable--good", "rowtable--bad", "rowtable--busy", "rowtable--idle", "rowtable--empty",
+    }
+    DEFAULT_CSS = """
+    RowTable { height: 1fr; background: $surface; }
+    RowTable > .rowtable--header { text-style: bold; background: $panel; color: $text; }
+    RowTable > .rowtable--cursor { background: $accent; color: $text; text-style: bold; }
+    RowTable > .rowtable--cursor-blur { background: $panel-lighten-1; }
+    RowTable > .rowtable--marked { color: $warning; text-style: bold; }
+    RowTable > .rowtable--good { color: $success; }
+    RowTable > .rowtable--bad { color: $error; text-style: bold; }
+    RowTable > .rowtable--busy { color: $warning; }
+    RowTable > .rowtable--idle { color: $text-muted; }
+    RowTable > .rowtable--empty { color: $text-muted; text-style: italic; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "Top", show=False),
+        Binding("end,G", "jump(-1)", "Bottom", show=False),
+    ]
+
+    class CursorMoved(Message):
+        def __init__(self, table: RowTable[Any], row_id: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.row_id = row_id
+
+    def __init__(self, columns: list[Column[R]], key: Callable[[R], str], *,
+                 status_class: Callable[[R], str] | None = None, empty_text: str = "No rows.",
+                 now: float = 0.0, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns = columns
+        self.key = key
+        self.status_class = status_class
+        self.empty_text = empty_text
+        self.now = now
+        self.rows: dict[str, R] = {}
+        self._order: list[str] = []
+        self.view: list[str] = []
+        self._position: dict[str, int] = {}
+        self.marks: set[str] = set()
+        self.cursor = 0
+        self._predicate: Callable[[R], bool] | None = None
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
+        self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
+
+    # data
+    @property
+    def cursor_id(self) -> str | None:
+        return self.view[self.cursor] if 0 <= self.cursor < len(self.view) else None
+
+    @property
+    def cursor_row(self) -> R | None:
+        row_id = self.cursor_id
+        return self.rows.get(row_id) if row_id is not None else None
+
+    def replace_all(self, rows: Iterable[R]) -> bool:
+        """Make the table hold exactly `rows`; returns whether anything changed."""
+        fresh = {self.key(r): r for r in rows}
+        changed = [k for k, r in fresh.items() if k in self.rows and self.rows[k] != r]
+        structural = fresh.keys() != self.rows.keys()
+        if not changed and not structural:
+            return False
+        order = list(fresh) if structural else self._order
+        self.rows = fresh
+        self._order = order
+        for row_id in changed:
+            self._cells.pop(row_id, None)
+        if structural:
+            self.marks &= fresh.keys()
+        if structural or self._predicate is not None or self.sort_column is not None:
+            self._rebuild()
+        else:
+            for row_id in changed:
+                self._refresh_row(self._position[row_id])
+        return True
+
+    def append(self, rows: Iterable[R]) -> None:
+        """Add rows at the end (a page streaming in); existing ids are updated in place."""
+        new: list[str] = []
+        for row in rows:
+            row_id = self.key(row)
+            if row_id not in self.rows:
+                new.append(row_id)
+            else:
+                self._cells.pop(row_id, None)
+            self.rows[row_id] = row
+        self._order.extend(new)
+        if self.sort_column is not None:
+            self._rebuild()
+            return
+        start = len(self.view)
+        predicate = self._predicate
+        self.view.extend(i for i in new if predicate is None or predicate(self.rows[i]))
+        for offset, row_id in enumerate(self.view[start:], start):
+            self._position[row_id] = offset
+        self._resize()
+        self.refresh_lines(start + 1, len(self.view) - start)
+
+    def set_filter(self, predicate: Callable[[R], bool] | None) -> None:
+        self._predicate = predicate
+        self._rebuild()
+
+    def set_sort(self, column_key: str | None, reverse: bool = False) -> None:
+        self.sort_column = column_key
+        self.sort_reverse = reverse
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = self.cursor_id
+        ids = self._order
+        if self._predicate is not None:
+            predicate, rows = self._predicate, self.rows
+            ids = [i for i in ids if predicate(rows[i])]
+        column = self._column(self.sort_column) if self.sort_column else None
+        if column is not None and column.sort_key is not None:
+            sort_key, rows = column.sort_key, self.rows
+            ids = sorted(ids, key=lambda i: sort_key(rows[i]), reverse=self.sort_reverse)
+        elif ids is self._order:
+            ids = list(ids)
+        self.view = ids
+        self._position = {row_id: index for index, row_id in enumerate(ids)}
+        self.cursor = self._position.get(keep, min(self.cursor, max(0, len(ids) - 1))) \
+            if keep is not None else 0
+        self._resize()
+        self.refresh()
+        self.post_message(self.CursorMoved(self, self.cursor_id))
+
+    def _column(self, key: str | None) -> Column[R] | None:
+        return next((c for c in self.columns if c.key == key), None)
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.view) + 1)
+
+    def on_resize(self) -> None:
+        self._resize()
+
+    # marks
+    def toggle_mark(self) -> None:
+        row_id = self.cursor_id
+        if row_id is None:
+            return
+        self.marks ^= {row_id}
+        self._refresh_row(self.cursor)
+
+    def mark_visible(self) -> int:
+        self.marks.update(self.view)
+        self.refresh()
+        return len(self.view)
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.refresh()
+
+    def hidden_marks(self) -> set[str]:
+        return self.marks - self._position.keys()
+
+    # time
+    def tick(self, now: float) -> None:
+        """Move the clock; repaint only visible lines whose text changed (ages)."""
+        self.now = now
+        top = int(self.scroll_offset.y)
+        for index in range(top, min(len(self.view), top + self.size.height - 1)):
+            row_id = self.view[index]
+            cached = self._cells.get(row_id)
+            if cached is not None and self._texts(cached[0]) != cached[1]:
+                self._cells.pop(row_id)
+                self._refresh_row(index)
+
+    # cursor
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(0 if where == 0 else len(self.view) - 1)
+
+    def move_cursor(self, index: int) -> None:
+        if not self.view:
+            return
+        index = max(0, min(index, len(self.view) - 1))
+        if index == self.cursor:
+            return
+        old, self.cursor = self.cursor, index
+        self._refresh_row(old)
+        self._refresh_row(index)
+        self._follow_cursor()
+        self.post_message(self.CursorMoved(self, self.cursor_id))
+
+    def _follow_cursor(self) -> None:
+        body = max(1, self.size.height - 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + body:
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+
+    def _refresh_row(self, index: int) -> None:
+        line = index - int(self.scroll_offset.y) + 1
+        if 1 <= line < self.size.height:
+            self.refresh(Region(0, line, self.size.width, 1))
+
+    def on_focus(self) -> None:
+        self._refresh_row(self.cursor)
+
+    def on_blur(self) -> None:
+        self._refresh_row(self.cursor)
+
+    # rendering
+    def _texts(self, row: R) -> tuple[str, ...]:
+        now = self.now
+        return tuple(column.cell(row, now) for column in self.columns)
+
+    def _cells_for(self, row_id: str) -> tuple[str, ...]:
+        row = self.rows[row_id]
+        cached = self._cells.get(row_id)
+        if cached is None or cached[0] is not row:
+            cached = (row, self._texts(row))
+            self._cells[row_id] = cached
+        return cached[1]
+
+    def visible_columns(self) -> list[tuple[Column[R], int]]:
+        """Columns that fit the width, each with its width (lowest priority dropped first)."""
+        width = self.size.width
+        if self._layout[0] == width:
+            return self._layout[1]
+        chosen = list(self.columns)
+        room = width - GUTTER
+
+        def needed(cols: list[Column[R]]) -> int:
+            return sum(c.width for c in cols) + max(0, len(cols) - 1)
+
+        while len(chosen) > 1 and needed(chosen) > room:
+            chosen.remove(min(chosen, key=lambda c: c.priority))
+        spare = max(0, room - needed(chosen))
+        grow_total = sum(c.grow for c in chosen)
+        widths = []
+        for column in chosen:
+            extra = spare * column.grow // grow_total if grow_total else 0
+            widths.append((column, column.width + extra))
+        self._layout = (width, widths)
+        return widths
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            return self._header(width, base)
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= len(self.view):
+            if index == 0:
+                style = base + self.get_component_rich_style("rowtable--empty")
+                return Strip([Segment(set_cell_size(f"  {self.empty_text}", width), style)], width)
+            return Strip.blank(width, base)
+        return self._row_strip(index, width, base)
+
+    def _header(self, width: int, base: Style) -> Strip:
+        style = base + self.get_component_rich_style("rowtable--header")
+        parts = [" " * GUTTER]
+        for column, size in self.visible_columns():
+            label = column.label
+            if column.key == self.sort_column:
+                label += " v" if self.sort_reverse else " ^"
+            parts.append(_fit(label, size, column.align) + " ")
+        return Strip([Segment(set_cell_size("".join(parts), width), style)], width)
+
+    def _row_strip(self, index: int, width: int, base: Style) -> Strip:
+        row_id = self.view[index]
+        texts = self._cells_for(row_id)
+        marked = row_id in self.marks
+        style = base
+        if index == self.cursor:
+            style += self.get_component_rich_style(
+                "rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
+        if marked:
+            style += self.get_component_rich_style("rowtable--marked")
+        segments = [Segment("* " if marked else "  ", style)]
+        used = GUTTER
+        status = None
+        if self.status_class is not None and index != self.cursor:
+            status = self.get_component_rich_style(f"rowtable--{self.status_class(self.rows[row_id])}")
+        positions = {column.key: n for n, column in enumerate(self.columns)}
+        for column, size in self.visible_columns():
+            text = _fit(texts[positions[column.key]], size, column.align) + " "
+            cell_style = style + status if (column.styled and status is not None) else style
+            segments.append(Segment(text, cell_style))
+            used += size + 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), style))
+        return Strip(segments).crop(0, width)
+
+
+def _fit(text: str, width: int, align: str) -> str:
+    if len(text) > width:
+        return set_cell_size(text, width - 1) + "~" if width > 1 else text[:width]
+    return set_cell_size(text, width) if align == "left" else text.rjust(width)

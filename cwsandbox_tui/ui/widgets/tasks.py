@@ -1,0 +1,103 @@
+"""Running operations with their progress: bulk deletes, waits for READY, stops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, ProgressBar
+
+from ...client import events as ev
+
+
+@dataclass
+class TaskState:
+    label: str
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    elapsed: float = 0.0
+    budget: float | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.total > 1:
+            text = f"{self.label}: {self.done}/{self.total}"
+            if self.failed:
+                text += f", {self.failed} failed"
+            if 0 < self.done < self.total and self.elapsed > 0:
+                eta = self.elapsed / self.done * (self.total - self.done)
+                text += f", ETA {eta:.0f}s"
+            return text + "  (ctrl+k cancels)"
+        text = f"{self.label}: {self.detail or 'working'} {self.elapsed:.0f}s"
+        if self.budget:
+            text += f" of {self.budget:.0f}s deadline"
+        return text
+
+
+class TaskModel:
+    """The app's record of operations that report progress, keyed by operation id."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskState] = {}
+
+    def apply(self, event: ev.Event) -> bool:
+        """Fold an event in; True when the panel must change."""
+        if isinstance(event, ev.Progress):
+            task = self.tasks.setdefault(event.op_id, TaskState(event.op))
+            task.done, task.total, task.failed = event.done, event.total, event.failed
+            task.elapsed, task.budget, task.detail = event.elapsed, event.budget, event.detail
+            return True
+        if isinstance(event, (ev.Finished, ev.Failed)):
+            return self.tasks.pop(event.op_id, None) is not None
+        return False
+
+
+class TaskRow(Horizontal):
+    DEFAULT_CSS = """
+    TaskRow { height: 1; }
+    TaskRow Label { width: 1fr; padding: 0 1; }
+    TaskRow ProgressBar { width: 30; }
+    """
+
+    def __init__(self, op_id: str, task: TaskState) -> None:
+        super().__init__(id=f"task-{op_id}")
+        self.state = task
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.state.describe(), markup=False)
+        yield ProgressBar(total=1, show_eta=False, show_percentage=True)
+
+    def on_mount(self) -> None:
+        self.show(self.state)
+
+    def show(self, task: TaskState) -> None:
+        self.state = task
+        self.query_one(Label).update(task.describe())
+        bar = self.query_one(ProgressBar)
+        if task.total > 1:
+            bar.update(total=task.total, progress=task.done)
+        elif task.budget:
+            bar.update(total=task.budget, progress=min(task.elapsed, task.budget))
+
+
+class TaskPanel(Vertical):
+    """Shown above the footer while operations with progress run."""
+
+    DEFAULT_CSS = """
+    TaskPanel { dock: bottom; height: auto; max-height: 4; background: $boost; display: none; }
+    TaskPanel.-active { display: block; }
+    """
+
+    def sync(self, model: TaskModel) -> None:
+        rows = {row.id: row for row in self.query(TaskRow)}
+        for op_id, task in model.tasks.items():
+            row = rows.pop(f"task-{op_id}", None)
+            if row is None:
+                self.mount(TaskRow(op_id, task))
+            else:
+                row.show(task)
+        for row in rows.values():
+            row.remove()
+        self.set_class(bool(model.tasks), "-active")
