@@ -21,6 +21,7 @@ from .faults import FaultPlan
 from .gate import Gate
 from .isolation import detect
 from .leases import live_leases
+from .seeding import seed_bulk
 from .service import GatewayService
 from .streaming import StreamingService
 
@@ -31,6 +32,7 @@ STATE_FILE = "backend.json"
 LOCK_FILE = "backend.lock"
 LEASES_DIR = "clients"
 LINGER_SECONDS = 5.0
+DEMO_ARCHIVE_RATE = 8 * 2**20
 
 
 class BackendConfigError(ValueError):
@@ -55,6 +57,10 @@ class ServerConfig:
     faults: FaultPlan = field(default_factory=FaultPlan)
     isolate: bool = True
     hidden: tuple[Path, ...] = ()
+    archive_rate: float | None = None  # bytes per second for snapshot archives
+    demo: bool = False
+    seed_snapshots: int = 0
+    seed_sandboxes: int = 0
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +115,10 @@ class BackendServer:
         isolation = detect(disable=not self.config.isolate)
         self.engine = Engine(self.config.data_dir, isolation, self.faults, hidden=self.config.hidden)
         self.engine.recover()
+        self.engine.archive_rate = self.config.archive_rate
+        if self.config.seed_snapshots or self.config.seed_sandboxes:
+            seed_bulk(self.engine, snapshots=self.config.seed_snapshots,
+                      sandboxes=self.config.seed_sandboxes)
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.so_reuseport", 0)]
@@ -154,6 +164,11 @@ class BackendServer:
         await self.stop()
 
 
+def _report_seeding(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("seeding the demo failed: %s", task.exception())
+
+
 async def serve_forever(config: ServerConfig, exit_when_unused: bool = False) -> None:
     """Serve until SIGINT or SIGTERM (or, if asked, until no client holds a lease)."""
     server = BackendServer(config)
@@ -179,6 +194,13 @@ async def serve_forever(config: ServerConfig, exit_when_unused: bool = False) ->
         stopping.set()
 
     watcher = asyncio.ensure_future(watch_leases()) if exit_when_unused else None
+    if config.demo and server.engine is not None:
+        from .demo import seed_demo
+
+        if server.engine.archive_rate is None:
+            server.engine.archive_rate = DEMO_ARCHIVE_RATE  # so a big snapshot is seen CREATING
+        seeding = asyncio.ensure_future(seed_demo(server.engine))
+        seeding.add_done_callback(_report_seeding)
     try:
         await stopping.wait()
     finally:

@@ -6,7 +6,7 @@ import argparse
 
 from .. import __version__
 from ..client.errors import ConfigError
-from ..client.factory import ConnectOptions
+from ..client.factory import ConnectOptions, prepare
 from . import commands, serve
 
 
@@ -37,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
 def dashboard(args: argparse.Namespace) -> int:
     import sys
 
-    from ..ui.launch import run_dashboard
-
     if args.refresh != 0 and not 0.5 <= args.refresh <= 3600:
         print(f"error: --refresh: {args.refresh:g} is outside 0.5 to 3600 seconds (or 0)",
               file=sys.stderr)
@@ -46,7 +44,10 @@ def dashboard(args: argparse.Namespace) -> int:
     options = ConnectOptions(endpoint=args.endpoint, profile=args.profile,
                              read_only=args.readonly, ca_cert=args.ca_cert, demo=args.demo)
     try:
-        return run_dashboard(options, refresh_interval=args.refresh)
+        plan = prepare(options)  # starts the embedded backend, which boots while we import
+        from ..ui.launch import run_dashboard
+
+        return run_dashboard(plan, refresh_interval=args.refresh)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from ..backend.server import (
     ServerConfig,
     serve_forever,
 )
+from ..naming import quantity_bytes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,6 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="inject faults, e.g. 'seed=1,DeleteFileSystemSnapshot.throttle=10%%'")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run sandboxes as plain processes even where bubblewrap works")
+    parser.add_argument("--demo", action="store_true",
+                        help="seed example sandboxes and snapshots (real processes and archives)")
+    parser.add_argument("--archive-rate", metavar="SIZE", default="",
+                        help="write snapshot archives no faster than SIZE per second, e.g. 16Mi")
+    parser.add_argument("--seed-snapshots", type=int, default=0, metavar="N",
+                        help="add N snapshot records sharing one small archive (benchmarks)")
+    parser.add_argument("--seed-sandboxes", type=int, default=0, metavar="M",
+                        help="add M stopped sandbox records (benchmarks)")
     parser.add_argument("--exit-when-unused", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
@@ -49,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --api-key-env: the variable {args.api_key_env} is empty or unset",
                   file=sys.stderr)
             return 2
+    for flag, value in (("--seed-snapshots", args.seed_snapshots),
+                        ("--seed-sandboxes", args.seed_sandboxes)):
+        if not 0 <= value <= 10_000_000:
+            print(f"error: {flag}: {value} is outside 0 to 10000000", file=sys.stderr)
+            return 2
     if not 0 <= args.port <= 65535:
         print(f"error: --port: {args.port} is not a port number", file=sys.stderr)
         return 2
@@ -57,9 +71,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
+    rate = None
+    if args.archive_rate:
+        rate = quantity_bytes(args.archive_rate)
+        if not rate:
+            print(f"error: --archive-rate: {args.archive_rate!r} is not a size like 16Mi",
+                  file=sys.stderr)
+            return 2
     config = ServerConfig(data_dir=args.data_dir or paths.data_dir(), host=args.host,
                           port=args.port, api_key=api_key, faults=faults,
-                          isolate=not args.no_isolation, hidden=(paths.config_dir(),))
+                          isolate=not args.no_isolation, hidden=(paths.config_dir(),),
+                          archive_rate=rate, demo=args.demo,
+                          seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes)
     try:
         asyncio.run(serve_forever(config, exit_when_unused=args.exit_when_unused))
     except (BackendConfigError, DataDirBusy) as exc:

@@ -63,39 +63,61 @@ def _running_state(data_dir: Path) -> dict[str, object] | None:
     return None
 
 
-def ensure_embedded(data_dir: Path, *, timeout: float = 20.0,
-                    extra_args: tuple[str, ...] = ()) -> EmbeddedBackend:
+@dataclass
+class StartingBackend:
+    """An embedded backend being attached to or started; `wait()` when it is needed."""
+
+    data_dir: Path
+    lease: Path
+    state: dict[str, object] | None
+    process: subprocess.Popen[bytes] | None
+
+    def wait(self, timeout: float = 20.0) -> EmbeddedBackend:
+        log_path = self.data_dir / "backend.log"
+        give_up = time.monotonic() + timeout
+        while (state := self.state or _running_state(self.data_dir)) is None:
+            if time.monotonic() > give_up:
+                self.lease.unlink(missing_ok=True)
+                raise ConfigError(f"the embedded backend did not start within {timeout:g} s; "
+                                  f"see {log_path}")
+            exited = self.process is not None and self.process.poll() not in (None, 0)
+            if exited and not (self.data_dir / STATE_FILE).exists():
+                # Lost a race with another client's backend, or failed: wait a moment for the
+                # other one, then report the log's last line.
+                time.sleep(0.2)
+                if _running_state(self.data_dir) is None:
+                    self.lease.unlink(missing_ok=True)
+                    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+                    raise ConfigError("the embedded backend failed to start: "
+                                      + (tail[0] if tail else f"see {log_path}"))
+            time.sleep(0.02)
+        return EmbeddedBackend(data_dir=self.data_dir, url=str(state["url"]),
+                               isolation=str(state.get("isolation", "")), lease=self.lease,
+                               spawned=self.process is not None)
+
+
+def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> StartingBackend:
+    """Take a lease and start the backend unless one already serves `data_dir`.
+
+    It returns at once, so the caller can do other work (import the UI) while it boots.
+    """
     leases = data_dir / LEASES
     leases.mkdir(parents=True, exist_ok=True)
     lease = leases / str(os.getpid())
     lease.write_text(str(os.getpid()))
     state = _running_state(data_dir)
-    spawned = False
+    process = None
     if state is None:
-        log_path = data_dir / "backend.log"
-        with open(log_path, "ab") as log:
+        with open(data_dir / "backend.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cwsandbox_tui", "serve", "--port", "0",
                  "--data-dir", str(data_dir), "--exit-when-unused", *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env={k: v for k, v in os.environ.items() if k != "CWSANDBOX_API_KEY"},
             )
-        spawned = True
-        give_up = time.monotonic() + timeout
-        while (state := _running_state(data_dir)) is None:
-            if time.monotonic() > give_up:
-                lease.unlink(missing_ok=True)
-                raise ConfigError(f"the embedded backend did not start within {timeout:g} s; "
-                                  f"see {log_path}")
-            if process.poll() not in (None, 0) and not (data_dir / STATE_FILE).exists():
-                # Lost a race with another client's backend, or failed: wait a moment for the
-                # other one, then report the log's last line.
-                time.sleep(0.2)
-                if _running_state(data_dir) is None:
-                    lease.unlink(missing_ok=True)
-                    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
-                    raise ConfigError("the embedded backend failed to start: "
-                                      + (tail[0] if tail else f"see {log_path}"))
-            time.sleep(0.05)
-    return EmbeddedBackend(data_dir=data_dir, url=str(state["url"]),
-                           isolation=str(state.get("isolation", "")), lease=lease, spawned=spawned)
+    return StartingBackend(data_dir, lease, state, process)
+
+
+def ensure_embedded(data_dir: Path, *, timeout: float = 20.0,
+                    extra_args: tuple[str, ...] = ()) -> EmbeddedBackend:
+    return start_embedded(data_dir, extra_args).wait(timeout)

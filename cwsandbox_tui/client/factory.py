@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from .. import paths
 from .adapter_v1beta2 import Adapter, open_channel
 from .client import Client, ClientOptions, EndpointInfo
-from .connection import choose_profile, resolve_credentials, resolve_endpoint
-from .embedded import ensure_embedded
+from .connection import (
+    Credentials,
+    Endpoint,
+    choose_profile,
+    resolve_credentials,
+    resolve_endpoint,
+)
+from .embedded import StartingBackend, start_embedded
 from .errors import ConfigError
 from .events import EventBus, OperationsLog
 from .profiles import load_settings
@@ -24,38 +30,61 @@ class ConnectOptions:
     demo: bool = False  # the embedded backend seeds example records
 
 
-def connect(options: ConnectOptions, *, bus: EventBus | None = None,
-            client_options: ClientOptions | None = None) -> Client:
-    """Resolve where to connect (starting the embedded backend if need be) and build a client.
+@dataclass
+class Plan:
+    """Where and how to connect, decided before any event loop runs."""
 
-    Connecting is lazy in gRPC: nothing is sent until the first call.
+    options: ConnectOptions
+    endpoint: Endpoint
+    credentials: Credentials
+    read_only: bool
+    starting: StartingBackend | None = None
+
+    def connect(self, *, bus: EventBus | None = None,
+                client_options: ClientOptions | None = None) -> Client:
+        """Build the client; call this on the event loop it will be used on."""
+        endpoint = self.endpoint
+        embedded = self.starting.wait() if self.starting is not None else None
+        if embedded is not None:
+            url, target, tls, roots = embedded.url, embedded.url.removeprefix("http://"), False, None
+        else:
+            url, target, tls, roots = (endpoint.url, endpoint.target, endpoint.tls,
+                                       endpoint.root_certificates)
+        channel = open_channel(target, tls, roots)
+        info = EndpointInfo(url=url, source=endpoint.source, auth_mode=self.credentials.mode,
+                            read_only=self.read_only, embedded=embedded is not None,
+                            isolation=embedded.isolation if embedded else "")
+        bus = bus or EventBus()
+        client = Client(Adapter(channel, self.credentials.metadata()), info, bus=bus,
+                        options=client_options)
+        if self.options.oplog:
+            log = OperationsLog(paths.state_dir() / "operations.jsonl")
+            bus.subscribe(log)
+            client.on_close(log.close)
+        if embedded is not None:
+            client.on_close(embedded.release)
+        return client
+
+
+def prepare(options: ConnectOptions) -> Plan:
+    """Resolve flags, profile and environment; start the embedded backend if it is the one.
+
+    The backend boots in its own process while the caller goes on.
     """
     settings = load_settings(paths.config_dir() / "config.toml")
     profile = choose_profile(settings, options.profile)
     endpoint = resolve_endpoint(options.endpoint, profile, options.ca_cert)
     credentials = resolve_credentials(profile)
     read_only = options.read_only or (profile.read_only if profile else False)
-    embedded = None
     if options.demo and not endpoint.embedded:
         raise ConfigError("--demo fills the embedded backend; it cannot be used with an endpoint")
+    starting = None
     if endpoint.embedded:
-        embedded = ensure_embedded(paths.data_dir(),
-                                   extra_args=("--demo",) if options.demo else ())
-        url, target, tls, roots = embedded.url, embedded.url.removeprefix("http://"), False, None
-    else:
-        url, target, tls, roots = endpoint.url, endpoint.target, endpoint.tls, endpoint.root_certificates
-    channel = open_channel(target, tls, roots)
-    info = EndpointInfo(url=url, source=endpoint.source, auth_mode=credentials.mode,
-                        read_only=read_only, embedded=embedded is not None,
-                        isolation=embedded.isolation if embedded else "")
-    bus = bus or EventBus()
-    client = Client(Adapter(channel, credentials.metadata()), info, bus=bus,
-                    options=client_options)
-    if options.oplog:
-        log = OperationsLog(paths.state_dir() / "operations.jsonl")
-        unsubscribe = bus.subscribe(log)
-        client.on_close(unsubscribe)  # a shared bus outlives this client and its log
-        client.on_close(log.close)
-    if embedded is not None:
-        client.on_close(embedded.release)
-    return client
+        starting = start_embedded(paths.data_dir(), ("--demo",) if options.demo else ())
+    return Plan(options, endpoint, credentials, read_only, starting)
+
+
+def connect(options: ConnectOptions, *, bus: EventBus | None = None,
+            client_options: ClientOptions | None = None) -> Client:
+    """Resolve and build in one go (connecting is lazy in gRPC: nothing is sent yet)."""
+    return prepare(options).connect(bus=bus, client_options=client_options)

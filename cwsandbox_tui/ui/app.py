@@ -21,7 +21,7 @@ from ..client.errors import CwsError, ValidationError
 from ..client.models import BucketConfig, Sandbox, Snapshot
 from .commands import COMMANDS, CommandBar, DashboardCommands
 from .screens.bucket import BucketScreen
-from .screens.dialogs import ConfirmDialog, DetailsDialog, FormResult
+from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
 from .screens.forms import new_sandbox_form, spec_from
 from .screens.ops import OpRow, OpsScreen, describe
 from .screens.output import ExecScreen, LogsScreen
@@ -58,23 +58,23 @@ class DashboardApp(App[None]):
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "switch_mode('sandboxes')", "Sandboxes", id="app.sandboxes"),
-        Binding("2", "switch_mode('snapshots')", "Snapshots", id="app.snapshots"),
-        Binding("3", "switch_mode('bucket')", "Bucket", id="app.bucket"),
-        Binding("colon", "command_bar", "Command", id="app.command"),
+        Binding("1", "switch_mode('sandboxes')", "Sandboxes", show=False, id="app.sandboxes"),
+        Binding("2", "switch_mode('snapshots')", "Snapshots", show=False, id="app.snapshots"),
+        Binding("3", "switch_mode('bucket')", "Bucket", show=False, id="app.bucket"),
+        Binding("colon", "command_bar", "Command", show=False, id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+r", "refresh_now", "Refresh", id="app.refresh"),
-        Binding("ctrl+k", "cancel_task", "Cancel task", id="app.cancel"),
+        Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
+        Binding("ctrl+k", "cancel_task", "Cancel task", show=False, id="app.cancel"),
         Binding("q", "quit_app", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, client: Client, *, refresh_interval: float = 2.0,
+    def __init__(self, client: Client | Callable[[], Client], *, refresh_interval: float = 2.0,
                  keymap: dict[str, str] | None = None) -> None:
+        """`client` may be a factory, called on the app's own event loop (a gRPC channel
+        belongs to the loop it was made on)."""
         super().__init__()
-        self.client = client
-        self.clock = client.clock
+        self._connector = client
         self.refresh_interval = refresh_interval
-        self.read_only = client.read_only
         self.sandboxes: dict[str, Sandbox] = {}
         self.snapshots: dict[str, Snapshot] = {}
         self.bucket: BucketConfig | None = None
@@ -86,7 +86,18 @@ class DashboardApp(App[None]):
         self._next_snapshots = 0.0
         self._refreshing = False
         self._keymap = dict(keymap or {})
+        if isinstance(client, Client):
+            self._adopt(client)
+
+    def _adopt(self, client: Client) -> None:
+        self.client = client
+        self.clock = client.clock
+        self.read_only = client.read_only
         self._unsubscribe = client.bus.subscribe(lambda e: self.post_message(ClientEvent(e)))
+
+    def on_load(self) -> None:
+        if not isinstance(self._connector, Client):
+            self._adopt(self._connector())
 
     def get_default_screen(self) -> Screen[Any]:
         return SandboxesScreen()
@@ -99,21 +110,23 @@ class DashboardApp(App[None]):
         if self.refresh_interval > 0:
             self.set_interval(self.refresh_interval, self.refresh_tick)
 
-    def counts_text(self) -> str:
-        if not self._loaded:
-            return "loading..."
-        return f"{len(self.sandboxes)} sandboxes, {len(self.snapshots)} snapshots"
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def counts(self) -> tuple[int, int]:
+        return len(self.sandboxes), len(self.snapshots)
 
     def screen_shown(self, screen: Screen[Any]) -> None:
         """A view came to the front: bring its header and task panel up to date."""
         for header in screen.query(HeaderBar):
-            header.refresh()
+            header.sync()
         for panel in screen.query(TaskPanel):
             panel.sync(self.task_model)
 
     def _update_counts(self) -> None:
         for header in self.screen.query(HeaderBar):
-            header.refresh()
+            header.sync()
 
     # refresh
     def modal_open(self) -> bool:
@@ -348,19 +361,24 @@ class DashboardApp(App[None]):
         self.push_screen(CommandBar(), run)
 
     def action_help(self) -> None:
-        rows: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for key, active in self.screen.active_bindings.items():
+        """The keys of this view and of the app, as bound now (remapped keys included)."""
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.description:
-                continue
+            if not binding.id or not binding.description:
+                continue  # widgets' own navigation keys are summarised below
+            group = binding.id.split(".")[0]
             entry = (self.get_key_display(binding), binding.description)
-            if entry not in seen:
-                seen.add(entry)
-                rows.append(entry)
-        rows += [("", ""), ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
-                 ("Filter", "text  /regex/  status=ready  age>7d  size>1GiB  !term")]
-        self.push_screen(DetailsDialog("Keys", rows))
+            if entry not in groups.setdefault(group, []):
+                groups[group].append(entry)
+        rows: list[tuple[str, str]] = []
+        for group, entries in groups.items():
+            rows.append((f"[{group}]", ""))
+            rows += entries
+        rows += [("[everywhere]", ""), ("up down j k", "Move"), ("pgup pgdn g G", "Page, top, bottom"),
+                 ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
+                 ("[filter]", "text  /regex/  status=ready  age>7d  size>1GiB  !term")]
+        self.push_screen(HelpDialog("Keys", rows))
 
     def action_quit_app(self) -> None:
         running = [j for j in self.jobs if j.worker.is_running]

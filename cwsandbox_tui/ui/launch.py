@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from .. import paths
-from ..client.factory import ConnectOptions, connect
+from ..client.factory import Plan
 from ..client.profiles import load_settings
 from .app import DashboardApp
 
 
-def run_dashboard(options: ConnectOptions, *, refresh_interval: float = 2.0) -> int:
+def run_dashboard(plan: Plan, *, refresh_interval: float = 2.0) -> int:
     keymap = load_settings(paths.config_dir() / "config.toml").keys
 
     async def main() -> None:
         # The gRPC channel must be made on the loop the app runs on.
-        client = connect(options)
+        client = plan.connect()
         try:
             await DashboardApp(client, refresh_interval=refresh_interval, keymap=keymap).run_async()
         finally:

@@ -21,11 +21,12 @@ class SandboxesScreen(TableScreen[Sandbox]):
         Binding("n", "new", "New", id="sandboxes.new"),
         Binding("s", "stop", "Stop", id="sandboxes.stop"),
         Binding("S", "stop_snapshot", "Stop+snap", id="sandboxes.stop_snapshot"),
-        Binding("t", "snapshot", "Snapshot", id="sandboxes.snapshot"),
-        Binding("p", "pause", "Pause/resume", id="sandboxes.pause"),
-        Binding("e", "exec", "Exec", id="sandboxes.exec"),
-        Binding("l", "logs", "Logs", id="sandboxes.logs"),
-        Binding("o", "open_snapshots", "Snapshots", id="sandboxes.open_snapshots"),
+        Binding("t", "snapshot", "Snap now", id="sandboxes.snapshot"),
+        Binding("p", "pause", "Pause/resume", show=False, id="sandboxes.pause"),
+        Binding("e", "exec", "Exec", show=False, id="sandboxes.exec"),
+        Binding("l", "logs", "Logs", show=False, id="sandboxes.logs"),
+        Binding("o", "open_snapshots", "Its snapshots", show=False,
+                id="sandboxes.open_snapshots"),
     ]
     MUTATING = frozenset({"delete", "new", "stop", "stop_snapshot", "snapshot", "pause", "exec"})
     kind = "sandboxes"

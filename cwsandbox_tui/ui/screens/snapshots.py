@@ -20,7 +20,7 @@ SORTABLE = ["created", "age", "size", "status", "source", "id", "trigger", "comp
 
 class SnapshotsScreen(TableScreen[Snapshot]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "sort", "Sort", id="snapshots.sort"),
+        Binding("s", "sort", "Sort", show=False, id="snapshots.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="snapshots.reverse"),
         Binding("P", "prune", "Prune", id="snapshots.prune"),
         Binding("r", "restore", "Restore", id="snapshots.restore"),
@@ -30,9 +30,11 @@ class SnapshotsScreen(TableScreen[Snapshot]):
     mode_name = "snapshots"
 
     def make_table(self) -> RowTable[Snapshot]:
-        return RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, status_class=snapshot_status_class,
-                        empty_text="No snapshots.", now=self.dashboard.clock.time(),
-                        id="snapshots-table")
+        table = RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, status_class=snapshot_status_class,
+                         empty_text="No snapshots.", now=self.dashboard.clock.time(),
+                         id="snapshots-table")
+        table.sort_column, table.sort_reverse = "created", True  # newest first
+        return table
 
     def fields(self) -> Fields[Snapshot]:
         return SNAPSHOT_FIELDS

@@ -42,10 +42,10 @@ class TableScreen(Screen[None], Generic[R]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="table.filter"),
         Binding("escape", "back", "Clear/back", show=False, id="table.back"),
-        Binding("enter", "details", "Details", id="table.details"),
+        Binding("enter", "details", "Details", show=False, id="table.details"),
         Binding("space", "mark", "Mark", id="table.mark"),
-        Binding("asterisk", "mark_all", "Mark shown", id="table.mark_all"),
-        Binding("u", "clear_marks", "Unmark all", id="table.clear_marks"),
+        Binding("asterisk", "mark_all", "Mark shown", show=False, id="table.mark_all"),
+        Binding("u", "clear_marks", "Unmark all", show=False, id="table.clear_marks"),
         Binding("ctrl+d", "delete", "Delete", id="table.delete"),
     ]
     kind = "rows"
@@ -54,6 +54,7 @@ class TableScreen(Screen[None], Generic[R]):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
+        self._status_text = ""
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -162,7 +163,10 @@ class TableScreen(Screen[None], Generic[R]):
                                                          if hidden else ""))
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
-        self.query_one("#status-line", Static).update("  ".join(parts))
+        text = "  ".join(parts)
+        if text != self._status_text:  # unchanged text must not repaint the line
+            self._status_text = text
+            self.query_one("#status-line", Static).update(text)
 
     def targets(self) -> list[R]:
         """The marked rows, else the row under the cursor."""

@@ -15,15 +15,43 @@ class HeaderBar(Static):
     HeaderBar { dock: top; height: 1; background: $primary-background; color: $text; padding: 0 1; }
     """
 
-    def render(self) -> str:
+    _shown = ""
+
+    def __init__(self) -> None:
+        super().__init__(markup=False)  # endpoints like [::1] are not markup
+
+    def on_mount(self) -> None:
+        self.sync()
+
+    def on_resize(self) -> None:
+        self.sync()
+
+    def sync(self) -> None:
+        """Repaint only when the text changed (a refresh with nothing new writes nothing)."""
+        text = self.text()
+        if text != self._shown:
+            self._shown = text
+            self.update(text)
+
+    def text(self) -> str:
         app: Any = self.app
         info = app.client.info
+        view = VIEW_NAMES.get(getattr(self.screen, "mode_name", ""), "")
+        access = "READ-ONLY" if info.read_only else "rw"
+        auth = "no auth" if info.auth_mode == "no authentication" else info.auth_mode
         where = (info.url or "starting...").removeprefix("http://")
         if info.embedded:
-            where = f"local {where} " + ("isolated" if info.isolation == "bubblewrap"
-                                         else "NOT isolated")
-        view = VIEW_NAMES.get(getattr(self.screen, "mode_name", ""), "")
-        auth = "no auth" if info.auth_mode == "no authentication" else info.auth_mode
-        parts = [f"cwsandbox-tui{' > ' + view if view else ''}", app.counts_text(),
-                 "READ-ONLY" if info.read_only else "rw", auth, where]
-        return " | ".join(p for p in parts if p)
+            isolated = "isolated" if info.isolation == "bubblewrap" else "NOT isolated"
+            where = f"local :{where.rpartition(':')[2]} {isolated}"
+        sandboxes, snapshots = app.counts()
+        width = self.size.width - 2
+        # The widest form that fits, so 80 columns still show every fact.
+        for name, counts in ((f"cwsandbox-tui > {view}", f"{sandboxes} sandboxes, {snapshots} snapshots"),
+                             (view, f"{sandboxes} sandboxes, {snapshots} snapshots"),
+                             (view, f"{sandboxes} sb / {snapshots} snap")):
+            if not app.loaded:
+                counts = "loading..."
+            text = " | ".join(p for p in (name, counts, access, auth, where) if p)
+            if len(text) <= width:
+                return text
+        return text

@@ -20,10 +20,12 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
+RESORT_DELAY = 0.25
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.sort_reverse = False
         self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
+        self._resort: Timer | None = None
 
     # data
     @property
@@ -135,7 +138,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self.rows[row_id] = row
         self._order.extend(new)
         if self.sort_column is not None:
-            self._rebuild()
+            # Sorting the whole list for every page would cost O(pages * n log n) while a
+            # large listing streams in; re-sort at most a few times a second instead.
+            if self._resort is None:
+                self._resort = self.set_timer(RESORT_DELAY, self._resort_now)
             return
         start = len(self.view)
         predicate = self._predicate
@@ -144,6 +150,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._position[row_id] = offset
         self._resize()
         self.refresh_lines(start + 1, len(self.view) - start)
+
+    def _resort_now(self) -> None:
+        self._resort = None
+        self._rebuild()
 
     def set_filter(self, predicate: Callable[[R], bool] | None) -> None:
         self._predicate = predicate
@@ -177,8 +187,13 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def _column(self, key: str | None) -> Column[R] | None:
         return next((c for c in self.columns if c.key == key), None)
 
+    @property
+    def line_width(self) -> int:
+        """The width rows are drawn at: the widget less its vertical scrollbar."""
+        return self.scrollable_content_region.width
+
     def _resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.view) + 1)
+        self.virtual_size = Size(self.line_width, len(self.view) + 1)
 
     def on_resize(self) -> None:
         self._resize()
@@ -248,7 +263,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def _refresh_row(self, index: int) -> None:
         line = index - int(self.scroll_offset.y) + 1
         if 1 <= line < self.size.height:
-            self.refresh(Region(0, line, self.size.width, 1))
+            self.refresh(Region(0, line, self.line_width, 1))
 
     def on_focus(self) -> None:
         self._refresh_row(self.cursor)
@@ -271,7 +286,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def visible_columns(self) -> list[tuple[Column[R], int]]:
         """Columns that fit the width, each with its width (lowest priority dropped first)."""
-        width = self.size.width
+        width = self.line_width
         if self._layout[0] == width:
             return self._layout[1]
         chosen = list(self.columns)
@@ -292,7 +307,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         return widths
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.line_width
         base = self.rich_style
         if y == 0:
             return self._header(width, base)
@@ -321,14 +336,15 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         style = base
         if index == self.cursor:
             style += self.get_component_rich_style(
-                "rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
+                "rowtable--cursor" if self.has_focus else "rowtable--cursor-blur", partial=True)
         if marked:
-            style += self.get_component_rich_style("rowtable--marked")
+            style += self.get_component_rich_style("rowtable--marked", partial=True)
         segments = [Segment("* " if marked else "  ", style)]
         used = GUTTER
         status = None
         if self.status_class is not None and index != self.cursor:
-            status = self.get_component_rich_style(f"rowtable--{self.status_class(self.rows[row_id])}")
+            status = self.get_component_rich_style(
+                f"rowtable--{self.status_class(self.rows[row_id])}", partial=True)
         positions = {column.key: n for n, column in enumerate(self.columns)}
         for column, size in self.visible_columns():
             text = _fit(texts[positions[column.key]], size, column.align) + " "

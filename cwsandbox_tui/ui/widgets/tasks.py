@@ -74,6 +74,8 @@ class TaskRow(Horizontal):
 
     def show(self, task: TaskState) -> None:
         self.state = task
+        if not self.query(Label):
+            return  # mounted but not composed yet (events come fast): on_mount shows it
         self.query_one(Label).update(task.describe())
         bar = self.query_one(ProgressBar)
         if task.total > 1:
