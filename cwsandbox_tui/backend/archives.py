@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tarfile
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -13,7 +15,28 @@ class ArchiveError(Exception):
     """The archive could not be made; the message is the snapshot's status_reason."""
 
 
-def create_archive(source: Path, dest: Path, limit_bytes: int) -> int:
+class _Throttled:
+    """A file wrapper that writes no faster than `rate` bytes per second."""
+
+    def __init__(self, raw: BinaryIO, rate: float) -> None:
+        self.raw = raw
+        self.rate = rate
+        self.written = 0
+        self.started = time.monotonic()
+
+    def write(self, data: bytes) -> int:
+        count = self.raw.write(data)
+        self.written += count
+        ahead = self.written / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+        return count
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
+def create_archive(source: Path, dest: Path, limit_bytes: int, rate: float | None = None) -> int:
     """Archive `source` into `dest` and return the archive's size in bytes.
 
     The archive is written under a temporary name, flushed to disk and then renamed, so a
@@ -34,7 +57,8 @@ def create_archive(source: Path, dest: Path, limit_bytes: int) -> int:
 
     try:
         with open(partial, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            target = _Throttled(raw, rate) if rate else raw
+            with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 for entry in sorted(os.listdir(source)):
                     tar.add(source / entry, arcname=entry, recursive=True, filter=account)
             raw.flush()

@@ -17,9 +17,15 @@ import grpc
 
 from . import states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
-from .errors import ApiError, invalid, precondition, sandbox_not_found, snapshot_not_found
+from .errors import (
+    ApiError,
+    invalid,
+    precondition,
+    sandbox_not_found,
+    snapshot_not_found,
+)
 from .faults import FaultPlan
-from .isolation import Isolation, host_path_for
+from .isolation import Isolation, resolve_in_sandbox
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
 from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
@@ -61,6 +67,15 @@ class SandboxQuery:
         return set(self.tags) <= set(row.spec.tags)
 
 
+def _home_dir() -> tuple[Path, ...]:
+    """The user's home directory, which sandboxes must not see (unless it is `/` itself)."""
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):
+        return ()
+    return (home,) if home != Path("/") else ()
+
+
 @dataclass(frozen=True)
 class BucketConfig:
     bucket_name: str
@@ -91,8 +106,10 @@ class Engine:
         self.store = Store(data_dir / "state.sqlite3")
         self.buckets_dir = data_dir / "buckets"
         self.runtime = Runtime(self.store, isolation, data_dir / "sandboxes",
-                               hidden=(data_dir.resolve(), *hidden), on_running=self._on_running)
+                               hidden=(data_dir.resolve(), *_home_dir(), *hidden),
+                               on_running=self._on_running)
         self._archiving: dict[str, asyncio.Task[None]] = {}
+        self.archive_rate: float | None = None  # bytes per second; None writes at full speed
         self._stop_keys: dict[str, str] = {}
 
     # lifecycle
@@ -103,14 +120,16 @@ class Engine:
             self.store.update_sandbox(
                 row.id, status=states.FAILED, ended_at=now,
                 status_reason="its process was lost when the backend stopped")
+        # An archive is dropped once no record refers to it any more, so each record lets go
+        # of its archive before the archive is dropped.
         for snap in self.store.snapshots_with_status(states.FSS_CREATING):
             self.store.update_snapshot(
-                snap.id, status=states.FSS_FAILED, updated_at=now,
+                snap.id, status=states.FSS_FAILED, updated_at=now, archive="",
                 status_reason="the backend stopped while the archive was being written")
             self._drop_archive(snap.archive)
         for snap in self.store.snapshots_with_status(states.FSS_DELETING):
-            self._drop_archive(snap.archive)
             self.store.delete_snapshot(snap.id)
+            self._drop_archive(snap.archive)
         removed = remove_partials(self.buckets_dir)
         if removed:
             log.info("removed %d partial archive(s) left by an earlier run", removed)
@@ -304,6 +323,9 @@ class Engine:
             await self.runtime.terminate(live, 0)
         if live is not None:
             await live.exited.wait()
+            # the mount must outlive the snapshots still being archived from it
+            await asyncio.gather(*map(asyncio.shield, list(live.archives)),
+                                 return_exceptions=True)
         self.store.delete_sandbox(sandbox_id)
         await asyncio.to_thread(shutil.rmtree, self.runtime.sandbox_dir(sandbox_id), True)
 
@@ -322,14 +344,17 @@ class Engine:
         self.store.insert_snapshot(snap)
         task = asyncio.ensure_future(self._archive(snap, live))
         self._archiving[snap.id] = task
+        live.archives.add(task)
         task.add_done_callback(lambda _: self._archiving.pop(snap.id, None))
+        task.add_done_callback(live.archives.discard)
         return snap
 
     async def _archive(self, snap: SnapshotRow, live: LiveSandbox) -> None:
         assert live.layout.mount_dir is not None
         try:
             size = await asyncio.to_thread(create_archive, live.layout.mount_dir,
-                                           self._archive_path(snap), live.row.spec.mount_size_bytes)
+                                           self._archive_path(snap), live.row.spec.mount_size_bytes,
+                                           self.archive_rate)
         except ArchiveError as exc:
             self.store.update_snapshot(snap.id, status=states.FSS_FAILED, status_reason=str(exc),
                                        updated_at=time.time())
@@ -343,19 +368,21 @@ class Engine:
 
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,
                               max_timeout: int) -> SnapshotRow:
-        if key:
-            earlier = self.store.find_snapshot_by_key(sandbox_id, key)
-            if earlier is not None:
-                return await self._wait_snapshot(earlier.id, max_timeout) if wait_for_ready \
-                    else earlier
-        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        timeout = max_timeout or DEFAULT_SNAPSHOT_TIMEOUT
+        earlier = self.store.find_snapshot_by_key(sandbox_id, key) if key else None
+        if earlier is None:
+            live = await self.running_sandbox(sandbox_id, allow_paused=True)
+            if key:  # a retry with the same key may have made it while this call waited
+                earlier = self.store.find_snapshot_by_key(sandbox_id, key)
+        if earlier is not None:
+            return await self._wait_snapshot(earlier.id, timeout) if wait_for_ready else earlier
         if not live.row.spec.mount_path:
             raise precondition(f"sandbox {sandbox_id!r} has no file-system mount to snapshot",
                                "CWSANDBOX_FSS_NOT_SUPPORTED", sandbox_id=sandbox_id)
         snap = self._new_snapshot(live, states.TRIGGER_MANUAL, key)
         if not wait_for_ready:
             return snap
-        return await self._wait_snapshot(snap.id, max_timeout or DEFAULT_SNAPSHOT_TIMEOUT)
+        return await self._wait_snapshot(snap.id, timeout)
 
     async def _wait_snapshot(self, snapshot_id: str, timeout: float) -> SnapshotRow:
         task = self._archiving.get(snapshot_id)
@@ -422,12 +449,12 @@ class Engine:
             raise invalid(field_name, "is required")
         if "\x00" in filepath:
             raise invalid(field_name, "must not contain NUL bytes")
-        target = host_path_for(live.layout, filepath)
+        target = resolve_in_sandbox(live.layout, filepath)
         if target is None:
             raise invalid(field_name, f"{filepath!r} is outside the sandbox's writable areas "
                                       f"({live.layout.mount_path or '/tmp'})")
         roots = [live.layout.tmp_dir] + ([live.layout.mount_dir] if live.layout.mount_dir else [])
-        resolved = Path(os.path.realpath(target))
+        resolved = Path(os.path.realpath(target))  # links are followed above: a safety net
         if not any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots):
             raise invalid(field_name, f"{filepath!r} resolves outside the sandbox")
         return resolved

@@ -45,6 +45,7 @@ class Isolation:
     kind: str  # "bubblewrap" or "none"
     detail: str
     bwrap: str | None = None
+    setpriv: str | None = None  # util-linux setpriv, to tie unisolated sandboxes to the backend
 
     @property
     def isolated(self) -> bool:
@@ -54,8 +55,11 @@ class Isolation:
         environment = {"PATH": BASE_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
         target_cwd = cwd or layout.workdir
         if not self.isolated:
-            return Launch(argv=argv, cwd=host_path_for(layout, target_cwd) or layout.tmp_dir,
-                          env=environment)
+            # The kernel kills the workload when the backend dies. This is not done in a
+            # preexec_fn: a child forked from the multi-threaded gRPC process can crash there.
+            guard = [self.setpriv, "--pdeathsig", "KILL", "--"] if self.setpriv else []
+            return Launch(argv=[*guard, *argv],
+                          cwd=host_path_for(layout, target_cwd) or layout.tmp_dir, env=environment)
         args = [str(self.bwrap), *_root_binds(layout.mount_path)]
         for hidden in layout.hidden:
             if hidden.exists() and not _under(str(hidden), "/tmp"):
@@ -81,6 +85,43 @@ def host_path_for(layout: Layout, sandbox_path: str) -> Path | None:
     if _under(normal, "/tmp"):
         return layout.tmp_dir / os.path.relpath(normal, "/tmp")
     return None
+
+
+MAX_SYMLINKS = 40
+
+
+def resolve_in_sandbox(layout: Layout, sandbox_path: str) -> Path | None:
+    """The host path behind a sandbox path, its symlinks followed as the sandbox sees them.
+
+    A link target is a path inside the sandbox (an absolute one starts at the sandbox's own
+    root), so it can never lead to host files; None when the path ends outside the sandbox's
+    writable areas or has too many links (a loop).
+    """
+    if not sandbox_path.startswith("/"):
+        sandbox_path = os.path.join(layout.workdir, sandbox_path)
+    pending = sandbox_path.split("/")
+    current = "/"
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        host = host_path_for(layout, candidate)
+        if host is not None and host.is_symlink():
+            links += 1
+            if links > MAX_SYMLINKS:
+                return None
+            target = os.readlink(host)
+            pending = target.split("/") + pending
+            if target.startswith("/"):
+                current = "/"
+            continue
+        current = candidate
+    return host_path_for(layout, current)
 
 
 def _under(path: str, root: str) -> bool:
@@ -119,16 +160,19 @@ def _root_binds(mount_path: str) -> list[str]:
 
 
 def detect(disable: bool = False) -> Isolation:
+    setpriv = shutil.which("setpriv")
     if disable:
-        return Isolation("none", "isolation disabled by configuration")
+        return Isolation("none", "isolation disabled by configuration", setpriv=setpriv)
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return Isolation("none", "bubblewrap (bwrap) is not installed; sandboxes run unisolated")
+        return Isolation("none", "bubblewrap (bwrap) is not installed; sandboxes run unisolated",
+                         setpriv=setpriv)
     probe = subprocess.run(
         [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--die-with-parent", "true"],
         capture_output=True, text=True, timeout=10,
     )
     if probe.returncode != 0:
         reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "unknown error"
-        return Isolation("none", f"bubblewrap cannot run here ({reason}); sandboxes run unisolated")
+        return Isolation("none", f"bubblewrap cannot run here ({reason}); sandboxes run unisolated",
+                         setpriv=setpriv)
     return Isolation("bubblewrap", "sandboxes run under bubblewrap", bwrap=bwrap)

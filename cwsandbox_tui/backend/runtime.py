@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import states
 from .isolation import Isolation, Launch, Layout
@@ -19,15 +19,6 @@ from .logbook import LogBook
 from .store import SandboxRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_backend() -> None:
-    """Child-side hook: ask the kernel to kill this process when the backend dies."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
 
 @dataclass
 class LiveSandbox:
@@ -38,6 +29,7 @@ class LiveSandbox:
     logbook: LogBook
     process: asyncio.subprocess.Process | None = None
     execs: set[asyncio.subprocess.Process] = field(default_factory=set)
+    archives: set[asyncio.Task[None]] = field(default_factory=set)  # snapshots being made
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = ""
@@ -79,8 +71,8 @@ class Runtime:
         book.close()
         return book
 
-    def spawn_task(self, coro: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def spawn_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -111,7 +103,6 @@ class Runtime:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=None if self.isolation.isolated else _die_with_backend,
         )
 
     async def boot(self, live: LiveSandbox) -> None:
@@ -185,10 +176,16 @@ class Runtime:
                 self.set_status(live, states.COMPLETED, live.stop_reason, ended_at=time.time())
             live.exited.set()
             return
-        _terminate_group(process.pid)
+        deadline = time.monotonic() + grace
+        signalled = _terminate_group(process.pid)
         _signal_group(process.pid, signal.SIGCONT)  # a paused sandbox must wake to see SIGTERM
+        while not signalled and not live.exited.is_set() and time.monotonic() < deadline:
+            # bubblewrap has not started the workload yet: SIGTERM it once it has
+            await asyncio.sleep(0.01)
+            signalled = _terminate_group(process.pid)
         try:
-            await asyncio.wait_for(live.exited.wait(), timeout=grace if grace > 0 else 0.001)
+            await asyncio.wait_for(live.exited.wait(),
+                                   timeout=max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
             _signal_group(process.pid, signal.SIGKILL)
             await live.exited.wait()
@@ -248,12 +245,13 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _terminate_group(pgid: int) -> None:
-    """SIGTERM every process of the group but bubblewrap's own.
+def _terminate_group(pgid: int) -> bool:
+    """SIGTERM every process of the group but bubblewrap's own; False if there was none.
 
     bwrap does not forward signals and dies of SIGTERM itself, which would lose the
     workload's exit status; the workload's processes get the signal directly instead.
     """
+    signalled = False
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -267,3 +265,5 @@ def _terminate_group(pgid: int) -> None:
         if int(fields[2]) == pgid and name != b"bwrap":
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(entry.name), signal.SIGTERM)
+                signalled = True
+    return signalled

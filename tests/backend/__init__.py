@@ -1,0 +1,1 @@
+"""Tests of the embedded backend over real gRPC on loopback."""

@@ -1,0 +1,118 @@
+"""`cwsandbox-tui serve`: the command that runs the backend, as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cwsandbox_tui.backend.server import read_state
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
+
+from .helpers import expect_error, get, sh_ok, start_sandbox, until
+from .serving import ServeProcess, processes_with, run_serve
+
+API_KEY = "serve-cli-key-9f8e7d6c5b4a"
+
+
+async def test_serve_writes_its_state_serves_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "served"
+    server = await ServeProcess(data_dir).ready()
+    try:
+        state = read_state(data_dir)
+        assert state is not None
+        assert state["url"] == f"http://127.0.0.1:{server.port}"
+        assert state["isolation"] in ("bubblewrap", "none") and state["auth"] is False
+        gateway, streaming = server.stubs()
+        sid = await start_sandbox(gateway)
+        assert await sh_ok(streaming, sid, "echo served") == b"served\n"
+        # a second backend on the same data directory is refused, naming the first
+        busy = run_serve(data_dir)
+        assert busy.returncode == 2
+        assert "in use" in busy.stderr and str(server.port) in busy.stderr
+        assert await server.close() == 0
+    finally:
+        server.kill()
+    assert not (data_dir / "backend.json").exists()
+    output = server.output
+    assert f"serving coreweave.sandbox.v1beta2 on http://127.0.0.1:{server.port}" in output
+    assert "isolation:" in output and "authentication: none" in output and "stopping" in output
+
+
+async def test_serve_with_an_api_key_beyond_loopback(tmp_path: Path) -> None:
+    refused = run_serve(tmp_path / "open", "--host", "0.0.0.0")
+    assert refused.returncode == 2 and "API key" in refused.stderr
+    assert not (tmp_path / "open" / "backend.json").exists()
+    unset = run_serve(tmp_path / "unset", "--host", "0.0.0.0", "--api-key-env", "NO_SUCH_VAR_X")
+    assert unset.returncode == 2 and "NO_SUCH_VAR_X" in unset.stderr
+
+    server = await ServeProcess(tmp_path / "keyed", "--host", "0.0.0.0", "--api-key-env",
+                                "TEST_BACKEND_KEY", env={"TEST_BACKEND_KEY": API_KEY}).ready()
+    try:
+        state = read_state(tmp_path / "keyed")
+        assert state is not None and state["auth"] is True and API_KEY not in json.dumps(state)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+            request = pb.GetFileSystemSnapshotBucketConfigRequest()
+            await expect_error(gateway.GetFileSystemSnapshotBucketConfig(request),
+                               grpc.StatusCode.UNAUTHENTICATED)
+            await expect_error(gateway.GetFileSystemSnapshotBucketConfig(
+                request, metadata=(("authorization", "Bearer wrong"),)),
+                grpc.StatusCode.UNAUTHENTICATED)
+            config = await gateway.GetFileSystemSnapshotBucketConfig(
+                request, metadata=(("authorization", f"Bearer {API_KEY}"),))
+            assert config.effective_bucket_name
+        assert await server.close() == 0
+    finally:
+        server.kill()
+    assert "authentication: API key required" in server.output
+    assert API_KEY not in server.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--faults", "Get.explode=1"), "--faults"),
+    (("--faults", "seed"), "--faults"),
+    (("--port", "70000"), "--port"),
+])
+def test_serve_refuses_bad_options(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = run_serve(tmp_path / "bad", *args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+async def test_serve_applies_the_fault_spec(tmp_path: Path) -> None:
+    server = await ServeProcess(tmp_path / "faulty", "--faults",
+                                "seed=3,GetFileSystemSnapshotBucketConfig.throttle=first1,"
+                                "retry_delay=1.5s").ready()
+    try:
+        gateway, _ = server.stubs()
+        request = pb.GetFileSystemSnapshotBucketConfigRequest()
+        found = await expect_error(gateway.GetFileSystemSnapshotBucketConfig(request),
+                                   grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   reason="CWSANDBOX_FSS_BACKEND_THROTTLED")
+        assert found.retry_delay == pytest.approx(1.5)
+        assert (await gateway.GetFileSystemSnapshotBucketConfig(request)).effective_bucket_name
+        assert await server.close() == 0
+    finally:
+        server.kill()
+
+
+async def test_unisolated_serve_says_so_and_its_sandboxes_die_with_it(tmp_path: Path) -> None:
+    marker = f"1000.{uuid.uuid4().int % 10**9}"  # a sleep length no other process uses
+    server = await ServeProcess(tmp_path / "plain", "--no-isolation").ready()
+    try:
+        state = read_state(tmp_path / "plain")
+        assert state is not None and state["isolation"] == "none"
+        gateway, _ = server.stubs()
+        sid = await start_sandbox(gateway, args=["-c", f"exec sleep {marker}"])
+        assert (await get(gateway, sid)).local_details.isolation == "none"
+        await until(lambda: bool(processes_with(marker)), what="the workload to run")
+        server.kill()  # SIGKILL: the backend gets no chance to clean up
+        await until(lambda: not processes_with(marker), what="the workload to die with it")
+        await server.close()
+    finally:
+        server.kill()
+    assert "WARNING isolation: isolation disabled by configuration" in server.output
