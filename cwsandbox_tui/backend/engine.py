@@ -130,9 +130,20 @@ class Engine:
         for snap in self.store.snapshots_with_status(states.FSS_DELETING):
             self.store.delete_snapshot(snap.id)
             self._drop_archive(snap.archive)
-        removed = remove_partials(self.buckets_dir)
+        removed = remove_partials(self.buckets_dir) + self._remove_orphans()
         if removed:
-            log.info("removed %d partial archive(s) left by an earlier run", removed)
+            log.info("removed %d partial or orphaned archive(s) left by an earlier run", removed)
+
+    def _remove_orphans(self) -> int:
+        """Archives no record refers to (a delete that raced the archive's rename)."""
+        if not self.buckets_dir.exists():
+            return 0
+        known = self.store.all_archives()
+        orphans = [p for p in self.buckets_dir.glob("*/*.tar")
+                   if str(p.relative_to(self.buckets_dir)) not in known]
+        for path in orphans:
+            path.unlink(missing_ok=True)
+        return len(orphans)
 
     async def close(self) -> None:
         for task in list(self._archiving.values()):

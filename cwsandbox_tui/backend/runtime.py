@@ -33,6 +33,7 @@ class LiveSandbox:
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = ""
+    lost: bool = False  # killed because the backend itself is going away
     stop_task: asyncio.Task[None] | None = None
     lifetime: asyncio.TimerHandle | None = None
 
@@ -143,7 +144,9 @@ class Runtime:
         await self._kill_execs(live)
         live.logbook.close()
         exit_code = code if code >= 0 else 128 - code
-        if live.stop_reason:
+        if live.lost:
+            status, reason = states.FAILED, "its process was killed when the backend stopped"
+        elif live.stop_reason:
             status, reason = states.COMPLETED, live.stop_reason
         elif code == 0:
             status, reason = states.COMPLETED, "exited with code 0"
@@ -227,7 +230,7 @@ class Runtime:
         """Kill every sandbox process (the backend is going away)."""
         for live in list(self.live.values()):
             if live.process is not None and live.process.returncode is None:
-                live.stop_reason = live.stop_reason or "the backend stopped"
+                live.lost = True
                 _signal_group(live.process.pid, signal.SIGKILL)
             for proc in list(live.execs):
                 _signal_group(proc.pid, signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,13 +19,13 @@ from .errors import (
     PaginationError,
     ReadOnlyError,
     RequestTimeoutError,
+    ResourceExhaustedError,
     SandboxError,
     SandboxNotFoundError,
     SnapshotError,
     SnapshotOnStopConflictError,
     TerminalStateUnavailableError,
     ThrottledError,
-    ResourceExhaustedError,
     is_not_found,
 )
 from .models import (
@@ -42,7 +41,7 @@ from .models import (
     StopResult,
 )
 from .operation import Operation
-from .retry import NO_RETRY, RetryNotice, RetryPolicy, retry_call
+from .retry import RetryNotice, RetryPolicy, retry_call
 from .stops import InFlight, StopAction, decide_stop
 
 T = TypeVar("T")
@@ -118,7 +117,10 @@ class Client:
     async def _retrying(self, op: Operation, attempt_fn: Callable[[int], Awaitable[T]], *,
                         non_retryable: tuple[type[CwsError], ...] = (),
                         target: str | None = None) -> T:
-        return await retry_call(attempt_fn, clock=self.clock, policy=self.options.retry,
+        async def counted(number: int) -> T:
+            op.attempting(number)
+            return await attempt_fn(number)
+        return await retry_call(counted, clock=self.clock, policy=self.options.retry,
                                 rng=self.rng, non_retryable=non_retryable,
                                 on_retry=lambda n: op.retrying(n, target))
 
@@ -216,11 +218,8 @@ class Client:
         self._writable("Stop sandbox")
         flight = self._stops.get(sandbox_id)
         in_flight = InFlight.NONE
-        if flight is not None and not flight.task.done():
-            in_flight = InFlight.SNAPSHOT if flight.snapshot else InFlight.PLAIN
-            decision = decide_stop(SandboxStatus.RUNNING, in_flight, snapshot, False)
-            current = None
-        else:
+        current = None
+        if flight is None or flight.task.done():
             try:
                 current = await self.get_sandbox(sandbox_id)
             except SandboxNotFoundError:
@@ -228,8 +227,20 @@ class Client:
                     raise
                 warning = ("the sandbox is gone; no snapshot was taken" if snapshot else "")
                 return StopResult(sandbox_id, SandboxStatus.TERMINATED, warning=warning)
-            decision = decide_stop(current.status, InFlight.NONE, snapshot,
-                                   bool(current.stop_snapshot_id))
+            # another caller may have started a stop while we were asking: join it, as the
+            # SDK's stop lock would have made us do
+            flight = self._stops.get(sandbox_id)
+        if flight is not None and not flight.task.done():
+            in_flight = InFlight.SNAPSHOT if flight.snapshot else InFlight.PLAIN
+            decision = decide_stop(SandboxStatus.RUNNING, in_flight, snapshot, False)
+        else:
+            assert current is not None
+            held = bool(current.stop_snapshot_id)
+            if held and snapshot and current.status.terminal:
+                # only a snapshot that exists and did not fail counts as held (the SDK keeps
+                # an id only from a successful Stop; a failed snapshot-on-stop leaves none)
+                held = await self._snapshot_usable(current.stop_snapshot_id)
+            decision = decide_stop(current.status, InFlight.NONE, snapshot, held)
         label = "Stop sandbox with snapshot" if snapshot else "Stop sandbox"
         if decision.action is StopAction.CONFLICT:
             async with self._op(label, sandbox_id) as op:
@@ -252,6 +263,13 @@ class Client:
         self._stops[sandbox_id] = _StopFlight(task, snapshot)
         task.add_done_callback(lambda t: self._forget_stop(sandbox_id, t))
         return await asyncio.shield(task)
+
+    async def _snapshot_usable(self, snapshot_id: str) -> bool:
+        try:
+            snap = await self.get_snapshot(snapshot_id)
+        except SnapshotError:
+            return False
+        return snap.status is not SnapshotStatus.FAILED
 
     def _forget_stop(self, sandbox_id: str, task: asyncio.Task[StopResult]) -> None:
         flight = self._stops.get(sandbox_id)
@@ -424,6 +442,10 @@ class Client:
                     raise
                 op.targets = (sandbox_id, found.id)
                 final = await self._follow_snapshot(op, found.id)
+                if final.status is SnapshotStatus.FAILED:
+                    failure = SnapshotError(f"Snapshot {final.id} failed: {final.status_reason}")
+                    failure.snapshot_id = final.id
+                    raise failure from None
                 op.finished(f"{final.id} {final.status.value}", snapshot_id=final.id,
                             status=final.status.value)
                 return final
@@ -497,6 +519,7 @@ class Client:
             op.retrying(notice, snapshot_id)
 
         async def attempt(number: int) -> Outcome:
+            op.attempting(number)
             try:
                 success, message = await self.adapter.delete_snapshot(
                     snapshot_id, self.options.request_timeout)

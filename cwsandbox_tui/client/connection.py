@@ -45,7 +45,7 @@ class Credentials:
         return f"Credentials(mode={self.mode!r})"
 
 
-def parse_url(url: str, source: str, ca_cert: str = "") -> Endpoint:
+def parse_url(url: str, source: str, ca_cert: str = "", ca_source: str = "--ca-cert") -> Endpoint:
     parts = urlsplit(url.strip().rstrip("/"))
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"{source}: {url!r} must start with http:// or https://")
@@ -65,7 +65,7 @@ def parse_url(url: str, source: str, ca_cert: str = "") -> Endpoint:
         try:
             roots = Path(ca_cert).expanduser().read_bytes()
         except OSError as exc:
-            raise ConfigError(f"--ca-cert: cannot read {ca_cert}: {exc.strerror}") from None
+            raise ConfigError(f"{ca_source}: cannot read {ca_cert}: {exc.strerror}") from None
     return Endpoint(url=url.strip().rstrip("/"), target=f"{host}:{port}",
                     tls=parts.scheme == "https", source=source, root_certificates=roots)
 
@@ -84,7 +84,10 @@ def resolve_endpoint(endpoint: str | None, profile: Profile | None, ca_cert: str
     if endpoint:
         return parse_url(endpoint, "--endpoint", ca_cert or "")
     if profile is not None and profile.endpoint:
-        return parse_url(profile.endpoint, f"profile {profile.name}", ca_cert or profile.ca_cert)
+        if ca_cert or not profile.ca_cert:
+            return parse_url(profile.endpoint, f"profile {profile.name}", ca_cert or "")
+        return parse_url(profile.endpoint, f"profile {profile.name}", profile.ca_cert,
+                         ca_source=f"profile {profile.name}: ca_cert")
     env = os.environ.get("CWSANDBOX_BASE_URL")
     if env:
         return parse_url(env, "CWSANDBOX_BASE_URL", ca_cert or "")

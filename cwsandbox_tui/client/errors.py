@@ -225,5 +225,8 @@ _BY_CODE: dict[str, tuple[type[CwsError], str]] = {
 
 
 def is_not_found(error: BaseException) -> bool:
+    """gRPC NOT_FOUND (any reason or domain), or the *trusted* reason CWSANDBOX_FSS_NOT_FOUND
+    on any code (translate() only makes a SnapshotNotFoundError from a trusted reason)."""
     return isinstance(error, CwsError) and (
-        error.code == "NOT_FOUND" or error.reason == "CWSANDBOX_FSS_NOT_FOUND")
+        error.code == "NOT_FOUND" or (isinstance(error, SnapshotNotFoundError)
+                                      and error.reason == "CWSANDBOX_FSS_NOT_FOUND"))

@@ -59,7 +59,8 @@ class Plan:
                         options=client_options)
         if self.options.oplog:
             log = OperationsLog(paths.state_dir() / "operations.jsonl")
-            bus.subscribe(log)
+            unsubscribe = bus.subscribe(log)
+            client.on_close(unsubscribe)  # a shared bus outlives this client and its log
             client.on_close(log.close)
         if embedded is not None:
             client.on_close(embedded.release)

@@ -57,8 +57,12 @@ class Operation:
             self.emit(ev.Failed, message=f"{self.label} failed: {error}",
                       error=type(error).__name__, attempts=self.attempts)
 
+    def attempting(self, number: int) -> None:
+        """Attempt `number` is starting (so `attempts` counts only attempts really made)."""
+        self.attempts = max(self.attempts, number)
+
     def retrying(self, notice: RetryNotice, target: str | None = None) -> None:
-        self.attempts = max(self.attempts, notice.attempt + 1)
+        self.attempts = max(self.attempts, notice.attempt)
         e = notice.error
         self.emit(ev.RetryScheduled, targets=(target,) if target else None,
                   attempt=notice.attempt, delay=notice.delay, code=e.code, reason=e.reason,

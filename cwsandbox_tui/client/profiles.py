@@ -54,11 +54,11 @@ def load_settings(path: Path) -> Settings:
     for name, raw in _table(data, "profiles", path).items():
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: profiles.{name} must be a table")
+        if "api_key" in raw:  # before the unknown-key check, which would also catch it
+            raise ConfigError(f"{path}: profiles.{name}: keep keys out of the config file")
         unknown = set(raw) - _PROFILE_KEYS
         if unknown:
             raise ConfigError(f"{path}: profiles.{name}: unknown key(s) {', '.join(sorted(unknown))}")
-        if "api_key" in raw:
-            raise ConfigError(f"{path}: profiles.{name}: keep keys out of the config file")
         for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert"):
             if not isinstance(raw.get(key, ""), str):
                 raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")

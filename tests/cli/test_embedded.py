@@ -1,0 +1,77 @@
+"""With no endpoint anywhere, commands start (or reuse) the embedded backend of the data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cwsandbox_tui import paths
+from cwsandbox_tui.client import events as ev
+
+from .helpers import cli
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _state(data_dir: Path) -> dict[str, object] | None:
+    try:
+        return json.loads((data_dir / "backend.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture
+async def data_dir_backend() -> AsyncIterator[Path]:
+    """The embedded data dir; whatever backend a test starts there is stopped afterwards."""
+    data_dir = paths.data_dir()
+    pids: set[int] = set()
+    try:
+        yield data_dir
+    finally:
+        state = _state(data_dir)
+        if state and isinstance(state.get("pid"), int):
+            pids.add(state["pid"])  # type: ignore[arg-type]
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        give_up = time.monotonic() + 15
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < give_up, f"the embedded backend {pids} did not stop"
+            await asyncio.sleep(0.05)
+
+
+async def test_commands_start_and_share_the_embedded_backend(data_dir_backend: Path) -> None:
+    assert "CWSANDBOX_BASE_URL" not in os.environ
+    first = await cli("snapshots", "list", "--json")
+    assert first.code == 0 and first.json() == [], first
+    state = _state(data_dir_backend)
+    assert state is not None and isinstance(state["pid"], int) and _alive(state["pid"])
+    assert str(state["url"]).startswith("http://127.0.0.1:")
+    bucket, sandboxes = await asyncio.gather(cli("bucket", "get", "--json"),
+                                             cli("sandboxes", "list", "--json"))
+    assert bucket.code == 0 and bucket.json()["mode"] == "cw_managed", bucket
+    assert sandboxes.code == 0 and sandboxes.json() == [], sandboxes
+    assert _state(data_dir_backend) == state  # the same backend served all three
+    # every command's operations went to the one log under the state dir
+    records = ev.read_log(paths.state_dir() / "operations.jsonl")
+    assert sorted({r["op"] for r in records}) == ["Get bucket config",
+                                                  "List file-system snapshots", "List sandboxes"]
+    assert (data_dir_backend / "state.sqlite3").exists()
+
+
+async def test_embedded_usage_errors_still_exit_2(data_dir_backend: Path) -> None:
+    run = await cli("snapshots", "prune", "--older-than", "soon", "--yes")
+    assert run.code == 2 and "--older-than: 'soon'" in run.stderr, run
