@@ -1,15 +1,25 @@
 """Bulk delete of snapshots: bounded, adaptive concurrency; per-item results; cancellable.
 
-Only the ids it is given are ever sent, each at most once per attempt; items not started when
-it is cancelled are reported untouched.
+Only the ids it is given are ever sent. An item that fails in a way worth retrying gives its
+slot back while it waits (a throttled server halves the slots), and is tried again after the
+SDK's backoff, within the SDK's 30 s budget counted from its own first failure. Items not
+started when the run is cancelled are reported untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from .clock import Clock
+from .errors import CwsError, ResourceExhaustedError, ThrottledError
+from .retry import Backoff, RetryNotice, RetryPolicy
 
 
 class Outcome(StrEnum):
@@ -55,89 +65,112 @@ class AdaptiveLimit:
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
         self.limit = self.maximum
-        self.active = 0
         self._streak = 0
-        self._changed = asyncio.Condition()
-
-    async def acquire(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-
-    async def release(self) -> None:
-        async with self._changed:
-            self.active -= 1
-            self._changed.notify_all()
 
     def throttled(self) -> None:
         self.limit = max(1, self.limit // 2)
         self._streak = 0
 
-    async def succeeded(self) -> None:
+    def succeeded(self) -> None:
         self._streak += 1
         if self.limit < self.maximum and self._streak >= self.limit:
             self._streak = 0
-            async with self._changed:
-                self.limit += 1
-                self._changed.notify_all()
+            self.limit += 1
 
 
-DeleteOne = Callable[[str], Awaitable[Outcome]]
+Attempt = Callable[[str, int], Awaitable[Outcome]]  # (id, attempt number) -> outcome
 
 
 async def bulk_delete(
     ids: Iterable[str],
-    delete_one: DeleteOne,
+    attempt: Attempt,
     *,
     limit: AdaptiveLimit,
     cancel: asyncio.Event,
+    clock: Clock,
+    policy: RetryPolicy = RetryPolicy(),
+    rng: random.Random | None = None,
     on_item: Callable[[ItemResult, int, int], None] | None = None,
+    on_retry: Callable[[str, RetryNotice], None] | None = None,
 ) -> BulkResult:
-    """Delete each id once; `delete_one` does its own retries and classifies the outcome."""
     order = list(dict.fromkeys(ids))  # duplicates are dropped, order kept
     results: dict[str, ItemResult] = {}
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for snapshot_id in order:
-        queue.put_nowait(snapshot_id)
+    ready: deque[str] = deque(order)
+    waiting: list[tuple[float, int, str]] = []  # (when, tie-breaker, id) of items to retry
+    running: dict[asyncio.Task[Outcome], str] = {}
+    attempts: dict[str, int] = {}
+    first_failure: dict[str, float] = {}
+    backoffs: dict[str, Backoff] = {}
+    last_error: dict[str, str] = {}
+    tie = itertools.count()
+    rng = rng or random.Random()
 
     def record(item: ItemResult) -> None:
         results[item.id] = item
         if on_item is not None:
             on_item(item, len(results), len(order))
 
-    async def worker() -> None:
-        while not cancel.is_set():
-            try:
-                snapshot_id = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await limit.acquire()
-            try:
-                if cancel.is_set():
-                    queue.put_nowait(snapshot_id)  # not started: stays untouched
-                    return
-                try:
-                    outcome = await delete_one(snapshot_id)
-                except asyncio.CancelledError:
-                    record(ItemResult(snapshot_id, Outcome.FAILED,
-                                      "cancelled while in flight; it may or may not be deleted"))
-                    raise
-                except Exception as error:  # one item's failure must not stop the others
-                    record(ItemResult(snapshot_id, Outcome.FAILED, str(error)))
-                else:
-                    record(ItemResult(snapshot_id, outcome))
-                    await limit.succeeded()
-            finally:
-                await limit.release()
+    def failed_attempt(snapshot_id: str, error: CwsError) -> None:
+        last_error[snapshot_id] = str(error)
+        if not error.retryable:
+            record(ItemResult(snapshot_id, Outcome.FAILED, str(error)))
+            return
+        if isinstance(error, (ThrottledError, ResourceExhaustedError)):
+            limit.throttled()
+        now = clock.monotonic()
+        remaining = first_failure.setdefault(snapshot_id, now) + policy.budget - now
+        if policy.budget <= 0 or remaining <= 0:
+            record(ItemResult(snapshot_id, Outcome.FAILED,
+                              f"{error} (after {attempts[snapshot_id]} attempts)"))
+            return
+        delay = backoffs.setdefault(snapshot_id, Backoff(policy, rng)).next(
+            remaining, error.retry_delay)
+        if on_retry is not None:
+            on_retry(snapshot_id, RetryNotice(attempts[snapshot_id], delay, error, remaining - delay))
+        heapq.heappush(waiting, (now + delay, next(tie), snapshot_id))
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(limit.maximum, len(order)))]
+    def collect(task: asyncio.Task[Outcome]) -> None:
+        snapshot_id = running.pop(task)
+        error = task.exception()
+        if error is None:
+            record(ItemResult(snapshot_id, task.result()))
+            limit.succeeded()
+        elif isinstance(error, CwsError):
+            failed_attempt(snapshot_id, error)
+        else:  # one item's unexpected failure must not stop the others
+            record(ItemResult(snapshot_id, Outcome.FAILED, str(error)))
+
     try:
-        await asyncio.gather(*workers)
+        while ready or waiting or running:
+            if cancel.is_set() and not running:
+                break
+            now = clock.monotonic()
+            while waiting and waiting[0][0] <= now:
+                ready.appendleft(heapq.heappop(waiting)[2])  # retries first: finish started work
+            while ready and len(running) < limit.limit and not cancel.is_set():
+                snapshot_id = ready.popleft()
+                attempts[snapshot_id] = attempts.get(snapshot_id, 0) + 1
+                running[asyncio.ensure_future(attempt(snapshot_id, attempts[snapshot_id]))] = \
+                    snapshot_id
+            if running:
+                timeout = max(0.0, waiting[0][0] - now) if waiting else None
+                done, _ = await asyncio.wait(running, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    collect(task)
+            elif waiting:
+                await clock.sleep(waiting[0][0] - now)
     except asyncio.CancelledError:
-        for task in workers:
+        for task, snapshot_id in running.items():
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+            record(ItemResult(snapshot_id, Outcome.FAILED,
+                              "cancelled while in flight; it may or may not be deleted"))
+        await asyncio.gather(*running, return_exceptions=True)
         cancel.set()
+    for _, _, snapshot_id in waiting:
+        record(ItemResult(snapshot_id, Outcome.FAILED,
+                          f"cancelled before its retry; the last attempt failed: "
+                          f"{last_error.get(snapshot_id, 'unknown error')}"))
     result = BulkResult(cancelled=cancel.is_set())
     for snapshot_id in order:
         result.items.append(results.get(snapshot_id) or ItemResult(snapshot_id, Outcome.UNTOUCHED))

@@ -19,13 +19,11 @@ from .errors import (
     PaginationError,
     ReadOnlyError,
     RequestTimeoutError,
-    ResourceExhaustedError,
     SandboxError,
     SandboxNotFoundError,
     SnapshotError,
     SnapshotOnStopConflictError,
     TerminalStateUnavailableError,
-    ThrottledError,
     is_not_found,
 )
 from .models import (
@@ -41,7 +39,7 @@ from .models import (
     StopResult,
 )
 from .operation import Operation
-from .retry import RetryNotice, RetryPolicy, retry_call
+from .retry import RetryPolicy, retry_call
 from .stops import InFlight, StopAction, decide_stop
 
 T = TypeVar("T")
@@ -510,38 +508,33 @@ class Client:
             op.finished(f"{len(unique)} snapshots", count=len(unique))
             return unique
 
-    async def _delete_snapshot_once(self, op: Operation, snapshot_id: str, missing_ok: bool,
-                                    on_throttle: Callable[[], None] | None = None) -> Outcome:
-        def noticed(notice: RetryNotice) -> None:
-            if on_throttle is not None and isinstance(notice.error, (ThrottledError,
-                                                                     ResourceExhaustedError)):
-                on_throttle()
-            op.retrying(notice, snapshot_id)
-
-        async def attempt(number: int) -> Outcome:
-            op.attempting(number)
-            try:
-                success, message = await self.adapter.delete_snapshot(
-                    snapshot_id, self.options.request_timeout)
-            except CwsError as failure:
-                if is_not_found(failure) and number > 1:
-                    return Outcome.DELETED  # an earlier attempt committed and lost its answer
-                if is_not_found(failure) and missing_ok:
-                    return Outcome.ALREADY_GONE
-                raise
-            if not success:
-                error = SnapshotError("Failed to delete file-system snapshot: "
-                                      f"{message or 'unknown error'}")
-                error.snapshot_id = snapshot_id
-                raise error
-            return Outcome.DELETED
-        return await retry_call(attempt, clock=self.clock, policy=self.options.retry,
-                                rng=self.rng, on_retry=noticed)
+    async def _delete_attempt(self, op: Operation, snapshot_id: str, number: int,
+                              missing_ok: bool) -> Outcome:
+        """One DeleteFileSystemSnapshot call; a not-found on a retry means an earlier
+        attempt committed and lost its answer."""
+        op.attempting(number)
+        try:
+            success, message = await self.adapter.delete_snapshot(
+                snapshot_id, self.options.request_timeout)
+        except CwsError as failure:
+            if is_not_found(failure) and number > 1:
+                return Outcome.DELETED
+            if is_not_found(failure) and missing_ok:
+                return Outcome.ALREADY_GONE
+            raise
+        if not success:
+            error = SnapshotError("Failed to delete file-system snapshot: "
+                                  f"{message or 'unknown error'}")
+            error.snapshot_id = snapshot_id
+            raise error
+        return Outcome.DELETED
 
     async def delete_snapshot(self, snapshot_id: str, *, missing_ok: bool = False) -> Outcome:
         self._writable("Delete file-system snapshot")
         async with self._op("Delete file-system snapshot", snapshot_id) as op:
-            outcome = await self._delete_snapshot_once(op, snapshot_id, missing_ok)
+            outcome = await self._retrying(
+                op, lambda number: self._delete_attempt(op, snapshot_id, number, missing_ok),
+                target=snapshot_id)
             op.finished(f"{snapshot_id} {outcome.value.replace('_', ' ')}", outcome=outcome.value)
             return outcome
 
@@ -551,7 +544,6 @@ class Client:
         self._writable("Delete file-system snapshots")
         ids = list(dict.fromkeys(ids))
         cancel = cancel or asyncio.Event()
-        limit = AdaptiveLimit(concurrency or self.options.bulk_concurrency)
         async with self._op("Delete file-system snapshots", *ids,
                             detail=f"{len(ids)} snapshots") as op:
             failed = 0
@@ -561,11 +553,12 @@ class Client:
                 failed += item.outcome is Outcome.FAILED
                 op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}")
 
-            async def delete_one(snapshot_id: str) -> Outcome:
-                return await self._delete_snapshot_once(op, snapshot_id, True, limit.throttled)
-
             op.progress(0, len(ids))
-            result = await bulk_delete(ids, delete_one, limit=limit, cancel=cancel, on_item=on_item)
+            result = await bulk_delete(
+                ids, lambda snapshot_id, number: self._delete_attempt(op, snapshot_id, number, True),
+                limit=AdaptiveLimit(concurrency or self.options.bulk_concurrency), cancel=cancel,
+                clock=self.clock, policy=self.options.retry, rng=self.rng, on_item=on_item,
+                on_retry=lambda snapshot_id, notice: op.retrying(notice, snapshot_id))
             op.finished(result.summary(), deleted=result.count(Outcome.DELETED),
                         already_gone=result.count(Outcome.ALREADY_GONE),
                         failed=result.count(Outcome.FAILED),

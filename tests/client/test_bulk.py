@@ -135,13 +135,13 @@ async def test_adaptive_limit_halves_on_throttling_and_grows_back() -> None:
     limit.throttled()
     assert limit.limit == 1  # never below one
     for _ in range(1):
-        await limit.succeeded()
+        limit.succeeded()
     assert limit.limit == 2
     for _ in range(2):
-        await limit.succeeded()
+        limit.succeeded()
     assert limit.limit == 3
     for _ in range(100):
-        await limit.succeeded()
+        limit.succeeded()
     assert limit.limit == 8  # never above the maximum
 
 
