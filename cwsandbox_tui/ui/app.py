@@ -82,9 +82,11 @@ class DashboardApp(App[None]):
         self.jobs: list[Job] = []
         self.task_model = TaskModel()
         self._retry_noticed: dict[str, tuple[float, int]] = {}
+        self._conflicted: set[str] = set()  # operations whose failure a conflict notice told
         self._loaded = False
         self._next_snapshots = 0.0
         self._refreshing = False
+        self._refresh_again = False
         self._keymap = dict(keymap or {})
         if isinstance(client, Client):
             self._adopt(client)
@@ -93,7 +95,10 @@ class DashboardApp(App[None]):
         self.client = client
         self.clock = client.clock
         self.read_only = client.read_only
-        self._unsubscribe = client.bus.subscribe(lambda e: self.post_message(ClientEvent(e)))
+        self._unsubscribe = client.bus.subscribe(self._forward)
+
+    def _forward(self, event: ev.Event) -> None:
+        self.post_message(ClientEvent(event))
 
     def on_load(self) -> None:
         if not isinstance(self._connector, Client):
@@ -144,8 +149,10 @@ class DashboardApp(App[None]):
     @work(group="refresh", exit_on_error=False)
     async def refresh_now(self, first: bool = False) -> None:
         if self._refreshing:
+            self._refresh_again = True  # after a change: the refresh under way may predate it
             return
         self._refreshing = True
+        self._refresh_again = False
         try:
             sandboxes = await self.client.list_sandboxes()
             self.sandboxes = {s.id: s for s in sandboxes}
@@ -168,6 +175,8 @@ class DashboardApp(App[None]):
         finally:
             self._refreshing = False
             self._update_counts()
+        if self._refresh_again:
+            self.refresh_now()
 
     def _snapshot_page(self, page: list[Snapshot], restarted: bool) -> None:
         """Rows become visible page by page on the first load."""
@@ -205,6 +214,8 @@ class DashboardApp(App[None]):
         self.notify_event(event)
 
     def notify_event(self, event: ev.Event) -> None:
+        if isinstance(event, (ev.Finished, ev.Failed)):
+            self._retry_noticed.pop(event.op_id, None)
         if isinstance(event, ev.RetryScheduled):
             last, count = self._retry_noticed.get(event.op_id, (-1e9, 0))
             now = time.monotonic()
@@ -221,12 +232,15 @@ class DashboardApp(App[None]):
             self.notify(event.message, title=f"{event.op}: deadline exceeded", severity="error",
                         markup=False, timeout=15)
         elif isinstance(event, ev.Conflict):
+            self._conflicted.add(event.op_id)
             self.notify(f"{event.message}\n{event.advice}", title="Stop conflict",
                         severity="error", markup=False, timeout=15)
         elif isinstance(event, ev.OperationWarning):
             self.notify(event.message, title=event.op, severity="warning", markup=False)
         elif isinstance(event, ev.Failed):
-            if event.error != "Cancelled" or event.op not in QUIET_OPS:
+            if event.op_id in self._conflicted:
+                self._conflicted.discard(event.op_id)  # "Stop conflict" already said it all
+            elif event.error != "Cancelled" or event.op not in QUIET_OPS:
                 self.notify(event.message, title=f"{event.op} failed", severity="error",
                             markup=False, timeout=10)
         elif isinstance(event, ev.Finished) and event.op not in QUIET_OPS:

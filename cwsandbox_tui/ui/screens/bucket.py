@@ -80,8 +80,9 @@ class BucketScreen(Screen[None]):
             if result is None:
                 return
             new_name, new_region = result.values["bucket_name"], result.values["region"]
-            what = f"bucket {new_name} ({new_region or 'no region'})" if new_name \
-                else "the managed bucket"
+            what = f"bucket {new_name}" if new_name else "the managed bucket"
+            if new_region:
+                what += f" (region {new_region})"
             lines = [f"Send new snapshots to {what}?", "",
                      "Existing snapshots stay in their current bucket."]
 

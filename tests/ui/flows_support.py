@@ -1,0 +1,68 @@
+"""Helpers for the Pilot flow tests: bounded waits, notifications, what the server holds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.notifications import Notification
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SnapshotRow
+from cwsandbox_tui.ui.app import DashboardApp
+from cwsandbox_tui.ui.widgets.rowtable import RowTable
+
+WAIT = 8.0  # seconds a condition may take before a test gives up
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: str,
+                   timeout: float = WAIT) -> None:
+    """Poll `condition` between short pauses; fail with `what` when it never holds."""
+    give_up = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def settle(pilot: Pilot[None], timeout: float = WAIT) -> None:
+    """Wait until no worker runs, including the ones started while waiting (a job ends by
+    starting a refresh, which conftest's one-pass `settle` may not wait for)."""
+    app = pilot.app
+    give_up = time.monotonic() + timeout
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(worker.is_running for worker in app.workers):
+            return
+        if time.monotonic() > give_up:
+            raise AssertionError(f"workers still running after {timeout:g} s: "
+                                 f"{[w.name for w in app.workers if w.is_running]}")
+
+
+def notes(app: DashboardApp) -> list[Notification]:
+    """The notifications currently shown (Textual keeps them in `App._notifications`)."""
+    return list(app._notifications)
+
+
+def note_titled(app: DashboardApp, title: str) -> Notification | None:
+    """The latest notification with this title."""
+    return next((n for n in reversed(notes(app)) if n.title == title), None)
+
+
+def server_snapshots(backend: BackendServer) -> dict[str, SnapshotRow]:
+    assert backend.engine is not None
+    return {row.id: row for row in backend.engine.store.snapshots_page(0, 10_000)}
+
+
+def texts(app: DashboardApp) -> list[str]:
+    """Every Static's text on the active screen (dialogs included)."""
+    return [str(s.render()) for s in app.screen.query(Static)]
+
+
+def table_lines(app: DashboardApp) -> list[str]:
+    """The visible lines of the current screen's table, as plain text."""
+    table = app.screen.query_one(RowTable)
+    return ["".join(seg.text for seg in table.render_line(y)) for y in range(table.size.height)]
