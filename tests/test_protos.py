@@ -125,7 +125,7 @@ def parse_fact_sheet(text: str) -> dict[str, FileFacts]:
                 header = cells
             elif not set(line) <= set("|-: "):  # skip the |---|---| separator
                 assert len(cells) == len(header), f"bad table row in {block.name}: {line}"
-                block.rows.append(dict(zip(header, cells)))
+                block.rows.append(dict(zip(header, cells, strict=True)))
         elif line.startswith("- "):
             (block.bullets if block else current_file.bullets).append(line[2:].replace("`", ""))
     return files
@@ -206,7 +206,9 @@ def actual_facts(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
         "go_package": fdp.options.go_package,
     }
 
-    def map_entries(msg: descriptor_pb2.DescriptorProto) -> dict[str, descriptor_pb2.DescriptorProto]:
+    def map_entries(
+        msg: descriptor_pb2.DescriptorProto,
+    ) -> dict[str, descriptor_pb2.DescriptorProto]:
         return {nested.name: nested for nested in msg.nested_type if nested.options.map_entry}
 
     def field_type(fld: descriptor_pb2.FieldDescriptorProto) -> str:
@@ -246,7 +248,8 @@ def actual_facts(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
             oneof = msg.oneof_decl[fld.oneof_index].name if real_oneof else ""
             deprecated = "deprecated" if fld.options.deprecated else ""
             out[f"{prefix}.{fld.name}"] = (fld.number, type_, label, oneof, deprecated)
-        ranges = sorted((r.start, r.end - 1) for r in msg.reserved_range)  # message ends are exclusive
+        # message ends are exclusive
+        ranges = sorted((r.start, r.end - 1) for r in msg.reserved_range)
         out[f"{prefix} reserved"] = (ranges, sorted(msg.reserved_name))
         for nested in msg.nested_type:
             if not nested.options.map_entry:
@@ -306,7 +309,8 @@ def compare(expected: dict[str, object], actual: dict[str, object]) -> list[str]
 
 @pytest.mark.parametrize("proto_file", sorted(MODULES), ids=lambda p: Path(p).stem)
 def test_descriptors_match_fact_sheet(fact_sheet: dict[str, FileFacts], proto_file: str) -> None:
-    problems = compare(expected_facts(fact_sheet[proto_file]), actual_facts(file_proto(MODULES[proto_file])))
+    problems = compare(expected_facts(fact_sheet[proto_file]),
+                       actual_facts(file_proto(MODULES[proto_file])))
     assert not problems, f"{proto_file} differs from the fact sheet:\n" + "\n".join(problems)
 
 
@@ -315,17 +319,21 @@ def test_descriptors_match_fact_sheet(fact_sheet: dict[str, FileFacts], proto_fi
 MUTATIONS = [
     ("gateway", "optional bool wait_for_ready = 6;", "optional bool wait_for_ready = 7;",
      "message StopSandboxRequest.wait_for_ready"),
-    ("gateway", "int64 size_bytes = 4;", "int32 size_bytes = 4;", "message FileSystemSnapshot.size_bytes"),
+    ("gateway", "int64 size_bytes = 4;", "int32 size_bytes = 4;",
+     "message FileSystemSnapshot.size_bytes"),
     ("gateway", "optional int32 max_timeout_seconds = 4;", "int32 max_timeout_seconds = 4;",
      "message CreateFileSystemSnapshotRequest.max_timeout_seconds"),
     ("gateway", "SANDBOX_STATUS_TERMINATING = 9;", "SANDBOX_STATUS_TERMINATING = 8;",
      "enum SandboxStatus.SANDBOX_STATUS_TERMINATING"),
-    ("gateway", "SANDBOX_STATUS_TERMINATED = 5 [deprecated = true];", "SANDBOX_STATUS_TERMINATED = 5;",
+    ("gateway", "SANDBOX_STATUS_TERMINATED = 5 [deprecated = true];",
+     "SANDBOX_STATUS_TERMINATED = 5;",
      "enum SandboxStatus.SANDBOX_STATUS_TERMINATED"),
-    ("gateway", "reserved 2 to 9;", "reserved 2 to 8;", "message RunnerClusterSecretReference reserved"),
+    ("gateway", "reserved 2 to 9;", "reserved 2 to 8;",
+     "message RunnerClusterSecretReference reserved"),
     ("streaming", "rpc StreamLogs(stream LogStreamRequest)", "rpc StreamLogs(LogStreamRequest)",
      "service GatewayStreamingService.StreamLogs"),
-    ("streaming", "map<string, string> env = 6;", "map<string, bytes> env = 6;", "message ExecStreamInit.env"),
+    ("streaming", "map<string, string> env = 6;", "map<string, bytes> env = 6;",
+     "message ExecStreamInit.env"),
 ]
 
 
@@ -336,7 +344,8 @@ def test_comparison_catches_mutation(
     proto_dir = tmp_path / "protos" / _generate.PROTO_PACKAGE_DIR
     proto_dir.mkdir(parents=True)
     for name in _generate.PROTO_FILES:
-        text = (_generate.PROTO_ROOT / _generate.PROTO_PACKAGE_DIR / name).read_text(encoding="utf-8")
+        source = _generate.PROTO_ROOT / _generate.PROTO_PACKAGE_DIR / name
+        text = source.read_text(encoding="utf-8")
         if name == f"{stem}.proto":
             assert text.count(old) == 1, f"mutation anchor {old!r} not found once in {name}"
             text = text.replace(old, new)
@@ -346,7 +355,8 @@ def test_comparison_catches_mutation(
     descriptor_set = tmp_path / "set.binpb"
     include = Path(protoc.__file__).parent / "_proto"
     status = protoc.main(
-        ["protoc", f"-I{tmp_path / 'protos'}", f"-I{include}", f"--descriptor_set_out={descriptor_set}", target]
+        ["protoc", f"-I{tmp_path / 'protos'}", f"-I{include}",
+         f"--descriptor_set_out={descriptor_set}", target]
     )
     assert status == 0
     fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())

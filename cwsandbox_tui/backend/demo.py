@@ -88,7 +88,8 @@ async def _history(engine: Engine, now: float, rng: random.Random) -> None:
                       idempotency_key="")
 
     crash = engine.start(SandboxSpec(
-        command="/bin/sh", args=["-c", "echo loading shards; echo 'CUDA out of memory' >&2; exit 3"],
+        command="/bin/sh",
+        args=["-c", "echo loading shards; echo 'CUDA out of memory' >&2; exit 3"],
         container_image="ghcr.io/acme/trainer:2.3", tags=[DEMO_TAG, "team-ml"]))
     await engine.runtime.live[crash.id].exited.wait()
 

@@ -158,7 +158,8 @@ class FaultPlan:
         if kind == "unavailable":
             return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} unavailable")
         if kind == "deadline":
-            return ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, f"injected fault: {method} deadline exceeded")
+            return ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                            f"injected fault: {method} deadline exceeded")
         return ApiError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             f"injected fault: {method} throttled",

@@ -71,7 +71,8 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler._replace(stream_stream=stream)
         return handler
 
-    async def _enter(self, method: str, authorized: bool, context: grpc.aio.ServicerContext) -> None:
+    async def _enter(self, method: str, authorized: bool,
+                     context: grpc.aio.ServicerContext) -> None:
         if not authorized:
             await ApiError(grpc.StatusCode.UNAUTHENTICATED,
                            "missing or wrong API key (send 'authorization: Bearer <key>')"

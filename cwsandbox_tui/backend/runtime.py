@@ -113,7 +113,8 @@ class Runtime:
         try:
             live.process = await self._spawn(launch, stdin=False)
         except OSError as exc:
-            self.set_status(live, states.FAILED, f"could not start {spec.command!r}: {exc.strerror}",
+            self.set_status(live, states.FAILED,
+                            f"could not start {spec.command!r}: {exc.strerror}",
                             ended_at=time.time())
             live.booted.set()
             live.exited.set()
@@ -129,7 +130,8 @@ class Runtime:
         if self._on_running is not None:
             self._on_running(live)
 
-    async def _pump(self, live: LiveSandbox, stream: asyncio.StreamReader | None, name: str) -> None:
+    async def _pump(self, live: LiveSandbox, stream: asyncio.StreamReader | None,
+                    name: str) -> None:
         if stream is None:
             return
         while chunk := await stream.read(65536):

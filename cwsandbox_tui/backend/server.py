@@ -113,7 +113,8 @@ class BackendServer:
     async def start(self) -> int:
         self._lock()
         isolation = detect(disable=not self.config.isolate)
-        self.engine = Engine(self.config.data_dir, isolation, self.faults, hidden=self.config.hidden)
+        self.engine = Engine(self.config.data_dir, isolation, self.faults,
+                             hidden=self.config.hidden)
         self.engine.recover()
         self.engine.archive_rate = self.config.archive_rate
         if self.config.seed_snapshots or self.config.seed_sandboxes:

@@ -108,7 +108,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             return pb.GetSandboxResponse(**self._common(row), status_reason=row.status_reason)
         return await self._call(context, work)
 
-    async def List(self, request: pb.ListSandboxesRequest, context: Any) -> pb.ListSandboxesResponse:
+    async def List(self, request: pb.ListSandboxesRequest, context: Any
+                   ) -> pb.ListSandboxesResponse:
         async def work() -> pb.ListSandboxesResponse:
             if request.status and request.status not in pb.SandboxStatus.values():
                 raise invalid("status", f"{request.status} is not a SandboxStatus")
@@ -128,7 +129,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 _required(request.sandbox_id, "sandbox_id"),
                 grace=request.graceful_shutdown_seconds,
                 snapshot=snapshot,
-                wait_for_ready=request.wait_for_ready if request.HasField("wait_for_ready") else True,
+                wait_for_ready=(request.wait_for_ready if request.HasField("wait_for_ready")
+                                else True),
                 max_timeout=request.max_timeout_seconds,
                 idempotency_key=request.idempotency_key,
             )
@@ -139,7 +141,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             return pb.StopSandboxResponse(success=True, file_system_snapshot_id=outcome.snapshot_id)
         return await self._call(context, work)
 
-    async def Delete(self, request: pb.DeleteSandboxRequest, context: Any) -> pb.DeleteSandboxResponse:
+    async def Delete(self, request: pb.DeleteSandboxRequest, context: Any
+                     ) -> pb.DeleteSandboxResponse:
         async def work() -> pb.DeleteSandboxResponse:
             await self.engine.delete(_required(request.sandbox_id, "sandbox_id"))
             return pb.DeleteSandboxResponse(success=True)
@@ -151,13 +154,15 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             return pb.PauseSandboxResponse(success=True)
         return await self._call(context, work)
 
-    async def Resume(self, request: pb.ResumeSandboxRequest, context: Any) -> pb.ResumeSandboxResponse:
+    async def Resume(self, request: pb.ResumeSandboxRequest, context: Any
+                     ) -> pb.ResumeSandboxResponse:
         async def work() -> pb.ResumeSandboxResponse:
             await self.engine.resume(_required(request.sandbox_id, "sandbox_id"))
             return pb.ResumeSandboxResponse(success=True)
         return await self._call(context, work)
 
-    async def AddFile(self, request: pb.AddFileSandboxRequest, context: Any) -> pb.AddFileSandboxResponse:
+    async def AddFile(self, request: pb.AddFileSandboxRequest, context: Any
+                      ) -> pb.AddFileSandboxResponse:
         async def work() -> pb.AddFileSandboxResponse:
             await self.engine.add_file(_required(request.sandbox_id, "sandbox_id"),
                                        request.filepath, request.file_contents)
@@ -172,8 +177,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             return pb.RetrieveFileSandboxResponse(success=True, file_contents=data)
         return await self._call(context, work)
 
-    async def CreateFileSystemSnapshot(self, request: pb.CreateFileSystemSnapshotRequest, context: Any
-                                       ) -> pb.CreateFileSystemSnapshotResponse:
+    async def CreateFileSystemSnapshot(self, request: pb.CreateFileSystemSnapshotRequest,
+                                       context: Any) -> pb.CreateFileSystemSnapshotResponse:
         async def work() -> pb.CreateFileSystemSnapshotResponse:
             if request.max_timeout_seconds < 0:
                 raise invalid("max_timeout_seconds", "must not be negative")
@@ -185,7 +190,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 return pb.CreateFileSystemSnapshotResponse(
                     success=False, file_system_snapshot_id=snap.id,
                     error_message=f"snapshot {snap.id} failed: {snap.status_reason}")
-            return pb.CreateFileSystemSnapshotResponse(success=True, file_system_snapshot_id=snap.id)
+            return pb.CreateFileSystemSnapshotResponse(success=True,
+                                                       file_system_snapshot_id=snap.id)
         return await self._call(context, work)
 
     async def GetFileSystemSnapshot(self, request: pb.GetFileSystemSnapshotRequest, context: Any
@@ -203,8 +209,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 file_system_snapshots=[snapshot_message(r) for r in rows], next_page_token=token)
         return await self._call(context, work)
 
-    async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest, context: Any
-                                       ) -> pb.DeleteFileSystemSnapshotResponse:
+    async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
+                                       context: Any) -> pb.DeleteFileSystemSnapshotResponse:
         async def work() -> pb.DeleteFileSystemSnapshotResponse:
             snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
             await self.engine.delete_snapshot(snapshot_id)
@@ -222,8 +228,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                                                 ) -> pb.FileSystemSnapshotBucketConfig:
         return self._bucket_message()
 
-    async def SetFileSystemSnapshotBucketConfig(self, request: pb.SetFileSystemSnapshotBucketConfigRequest,
-                                                context: Any) -> pb.FileSystemSnapshotBucketConfig:
+    async def SetFileSystemSnapshotBucketConfig(
+        self, request: pb.SetFileSystemSnapshotBucketConfigRequest, context: Any,
+    ) -> pb.FileSystemSnapshotBucketConfig:
         async def work() -> pb.FileSystemSnapshotBucketConfig:
             self.engine.set_bucket(request.bucket_name, request.region)
             return self._bucket_message()

@@ -38,10 +38,12 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 raise invalid("init.command", "is required")
             live = await self.engine.running_sandbox(init.sandbox_id)
             try:
-                proc = await self.engine.runtime.start_exec(live, list(init.command), dict(init.env))
+                proc = await self.engine.runtime.start_exec(live, list(init.command),
+                                                            dict(init.env))
             except OSError as exc:
                 yield spb.ExecStreamResponse(error=spb.ExecStreamError(
-                    code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
+                    code="EXEC_START_FAILED",
+                    message=f"could not start {init.command[0]!r}: {exc}"))
                 return
         except ApiError as error:
             await error.abort(context)

@@ -53,7 +53,8 @@ def check_mount_path(value: str, field_name: str = "file_system.mount_path") -> 
         raise invalid(field_name, "must not be '/'")
     for reserved in _RESERVED_DIRS:
         if normal == reserved or normal.startswith(reserved + "/"):
-            raise invalid(field_name, f"{value!r} is inside the reserved system directory {reserved}")
+            raise invalid(field_name,
+                          f"{value!r} is inside the reserved system directory {reserved}")
     return normal
 
 

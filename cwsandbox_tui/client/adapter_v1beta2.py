@@ -250,14 +250,16 @@ class Adapter:
                                   sandbox_id=sandbox_id)
         return reply.success, reply.error_message
 
-    async def add_file(self, sandbox_id: str, path: str, data: bytes, timeout: float) -> tuple[bool, str]:
+    async def add_file(self, sandbox_id: str, path: str, data: bytes, timeout: float
+                       ) -> tuple[bool, str]:
         request = pb.AddFileSandboxRequest(sandbox_id=sandbox_id, filepath=path,
                                            file_contents=data, max_timeout_seconds=int(timeout))
         reply = await self._unary("Add file", self._gateway.AddFile, request, timeout,
                                   sandbox_id=sandbox_id)
         return reply.success, reply.error_message
 
-    async def retrieve_file(self, sandbox_id: str, path: str, timeout: float) -> tuple[bool, str, bytes]:
+    async def retrieve_file(self, sandbox_id: str, path: str, timeout: float
+                            ) -> tuple[bool, str, bytes]:
         request = pb.RetrieveFileSandboxRequest(sandbox_id=sandbox_id, filepath=path,
                                                 max_timeout_seconds=int(timeout))
         reply = await self._unary("Retrieve file", self._gateway.RetrieveFile, request, timeout,

@@ -80,6 +80,8 @@ class AdaptiveLimit:
 
 Attempt = Callable[[str, int], Awaitable[Outcome]]  # (id, attempt number) -> outcome
 
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
 
 async def bulk_delete(
     ids: Iterable[str],
@@ -88,7 +90,7 @@ async def bulk_delete(
     limit: AdaptiveLimit,
     cancel: asyncio.Event,
     clock: Clock,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     rng: random.Random | None = None,
     on_item: Callable[[ItemResult, int, int], None] | None = None,
     on_retry: Callable[[str, RetryNotice], None] | None = None,
@@ -126,7 +128,8 @@ async def bulk_delete(
         delay = backoffs.setdefault(snapshot_id, Backoff(policy, rng)).next(
             remaining, error.retry_delay)
         if on_retry is not None:
-            on_retry(snapshot_id, RetryNotice(attempts[snapshot_id], delay, error, remaining - delay))
+            on_retry(snapshot_id,
+                     RetryNotice(attempts[snapshot_id], delay, error, remaining - delay))
         heapq.heappush(waiting, (now + delay, next(tie), snapshot_id))
 
     def collect(task: asyncio.Task[Outcome]) -> None:

@@ -166,7 +166,8 @@ class Client:
 
     async def start_sandbox(self, spec: SandboxSpec, *, wait_running: bool = True) -> Sandbox:
         self._writable("Start sandbox")
-        detail = f"image {spec.image}" + (f", restoring {spec.restore_from}" if spec.restore_from else "")
+        detail = f"image {spec.image}" + (f", restoring {spec.restore_from}"
+                                          if spec.restore_from else "")
         async with self._op("Start sandbox", detail=detail) as op:
             sandbox_id = await self.adapter.start(spec, self.options.request_timeout)
             op.targets = (sandbox_id,)
@@ -279,8 +280,8 @@ class Client:
     async def _run_stop(self, sandbox_id: str, label: str, *, snapshot: bool, grace: float,
                         wait_for_ready: bool, idempotency_key: str, observe_only: bool,
                         missing_ok: bool) -> StopResult:
-        async with self._op(label, sandbox_id,
-                            detail="observing a stop already under way" if observe_only else "") as op:
+        async with self._op(label, sandbox_id, detail="observing a stop already under way"
+                            if observe_only else "") as op:
             warning = ""
             snapshot_id = ""
             if not observe_only:
@@ -312,7 +313,8 @@ class Client:
                     ticker.cancel()
                 if not reply.success:
                     error_cls = SnapshotError if snapshot else SandboxError
-                    raise error_cls(f"Failed to stop sandbox: {reply.error_message or 'unknown error'}")
+                    raise error_cls(
+                        f"Failed to stop sandbox: {reply.error_message or 'unknown error'}")
                 snapshot_id = reply.snapshot_id
                 if snapshot and not snapshot_id:
                     warning = "the endpoint accepted the stop but returned no snapshot id"
@@ -336,7 +338,8 @@ class Client:
         self._writable("Delete sandbox")
         async with self._op("Delete sandbox", sandbox_id) as op:
             try:
-                success, message = await self.adapter.delete(sandbox_id, self.options.request_timeout)
+                success, message = await self.adapter.delete(sandbox_id,
+                                                             self.options.request_timeout)
             except SandboxNotFoundError:
                 if not missing_ok:
                     raise
@@ -555,7 +558,8 @@ class Client:
 
             op.progress(0, len(ids))
             result = await bulk_delete(
-                ids, lambda snapshot_id, number: self._delete_attempt(op, snapshot_id, number, True),
+                ids,
+                lambda snapshot_id, number: self._delete_attempt(op, snapshot_id, number, True),
                 limit=AdaptiveLimit(concurrency or self.options.bulk_concurrency), cancel=cancel,
                 clock=self.clock, policy=self.options.retry, rng=self.rng, on_item=on_item,
                 on_retry=lambda snapshot_id, notice: op.retrying(notice, snapshot_id))

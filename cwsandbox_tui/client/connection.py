@@ -98,7 +98,8 @@ def resolve_credentials(profile: Profile | None) -> Credentials:
     if profile is not None and profile.api_key_env:
         key = os.environ.get(profile.api_key_env, "").strip()
         if not key:
-            raise ConfigError(f"profile {profile.name}: the variable {profile.api_key_env} is empty")
+            raise ConfigError(f"profile {profile.name}: "
+                              f"the variable {profile.api_key_env} is empty")
         return Credentials(key, f"${profile.api_key_env}")
     if profile is not None and profile.api_key_file:
         path = Path(profile.api_key_file).expanduser()

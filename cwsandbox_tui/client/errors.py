@@ -142,9 +142,9 @@ class SnapshotOnStopConflictError(SnapshotError):
     """Raised by the client only: a snapshot-on-stop that cannot be honoured (see stops.py)."""
 
 
-_FILE_REASONS = {"CWSANDBOX_FILE_NOT_FOUND", "CWSANDBOX_FILE_IS_DIRECTORY", "CWSANDBOX_FILE_IO_FAILED",
-                 "CWSANDBOX_FILE_PERMISSION_DENIED", "CWSANDBOX_FILE_TOO_LARGE",
-                 "CWSANDBOX_FILE_TRUNCATED"}
+_FILE_REASONS = {"CWSANDBOX_FILE_NOT_FOUND", "CWSANDBOX_FILE_IS_DIRECTORY",
+                 "CWSANDBOX_FILE_IO_FAILED", "CWSANDBOX_FILE_PERMISSION_DENIED",
+                 "CWSANDBOX_FILE_TOO_LARGE", "CWSANDBOX_FILE_TRUNCATED"}
 _SNAPSHOT_REASONS: dict[str, type[SnapshotError]] = {
     "CWSANDBOX_FSS_NOT_FOUND": SnapshotNotFoundError,
     "CWSANDBOX_FSS_NOT_READY": SnapshotNotReadyError,
@@ -200,7 +200,8 @@ def _classify(failure: RpcFailure, op: str, snapshot_id: str | None, sandbox_id:
     if reason in ("CWSANDBOX_RUNNER_UNAVAILABLE", "CWSANDBOX_BACKEND_UNAVAILABLE"):
         return UnavailableError, f"Service unavailable: {d}"
     if reason == "CWSANDBOX_FSS_WAIT_TIMEOUT":
-        return SnapshotWaitTimeoutError, f"{op} timed out waiting for snapshot ready ({reason}): {d}"
+        return (SnapshotWaitTimeoutError,
+                f"{op} timed out waiting for snapshot ready ({reason}): {d}")
     if reason in ("CWSANDBOX_FSS_BACKEND_THROTTLED", "CWSANDBOX_FSS_INFLIGHT_LIMIT"):
         return ThrottledError, f"Snapshot backend throttled ({reason}): {d}"
     if reason in _SNAPSHOT_REASONS:

@@ -46,7 +46,8 @@ class Plan:
         endpoint = self.endpoint
         embedded = self.starting.wait() if self.starting is not None else None
         if embedded is not None:
-            url, target, tls, roots = embedded.url, embedded.url.removeprefix("http://"), False, None
+            url, target, tls, roots = (embedded.url, embedded.url.removeprefix("http://"),
+                                       False, None)
         else:
             url, target, tls, roots = (endpoint.url, endpoint.target, endpoint.tls,
                                        endpoint.root_certificates)

@@ -58,7 +58,8 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: profiles.{name}: keep keys out of the config file")
         unknown = set(raw) - _PROFILE_KEYS
         if unknown:
-            raise ConfigError(f"{path}: profiles.{name}: unknown key(s) {', '.join(sorted(unknown))}")
+            raise ConfigError(f"{path}: profiles.{name}: unknown key(s) "
+                              f"{', '.join(sorted(unknown))}")
         for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert"):
             if not isinstance(raw.get(key, ""), str):
                 raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")

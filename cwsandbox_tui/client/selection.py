@@ -27,7 +27,8 @@ def parse_statuses(text: str, field: str = "--status") -> frozenset[SnapshotStat
         try:
             statuses.add(SnapshotStatus(part))
         except ValueError:
-            known = ", ".join(s.value for s in SnapshotStatus if s is not SnapshotStatus.UNSPECIFIED)
+            known = ", ".join(s.value for s in SnapshotStatus
+                              if s is not SnapshotStatus.UNSPECIFIED)
             raise ConfigError(f"{field}: {part!r} is not a snapshot status ({known})") from None
     return frozenset(statuses)
 

@@ -389,7 +389,8 @@ class DashboardApp(App[None]):
         for group, entries in groups.items():
             rows.append((f"[{group}]", ""))
             rows += entries
-        rows += [("[everywhere]", ""), ("up down j k", "Move"), ("pgup pgdn g G", "Page, top, bottom"),
+        rows += [("[everywhere]", ""), ("up down j k", "Move"),
+                 ("pgup pgdn g G", "Page, top, bottom"),
                  ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
                  ("[filter]", "text  /regex/  status=ready  age>7d  size>1GiB  !term")]
         self.push_screen(HelpDialog("Keys", rows))

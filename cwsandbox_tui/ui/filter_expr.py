@@ -86,7 +86,8 @@ def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
         name, op_text, value = compare.groups()
         op = _OPS[op_text]
         if name == "age":
-            limit = _parse(_AGE, value, _AGE_UNITS, f"{body}: age wants a value like 7d, 12h or 30m")
+            limit = _parse(_AGE, value, _AGE_UNITS,
+                           f"{body}: age wants a value like 7d, 12h or 30m")
             created = fields.created
             return lambda row: (c := created(row)) is not None and op(now - c, limit)
         if fields.size is None:

@@ -146,8 +146,8 @@ def scenario() -> None:
         Sandbox.get_snapshot(manual_id).result()
         record("get_after_delete", {"raised": None})
     except CWSandboxError as exc:
-        record("get_after_delete", {**error_info(exc),
-                                    "is_snapshot_not_found": isinstance(exc, SnapshotNotFoundError)})
+        record("get_after_delete",
+               {**error_info(exc), "is_snapshot_not_found": isinstance(exc, SnapshotNotFoundError)})
     try:
         Sandbox.delete_snapshot(manual_id).result()
         record("delete_snapshot_strict_missing", {"raised": None})
@@ -162,7 +162,8 @@ def scenario() -> None:
     record("bucket_byo", bucket_record(Sandbox.set_snapshot_bucket_config(
         bucket_name="my-bucket", region="us-east-1").result()))
     record("bucket_get_byo", bucket_record(Sandbox.get_snapshot_bucket_config().result()))
-    record("bucket_revert", bucket_record(Sandbox.set_snapshot_bucket_config(bucket_name="").result()))
+    record("bucket_revert", bucket_record(Sandbox.set_snapshot_bucket_config(
+        bucket_name="").result()))
     try:
         Sandbox.set_snapshot_bucket_config(bucket_name="Bad_Bucket!", region="us-east-1").result()
         record("bucket_bad_name", {"raised": None})

@@ -201,7 +201,8 @@ def _run_scenario(sdk_python: Path, server: BackendServer, cwd: Path, *,
                     pytrace=False)
     if result["error"] is not None:
         err = result["error"]
-        pytest.fail(f"SDK scenario failed {result['failed_step']}: {err['type']}: {err['message']}\n"
+        pytest.fail(f"SDK scenario failed {result['failed_step']}: "
+                    f"{err['type']}: {err['message']}\n"
                     f"({where})\n"
                     f"completed steps: {result['completed']}\n"
                     f"--- traceback ---\n{err['traceback']}\n"

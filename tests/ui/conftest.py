@@ -73,8 +73,9 @@ def seed_rows(backend: BackendServer) -> None:
 def make_client(backend: BackendServer, *, read_only: bool = False, fake_clock: bool = True,
                 options: ClientOptions | None = None) -> Client:
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    info = EndpointInfo(url="http://127.0.0.1:50051", source="embedded", auth_mode="no authentication",
-                        read_only=read_only, embedded=True, isolation="bubblewrap")
+    info = EndpointInfo(url="http://127.0.0.1:50051", source="embedded",
+                        auth_mode="no authentication", read_only=read_only, embedded=True,
+                        isolation="bubblewrap")
     clock = FakeClock(start=FIXED_NOW) if fake_clock else None
     return Client(Adapter(channel, []), info, clock=clock, rng=random.Random(0), options=options)
 
@@ -87,7 +88,8 @@ async def app_factory(backend: BackendServer) -> AsyncIterator[AppFactory]:
     """Build apps on a client of the test backend; clients are closed afterwards."""
     clients: list[Client] = []
 
-    def build(*, read_only: bool = False, seed: bool = True, **client_kwargs: object) -> DashboardApp:
+    def build(*, read_only: bool = False, seed: bool = True,
+              **client_kwargs: object) -> DashboardApp:
         if seed and not clients:
             seed_rows(backend)
         client = make_client(backend, read_only=read_only, **client_kwargs)  # type: ignore[arg-type]

@@ -73,7 +73,8 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
                   help="run with /bin/sh -c"),
         FormField("tags", "Tags", v.get("tags", ""), placeholder="team-a, experiment-7",
                   validate=_tags),
-        FormField("mount_path", "Mount path", v.get("mount_path", "/workspace" if restore_from else ""),
+        FormField("mount_path", "Mount path",
+                  v.get("mount_path", "/workspace" if restore_from else ""),
                   placeholder="/workspace (empty: no file-system mount)",
                   validate=_optional_mount),
         FormField("size", "Size", v.get("size", ""), placeholder="10Gi", validate=_optional_size),
@@ -139,7 +140,8 @@ def prune_filter(values: dict[str, str]) -> str:
 def bucket_form(bucket_name: str, region: str, errors: dict[str, str] | None = None) -> FormDialog:
     e = errors or {}
     return FormDialog("Snapshot bucket", [
-        FormField("bucket_name", "Bucket name", bucket_name, placeholder="my-bucket (empty: managed)",
+        FormField("bucket_name", "Bucket name", bucket_name,
+                  placeholder="my-bucket (empty: managed)",
                   validate=_bucket, error=e.get("bucket_name", "")),
         FormField("region", "Region", region, placeholder="us-east-1", validate=_region,
                   error=e.get("region", "")),

@@ -46,7 +46,8 @@ class HeaderBar(Static):
         sandboxes, snapshots = app.counts()
         width = self.size.width - 2
         # The widest form that fits, so 80 columns still show every fact.
-        for name, counts in ((f"cwsandbox-tui > {view}", f"{sandboxes} sandboxes, {snapshots} snapshots"),
+        for name, counts in ((f"cwsandbox-tui > {view}",
+                              f"{sandboxes} sandboxes, {snapshots} snapshots"),
                              (view, f"{sandboxes} sandboxes, {snapshots} snapshots"),
                              (view, f"{sandboxes} sb / {snapshots} snap")):
             if not app.loaded:
