@@ -103,9 +103,32 @@ def _common(parser: argparse.ArgumentParser,
     parser.set_defaults(run=lambda args: run_command(handler, args))
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Usage errors, found before anything connects (or starts the embedded backend)."""
+    if getattr(args, "no_wait_for_snapshot", False) and not args.snapshot:
+        raise ConfigError("--no-wait-for-snapshot goes with --snapshot")
+    grace = getattr(args, "grace", None)
+    if grace is not None and not 0 <= grace <= 300:
+        raise ConfigError(f"--grace: {grace:g} is outside 0 to 300 seconds")
+    concurrency = getattr(args, "concurrency", None)
+    if concurrency is not None and not 1 <= concurrency <= 256:
+        raise ConfigError(f"--concurrency: {concurrency} is outside 1 to 256")
+    if getattr(args, "status", ""):
+        parse_statuses(args.status)
+    if getattr(args, "older_than", None):
+        parse_age(args.older_than)
+    if args.command == "snapshots" and args.action == "prune":
+        rule = PruneRule(older_than=parse_age(args.older_than) if args.older_than else None,
+                         statuses=parse_statuses(args.status), source_sandbox=args.source_sandbox)
+        if rule.empty:
+            raise ConfigError("prune needs at least one of --older-than, --status, "
+                              "--source-sandbox")
+
+
 def run_command(handler: Callable[[Client, argparse.Namespace], Awaitable[int]],
                 args: argparse.Namespace) -> int:
     async def main() -> int:
+        check_arguments(args)
         reporter = StderrReporter()
         client = connect(ConnectOptions(endpoint=args.endpoint, profile=args.profile,
                                         read_only=args.readonly, ca_cert=args.ca_cert))
@@ -159,10 +182,6 @@ async def run_sandboxes_list(client: Client, args: argparse.Namespace) -> int:
 
 
 async def run_sandboxes_stop(client: Client, args: argparse.Namespace) -> int:
-    if args.no_wait_for_snapshot and not args.snapshot:
-        raise ConfigError("--no-wait-for-snapshot goes with --snapshot")
-    if not 0 <= args.grace <= 300:
-        raise ConfigError(f"--grace: {args.grace:g} is outside 0 to 300 seconds")
     result = await client.stop_sandbox(args.sandbox_id, snapshot=args.snapshot, grace=args.grace,
                                        wait_for_ready=not args.no_wait_for_snapshot,
                                        missing_ok=args.missing_ok)
@@ -243,7 +262,6 @@ def _report_bulk(result: BulkResult, as_json: bool) -> int:
 
 
 async def run_snapshots_delete(client: Client, args: argparse.Namespace) -> int:
-    _check_concurrency(args.concurrency)
     if not args.missing_ok:
         for snapshot_id in dict.fromkeys(args.snapshot_ids):
             await client.get_snapshot(snapshot_id)  # an unknown id is an error before any delete
@@ -251,13 +269,7 @@ async def run_snapshots_delete(client: Client, args: argparse.Namespace) -> int:
     return _report_bulk(result, args.json)
 
 
-def _check_concurrency(value: int) -> None:
-    if not 1 <= value <= 256:
-        raise ConfigError(f"--concurrency: {value} is outside 1 to 256")
-
-
 async def run_snapshots_prune(client: Client, args: argparse.Namespace) -> int:
-    _check_concurrency(args.concurrency)
     rule = PruneRule(older_than=parse_age(args.older_than) if args.older_than else None,
                      statuses=parse_statuses(args.status), source_sandbox=args.source_sandbox)
     chosen = select(await client.list_snapshots(), rule, client.clock.time())

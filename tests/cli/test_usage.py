@@ -92,3 +92,11 @@ def test_the_scriptable_cli_does_not_import_textual() -> None:
                           timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+async def test_a_usage_error_starts_no_embedded_backend() -> None:
+    """With no endpoint, a bad flag is reported before the embedded backend is started."""
+    run = await cli("snapshots", "prune", "--older-than", "7x", "--yes")
+    assert run.code == 2 and "--older-than" in run.stderr, run
+    data = paths.data_dir()
+    assert not (data / "backend.log").exists() and not (data / "backend.json").exists()
