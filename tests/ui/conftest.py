@@ -89,12 +89,12 @@ async def app_factory(backend: BackendServer) -> AsyncIterator[AppFactory]:
     clients: list[Client] = []
 
     def build(*, read_only: bool = False, seed: bool = True,
-              **client_kwargs: object) -> DashboardApp:
+              keymap: dict[str, str] | None = None, **client_kwargs: object) -> DashboardApp:
         if seed and not clients:
             seed_rows(backend)
         client = make_client(backend, read_only=read_only, **client_kwargs)  # type: ignore[arg-type]
         clients.append(client)
-        return DashboardApp(client, refresh_interval=0)
+        return DashboardApp(client, refresh_interval=0, keymap=keymap)
 
     yield build
     for client in clients:
