@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from .errors import ApiError
-from .faults import FaultPlan
+from .faults import Decision, FaultPlan
 
 ISOLATION_HEADER = "x-cwsandbox-local-isolation"
 
@@ -43,12 +43,7 @@ class Gate(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                await self._enter(method, authorized, context)
-                decision = self.faults.decide(method)
-                if decision.latency:
-                    await asyncio.sleep(decision.latency)
-                if decision.error is not None:
-                    await decision.error.abort(context)
+                decision = await self._admit(method, authorized, context)
                 response = await inner(request, context)
                 if decision.lose_response:
                     await FaultPlan.lost_response_error(method).abort(context)
@@ -59,21 +54,23 @@ class Gate(grpc.aio.ServerInterceptor):
             inner_stream = handler.stream_stream
 
             async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                await self._enter(method, authorized, context)
-                decision = self.faults.decide(method)
-                if decision.latency:
-                    await asyncio.sleep(decision.latency)
-                if decision.error is not None:
-                    await decision.error.abort(context)
+                await self._admit(method, authorized, context)
                 async for item in inner_stream(requests, context):
                     yield item
 
             return handler._replace(stream_stream=stream)
         return handler
 
-    async def _enter(self, method: str, authorized: bool,
-                     context: grpc.aio.ServicerContext) -> None:
+    async def _admit(self, method: str, authorized: bool,
+                     context: grpc.aio.ServicerContext) -> Decision:
+        """Refuse an unauthenticated call, then apply the fault plan's latency and error."""
         if not authorized:
             await ApiError(grpc.StatusCode.UNAUTHENTICATED,
                            "missing or wrong API key (send 'authorization: Bearer <key>')"
                            ).abort(context)
+        decision = self.faults.decide(method)
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        if decision.error is not None:
+            await decision.error.abort(context)
+        return decision
