@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -416,12 +417,13 @@ class Engine:
             raise snapshot_not_found(snapshot_id)
         return snap
 
-    def list_snapshots(self, token: str, size: int) -> tuple[list[SnapshotRow], str]:
+    def list_snapshots(self, token: str, size: int) -> tuple[list[tuple[Any, ...]], str]:
+        """A page of snapshots as tuples in `Store.LISTING_COLUMNS` order, and the next token."""
         limit = page_size(size)
-        rows = self.store.snapshots_page(decode(token, "snapshots"), limit + 1)
+        rows = self.store.snapshot_listing(decode(token, "snapshots"), limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return rows, encode("snapshots", rows[-1].seq) if more else ""
+        return rows, encode("snapshots", rows[-1][0]) if more else ""
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         snap = self.get_snapshot(snapshot_id)

@@ -26,25 +26,82 @@ def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
+def _stamp(target: timestamp_pb2.Timestamp, seconds: float) -> None:
+    whole = int(seconds)
+    target.seconds = whole
+    target.nanos = int((seconds - whole) * 1e9)
+
+
+def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int, reason: str,
+                  size: int, created: float, updated: float, completed: float | None,
+                  source: str, trigger: int, key: str, bucket: str) -> None:
+    """Set a snapshot message's fields in place (faster than building and copying one)."""
+    message.file_system_snapshot_id = snapshot_id
+    message.status = status  # type: ignore[assignment]
+    message.status_reason = reason
+    message.size_bytes = size
+    _stamp(message.created_at, created)
+    _stamp(message.updated_at, updated)
+    if completed is not None:
+        _stamp(message.completed_at, completed)
+    message.source_sandbox_id = source
+    message.trigger = trigger  # type: ignore[assignment]
+    message.idempotency_key = key
+    message.object_bucket = bucket
+
+
 def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
-    return pb.FileSystemSnapshot(
-        file_system_snapshot_id=row.id,
-        status=row.status,  # type: ignore[arg-type]
-        status_reason=row.status_reason,
-        size_bytes=row.size_bytes,
-        created_at=timestamp(row.created_at),
-        updated_at=timestamp(row.updated_at),
-        completed_at=timestamp(row.completed_at),
-        source_sandbox_id=row.source_sandbox_id,
-        trigger=row.trigger,  # type: ignore[arg-type]
-        idempotency_key=row.idempotency_key,
-        object_bucket=row.object_bucket,
-    )
+    message = pb.FileSystemSnapshot()
+    fill_snapshot(message, row.id, row.status, row.status_reason, row.size_bytes, row.created_at,
+                  row.updated_at, row.completed_at, row.source_sandbox_id, row.trigger,
+                  row.idempotency_key, row.object_bucket)
+    return message
+
+
+class WireCache:
+    """Each snapshot's encoded message, kept while its record is unchanged.
+
+    A listing of many thousands then costs a dictionary lookup and a tuple comparison per
+    row instead of building a message: refreshes of a large table list everything again.
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+
+    def page(self, rows: list[tuple[Any, ...]]) -> bytes:
+        """`rows` (Store.LISTING_COLUMNS) as the bytes of field 1 of a list response."""
+        parts = []
+        for row in rows:
+            cached = self._encoded.get(row[1])
+            if cached is None or cached[0] != row:
+                message = pb.FileSystemSnapshot()
+                fill_snapshot(message, *row[1:])
+                cached = (row, message.SerializeToString())
+                self._encoded[row[1]] = cached
+            encoded = cached[1]
+            parts.append(_FIELD_1 + _varint(len(encoded)) + encoded)
+        return b"".join(parts)
+
+    def forget(self, snapshot_id: str) -> None:
+        self._encoded.pop(snapshot_id, None)
+
+
+_FIELD_1 = b"\x0a"  # field 1, length-delimited
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._wire = WireCache()
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
         spec = row.spec
@@ -205,8 +262,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                                       ) -> pb.ListFileSystemSnapshotsResponse:
         async def work() -> pb.ListFileSystemSnapshotsResponse:
             rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
-            return pb.ListFileSystemSnapshotsResponse(
-                file_system_snapshots=[snapshot_message(r) for r in rows], next_page_token=token)
+            response = pb.ListFileSystemSnapshotsResponse.FromString(self._wire.page(rows))
+            response.next_page_token = token
+            return response
         return await self._call(context, work)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
@@ -214,6 +272,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         async def work() -> pb.DeleteFileSystemSnapshotResponse:
             snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
             await self.engine.delete_snapshot(snapshot_id)
+            self._wire.forget(snapshot_id)
             return pb.DeleteFileSystemSnapshotResponse(success=True)
         return await self._call(context, work)
 

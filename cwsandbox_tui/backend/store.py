@@ -194,6 +194,18 @@ class Store:
         )
         return [_snapshot(r) for r in rows]
 
+    LISTING_COLUMNS = ("seq, id, status, status_reason, size_bytes, created_at, updated_at, "
+                       "completed_at, source_sandbox_id, trigger, idempotency_key, object_bucket")
+
+    def snapshot_listing(self, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """A page for listing as plain tuples in LISTING_COLUMNS order (no row objects:
+        this is the hot path of a listing of many thousands)."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return cursor.execute(
+            f"SELECT {self.LISTING_COLUMNS} FROM snapshots WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit)).fetchall()
+
     def snapshots_with_status(self, status: int) -> list[SnapshotRow]:
         rows = self._db.execute("SELECT * FROM snapshots WHERE status = ?", (status,))
         return [_snapshot(r) for r in rows]

@@ -20,6 +20,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple model
+        return {k: _plain(v) for k, v in value._asdict().items()}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -37,6 +37,18 @@ MAX_MESSAGE_BYTES = 100 * 2**20
 
 
 @dataclass(frozen=True)
+class Page(Generic[T]):
+    """A listing page whose rows are converted only when asked for, so the caller can have
+    the next page requested (the token is known at once) while this one is converted."""
+
+    next_token: str
+    convert: Callable[[], list[T]]
+
+    def rows(self) -> list[T]:
+        return self.convert()
+
+
+@dataclass(frozen=True)
 class StopReply:
     success: bool
     error_message: str
@@ -51,21 +63,28 @@ class CreateReply:
 
 
 def _time(stamp: timestamp_pb2.Timestamp, present: bool = True) -> float | None:
-    return stamp.ToNanoseconds() / 1e9 if present else None
+    return stamp.seconds + stamp.nanos * 1e-9 if present else None
+
+
+def _enum_map(enum_type: Any, prefix: str, model: Any) -> dict[int, Any]:
+    """Wire number -> our enum member, by name; numbers we do not know map to UNSPECIFIED."""
+    members = {m.value for m in model}
+    return {number: model(name.removeprefix(prefix).lower())
+            for name, number in enum_type.items()
+            if name.removeprefix(prefix).lower() in members}
+
+
+_SANDBOX_STATUS = _enum_map(pb.SandboxStatus, "SANDBOX_STATUS_", SandboxStatus)
+_SNAPSHOT_STATUS = _enum_map(pb.FileSystemSnapshotStatus, "FILE_SYSTEM_SNAPSHOT_STATUS_",
+                             SnapshotStatus)
+_TRIGGER = _enum_map(pb.FileSystemSnapshotTrigger, "FILE_SYSTEM_SNAPSHOT_TRIGGER_",
+                     SnapshotTrigger)
+_BUCKET_MODE = _enum_map(pb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
+                         BucketMode)
 
 
 def _sandbox_status(value: int) -> SandboxStatus:
-    try:
-        return SandboxStatus(pb.SandboxStatus.Name(value).removeprefix("SANDBOX_STATUS_").lower())
-    except ValueError:
-        return SandboxStatus.UNSPECIFIED
-
-
-def _enum(enum_type: Any, prefix: str, model: Any, value: int) -> Any:
-    try:
-        return model(enum_type.Name(value).removeprefix(prefix).lower())
-    except ValueError:
-        return model("unspecified")
+    return _SANDBOX_STATUS.get(value, SandboxStatus.UNSPECIFIED)
 
 
 def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
@@ -93,29 +112,32 @@ def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
     )
 
 
+def _stamp(stamp: timestamp_pb2.Timestamp) -> float | None:
+    seconds, nanos = stamp.seconds, stamp.nanos
+    return seconds + nanos * 1e-9 if seconds or nanos else None  # all zero: not set
+
+
 def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:
+    # The hot path of a listing of many thousands: plain field reads, no lookups by name.
     return Snapshot(
-        id=m.file_system_snapshot_id,
-        status=_enum(pb.FileSystemSnapshotStatus, "FILE_SYSTEM_SNAPSHOT_STATUS_", SnapshotStatus,
-                     m.status),
-        status_reason=m.status_reason,
-        size_bytes=m.size_bytes,
-        created_at=_time(m.created_at, m.HasField("created_at")),
-        updated_at=_time(m.updated_at, m.HasField("updated_at")),
-        completed_at=_time(m.completed_at, m.HasField("completed_at")),
-        source_sandbox_id=m.source_sandbox_id,
-        trigger=_enum(pb.FileSystemSnapshotTrigger, "FILE_SYSTEM_SNAPSHOT_TRIGGER_",
-                      SnapshotTrigger, m.trigger),
-        idempotency_key=m.idempotency_key,
-        object_bucket=m.object_bucket,
+        m.file_system_snapshot_id,
+        _SNAPSHOT_STATUS.get(m.status, SnapshotStatus.UNSPECIFIED),
+        m.status_reason,
+        m.size_bytes,
+        _stamp(m.created_at),
+        _stamp(m.updated_at),
+        _stamp(m.completed_at),
+        m.source_sandbox_id,
+        _TRIGGER.get(m.trigger, SnapshotTrigger.UNSPECIFIED),
+        m.idempotency_key,
+        m.object_bucket,
     )
 
 
 def bucket_from(m: pb.FileSystemSnapshotBucketConfig) -> BucketConfig:
     return BucketConfig(
         bucket_name=m.bucket_name, region=m.region,
-        mode=_enum(pb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
-                   BucketMode, m.mode),
+        mode=_BUCKET_MODE.get(m.mode, BucketMode.UNSPECIFIED),
         effective_bucket_name=m.effective_bucket_name)
 
 
@@ -211,13 +233,13 @@ class Adapter:
 
     async def list_page(self, *, token: str, timeout: float, include_stopped: bool = True,
                         tags: Sequence[str] = (), status: SandboxStatus | None = None,
-                        page_size: int = 0) -> tuple[list[Sandbox], str]:
+                        page_size: int = 0) -> Page[Sandbox]:
         request = pb.ListSandboxesRequest(page_token=token, include_stopped=include_stopped,
                                           tags=list(tags), page_size=page_size)
         if status is not None:
             request.status = pb.SandboxStatus.Value(f"SANDBOX_STATUS_{status.value.upper()}")
         reply = await self._unary("List sandboxes", self._gateway.List, request, timeout)
-        return [sandbox_from(s) for s in reply.sandboxes], reply.next_page_token
+        return Page(reply.next_page_token, lambda: [sandbox_from(s) for s in reply.sandboxes])
 
     async def stop(self, sandbox_id: str, *, grace: int, snapshot: bool, wait_for_ready: bool,
                    max_timeout: int, idempotency_key: str, timeout: float) -> StopReply:
@@ -351,11 +373,12 @@ class Adapter:
         return snapshot_from(reply)
 
     async def list_snapshots_page(self, token: str, timeout: float, page_size: int = 0
-                                  ) -> tuple[list[Snapshot], str]:
+                                  ) -> Page[Snapshot]:
         reply = await self._unary(
             "List file-system snapshots", self._gateway.ListFileSystemSnapshots,
             pb.ListFileSystemSnapshotsRequest(page_token=token, page_size=page_size), timeout)
-        return [snapshot_from(s) for s in reply.file_system_snapshots], reply.next_page_token
+        return Page(reply.next_page_token,
+                    lambda: [snapshot_from(s) for s in reply.file_system_snapshots])
 
     async def delete_snapshot(self, snapshot_id: str, timeout: float) -> tuple[bool, str]:
         reply = await self._unary(

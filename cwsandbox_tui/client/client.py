@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from . import deadlines
 from . import events as ev
-from .adapter_v1beta2 import Adapter, CreateReply
+from .adapter_v1beta2 import Adapter, CreateReply, Page
 from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
@@ -75,7 +75,7 @@ class ClientOptions:
     request_timeout: float = deadlines.REQUEST_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     bulk_concurrency: int = 16
-    page_size: int = 0  # 0: the server's default
+    page_size: int = 1000  # per listing call; 0 takes the server's default (100 for v1beta2)
 
 
 class Client:
@@ -137,29 +137,50 @@ class Client:
             return rows
 
     async def _all_pages(self, label: str,
-                         fetch: Callable[[str, float], Awaitable[tuple[list[T], str]]],
+                         fetch: Callable[[str, float], Awaitable[Page[T]]],
                          on_page: Callable[[list[T], bool], None] | None = None,
                          restarted: bool = False) -> list[T]:
-        """Walk every page within one total deadline; a repeated token is an error."""
+        """Walk every page within one total deadline; a repeated token is an error.
+
+        The next page is requested before this one is converted, so the server's work on
+        one page overlaps ours on the other.
+        """
         give_up = self.clock.monotonic() + self.options.request_timeout
+
+        def remaining() -> float:
+            left = give_up - self.clock.monotonic()
+            if left <= 0:
+                raise PaginationError(f"{label} timed out during pagination")
+            return left
+
         seen: set[str] = set()
         rows: list[T] = []
-        token = ""
+        page = await fetch("", remaining())
         first = True
         while True:
-            remaining = give_up - self.clock.monotonic()
-            if remaining <= 0:
-                raise PaginationError(f"{label} timed out during pagination")
-            page, token = await fetch(token, remaining)
-            rows.extend(page)
-            if on_page is not None:
-                on_page(page, restarted and first)
-            first = False
-            if not token:
-                return rows
+            token = page.next_token
             if token in seen:
                 raise PaginationError(f"{label} pagination loop detected: repeated page token")
             seen.add(token)
+            ahead = asyncio.ensure_future(fetch(token, remaining())) if token else None
+            try:
+                batch = page.rows()
+                rows.extend(batch)
+                if on_page is not None:
+                    on_page(batch, restarted and first)
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            first = False
+            if ahead is None:
+                return rows
+            try:
+                remaining()  # the walk as a whole is bounded, not only each request
+            except PaginationError:
+                ahead.cancel()
+                raise
+            page = await ahead
 
     async def get_sandbox(self, sandbox_id: str) -> Sandbox:
         return await self.adapter.get(sandbox_id, self.options.request_timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class SandboxStatus(StrEnum):
@@ -73,8 +74,10 @@ class Sandbox:
     isolation: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
+    """A snapshot record. A named tuple rather than a frozen dataclass: listings make them by
+    the hundred thousand, and a tuple is made about five times faster (and compared faster)."""
+
     id: str
     status: SnapshotStatus
     status_reason: str = ""

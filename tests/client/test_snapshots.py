@@ -341,7 +341,9 @@ async def test_pagination_has_one_total_deadline(harness: Harness,
 
     with pytest.raises(PaginationError, match="timed out during pagination"):
         await c.list_snapshots(on_page=slow_page)
-    assert backend.faults.calls(LIST) == 2  # not retried
+    # Two pages walked; the third may have reached the server (it is requested ahead of
+    # converting the second) before it was cancelled. A retry would have called again.
+    assert backend.faults.calls(LIST) in (2, 3)
 
 
 async def test_sandbox_listing_walks_pages(harness: Harness, backend: BackendServer) -> None:
