@@ -60,16 +60,25 @@ class BulkResult:
 
 
 class AdaptiveLimit:
-    """How many deletes may run at once: halves on throttling, grows back one at a time."""
+    """How many deletes may run at once: halves when the server throttles, grows back one
+    at a time. Throttles answered to one window of requests (those in flight together)
+    count as one signal, so a burst of refusals halves the limit once, not once each."""
 
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
         self.limit = self.maximum
         self._streak = 0
+        self._since_cut = self.maximum  # completions since the last halving
+
+    def completed(self) -> None:
+        self._since_cut += 1
 
     def throttled(self) -> None:
+        if self._since_cut < self.limit:
+            return  # part of the window that was in flight when it was last halved
         self.limit = max(1, self.limit // 2)
         self._streak = 0
+        self._since_cut = 0
 
     def succeeded(self) -> None:
         self._streak += 1
@@ -134,6 +143,7 @@ async def bulk_delete(
 
     def collect(task: asyncio.Task[Outcome]) -> None:
         snapshot_id = running.pop(task)
+        limit.completed()
         error = task.exception()
         if error is None:
             record(ItemResult(snapshot_id, task.result()))

@@ -74,7 +74,7 @@ class _StopFlight:
 class ClientOptions:
     request_timeout: float = deadlines.REQUEST_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    bulk_concurrency: int = 16
+    bulk_concurrency: int = 32
     page_size: int = 1000  # per listing call; 0 takes the server's default (100 for v1beta2)
 
 

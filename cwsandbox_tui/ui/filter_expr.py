@@ -51,18 +51,62 @@ class Fields(Generic[R]):
 Predicate = Callable[[R], bool]
 
 
-def compile_filter(expression: str, fields: Fields[R], now: float) -> Predicate[R] | None:
+@dataclass(frozen=True)
+class RowFilter(Generic[R]):
+    """A compiled filter. Plain text terms are kept apart as `needles`, so a table that
+    keeps each row's text can test them with one `in` per row and no calls."""
+
+    needles: tuple[str, ...]  # lower-case; the row's text must contain every one
+    predicate: Predicate[R] | None  # every other term, all of which must hold
+    text: Callable[[R], str]
+
+    def __call__(self, row: R) -> bool:
+        text = self.text(row)
+        if not all(needle in text for needle in self.needles):
+            return False
+        return self.predicate is None or self.predicate(row)
+
+
+def compile_filter(expression: str, fields: Fields[R], now: float) -> RowFilter[R] | None:
     """None for an empty filter (everything matches)."""
+    terms = _split(expression)
+    needles = tuple(t.lower() for t in terms if _plain(t))
+    checks = [_term(term, fields, now) for term in terms if not _plain(term)]
+    if not needles and not checks:
+        return None
+    predicate: Predicate[R] | None = None
+    if len(checks) == 1:
+        predicate = checks[0]
+    elif checks:
+        predicate = lambda row: all(check(row) for check in checks)  # noqa: E731
+    return RowFilter(needles, predicate, fields.text)
+
+
+def narrows(old: str, new: str) -> bool:
+    """Whether `new` can only match rows that `old` matches, so filtering what `old`
+    shows is enough (typing on at the end of a text filter)."""
     try:
-        terms = shlex.split(expression)
+        before, after = _split(old), _split(new)
+    except FilterError:
+        return False
+    if not before or len(after) < len(before) or not all(_plain(t) for t in before):
+        return False
+    *same, last = before
+    return after[:len(same)] == same and _plain(after[len(same)]) \
+        and after[len(same)].lower().startswith(last.lower())
+
+
+def _split(expression: str) -> list[str]:
+    try:
+        return shlex.split(expression)
     except ValueError as exc:
         raise FilterError(f"cannot read the filter: {exc}") from None
-    checks = [_term(term, fields, now) for term in terms]
-    if not checks:
-        return None
-    if len(checks) == 1:
-        return checks[0]
-    return lambda row: all(check(row) for check in checks)
+
+
+def _plain(term: str) -> bool:
+    """A text term: no negation, no regular expression, no field comparison."""
+    return not (term.startswith(("!", "/")) or _COMPARE.match(term.lower())
+                or _EQUALS.match(term))
 
 
 def _term(term: str, fields: Fields[R], now: float) -> Predicate[R]:

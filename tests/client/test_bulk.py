@@ -130,9 +130,16 @@ async def test_adaptive_limit_halves_on_throttling_and_grows_back() -> None:
     limit = AdaptiveLimit(8)
     limit.throttled()
     assert limit.limit == 4
-    limit.throttled()
-    limit.throttled()
-    limit.throttled()
+    limit.throttled()  # same window: the requests in flight when it was halved
+    assert limit.limit == 4
+    for _ in range(4):
+        limit.completed()
+    limit.throttled()  # a new window
+    assert limit.limit == 2
+    for _ in range(3):
+        for _ in range(limit.limit):
+            limit.completed()
+        limit.throttled()
     assert limit.limit == 1  # never below one
     for _ in range(1):
         limit.succeeded()

@@ -35,7 +35,8 @@ class SandboxesScreen(TableScreen[Sandbox]):
     def make_table(self) -> RowTable[Sandbox]:
         return RowTable(SANDBOX_COLUMNS, key=lambda s: s.id, status_class=sandbox_status_class,
                         empty_text="No sandboxes. Press n to start one.",
-                        now=self.dashboard.clock.time(), id="sandboxes-table")
+                        now=self.dashboard.clock.time(), text=SANDBOX_FIELDS.text,
+                        id="sandboxes-table")
 
     def fields(self) -> Fields[Sandbox]:
         return SANDBOX_FIELDS

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from ..filter_expr import Fields, FilterError, compile_filter
+from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
 from ..widgets.tasks import TaskPanel
@@ -100,16 +100,19 @@ class TableScreen(Screen[None], Generic[R]):
         """Compile and apply; a bad expression is shown in the bar, the old filter stays."""
         error = self.query_one("#filter-error", Static)
         field = self.query_one("#filter-input", Input)
+        if text == self.filter_text and not field.has_class("-invalid"):
+            return True  # already applied (setting the input's value reports it again)
         try:
-            predicate = compile_filter(text, self.fields(), self.dashboard.clock.time())
+            row_filter = compile_filter(text, self.fields(), self.dashboard.clock.time())
         except FilterError as exc:
             error.update(str(exc))
             field.add_class("-invalid")
             return False
         error.update("")
         field.remove_class("-invalid")
+        narrowing = narrows(self.filter_text, text)
         self.filter_text = text
-        self.table.set_filter(predicate)
+        self.table.set_filter(row_filter, narrowing)
         self.update_status()
         return True
 

@@ -22,6 +22,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from ..filter_expr import RowFilter
+
 R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
@@ -75,7 +77,8 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def __init__(self, columns: list[Column[R]], key: Callable[[R], str], *,
                  status_class: Callable[[R], str] | None = None, empty_text: str = "No rows.",
-                 now: float = 0.0, id: str | None = None) -> None:
+                 now: float = 0.0, text: Callable[[R], str] | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
         self.key = key
@@ -85,10 +88,13 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.rows: dict[str, R] = {}
         self._order: list[str] = []
         self.view: list[str] = []
-        self._position: dict[str, int] = {}
+        self._sorted: list[str] | None = None
+        self._index: dict[str, int] | None = None
         self.marks: set[str] = set()
         self.cursor = 0
-        self._predicate: Callable[[R], bool] | None = None
+        self._filter: RowFilter[R] | None = None
+        self._text = text
+        self._haystacks: dict[str, str] = {}  # each row's lower-case text, for text filters
         self.sort_column: str | None = None
         self.sort_reverse = False
         self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
@@ -108,26 +114,44 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
         fresh = {self.key(r): r for r in rows}
-        changed = [k for k, r in fresh.items() if k in self.rows and self.rows[k] != r]
-        structural = fresh.keys() != self.rows.keys()
+        old = self.rows
+        changed = [k for k, r in fresh.items() if k in old and old[k] != r]
+        added = [k for k in fresh if k not in old]
+        removed = old.keys() - fresh.keys()
+        structural = bool(added or removed)
         if not changed and not structural:
             return False
-        order = list(fresh) if structural else self._order
         self.rows = fresh
-        self._order = order
         for row_id in changed:
             self._cells.pop(row_id, None)
+        for row_id in removed:
+            self._haystacks.pop(row_id, None)
+        self._note_texts([*changed, *added])
         if structural:
+            self._order = list(fresh)
+            self._sorted = None
             self.marks &= fresh.keys()
-        if structural or self._predicate is not None or self.sort_column is not None:
+        elif self._sorted is not None and self._sort_key_changed(old, changed):
+            self._sorted = None
+        resort = self._sorted is None and self.sort_column is not None
+        if structural or resort or self._filter is not None:
             self._rebuild()
         else:
+            positions = self._positions()
             for row_id in changed:
-                self._refresh_row(self._position[row_id])
+                self._refresh_row(positions[row_id])
         return True
+
+    def _sort_key_changed(self, old: dict[str, R], changed: list[str]) -> bool:
+        column = self._column(self.sort_column)
+        if column is None or column.sort_key is None:
+            return False
+        key = column.sort_key
+        return any(key(old[i]) != key(self.rows[i]) for i in changed)
 
     def append(self, rows: Iterable[R]) -> None:
         """Add rows at the end (a page streaming in); existing ids are updated in place."""
+        rows = list(rows)
         new: list[str] = []
         for row in rows:
             row_id = self.key(row)
@@ -137,17 +161,22 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                 self._cells.pop(row_id, None)
             self.rows[row_id] = row
         self._order.extend(new)
+        if self._text is not None:
+            text, texts, key = self._text, self._haystacks, self.key
+            for row in rows:
+                texts[key(row)] = text(row)
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
             # large listing streams in; re-sort at most a few times a second instead.
-            if self._resort is None:
+            self._sorted = None
+            if not self.view:
+                self._rebuild()  # the first rows show at once; later pages re-sort in batches
+            elif self._resort is None:
                 self._resort = self.set_timer(RESORT_DELAY, self._resort_now)
             return
         start = len(self.view)
-        predicate = self._predicate
-        self.view.extend(i for i in new if predicate is None or predicate(self.rows[i]))
-        for offset, row_id in enumerate(self.view[start:], start):
-            self._position[row_id] = offset
+        self.view.extend(self._matching(new))
+        self._index = None
         self._resize()
         self.refresh_lines(start + 1, len(self.view) - start)
 
@@ -155,31 +184,64 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._resort = None
         self._rebuild()
 
-    def set_filter(self, predicate: Callable[[R], bool] | None) -> None:
-        self._predicate = predicate
-        self._rebuild()
+    def _note_texts(self, ids: list[str]) -> None:
+        """Keep the texts of these (new or changed) rows current."""
+        if self._text is not None:
+            text, rows, texts = self._text, self.rows, self._haystacks
+            for row_id in ids:
+                texts[row_id] = text(rows[row_id])
+
+    def _matching(self, ids: Iterable[str]) -> list[str]:
+        """The ids the filter lets through, in the order given."""
+        row_filter = self._filter
+        if row_filter is None:
+            return list(ids)
+        if self._text is not None:
+            texts = self._haystacks
+            for needle in row_filter.needles:  # one `in` per row, no calls
+                ids = [i for i in ids if needle in texts[i]]
+            predicate, rows = row_filter.predicate, self.rows
+            return [i for i in ids if predicate(rows[i])] if predicate is not None else list(ids)
+        rows = self.rows
+        return [i for i in ids if row_filter(rows[i])]
+
+    def set_filter(self, row_filter: RowFilter[R] | None, narrowing: bool = False) -> None:
+        """Apply a filter; `narrowing` says it can only drop rows of the current view, so
+        only those are tested (typing on at the end of a text filter)."""
+        self._filter = row_filter
+        self._rebuild(self.view if narrowing and row_filter is not None else None)
 
     def set_sort(self, column_key: str | None, reverse: bool = False) -> None:
         self.sort_column = column_key
         self.sort_reverse = reverse
+        self._sorted = None
         self._rebuild()
 
-    def _rebuild(self) -> None:
-        keep = self.cursor_id
-        ids = self._order
-        if self._predicate is not None:
-            predicate, rows = self._predicate, self.rows
-            ids = [i for i in ids if predicate(rows[i])]
-        column = self._column(self.sort_column) if self.sort_column else None
-        if column is not None and column.sort_key is not None:
+    def _display_order(self) -> list[str]:
+        """Every id in display order; sorted once per change of rows or sort, so that
+        filtering (a keystroke) never sorts: filtering a sorted list keeps it sorted."""
+        column = self._column(self.sort_column)
+        if column is None or column.sort_key is None:
+            return self._order
+        if self._sorted is None:
             sort_key, rows = column.sort_key, self.rows
-            ids = sorted(ids, key=lambda i: sort_key(rows[i]), reverse=self.sort_reverse)
-        elif ids is self._order:
-            ids = list(ids)
-        self.view = ids
-        self._position = {row_id: index for index, row_id in enumerate(ids)}
-        self.cursor = self._position.get(keep, min(self.cursor, max(0, len(ids) - 1))) \
-            if keep is not None else 0
+            self._sorted = sorted(self._order, key=lambda i: sort_key(rows[i]),
+                                  reverse=self.sort_reverse)
+        return self._sorted
+
+    def _positions(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {row_id: index for index, row_id in enumerate(self.view)}
+        return self._index
+
+    def _rebuild(self, among: list[str] | None = None) -> None:
+        keep = self.cursor_id
+        self.view = self._matching(among if among is not None else self._display_order())
+        self._index = None
+        try:
+            self.cursor = self.view.index(keep) if keep is not None else 0
+        except ValueError:
+            self.cursor = min(self.cursor, max(0, len(self.view) - 1))
         self._resize()
         self.refresh()
         self.post_message(self.CursorMoved(self, self.cursor_id))
@@ -216,7 +278,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.refresh()
 
     def hidden_marks(self) -> set[str]:
-        return self.marks - self._position.keys()
+        return self.marks - self._positions().keys()
 
     # time
     def tick(self, now: float) -> None:

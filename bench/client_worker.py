@@ -1,0 +1,88 @@
+"""Our client's side of the comparisons, run as its own process (like the SDK's side):
+
+    python -m bench.client_worker list   --url URL [--page-size N]
+    python -m bench.client_worker delete --url URL      # lists every id, then times the delete
+    python -m bench.client_worker count  --url URL
+
+Prints one JSON object. The clock runs only around the client call being measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from cwsandbox_tui.client import events as ev
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.bulk import Outcome
+from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
+
+
+def make_client(url: str, page_size: int = 0) -> Client:
+    channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
+    info = EndpointInfo(url=url, source="bench", auth_mode="no authentication", read_only=False)
+    return Client(Adapter(channel, []), info, options=ClientOptions(page_size=page_size))
+
+
+async def list_all(url: str, page_size: int) -> dict[str, Any]:
+    client = make_client(url, page_size)
+    try:
+        started = time.perf_counter()
+        rows = await client.list_snapshots()
+        seconds = time.perf_counter() - started
+    finally:
+        await client.close()
+    return {"seconds": seconds, "rows": len(rows), "page_size": page_size}
+
+
+async def delete_all(url: str) -> dict[str, Any]:
+    client = make_client(url, 1000)
+    retries: list[ev.RetryScheduled] = []
+    client.bus.subscribe(lambda e: retries.append(e) if isinstance(e, ev.RetryScheduled) else None)
+    try:
+        ids = [s.id for s in await client.list_snapshots()]
+        started = time.perf_counter()
+        result = await client.delete_snapshots(ids)
+        seconds = time.perf_counter() - started
+        left = len(await client.list_snapshots())
+    finally:
+        await client.close()
+    return {"seconds": seconds, "count": len(ids),
+            "deleted": result.count(Outcome.DELETED),
+            "already_gone": result.count(Outcome.ALREADY_GONE),
+            "failed": result.count(Outcome.FAILED), "untouched": result.count(Outcome.UNTOUCHED),
+            "retries": len(retries),
+            "retry_codes": sorted({r.code for r in retries}), "left": left,
+            "concurrency": client.options.bulk_concurrency}
+
+
+async def count(url: str) -> dict[str, Any]:
+    client = make_client(url, 1000)
+    try:
+        return {"rows": len(await client.list_snapshots())}
+    finally:
+        await client.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["list", "delete", "count"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--page-size", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        result = asyncio.run(list_all(args.url, args.page_size))
+    elif args.command == "delete":
+        result = asyncio.run(delete_all(args.url))
+    else:
+        result = asyncio.run(count(args.url))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
