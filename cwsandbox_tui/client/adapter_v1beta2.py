@@ -6,6 +6,7 @@ our error hierarchy. A second API version would get an adapter of its own beside
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -326,7 +327,7 @@ class Adapter:
             yield spb.LogStreamRequest(init=spb.LogStreamInit(
                 sandbox_id=sandbox_id, follow=follow, tail_lines=tail, timestamps=True))
             if follow:
-                await self._channel_closed()
+                await asyncio.Event().wait()  # a follow keeps its send side open until cancelled
 
         call = self._streaming.StreamLogs(requests(), timeout=timeout, metadata=self._metadata)
         try:
@@ -347,11 +348,6 @@ class Adapter:
                                    sandbox_id=sandbox_id) from None
         finally:
             call.cancel()
-
-    async def _channel_closed(self) -> None:
-        import asyncio
-
-        await asyncio.Event().wait()  # keeps a follow's send side open until cancelled
 
     # snapshots
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,

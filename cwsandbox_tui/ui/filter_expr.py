@@ -57,29 +57,71 @@ class RowFilter(Generic[R]):
     keeps each row's text can test them with one `in` per row and no calls."""
 
     needles: tuple[str, ...]  # lower-case; the row's text must contain every one
+    ranges: tuple[Range, ...]  # numeric bounds on a row's creation time or size
     predicate: Predicate[R] | None  # every other term, all of which must hold
-    text: Callable[[R], str]
+    fields: Fields[R]
 
     def __call__(self, row: R) -> bool:
-        text = self.text(row)
+        text = self.fields.text(row)
         if not all(needle in text for needle in self.needles):
             return False
+        for bound in self.ranges:
+            getter = self.fields.created if bound.field == "created" else self.fields.size
+            value = getter(row) if getter is not None else None
+            if value is None or not _OPS[bound.op](value, bound.value):
+                return False
         return self.predicate is None or self.predicate(row)
+
+
+@dataclass(frozen=True)
+class Range:
+    """`field op value`, e.g. created < (now - 7 days) for `age>7d`."""
+
+    field: str  # "created" or "size"
+    op: str  # one of > < >= <= =
+    value: float
 
 
 def compile_filter(expression: str, fields: Fields[R], now: float) -> RowFilter[R] | None:
     """None for an empty filter (everything matches)."""
     terms = _split(expression)
     needles = tuple(t.lower() for t in terms if _plain(t))
-    checks = [_term(term, fields, now) for term in terms if not _plain(term)]
-    if not needles and not checks:
+    ranges: list[Range] = []
+    checks = []
+    for term in terms:
+        if _plain(term):
+            continue
+        bound = _range(term, fields, now)
+        if bound is not None:
+            ranges.append(bound)
+        else:
+            checks.append(_term(term, fields, now))
+    if not needles and not ranges and not checks:
         return None
     predicate: Predicate[R] | None = None
     if len(checks) == 1:
         predicate = checks[0]
     elif checks:
         predicate = lambda row: all(check(row) for check in checks)  # noqa: E731
-    return RowFilter(needles, predicate, fields.text)
+    return RowFilter(needles, tuple(ranges), predicate, fields)
+
+
+_MIRRORED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "="}
+
+
+def _range(term: str, fields: Fields[R], now: float) -> Range | None:
+    """A positive age or size term as a numeric bound (None for any other term)."""
+    compare = _COMPARE.match(term.lower())
+    if compare is None:
+        return None
+    name, op_text, value = compare.groups()
+    if name == "age":
+        limit = _parse(_AGE, value, _AGE_UNITS, f"{term}: age wants a value like 7d, 12h or 30m")
+        return Range("created", _MIRRORED[op_text], now - limit)  # older: created earlier
+    if fields.size is None:
+        raise FilterError(f"{term}: this table has no size")
+    limit = _parse(_SIZE, value, _SIZE_UNITS, f"{term}: size wants a value like 1GiB or 500MB")
+    return Range("size", op_text, limit)
 
 
 def narrows(old: str, new: str) -> bool:
@@ -132,8 +174,7 @@ def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
         if name == "age":
             limit = _parse(_AGE, value, _AGE_UNITS,
                            f"{body}: age wants a value like 7d, 12h or 30m")
-            created = fields.created
-            return lambda row: (c := created(row)) is not None and op(now - c, limit)
+            return _age_check(fields.created, op_text, now - limit)
         if fields.size is None:
             raise FilterError(f"{body}: this table has no size")
         limit = _parse(_SIZE, value, _SIZE_UNITS, f"{body}: size wants a value like 1GiB or 500MB")
@@ -157,6 +198,21 @@ def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
         return matches
     needle = body.lower()
     return lambda row: needle in fields.text(row)
+
+
+def _age_check(created: Callable[[R], float | None], op_text: str,
+               cutoff: float) -> Predicate[R]:
+    """age OP limit, said as a comparison of the creation time with `cutoff` = now - limit
+    (older means created earlier); one comparison per row, as this runs on every row."""
+    if op_text == ">":
+        return lambda row: (c := created(row)) is not None and c < cutoff
+    if op_text == ">=":
+        return lambda row: (c := created(row)) is not None and c <= cutoff
+    if op_text == "<":
+        return lambda row: (c := created(row)) is not None and c > cutoff
+    if op_text == "<=":
+        return lambda row: (c := created(row)) is not None and c >= cutoff
+    return lambda row: (c := created(row)) is not None and c == cutoff
 
 
 def _parse(pattern: re.Pattern[str], value: str, units: Mapping[Any, float], message: str) -> float:

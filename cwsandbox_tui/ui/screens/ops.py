@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,8 +51,6 @@ def describe(event: ev.Event) -> str:
 
 
 def _clock(at: float) -> str:
-    import time
-
     return time.strftime("%H:%M:%S", time.gmtime(at))
 
 

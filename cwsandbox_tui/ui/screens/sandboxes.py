@@ -36,6 +36,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
         return RowTable(SANDBOX_COLUMNS, key=lambda s: s.id, status_class=sandbox_status_class,
                         empty_text="No sandboxes. Press n to start one.",
                         now=self.dashboard.clock.time(), text=SANDBOX_FIELDS.text,
+                        numbers={"created": SANDBOX_FIELDS.created},
                         id="sandboxes-table")
 
     def fields(self) -> Fields[Sandbox]:

@@ -32,7 +32,10 @@ class SnapshotsScreen(TableScreen[Snapshot]):
     def make_table(self) -> RowTable[Snapshot]:
         table = RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, status_class=snapshot_status_class,
                          empty_text="No snapshots.", now=self.dashboard.clock.time(),
-                         text=SNAPSHOT_FIELDS.text, id="snapshots-table")
+                         text=SNAPSHOT_FIELDS.text,
+                         numbers={"created": SNAPSHOT_FIELDS.created,
+                                  "size": lambda s: s.size_bytes},
+                         id="snapshots-table")
         table.sort_column, table.sort_reverse = "created", True  # newest first
         return table
 

@@ -78,6 +78,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def __init__(self, columns: list[Column[R]], key: Callable[[R], str], *,
                  status_class: Callable[[R], str] | None = None, empty_text: str = "No rows.",
                  now: float = 0.0, text: Callable[[R], str] | None = None,
+                 numbers: dict[str, Callable[[R], float | None]] | None = None,
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
@@ -95,11 +96,17 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._filter: RowFilter[R] | None = None
         self._text = text
         self._haystacks: dict[str, str] = {}  # each row's lower-case text, for text filters
+        self._number_getters = dict(numbers or {})
+        # each row's creation time and size, kept like the texts, for age and size filters
+        self._number_cache: dict[str, dict[str, float | None]] = {
+            name: {} for name in self._number_getters}
         self.sort_column: str | None = None
         self.sort_reverse = False
         self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
         self._resort: Timer | None = None
+        self._parts: dict[str, Style] = {}
+        self._column_index = {column.key: n for n, column in enumerate(columns)}
 
     # data
     @property
@@ -126,6 +133,8 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._cells.pop(row_id, None)
         for row_id in removed:
             self._haystacks.pop(row_id, None)
+            for values in self._number_cache.values():
+                values.pop(row_id, None)
         self._note_texts([*changed, *added])
         if structural:
             self._order = list(fresh)
@@ -161,10 +170,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                 self._cells.pop(row_id, None)
             self.rows[row_id] = row
         self._order.extend(new)
-        if self._text is not None:
-            text, texts, key = self._text, self._haystacks, self.key
-            for row in rows:
-                texts[key(row)] = text(row)
+        self._note_texts([self.key(row) for row in rows])
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
             # large listing streams in; re-sort at most a few times a second instead.
@@ -185,25 +191,43 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._rebuild()
 
     def _note_texts(self, ids: list[str]) -> None:
-        """Keep the texts of these (new or changed) rows current."""
+        """Keep the texts and numbers of these (new or changed) rows current."""
+        rows = self.rows
         if self._text is not None:
-            text, rows, texts = self._text, self.rows, self._haystacks
+            text, texts = self._text, self._haystacks
             for row_id in ids:
                 texts[row_id] = text(rows[row_id])
+        for name, getter in self._number_getters.items():
+            values = self._number_cache[name]
+            for row_id in ids:
+                values[row_id] = getter(rows[row_id])
 
     def _matching(self, ids: Iterable[str]) -> list[str]:
         """The ids the filter lets through, in the order given."""
         row_filter = self._filter
         if row_filter is None:
             return list(ids)
-        if self._text is not None:
-            texts = self._haystacks
-            for needle in row_filter.needles:  # one `in` per row, no calls
-                ids = [i for i in ids if needle in texts[i]]
-            predicate, rows = row_filter.predicate, self.rows
-            return [i for i in ids if predicate(rows[i])] if predicate is not None else list(ids)
-        rows = self.rows
-        return [i for i in ids if row_filter(rows[i])]
+        if self._text is None:
+            rows = self.rows
+            return [i for i in ids if row_filter(rows[i])]
+        texts = self._haystacks
+        for needle in row_filter.needles:  # one `in` per row, no calls
+            ids = [i for i in ids if needle in texts[i]]
+        for bound in row_filter.ranges:  # one comparison per row
+            values = self._numbers(bound.field, row_filter)
+            ids = _within(ids, values, bound.op, bound.value)
+        predicate, rows = row_filter.predicate, self.rows
+        return [i for i in ids if predicate(rows[i])] if predicate is not None else list(ids)
+
+    def _numbers(self, name: str, row_filter: RowFilter[R]) -> dict[str, float | None]:
+        """Every row's creation time or size (kept as rows come when the table was told how
+        to read them, else read now)."""
+        values = self._number_cache.get(name)
+        if values is None:
+            getter = row_filter.fields.created if name == "created" else row_filter.fields.size
+            assert getter is not None
+            values = {row_id: getter(row) for row_id, row in self.rows.items()}
+        return values
 
     def set_filter(self, row_filter: RowFilter[R] | None, narrowing: bool = False) -> None:
         """Apply a filter; `narrowing` says it can only drop rows of the current view, so
@@ -368,6 +392,17 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._layout = (width, widths)
         return widths
 
+    def _part(self, name: str) -> Style:
+        """A component style to lay over a line; looked up once, not once per line."""
+        style = self._parts.get(name)
+        if style is None:
+            style = self._parts[name] = self.get_component_rich_style(name, partial=True)
+        return style
+
+    def notify_style_update(self) -> None:
+        self._parts.clear()  # the theme or the CSS changed
+        super().notify_style_update()
+
     def render_line(self, y: int) -> Strip:
         width = self.line_width
         base = self.rich_style
@@ -397,17 +432,15 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         marked = row_id in self.marks
         style = base
         if index == self.cursor:
-            style += self.get_component_rich_style(
-                "rowtable--cursor" if self.has_focus else "rowtable--cursor-blur", partial=True)
+            style += self._part("rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
         if marked:
-            style += self.get_component_rich_style("rowtable--marked", partial=True)
+            style += self._part("rowtable--marked")
         segments = [Segment("* " if marked else "  ", style)]
         used = GUTTER
         status = None
         if self.status_class is not None and index != self.cursor:
-            status = self.get_component_rich_style(
-                f"rowtable--{self.status_class(self.rows[row_id])}", partial=True)
-        positions = {column.key: n for n, column in enumerate(self.columns)}
+            status = self._part(f"rowtable--{self.status_class(self.rows[row_id])}")
+        positions = self._column_index
         for column, size in self.visible_columns():
             text = _fit(texts[positions[column.key]], size, column.align) + " "
             cell_style = style + status if (column.styled and status is not None) else style
@@ -416,6 +449,19 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         if used < width:
             segments.append(Segment(" " * (width - used), style))
         return Strip(segments).crop(0, width)
+
+
+def _within(ids: Iterable[str], values: dict[str, float | None], op: str,
+            bound: float) -> list[str]:
+    if op == "<":
+        return [i for i in ids if (v := values[i]) is not None and v < bound]
+    if op == "<=":
+        return [i for i in ids if (v := values[i]) is not None and v <= bound]
+    if op == ">":
+        return [i for i in ids if (v := values[i]) is not None and v > bound]
+    if op == ">=":
+        return [i for i in ids if (v := values[i]) is not None and v >= bound]
+    return [i for i in ids if values[i] == bound]
 
 
 def _fit(text: str, width: int, align: str) -> str:
