@@ -1,6 +1,7 @@
 """3. Bulk delete of 1,000 snapshots with 20 ms of injected latency per delete.
 
-Ours: `Client.delete_snapshots(ids)` (bounded adaptive concurrency, default 16 at once).
+Ours: `Client.delete_snapshots(ids)` (bounded adaptive concurrency:
+`ClientOptions.bulk_concurrency` at once).
 SDK 0.26.0: `Sandbox.delete_snapshot(id).result()` in a loop, as its examples do, in its own
 virtualenv. Each side runs as its own process against a freshly seeded backend (a new backend
 per side and per run), lists the ids first (not timed), times the deletes only, and lists
@@ -14,6 +15,8 @@ and once with retry_delay=100ms. Every snapshot must still be deleted.
 from __future__ import annotations
 
 from typing import Any
+
+from cwsandbox_tui.client.client import ClientOptions
 
 from .common import (
     BENCH,
@@ -86,7 +89,8 @@ def run(ctx: Context) -> list[Figure]:
     figures = [figure(NAME, f"delete {count:,} snapshots, 20 ms latency each", our_times, "s",
                       target=Target(">=", 15, on="ratio"), reference=sdk_times,
                       reference_label="SDK 0.26.0 loop", ratio="ref/value",
-                      note="ours: delete_snapshots(ids), 16 at once (adaptive); "
+                      note=f"ours: delete_snapshots(ids), {ClientOptions().bulk_concurrency} "
+                           "at once (adaptive); "
                            "SDK: Sandbox.delete_snapshot(id).result() one after another")]
     for label, faults in THROTTLED:
         times: list[float] = []
