@@ -143,12 +143,11 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         elif self._sorted is not None and self._sort_key_changed(old, changed):
             self._sorted = None
         resort = self._sorted is None and self.sort_column is not None
-        if structural or resort or self._filter is not None:
-            self._rebuild()
-        else:
-            positions = self._positions()
+        if not (structural or resort or self._filter is not None) or not self._rebuild():
+            positions = self._positions()  # the same rows shown: repaint the changed ones
             for row_id in changed:
-                self._refresh_row(positions[row_id])
+                if row_id in positions:
+                    self._refresh_row(positions[row_id])
         return True
 
     def _sort_key_changed(self, old: dict[str, R], changed: list[str]) -> bool:
@@ -258,9 +257,14 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._index = {row_id: index for index, row_id in enumerate(self.view)}
         return self._index
 
-    def _rebuild(self, among: list[str] | None = None) -> None:
+    def _rebuild(self, among: list[str] | None = None) -> bool:
+        """Recompute the view; False when it holds the same rows in the same order (a
+        keystroke that hid nothing), in which case nothing is repainted."""
         keep = self.cursor_id
-        self.view = self._matching(among if among is not None else self._display_order())
+        view = self._matching(among if among is not None else self._display_order())
+        if view == self.view:
+            return False
+        self.view = view
         self._index = None
         try:
             self.cursor = self.view.index(keep) if keep is not None else 0
@@ -269,6 +273,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._resize()
         self.refresh()
         self.post_message(self.CursorMoved(self, self.cursor_id))
+        return True
 
     def _column(self, key: str | None) -> Column[R] | None:
         return next((c for c in self.columns if c.key == key), None)
