@@ -436,10 +436,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         texts = self._cells_for(row_id)
         marked = row_id in self.marks
         style = base
-        if index == self.cursor:
-            style += self._part("rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
         if marked:
             style += self._part("rowtable--marked")
+        if index == self.cursor:  # last, so a marked row under the cursor stays readable
+            style += self._part("rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
         segments = [Segment("* " if marked else "  ", style)]
         used = GUTTER
         status = None
