@@ -102,6 +102,10 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._wire = WireCache()
+        # Whole listing pages, kept while no snapshot record changes (a refresh of a large
+        # table asks for every page again).
+        self._pages: dict[tuple[str, int], pb.ListFileSystemSnapshotsResponse] = {}
+        self._pages_generation = -1
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
         spec = row.spec
@@ -261,9 +265,17 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest, context: Any
                                       ) -> pb.ListFileSystemSnapshotsResponse:
         async def work() -> pb.ListFileSystemSnapshotsResponse:
-            rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
-            response = pb.ListFileSystemSnapshotsResponse.FromString(self._wire.page(rows))
-            response.next_page_token = token
+            generation = self.engine.store.snapshot_generation
+            key = (request.page_token, request.page_size)
+            if self._pages_generation != generation:
+                self._pages.clear()  # something changed: every kept page is stale
+                self._pages_generation = generation
+            response = self._pages.get(key)
+            if response is None:
+                rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
+                response = pb.ListFileSystemSnapshotsResponse.FromString(self._wire.page(rows))
+                response.next_page_token = token
+                self._pages[key] = response
             return response
         return await self._call(context, work)
 

@@ -96,6 +96,9 @@ _SNAPSHOT_COLUMNS = [f.name for f in fields(SnapshotRow)]
 
 class Store:
     def __init__(self, path: Path) -> None:
+        # Counts every change to the snapshot records, so a listing page made since the
+        # last change can be served again as it was.
+        self.snapshot_generation = 0
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -153,6 +156,7 @@ class Store:
 
     # snapshots
     def insert_snapshot(self, row: SnapshotRow) -> SnapshotRow:
+        self.snapshot_generation += 1
         values = asdict(row)
         values.pop("seq")
         names = ", ".join(values)
@@ -164,6 +168,7 @@ class Store:
         return row
 
     def insert_snapshots(self, rows: Sequence[SnapshotRow]) -> None:
+        self.snapshot_generation += 1
         """Bulk insert in one transaction (seeding)."""
         names = [n for n in _SNAPSHOT_COLUMNS if n != "seq"]
         query = (f"INSERT INTO snapshots ({', '.join(names)}) "
@@ -172,6 +177,7 @@ class Store:
             self._db.executemany(query, [tuple(getattr(r, n) for n in names) for r in rows])
 
     def update_snapshot(self, snapshot_id: str, **changes: Any) -> None:
+        self.snapshot_generation += 1
         assignments = ", ".join(f"{name} = ?" for name in changes)
         self._db.execute(
             f"UPDATE snapshots SET {assignments} WHERE id = ?", (*changes.values(), snapshot_id)
@@ -218,6 +224,7 @@ class Store:
         return {r[0] for r in self._db.execute("SELECT DISTINCT archive FROM snapshots")}
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
+        self.snapshot_generation += 1
         return self._db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,)).rowcount > 0
 
     def _transaction(self) -> _Transaction:
