@@ -219,3 +219,23 @@ async def test_sandbox_page_sizes_and_tokens(gateway: Gateway) -> None:
         page_token=snapshot_token_like)), INVALID, field_name="page_token")
     for sandbox in everything.sandboxes:
         await stop(gateway, sandbox.sandbox_id)
+
+
+async def test_a_page_served_again_reflects_every_change(backend: BackendServer,
+                                                         gateway: Gateway) -> None:
+    """Pages are kept between identical requests, but never past a change to a record."""
+    ids = seed_snapshots(backend, 5)
+
+    async def first_page() -> dict[str, int]:
+        reply = await gateway.ListFileSystemSnapshots(pb.ListFileSystemSnapshotsRequest(
+            page_size=3))
+        return {s.file_system_snapshot_id: s.status for s in reply.file_system_snapshots}
+
+    assert list(await first_page()) == ids[:3]
+    assert list(await first_page()) == ids[:3]  # served again
+    await gateway.DeleteFileSystemSnapshot(pb.DeleteFileSystemSnapshotRequest(
+        file_system_snapshot_id=ids[1]))
+    assert list(await first_page()) == [ids[0], ids[2], ids[3]]
+    assert backend.engine is not None
+    backend.engine.store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)
+    assert (await first_page())[ids[0]] == pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
