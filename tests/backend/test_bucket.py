@@ -11,6 +11,7 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
 from .helpers import (
     FSS_READY,
+    INVALID,
     MOUNT,
     Gateway,
     add_file,
@@ -22,7 +23,6 @@ from .helpers import (
     start_sandbox,
 )
 
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 MANAGED = pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_CW_MANAGED
 OWN = pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_BRING_YOUR_OWN
 

@@ -15,6 +15,7 @@ from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 
 from .helpers import (
     COMPLETED,
+    INVALID,
     MOUNT,
     STDERR,
     STDOUT,
@@ -32,8 +33,6 @@ from .helpers import (
     until_logged,
     wait_status,
 )
-
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def stream_error(call: AsyncIterator[object]) -> grpc.aio.AioRpcError:

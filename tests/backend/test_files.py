@@ -13,6 +13,7 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
 from .helpers import (
     COMPLETED,
+    INVALID,
     MOUNT,
     Gateway,
     Streaming,
@@ -24,8 +25,6 @@ from .helpers import (
     stop,
     wait_status,
 )
-
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 def tree(root: Path) -> set[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import grpc
-
 from cwsandbox_tui.backend.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
@@ -15,6 +13,7 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from .helpers import (
     COMPLETED,
     FSS_READY,
+    INVALID,
     RUNNING,
     Gateway,
     expect_error,
@@ -22,8 +21,6 @@ from .helpers import (
     stop,
     wait_status,
 )
-
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 def seed_snapshots(backend: BackendServer, count: int) -> list[str]:

@@ -17,8 +17,11 @@ from .helpers import (
     COMPLETED,
     CREATING,
     FAILED,
+    INVALID,
     MOUNT,
+    NOT_FOUND,
     PAUSED,
+    PRECONDITION,
     RUNNING,
     STUBBORN,
     TERMINAL,
@@ -42,10 +45,6 @@ from .helpers import (
     until_logged,
     wait_status,
 )
-
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
-NOT_FOUND = grpc.StatusCode.NOT_FOUND
-PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 # Leaves a line in its log when SIGTERM arrives, then exits 0.
 POLITE = ["-c", 'trap "echo got-sigterm; exit 0" TERM; echo up; while :; do sleep 0.05; done']

@@ -19,7 +19,10 @@ from .helpers import (
     FSS_CREATING,
     FSS_FAILED,
     FSS_READY,
+    INVALID,
     MOUNT,
+    NOT_FOUND,
+    PRECONDITION,
     RUNNING,
     STUBBORN,
     TERMINAL,
@@ -41,10 +44,6 @@ from .helpers import (
     wait_snapshot,
     wait_status,
 )
-
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
-NOT_FOUND = grpc.StatusCode.NOT_FOUND
-PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
 def buckets(backend: BackendServer) -> Path:
