@@ -27,20 +27,24 @@ MAX_GRACE_SECONDS = 300
 
 def quantity_bytes(value: str) -> int | None:
     """A Kubernetes quantity such as `10Gi` in bytes, or None if it is not one."""
-    match = _QUANTITY.match(value.strip())
+    match = _QUANTITY.match(value.strip()) if len(value) <= 64 else None
     if not match:
         return None
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    amount = float(match.group(1)) * _UNITS[match.group(2)]
+    if amount != amount or amount == float("inf"):
+        return None
+    return int(amount)
 
 
 def size_problem(value: str) -> str | None:
     amount = quantity_bytes(value)
     if amount is None:
-        return f"{value!r} is not a size like 512Mi, 10Gi or 1Ti"
+        shown = repr(value) if len(value) <= 64 else f"a value of {len(value)} characters"
+        return f"{shown} is not a size like 512Mi, 10Gi or 1Ti"
     if amount <= 0:
         return "must be greater than zero"
     if amount > MAX_MOUNT_BYTES:
-        return f"{value} is larger than the limit of 1Ti"
+        return f"{value.strip()[:64]} is larger than the limit of 1Ti"
     return None
 
 

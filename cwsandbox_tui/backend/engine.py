@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -16,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from . import states, validation
+from . import sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
 from .errors import (
     ApiError,
@@ -26,9 +25,10 @@ from .errors import (
     snapshot_not_found,
 )
 from .faults import FaultPlan
-from .isolation import Isolation, resolve_in_sandbox
+from .isolation import Isolation
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
+from .sandboxfs import FileProblem
 from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
@@ -200,8 +200,13 @@ class Engine:
             try:
                 await asyncio.to_thread(restore_archive, self._archive_path(source),
                                         live.layout.mount_dir)
-            except ArchiveError as exc:
-                self.runtime.set_status(live, states.FAILED, str(exc), ended_at=time.time())
+            except Exception as exc:
+                reason = "restoring the snapshot failed"
+                if isinstance(exc, ArchiveError):
+                    reason = str(exc)
+                else:
+                    log.exception("restoring into %s failed", live.row.id)
+                self.runtime.set_status(live, states.FAILED, reason, ended_at=time.time())
                 live.booted.set()
                 live.exited.set()
                 return
@@ -210,7 +215,16 @@ class Engine:
             live.booted.set()
             live.exited.set()
             return
-        await self.runtime.boot(live)
+        try:
+            await self.runtime.boot(live)
+        except Exception as exc:  # a sandbox that cannot boot ends FAILED, never CREATING
+            log.exception("sandbox %s could not boot", live.row.id)
+            if live.row.status == states.CREATING:
+                self.runtime.set_status(live, states.FAILED,
+                                        f"could not start: {type(exc).__name__}",
+                                        ended_at=time.time())
+            live.booted.set()
+            live.exited.set()
 
     def get(self, sandbox_id: str) -> SandboxRow:
         live = self.runtime.live.get(sandbox_id)
@@ -457,53 +471,59 @@ class Engine:
         return self.bucket()
 
     # files
-    def _file_path(self, live: LiveSandbox, filepath: str, field_name: str = "filepath") -> Path:
-        if not filepath:
-            raise invalid(field_name, "is required")
-        if "\x00" in filepath:
-            raise invalid(field_name, "must not contain NUL bytes")
-        target = resolve_in_sandbox(live.layout, filepath)
-        if target is None:
-            raise invalid(field_name, f"{filepath!r} is outside the sandbox's writable areas "
-                                      f"({live.layout.mount_path or '/tmp'})")
-        roots = [live.layout.tmp_dir] + ([live.layout.mount_dir] if live.layout.mount_dir else [])
-        resolved = Path(os.path.realpath(target))  # links are followed above: a safety net
-        if not any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots):
-            raise invalid(field_name, f"{filepath!r} resolves outside the sandbox")
-        return resolved
-
     async def add_file(self, sandbox_id: str, filepath: str, contents: bytes) -> None:
-        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        check_filepath(filepath)
         if len(contents) > MAX_FILE_BYTES:
-            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, "file is too large",
-                           reason="CWSANDBOX_FILE_TOO_LARGE",
-                           metadata={"size_bytes": str(len(contents)),
-                                     "max_size_bytes": str(MAX_FILE_BYTES), "filepath": filepath})
-        path = self._file_path(live, filepath)
-        if path.is_dir():
-            raise precondition(f"{filepath!r} is a directory", "CWSANDBOX_FILE_IS_DIRECTORY",
-                               filepath=filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file_path(live, filepath)  # the parents made must not have moved it out
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as out:
-            out.write(contents)
+            raise file_too_large(filepath, len(contents))
+        live = await self.running_sandbox(sandbox_id, allow_paused=True)
+        try:
+            await asyncio.to_thread(sandboxfs.write_file, live.layout, filepath, contents)
+        except FileProblem as problem:
+            raise file_error(problem, filepath) from None
 
     async def retrieve_file(self, sandbox_id: str, filepath: str) -> bytes:
+        check_filepath(filepath)
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
-        path = self._file_path(live, filepath)
-        if path.is_dir():
-            raise precondition(f"{filepath!r} is a directory", "CWSANDBOX_FILE_IS_DIRECTORY",
-                               filepath=filepath)
-        if not path.exists():
-            raise ApiError(grpc.StatusCode.NOT_FOUND, f"file {filepath!r} not found",
-                           reason="CWSANDBOX_FILE_NOT_FOUND", metadata={"filepath": filepath})
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, "file is too large",
-                           reason="CWSANDBOX_FILE_TOO_LARGE",
-                           metadata={"size_bytes": str(size), "max_size_bytes": str(MAX_FILE_BYTES),
-                                     "filepath": filepath})
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as src:
-            return src.read()
+        try:
+            return await asyncio.to_thread(sandboxfs.read_file, live.layout, filepath,
+                                           MAX_FILE_BYTES)
+        except FileProblem as problem:
+            raise file_error(problem, filepath) from None
+
+
+def check_filepath(filepath: str) -> None:
+    if not filepath:
+        raise invalid("filepath", "is required")
+    if "\x00" in filepath:
+        raise invalid("filepath", "must not contain NUL bytes")
+    if len(filepath.encode()) > sandboxfs.MAX_PATH_BYTES:
+        raise invalid("filepath", f"must be at most {sandboxfs.MAX_PATH_BYTES} bytes long")
+
+
+def file_too_large(filepath: str, size: int) -> ApiError:
+    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"file {filepath!r} is too large ({size} bytes; at most {MAX_FILE_BYTES})",
+                    reason="CWSANDBOX_FILE_TOO_LARGE",
+                    metadata={"size_bytes": str(size), "max_size_bytes": str(MAX_FILE_BYTES),
+                              "filepath": filepath})
+
+
+_FILE_ERRORS = {
+    "not_found": (grpc.StatusCode.NOT_FOUND, "CWSANDBOX_FILE_NOT_FOUND"),
+    "is_directory": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IS_DIRECTORY"),
+    "permission": (grpc.StatusCode.PERMISSION_DENIED, "CWSANDBOX_FILE_PERMISSION_DENIED"),
+    "not_directory": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+    "not_regular": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+    "io": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+}
+
+
+def file_error(problem: FileProblem, filepath: str) -> ApiError:
+    """The SDK's file error for a problem; its message speaks only of sandbox paths."""
+    if problem.kind == "too_large":
+        return file_too_large(filepath, problem.size or 0)
+    if problem.kind == "too_many_links":
+        return invalid("filepath", f"{filepath!r}: {problem}")
+    code, reason = _FILE_ERRORS.get(problem.kind, _FILE_ERRORS["io"])
+    return ApiError(code, f"{filepath!r}: {problem}", reason=reason,
+                    metadata={"filepath": filepath})

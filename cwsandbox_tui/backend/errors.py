@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import grpc
@@ -9,6 +10,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 DOMAIN = "cwsandbox.com"
+log = logging.getLogger("cwsandbox_tui.backend")
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,13 @@ def snapshot_not_found(snapshot_id: str) -> ApiError:
 
 def precondition(message: str, reason: str | None = None, **metadata: str) -> ApiError:
     return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message, reason=reason, metadata=metadata)
+
+
+async def internal_error(context: grpc.aio.ServicerContext) -> None:
+    """The last resort for an exception nothing expected: logged whole, answered in general.
+
+    Call it from an `except` block; the answer names no path and no value of the request.
+    """
+    log.exception("unexpected error while serving a call")
+    await ApiError(grpc.StatusCode.INTERNAL,
+                   "internal error in the local backend (details are in its log)").abort(context)

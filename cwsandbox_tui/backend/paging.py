@@ -29,9 +29,13 @@ def decode(token: str, kind: str, query: str = "") -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         token_kind, seq, digest = raw.split(":")
+        if len(seq) > 19 or not seq.isdigit():
+            raise ValueError(seq)
         last_seq = int(seq)
     except (ValueError, UnicodeDecodeError):
         raise invalid("page_token", "is not a token this server issued") from None
+    if last_seq >= 2**63:
+        raise invalid("page_token", "is not a token this server issued")
     if token_kind != kind:
         raise invalid("page_token", f"belongs to another listing ({token_kind})")
     if digest != _digest(query):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 
 from ..proto.v1beta2 import gateway_pb2 as pb
 from ..proto.v1beta2 import gateway_pb2_grpc
 from . import states
 from .engine import RUNNER_ID, Engine, SandboxQuery
-from .errors import ApiError, invalid
+from .errors import ApiError, internal_error, invalid
+from .limits import check_request
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -130,12 +133,19 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             local_details=self._details(row),
         )
 
-    async def _call(self, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, request: Message, context: grpc.aio.ServicerContext,
+                    work: Callable[[], Awaitable[T]]) -> T:
         try:
+            check_request(request)
             return await work()
         except ApiError as error:
             await error.abort(context)
             raise  # abort() raises; this line is never reached
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            await internal_error(context)
+            raise
 
     async def Start(self, request: pb.StartSandboxRequest, context: Any) -> pb.StartSandboxResponse:
         async def work() -> pb.StartSandboxResponse:
@@ -161,13 +171,13 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             return pb.StartSandboxResponse(
                 sandbox_id=row.id, started_at_time=timestamp(row.created_at),
                 runner_id=RUNNER_ID, sandbox_status=row.status)  # type: ignore[arg-type]
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:
         async def work() -> pb.GetSandboxResponse:
             row = self.engine.get(_required(request.sandbox_id, "sandbox_id"))
             return pb.GetSandboxResponse(**self._common(row), status_reason=row.status_reason)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def List(self, request: pb.ListSandboxesRequest, context: Any
                    ) -> pb.ListSandboxesResponse:
@@ -181,7 +191,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
             return pb.ListSandboxesResponse(
                 sandboxes=[pb.SandboxInfo(**self._common(r)) for r in rows], next_page_token=token)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def Stop(self, request: pb.StopSandboxRequest, context: Any) -> pb.StopSandboxResponse:
         async def work() -> pb.StopSandboxResponse:
@@ -200,27 +210,27 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                     success=False, file_system_snapshot_id=outcome.snapshot_id,
                     error_message=f"snapshot on stop failed: {outcome.snapshot_failed}")
             return pb.StopSandboxResponse(success=True, file_system_snapshot_id=outcome.snapshot_id)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def Delete(self, request: pb.DeleteSandboxRequest, context: Any
                      ) -> pb.DeleteSandboxResponse:
         async def work() -> pb.DeleteSandboxResponse:
             await self.engine.delete(_required(request.sandbox_id, "sandbox_id"))
             return pb.DeleteSandboxResponse(success=True)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def Pause(self, request: pb.PauseSandboxRequest, context: Any) -> pb.PauseSandboxResponse:
         async def work() -> pb.PauseSandboxResponse:
             await self.engine.pause(_required(request.sandbox_id, "sandbox_id"))
             return pb.PauseSandboxResponse(success=True)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def Resume(self, request: pb.ResumeSandboxRequest, context: Any
                      ) -> pb.ResumeSandboxResponse:
         async def work() -> pb.ResumeSandboxResponse:
             await self.engine.resume(_required(request.sandbox_id, "sandbox_id"))
             return pb.ResumeSandboxResponse(success=True)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def AddFile(self, request: pb.AddFileSandboxRequest, context: Any
                       ) -> pb.AddFileSandboxResponse:
@@ -228,7 +238,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             await self.engine.add_file(_required(request.sandbox_id, "sandbox_id"),
                                        request.filepath, request.file_contents)
             return pb.AddFileSandboxResponse(success=True)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def RetrieveFile(self, request: pb.RetrieveFileSandboxRequest, context: Any
                            ) -> pb.RetrieveFileSandboxResponse:
@@ -236,7 +246,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             data = await self.engine.retrieve_file(_required(request.sandbox_id, "sandbox_id"),
                                                    request.filepath)
             return pb.RetrieveFileSandboxResponse(success=True, file_contents=data)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def CreateFileSystemSnapshot(self, request: pb.CreateFileSystemSnapshotRequest,
                                        context: Any) -> pb.CreateFileSystemSnapshotResponse:
@@ -253,14 +263,14 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                     error_message=f"snapshot {snap.id} failed: {snap.status_reason}")
             return pb.CreateFileSystemSnapshotResponse(success=True,
                                                        file_system_snapshot_id=snap.id)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def GetFileSystemSnapshot(self, request: pb.GetFileSystemSnapshotRequest, context: Any
                                     ) -> pb.FileSystemSnapshot:
         async def work() -> pb.FileSystemSnapshot:
             snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
             return snapshot_message(self.engine.get_snapshot(snapshot_id))
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest, context: Any
                                       ) -> pb.ListFileSystemSnapshotsResponse:
@@ -277,7 +287,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 response.next_page_token = token
                 self._pages[key] = response
             return response
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
                                        context: Any) -> pb.DeleteFileSystemSnapshotResponse:
@@ -286,7 +296,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             await self.engine.delete_snapshot(snapshot_id)
             self._wire.forget(snapshot_id)
             return pb.DeleteFileSystemSnapshotResponse(success=True)
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
     def _bucket_message(self) -> pb.FileSystemSnapshotBucketConfig:
         bucket = self.engine.bucket()
@@ -305,7 +315,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         async def work() -> pb.FileSystemSnapshotBucketConfig:
             self.engine.set_bucket(request.bucket_name, request.region)
             return self._bucket_message()
-        return await self._call(context, work)
+        return await self._call(request, context, work)
 
 
 def _required(value: str, field_name: str) -> str:

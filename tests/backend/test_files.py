@@ -70,7 +70,8 @@ async def test_paths_escaping_the_sandbox_are_refused_and_touch_nothing(
                                 f"ln -s ../../.. {MOUNT}/up-link; mkdir {MOUNT}/sub")
     root = sandbox_dir(backend, sid)
     before = tree(root)
-    bad_paths = [
+    # outside its mount and /tmp the sandbox sees a read-only root: writes are refused there
+    read_only_paths = [
         "/etc/passwd",
         "/etc/cwsandbox-test",
         "/usr/local/cwsandbox-test",
@@ -82,25 +83,35 @@ async def test_paths_escaping_the_sandbox_are_refused_and_touch_nothing(
         f"{MOUNT}/etc-link/passwd",
         f"{MOUNT}/etc-link/cwsandbox-test",
         f"{MOUNT}/up-link/escape",
-        f"{MOUNT}/x\x00y",
     ]
-    for path in bad_paths:
-        await expect_error(add_file(gateway, sid, path, b"pwned"), INVALID, field_name="filepath")
-        await expect_error(gateway.RetrieveFile(pb.RetrieveFileSandboxRequest(
-            sandbox_id=sid, filepath=path)), INVALID, field_name="filepath")
+    for path in read_only_paths:
+        await expect_error(add_file(gateway, sid, path, b"pwned"),
+                           grpc.StatusCode.PERMISSION_DENIED,
+                           reason="CWSANDBOX_FILE_PERMISSION_DENIED")
+        # reading gives what the sandbox itself reads there: the host root, read-only
+        try:
+            data = await read_file(gateway, sid, path)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND, (path, error.details())
+        else:
+            assert data == Path("/etc/passwd").read_bytes(), path
+    await expect_error(add_file(gateway, sid, f"{MOUNT}/x\x00y", b"pwned"), INVALID,
+                       field_name="filepath")
+    await expect_error(gateway.RetrieveFile(pb.RetrieveFileSandboxRequest(
+        sandbox_id=sid, filepath=f"{MOUNT}/x\x00y")), INVALID, field_name="filepath")
     assert tree(root) == before, "a refused path must not create anything"
     # a link to a host path is read inside the sandbox, where that path is not the host's
     for path in (f"{MOUNT}/host-link/secret", f"{MOUNT}/secret-link"):
         try:
             assert await read_file(gateway, sid, path) != b"host secret"
         except grpc.aio.AioRpcError as error:
-            assert error.code() in (INVALID, grpc.StatusCode.NOT_FOUND)
+            assert error.code() == grpc.StatusCode.NOT_FOUND
     for path in (f"{MOUNT}/host-link/new-file", f"{MOUNT}/host-link/new-dir/file",
                  f"{MOUNT}/secret-link"):
         try:
             await add_file(gateway, sid, path, b"pwned")
         except grpc.aio.AioRpcError as error:
-            assert error.code() == INVALID
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()
     assert sorted(os.listdir(outside)) == ["secret"]
     assert (outside / "secret").read_text() == "host secret"
     assert not Path("/etc/cwsandbox-test").exists()
@@ -197,4 +208,7 @@ async def test_sandbox_without_a_mount_has_only_tmp(gateway: Gateway, streaming:
     sid = await start_sandbox(gateway, mount_path=None)
     await add_file(gateway, sid, "/tmp/x", b"tmp only")
     assert await read_file(gateway, sid, "x") == b"tmp only"  # the working directory is /tmp
-    await expect_error(add_file(gateway, sid, f"{MOUNT}/x", b""), INVALID, field_name="filepath")
+    await expect_error(add_file(gateway, sid, f"{MOUNT}/x", b""), grpc.StatusCode.PERMISSION_DENIED,
+                       reason="CWSANDBOX_FILE_PERMISSION_DENIED")
+    await expect_error(read_file(gateway, sid, f"{MOUNT}/x"), grpc.StatusCode.NOT_FOUND,
+                       reason="CWSANDBOX_FILE_NOT_FOUND")
