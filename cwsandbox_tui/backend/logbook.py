@@ -1,12 +1,26 @@
-"""A sandbox's output log: timestamped lines on disk, with followers woken on new data."""
+"""A sandbox's output log: timestamped lines on disk, with followers woken on new data.
+
+Each record is `<epoch ns>:<offset>[-] <data>`: `offset` counts the bytes of output up to
+and including this record's, so a tail read from the end of the file knows its offsets
+without reading what came before; `-` marks output that had no newline there (a partial
+last line, or a piece of a line longer than `LINE_LIMIT`). Files written before offsets were
+stored (`<epoch ns> <data>`) are still read. File I/O runs in threads, never on the loop,
+and no read holds more than a block of the file plus the records asked for.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+
+LINE_LIMIT = 64 * 1024  # output without a newline is stored in pieces of at most this
+READ_BLOCK = 1 << 20
+TAIL_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -17,62 +31,123 @@ class LogLine:
 
 
 class LogBook:
-    """Append-only log; each record is `<epoch ns> <line>` so lines keep their own time."""
-
     def __init__(self, path: Path) -> None:
         self.path = path
         self._changed = asyncio.Event()
         self._closed = False
         self._pending: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._offset: int | None = None  # output bytes written so far (read from the file)
 
-    def feed(self, stream: str, chunk: bytes) -> None:
-        """Take raw output from one stream; complete lines are written at once."""
-        buffer = self._pending.get(stream, b"") + chunk
-        *lines, rest = buffer.split(b"\n")
-        self._pending[stream] = rest
-        if lines:
-            self._write([line + b"\n" for line in lines])
+    # writing
+    async def feed(self, stream: str, chunk: bytes) -> None:
+        """Take raw output from one stream; complete lines (and over-long pieces) are written."""
+        await asyncio.to_thread(self._feed, stream, chunk)
+        self._wake()
 
-    def flush(self, stream: str) -> None:
-        rest = self._pending.pop(stream, b"")
-        if rest:
-            self._write([rest])
+    async def flush(self, stream: str) -> None:
+        await asyncio.to_thread(self._flush, stream)
+        self._wake()
+
+    def _feed(self, stream: str, chunk: bytes) -> None:
+        with self._lock:
+            buffer = self._pending.get(stream, b"") + chunk
+            *lines, rest = buffer.split(b"\n")
+            records = [(line, True) for line in lines]
+            while len(rest) >= LINE_LIMIT:
+                records.append((rest[:LINE_LIMIT], False))
+                rest = rest[LINE_LIMIT:]
+            self._pending[stream] = rest
+            if records:
+                self._write(records)
+
+    def _flush(self, stream: str) -> None:
+        with self._lock:
+            rest = self._pending.pop(stream, b"")
+            if rest:
+                self._write([(rest, False)])
 
     def close(self) -> None:
         for stream in list(self._pending):
-            self.flush(stream)
+            self._flush(stream)  # at most LINE_LIMIT bytes per stream
         self._closed = True
         self._wake()
 
     def reopen(self) -> None:
         self._closed = False
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _write(self, records: list[tuple[bytes, bool]]) -> None:
+        if self._offset is None:
+            self._offset = self._last_offset()
         now = time.time_ns()
-        with open(self.path, "ab") as out:
-            for line in lines:
-                # A partial final line (no newline at exit) is stored as a line of its own.
-                out.write(b"%d " % now + line.rstrip(b"\n") + b"\n")
-        self._wake()
+        out = bytearray()
+        for data, newline in records:
+            self._offset += len(data) + (1 if newline else 0)
+            mark = b"" if newline else b"-"
+            out += b"%d:%d%s " % (now, self._offset, mark) + data + b"\n"
+        with open(self.path, "ab") as sink:
+            sink.write(out)
+
+    def _last_offset(self) -> int:
+        records, _ = self._tail(1, None)
+        return records[-1].offset if records else 0
 
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def read(self, position: int = 0) -> tuple[list[tuple[float, bytes]], int]:
-        """Records from byte `position` of the file, and the position after them."""
-        if not self.path.exists():
-            return [], position
-        with open(self.path, "rb") as src:
+    # reading (in threads)
+    def _forward(self, position: int, legacy: int) -> tuple[list[LogLine], int, int, bool]:
+        """Records from byte `position` on, at most about a block of them.
+
+        Returns the records, the position after them, the running offset of legacy records
+        and whether the end of the file was reached.
+        """
+        try:
+            src = open(self.path, "rb")
+        except FileNotFoundError:
+            return [], position, legacy, True
+        with src:
             src.seek(position)
-            raw = src.read()
-        records: list[tuple[float, bytes]] = []
-        consumed = 0
-        for record in raw.split(b"\n")[:-1]:
-            consumed += len(record) + 1
-            stamp, _, data = record.partition(b" ")
-            records.append((int(stamp) / 1e9, data + b"\n"))
-        return records, position + consumed
+            raw = src.read(READ_BLOCK)
+            while raw and b"\n" not in raw:  # a record longer than a block (legacy files)
+                more = src.read(READ_BLOCK)
+                if not more:
+                    break
+                raw += more
+            at_end = len(raw) < READ_BLOCK or not src.read(1)
+        cut = raw.rfind(b"\n") + 1
+        records, legacy = _parse(raw[:cut], legacy)
+        at_end = at_end and cut == len(raw)
+        return records, position + cut, legacy, at_end
+
+    def _tail(self, count: int, since: float | None) -> tuple[list[LogLine], int]:
+        """The last `count` records (not older than `since`), read from the end of the file."""
+        try:
+            src = open(self.path, "rb")
+        except FileNotFoundError:
+            return [], 0
+        with src:
+            end = os.fstat(src.fileno()).st_size
+            start = end
+            raw = b""
+            while start > 0:
+                step = min(TAIL_BLOCK, start)
+                start -= step
+                src.seek(start)
+                raw = src.read(step) + raw
+                if raw.count(b"\n") > count:
+                    break
+            if end and not raw.endswith(b"\n"):  # a record being written: leave it
+                end -= len(raw) - (raw.rfind(b"\n") + 1)
+                raw = raw[: raw.rfind(b"\n") + 1]
+            lines = raw.split(b"\n")[:-1]
+            if start > 0:
+                lines = lines[1:]  # the first may be cut
+            records, _ = _parse(b"".join(line + b"\n" for line in lines[-count:]), 0)
+        if since is not None:
+            records = [r for r in records if r.timestamp >= since]
+        return records, end
 
     async def lines(
         self,
@@ -82,28 +157,49 @@ class LogBook:
         since: float | None = None,
         skip_bytes: int = 0,
     ) -> AsyncIterator[LogLine]:
-        records, position = self.read()
-        offset = 0
-        selected: list[LogLine] = []
-        for stamp, data in records:
-            offset += len(data)
-            selected.append(LogLine(stamp, data, offset))
-        if since is not None:
-            selected = [line for line in selected if line.timestamp >= since]
+        legacy = 0
         if tail > 0:
-            selected = selected[-tail:]
-        for line in selected:
-            if line.offset > skip_bytes:
-                yield line
+            records, position = await asyncio.to_thread(self._tail, tail, since)
+            for line in records:
+                if line.offset > skip_bytes:
+                    yield line
+        else:
+            position, at_end = 0, False
+            while not at_end:
+                records, position, legacy, at_end = await asyncio.to_thread(
+                    self._forward, position, legacy)
+                for line in records:
+                    if line.offset > skip_bytes and (since is None or line.timestamp >= since):
+                        yield line
         while follow:
             waiter = self._changed
-            more, position = self.read(position)
+            more, position, legacy, _ = await asyncio.to_thread(self._forward, position, legacy)
             if not more:
                 if self._closed:
                     return
                 await waiter.wait()
                 continue
-            for stamp, data in more:
-                offset += len(data)
-                if offset > skip_bytes:
-                    yield LogLine(stamp, data, offset)
+            for line in more:
+                if line.offset > skip_bytes:
+                    yield line
+
+
+def _parse(raw: bytes, legacy: int) -> tuple[list[LogLine], int]:
+    """Complete records of `raw`; `legacy` is the running offset for records without one."""
+    found: list[LogLine] = []
+    for record in raw.split(b"\n")[:-1]:
+        head, _, data = record.partition(b" ")
+        stamp, colon, rest = head.partition(b":")
+        try:
+            when = int(stamp) / 1e9
+            if colon:
+                newline = not rest.endswith(b"-")
+                offset = int(rest.rstrip(b"-"))
+            else:
+                newline = True
+                legacy += len(data) + 1
+                offset = legacy
+        except ValueError:
+            continue  # not a record this book wrote
+        found.append(LogLine(when, data + b"\n" if newline else data, offset))
+    return found, legacy

@@ -135,8 +135,8 @@ class Runtime:
         if stream is None:
             return
         while chunk := await stream.read(65536):
-            live.logbook.feed(name, chunk)
-        live.logbook.flush(name)
+            await live.logbook.feed(name, chunk)
+        await live.logbook.flush(name)
 
     async def _watch(self, live: LiveSandbox) -> None:
         assert live.process is not None

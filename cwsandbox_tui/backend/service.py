@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from . import states
 from .engine import RUNNER_ID, Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
+from .paging import page_size
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -62,14 +64,18 @@ def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
 
 
 class WireCache:
-    """Each snapshot's encoded message, kept while its record is unchanged.
+    """Each snapshot's encoded message, kept while its record is unchanged (LRU, by bytes).
 
     A listing of many thousands then costs a dictionary lookup and a tuple comparison per
     row instead of building a message: refreshes of a large table list everything again.
     """
 
-    def __init__(self) -> None:
-        self._encoded: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+    ROW_OVERHEAD = 400  # the row tuple and the dictionary entry, roughly
+
+    def __init__(self, budget: int = 64 * 2**20) -> None:
+        self._encoded: OrderedDict[str, tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        self._budget = budget
+        self._bytes = 0
 
     def page(self, rows: list[tuple[Any, ...]]) -> bytes:
         """`rows` (Store.LISTING_COLUMNS) as the bytes of field 1 of a list response."""
@@ -80,13 +86,67 @@ class WireCache:
                 message = pb.FileSystemSnapshot()
                 fill_snapshot(message, *row[1:])
                 cached = (row, message.SerializeToString())
-                self._encoded[row[1]] = cached
+                self._put(row[1], cached)
+            else:
+                self._encoded.move_to_end(row[1])
             encoded = cached[1]
             parts.append(_FIELD_1 + _varint(len(encoded)) + encoded)
         return b"".join(parts)
 
+    def _put(self, key: str, value: tuple[tuple[Any, ...], bytes]) -> None:
+        self.forget(key)
+        self._encoded[key] = value
+        self._bytes += len(value[1]) + self.ROW_OVERHEAD
+        while self._bytes > self._budget and self._encoded:
+            _, (_, dropped) = self._encoded.popitem(last=False)
+            self._bytes -= len(dropped) + self.ROW_OVERHEAD
+
     def forget(self, snapshot_id: str) -> None:
-        self._encoded.pop(snapshot_id, None)
+        old = self._encoded.pop(snapshot_id, None)
+        if old is not None:
+            self._bytes -= len(old[1]) + self.ROW_OVERHEAD
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+class PageCache:
+    """Whole listing responses, least recently used dropped first, within a byte budget."""
+
+    def __init__(self, budget: int = 16 * 2**20) -> None:
+        self._pages: OrderedDict[tuple[str, int], tuple[pb.ListFileSystemSnapshotsResponse, int]]
+        self._pages = OrderedDict()
+        self._budget = budget
+        self._bytes = 0
+
+    def get(self, key: tuple[str, int]) -> pb.ListFileSystemSnapshotsResponse | None:
+        found = self._pages.get(key)
+        if found is None:
+            return None
+        self._pages.move_to_end(key)
+        return found[0]
+
+    def put(self, key: tuple[str, int], response: pb.ListFileSystemSnapshotsResponse) -> None:
+        size = response.ByteSize() + 200
+        if size > self._budget:
+            return
+        old = self._pages.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+        self._pages[key] = (response, size)
+        self._bytes += size
+        while self._bytes > self._budget:
+            _, (_, dropped) = self._pages.popitem(last=False)
+            self._bytes -= dropped
+
+    def clear(self) -> None:
+        self._pages.clear()
+        self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
 
 
 _FIELD_1 = b"\x0a"  # field 1, length-delimited
@@ -107,7 +167,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         self._wire = WireCache()
         # Whole listing pages, kept while no snapshot record changes (a refresh of a large
         # table asks for every page again).
-        self._pages: dict[tuple[str, int], pb.ListFileSystemSnapshotsResponse] = {}
+        self._pages = PageCache()
         self._pages_generation = -1
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
@@ -276,7 +336,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                                       ) -> pb.ListFileSystemSnapshotsResponse:
         async def work() -> pb.ListFileSystemSnapshotsResponse:
             generation = self.engine.store.snapshot_generation
-            key = (request.page_token, request.page_size)
+            key = (request.page_token, page_size(request.page_size))
             if self._pages_generation != generation:
                 self._pages.clear()  # something changed: every kept page is stale
                 self._pages_generation = generation
@@ -285,7 +345,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
                 response = pb.ListFileSystemSnapshotsResponse.FromString(self._wire.page(rows))
                 response.next_page_token = token
-                self._pages[key] = response
+                self._pages.put(key, response)
             return response
         return await self._call(request, context, work)
 

@@ -14,7 +14,8 @@ import grpc
 from ..proto.v1beta2 import streaming_pb2 as spb
 from ..proto.v1beta2 import streaming_pb2_grpc
 from .engine import Engine
-from .errors import ApiError, invalid
+from .errors import ApiError, internal_error, invalid
+from .limits import check_request
 from .service import timestamp
 
 _STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
@@ -31,6 +32,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             first = await anext(requests, None)
             if first is None or not first.HasField("init"):
                 raise invalid("init", "the first message of StreamExec must be init")
+            check_request(first)
             init = first.init
             if not init.sandbox_id:
                 raise invalid("init.sandbox_id", "is required")
@@ -43,10 +45,16 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             except OSError as exc:
                 yield spb.ExecStreamResponse(error=spb.ExecStreamError(
                     code="EXEC_START_FAILED",
-                    message=f"could not start {init.command[0]!r}: {exc}"))
+                    message=f"could not start {init.command[0][:256]!r}: "
+                            f"{exc.strerror or type(exc).__name__}"))
                 return
         except ApiError as error:
             await error.abort(context)
+            return
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            await internal_error(context)
             return
         session = uuid.uuid4().hex
         queue: asyncio.Queue[spb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
@@ -101,6 +109,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             first = await anext(requests, None)
             if first is None or not first.HasField("init"):
                 raise invalid("init", "the first message of StreamLogs must be init")
+            check_request(first)
             init = first.init
             if not init.sandbox_id:
                 raise invalid("init.sandbox_id", "is required")
@@ -109,6 +118,11 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             self.engine.get(init.sandbox_id)
         except ApiError as error:
             await error.abort(context)
+            return
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            await internal_error(context)
             return
         book = self.engine.runtime.logbook_for(init.sandbox_id)
         session = init.resume_session_id or f"{init.sandbox_id}-{uuid.uuid4().hex[:8]}"
@@ -119,8 +133,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 async for message in requests:
                     if message.HasField("close"):
                         return
-            if init.follow:
-                await asyncio.Event().wait()  # half-close alone does not end a follow
+            await asyncio.Event().wait()  # half-close alone does not end the stream
 
         watcher = asyncio.ensure_future(closed_by_client())
         lines = book.lines(follow=init.follow, tail=init.tail_lines, since=since,
