@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 import tarfile
 import time
 from pathlib import Path
@@ -36,31 +39,28 @@ class _Throttled:
         return self.raw.tell()
 
 
-def create_archive(source: Path, dest: Path, limit_bytes: int, rate: float | None = None) -> int:
+def create_archive(source: Path, dest: Path, limit_bytes: int, rate: float | None = None,
+                   skipped: list[str] | None = None) -> int:
     """Archive `source` into `dest` and return the archive's size in bytes.
 
     The archive is written under a temporary name, flushed to disk and then renamed, so a
-    crash at any point never leaves a complete-looking archive that is not complete.
+    crash at any point never leaves a complete-looking archive that is not complete. The tree
+    is walked by directory fd without following links (a sandbox swapping a directory for a
+    link while this runs cannot bring host files into the archive). Links are archived as
+    links; FIFOs, sockets and devices are left out and named in `skipped`.
     """
     partial = dest.with_name(f".{dest.name}{PARTIAL_SUFFIX}")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    total = 0
-
-    def account(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        nonlocal total
-        total += info.size
-        if total > limit_bytes:
-            raise ArchiveError(
-                f"the mount holds more than its size limit of {limit_bytes} bytes"
-            )
-        return info
-
+    walker = _Archiver(limit_bytes, skipped if skipped is not None else [])
     try:
         with open(partial, "wb") as raw:
             target = _Throttled(raw, rate) if rate else raw
             with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                for entry in sorted(os.listdir(source)):
-                    tar.add(source / entry, arcname=entry, recursive=True, filter=account)
+                root = os.open(source, _DIR_FLAGS)
+                try:
+                    walker.add_tree(tar, root, "")
+                finally:
+                    os.close(root)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(partial, dest)
@@ -74,14 +74,135 @@ def create_archive(source: Path, dest: Path, limit_bytes: int, rate: float | Non
     return dest.stat().st_size
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_SPECIAL = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"),
+            (stat.S_ISBLK, "device"))
+
+
+class _Archiver:
+    def __init__(self, limit_bytes: int, skipped: list[str]) -> None:
+        self.limit_bytes = limit_bytes
+        self.total = 0
+        self.skipped = skipped
+
+    def _info(self, name: str, info: os.stat_result) -> tarfile.TarInfo:
+        member = tarfile.TarInfo(name)
+        member.mode = stat.S_IMODE(info.st_mode)
+        member.mtime = int(info.st_mtime)
+        member.uid, member.gid = info.st_uid, info.st_gid
+        return member
+
+    def add_tree(self, tar: tarfile.TarFile, dir_fd: int, prefix: str) -> None:
+        for entry in sorted(os.listdir(dir_fd)):
+            name = f"{prefix}{entry}"
+            try:
+                info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while archiving
+            mode = info.st_mode
+            if stat.S_ISLNK(mode):
+                member = self._info(name, info)
+                member.type = tarfile.SYMTYPE
+                member.linkname = os.readlink(entry, dir_fd=dir_fd)
+                tar.addfile(member)
+            elif stat.S_ISDIR(mode):
+                try:
+                    child = os.open(entry, _DIR_FLAGS, dir_fd=dir_fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                        continue  # replaced while archiving: what it became is not a directory
+                    raise
+                try:
+                    member = self._info(name, os.fstat(child))
+                    member.type = tarfile.DIRTYPE
+                    tar.addfile(member)
+                    self.add_tree(tar, child, name + "/")
+                finally:
+                    os.close(child)
+            elif stat.S_ISREG(mode):
+                self._add_file(tar, dir_fd, entry, name)
+            else:
+                kind = next((k for test, k in _SPECIAL if test(mode)), "special file")
+                self.skipped.append(f"{name} ({kind})")
+
+    def _add_file(self, tar: tarfile.TarFile, dir_fd: int, entry: str, name: str) -> None:
+        try:
+            fd = os.open(entry, _FILE_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+                return  # replaced while archiving
+            raise
+        with os.fdopen(fd, "rb") as src:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return
+            self.total += info.st_size
+            if self.total > self.limit_bytes:
+                raise ArchiveError(
+                    f"the mount holds more than its size limit of {self.limit_bytes} bytes")
+            member = self._info(name, info)
+            member.size = info.st_size
+            tar.addfile(member, _Exactly(src, info.st_size))
+
+
+class _Exactly:
+    """A file read as exactly `size` bytes (zero-padded if it shrank while being read)."""
+
+    def __init__(self, raw: BinaryIO, size: int) -> None:
+        self.raw = raw
+        self.left = size
+
+    def read(self, count: int = -1) -> bytes:
+        want = self.left if count < 0 else min(count, self.left)
+        data = self.raw.read(want) if want else b""
+        data += b"\0" * (want - len(data))
+        self.left -= want
+        return data
+
+
 def restore_archive(archive: Path, dest: Path) -> None:
-    """Unpack an archive into `dest`, refusing members that would land outside it."""
+    """Unpack an archive into `dest`, refusing members that would land outside it.
+
+    Everything but symbolic links is extracted with tarfile's `data` filter; links are made
+    last, each in a directory reached without following links, so no member is ever written
+    through one. A link's target is kept as it was: it is read inside the sandbox, where an
+    absolute target starts at the sandbox's own root.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, mode="r") as tar:
-            tar.extractall(dest, filter="data")
+            links: list[tarfile.TarInfo] = []
+            others: list[tarfile.TarInfo] = []
+            for member in tar:
+                (links if member.issym() else others).append(member)
+            tar.extractall(dest, members=others, filter="data")
+            for member in links:
+                _make_link(dest, member)
     except (OSError, tarfile.TarError) as exc:
-        raise ArchiveError(f"restoring the archive failed: {exc}") from exc
+        raise ArchiveError(f"restoring the archive failed: {_safe(exc, dest)}") from exc
+
+
+def _make_link(dest: Path, member: tarfile.TarInfo) -> None:
+    parts = [p for p in member.name.split("/") if p not in ("", ".")]
+    if not parts or member.name.startswith("/") or ".." in parts or "\0" in member.linkname:
+        raise tarfile.OutsideDestinationError(member, member.name)
+    fd = os.open(dest, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.symlink(member.linkname, parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _safe(exc: BaseException, dest: Path) -> str:
+    """An error's text with the host directory it happened in left out."""
+    return str(exc).replace(str(dest), "<mount>")
 
 
 def remove_partials(root: Path) -> int:

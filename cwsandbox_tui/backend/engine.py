@@ -9,6 +9,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import grpc
 
 from . import sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
+from .blocking import run_io
 from .errors import (
     ApiError,
     invalid,
@@ -112,6 +114,8 @@ class Engine:
         self._archiving: dict[str, asyncio.Task[None]] = {}
         self.archive_rate: float | None = None  # bytes per second; None writes at full speed
         self._stop_keys: dict[str, str] = {}
+        self._deleting: dict[str, asyncio.Task[None]] = {}
+        self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
 
     # lifecycle
     def recover(self) -> None:
@@ -342,6 +346,20 @@ class Engine:
             self.runtime.begin_stop(live, 10, "drained by the backend")
 
     async def delete(self, sandbox_id: str) -> None:
+        """Delete a sandbox; deletes of the same sandbox that overlap join one deletion and
+        all succeed once it is gone. A delete after that is NOT_FOUND."""
+        await self._joined(self._deleting, sandbox_id, lambda: self._delete(sandbox_id))
+
+    async def _joined(self, running: dict[str, asyncio.Task[None]], key: str,
+                      start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(start())
+            running[key] = task
+            task.add_done_callback(lambda _: running.pop(key, None))
+        await asyncio.shield(task)
+
+    async def _delete(self, sandbox_id: str) -> None:
         row = self.get(sandbox_id)
         live = self.runtime.live.pop(sandbox_id, None)
         if live is not None and row.status not in states.TERMINAL:
@@ -377,10 +395,11 @@ class Engine:
 
     async def _archive(self, snap: SnapshotRow, live: LiveSandbox) -> None:
         assert live.layout.mount_dir is not None
+        skipped: list[str] = []
         try:
             size = await asyncio.to_thread(create_archive, live.layout.mount_dir,
                                            self._archive_path(snap), live.row.spec.mount_size_bytes,
-                                           self.archive_rate)
+                                           self.archive_rate, skipped)
         except ArchiveError as exc:
             self.store.update_snapshot(snap.id, status=states.FSS_FAILED, status_reason=str(exc),
                                        updated_at=time.time())
@@ -389,8 +408,11 @@ class Engine:
         if self.store.get_snapshot(snap.id) is None:  # deleted while archiving
             self._drop_archive(snap.archive)
             return
+        warning = skipped_warning(skipped)
+        if warning:
+            log.warning("snapshot %s of %s: %s", snap.id, live.row.id, warning)
         self.store.update_snapshot(snap.id, status=states.FSS_READY, size_bytes=size,
-                                   completed_at=now, updated_at=now)
+                                   completed_at=now, updated_at=now, status_reason=warning)
 
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,
                               max_timeout: int) -> SnapshotRow:
@@ -440,6 +462,11 @@ class Engine:
         return rows, encode("snapshots", rows[-1][0]) if more else ""
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
+        """Like `delete`: overlapping deletes of one snapshot join one deletion."""
+        await self._joined(self._deleting_snapshots, snapshot_id,
+                           lambda: self._delete_snapshot(snapshot_id))
+
+    async def _delete_snapshot(self, snapshot_id: str) -> None:
         snap = self.get_snapshot(snapshot_id)
         self.store.update_snapshot(snapshot_id, status=states.FSS_DELETING, updated_at=time.time())
         task = self._archiving.get(snapshot_id)
@@ -477,7 +504,7 @@ class Engine:
             raise file_too_large(filepath, len(contents))
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
         try:
-            await asyncio.to_thread(sandboxfs.write_file, live.layout, filepath, contents)
+            await run_io(sandboxfs.write_file, live.layout, filepath, contents)
         except FileProblem as problem:
             raise file_error(problem, filepath) from None
 
@@ -485,10 +512,19 @@ class Engine:
         check_filepath(filepath)
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
         try:
-            return await asyncio.to_thread(sandboxfs.read_file, live.layout, filepath,
+            return await run_io(sandboxfs.read_file, live.layout, filepath,
                                            MAX_FILE_BYTES)
         except FileProblem as problem:
             raise file_error(problem, filepath) from None
+
+
+def skipped_warning(skipped: list[str]) -> str:
+    """The READY snapshot's status_reason when special files were left out of its archive."""
+    if not skipped:
+        return ""
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return (f"ready; {len(skipped)} special file(s) that a snapshot cannot hold were left out: "
+            f"{shown}")
 
 
 def check_filepath(filepath: str) -> None:

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .blocking import run_io
+
 LINE_LIMIT = 64 * 1024  # output without a newline is stored in pieces of at most this
 READ_BLOCK = 1 << 20
 TAIL_BLOCK = 64 * 1024
@@ -42,11 +44,11 @@ class LogBook:
     # writing
     async def feed(self, stream: str, chunk: bytes) -> None:
         """Take raw output from one stream; complete lines (and over-long pieces) are written."""
-        await asyncio.to_thread(self._feed, stream, chunk)
+        await run_io(self._feed, stream, chunk)
         self._wake()
 
     async def flush(self, stream: str) -> None:
-        await asyncio.to_thread(self._flush, stream)
+        await run_io(self._flush, stream)
         self._wake()
 
     def _feed(self, stream: str, chunk: bytes) -> None:
@@ -159,21 +161,21 @@ class LogBook:
     ) -> AsyncIterator[LogLine]:
         legacy = 0
         if tail > 0:
-            records, position = await asyncio.to_thread(self._tail, tail, since)
+            records, position = await run_io(self._tail, tail, since)
             for line in records:
                 if line.offset > skip_bytes:
                     yield line
         else:
             position, at_end = 0, False
             while not at_end:
-                records, position, legacy, at_end = await asyncio.to_thread(
+                records, position, legacy, at_end = await run_io(
                     self._forward, position, legacy)
                 for line in records:
                     if line.offset > skip_bytes and (since is None or line.timestamp >= since):
                         yield line
         while follow:
             waiter = self._changed
-            more, position, legacy, _ = await asyncio.to_thread(self._forward, position, legacy)
+            more, position, legacy, _ = await run_io(self._forward, position, legacy)
             if not more:
                 if self._closed:
                     return
