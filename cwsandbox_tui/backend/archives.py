@@ -180,7 +180,8 @@ def restore_archive(archive: Path, dest: Path) -> None:
             for member in links:
                 _make_link(dest, member)
     except (OSError, tarfile.TarError) as exc:
-        raise ArchiveError(f"restoring the archive failed: {_safe(exc, dest)}") from exc
+        text = str(exc).replace(str(dest), "<mount>").replace(str(archive), "<archive>")
+        raise ArchiveError(f"restoring the archive failed: {text}") from exc
 
 
 def _make_link(dest: Path, member: tarfile.TarInfo) -> None:
@@ -198,11 +199,6 @@ def _make_link(dest: Path, member: tarfile.TarInfo) -> None:
         os.symlink(member.linkname, parts[-1], dir_fd=fd)
     finally:
         os.close(fd)
-
-
-def _safe(exc: BaseException, dest: Path) -> str:
-    """An error's text with the host directory it happened in left out."""
-    return str(exc).replace(str(dest), "<mount>")
 
 
 def remove_partials(root: Path) -> int:
