@@ -112,11 +112,11 @@ class WireCache:
 
 
 class PageCache:
-    """Whole listing responses, least recently used dropped first, within a byte budget."""
+    """Whole listing responses, kept encoded (a message of a thousand snapshots takes several
+    times its encoded size in memory), least recently used dropped first, within a budget."""
 
-    def __init__(self, budget: int = 16 * 2**20) -> None:
-        self._pages: OrderedDict[tuple[str, int], tuple[pb.ListFileSystemSnapshotsResponse, int]]
-        self._pages = OrderedDict()
+    def __init__(self, budget: int = 8 * 2**20) -> None:
+        self._pages: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._budget = budget
         self._bytes = 0
 
@@ -125,20 +125,20 @@ class PageCache:
         if found is None:
             return None
         self._pages.move_to_end(key)
-        return found[0]
+        return pb.ListFileSystemSnapshotsResponse.FromString(found)
 
     def put(self, key: tuple[str, int], response: pb.ListFileSystemSnapshotsResponse) -> None:
-        size = response.ByteSize() + 200
-        if size > self._budget:
+        encoded = response.SerializeToString()
+        if len(encoded) > self._budget:
             return
         old = self._pages.pop(key, None)
         if old is not None:
-            self._bytes -= old[1]
-        self._pages[key] = (response, size)
-        self._bytes += size
+            self._bytes -= len(old)
+        self._pages[key] = encoded
+        self._bytes += len(encoded)
         while self._bytes > self._budget:
-            _, (_, dropped) = self._pages.popitem(last=False)
-            self._bytes -= dropped
+            _, dropped = self._pages.popitem(last=False)
+            self._bytes -= len(dropped)
 
     def clear(self) -> None:
         self._pages.clear()

@@ -91,8 +91,8 @@ class Guarded:
                 for p in sorted(self.secret_dir.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture
-async def guarded(tmp_path: Path) -> AsyncIterator[Guarded]:
+@pytest.fixture(name="guarded")
+async def guarded_fixture(tmp_path: Path) -> AsyncIterator[Guarded]:
     secret_dir = Path(tempfile.mkdtemp(prefix="cwsandbox-secret-", dir="/var/tmp"))
     (secret_dir / "secret.txt").write_bytes(HOST_SECRET)
     data_dir = tmp_path / "backend"

@@ -25,7 +25,7 @@ from tests.backend.helpers import (
     start_sandbox,
 )
 
-from .support import HOST_SECRET, Guarded, Probe, guarded, report  # noqa: F401
+from .support import HOST_SECRET, Guarded, Probe, guarded_fixture, report  # noqa: F401
 
 ITERATIONS = 150
 

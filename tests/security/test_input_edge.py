@@ -31,7 +31,7 @@ from tests.backend.helpers import (
     wait_status,
 )
 
-from .support import Guarded, guarded, report  # noqa: F401
+from .support import Guarded, guarded_fixture, report  # noqa: F401
 
 HUGE_ID = "sb-" + "x" * 100_000
 
@@ -90,7 +90,8 @@ async def test_nul_bytes_are_refused_before_anything_starts(guarded: Guarded) ->
     await errors.expect(gateway.Get(pb.GetSandboxRequest(sandbox_id="sb\x00")),
                         field_name="sandbox_id")
     await errors.expect(gateway.SetFileSystemSnapshotBucketConfig(
-        pb.SetFileSystemSnapshotBucketConfigRequest(bucket_name="a\x00b")), field_name="bucket_name")
+        pb.SetFileSystemSnapshotBucketConfigRequest(bucket_name="a\x00b")),
+        field_name="bucket_name")
     for init in (spb.ExecStreamInit(sandbox_id=sid, command=["/bin/sh", "-c", "echo\x00"]),
                  spb.ExecStreamInit(sandbox_id=sid, command=["true"], env={"K": "v\x00"})):
         await errors.expect(first_exec_frame(streaming, init))
