@@ -179,9 +179,17 @@ def restore_archive(archive: Path, dest: Path) -> None:
             tar.extractall(dest, members=others, filter="data")
             for member in links:
                 _make_link(dest, member)
-    except (OSError, tarfile.TarError) as exc:
-        text = str(exc).replace(str(dest), "<mount>").replace(str(archive), "<archive>")
-        raise ArchiveError(f"restoring the archive failed: {text}") from exc
+    except tarfile.FilterError as exc:
+        name = exc.tarinfo.name[:200]
+        raise ArchiveError(f"restoring the archive failed: its member {name!r} would land "
+                           f"outside the mount or is not allowed there "
+                           f"({type(exc).__name__})") from exc
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"restoring the archive failed: it is damaged or unreadable "
+                           f"({type(exc).__name__})") from exc
+    except OSError as exc:  # the message would name host paths: only its cause is given
+        raise ArchiveError(f"restoring the archive failed: "
+                           f"{exc.strerror or type(exc).__name__}") from exc
 
 
 def _make_link(dest: Path, member: tarfile.TarInfo) -> None:
