@@ -110,7 +110,7 @@ async def test_restore_refuses_members_that_would_land_outside(guarded: Guarded,
     # an absolute member name is made relative (as tar does): it lands inside the mount
     archive.write_bytes(crafted([(member(f"{outside}/abs"), b"inside")]))
     restored = await start_sandbox(gateway, restore=snap_id)
-    assert await sh_ok(guarded.streaming, restored, f"cat {MOUNT}{outside}/abs || cat .{outside}/abs"
-                       ) == b"inside"
+    script = f"cat .{outside}/abs"  # the working directory is the mount
+    assert await sh_ok(guarded.streaming, restored, script) == b"inside"
     assert guarded.host_state() == before
     report("strict restore", refused=len(failed), of=len(attacks))
