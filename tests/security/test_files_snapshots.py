@@ -12,7 +12,6 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from tests.backend.helpers import (
     FAILED,
     FSS_READY,
-    MOUNT,
     get_snapshot,
     sh_ok,
     snapshot,
