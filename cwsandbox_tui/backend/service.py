@@ -378,6 +378,21 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         return await self._call(request, context, work)
 
 
+def _unimplemented(name: str) -> Callable[..., Awaitable[Any]]:
+    async def method(self: GatewayService, request: Any, context: grpc.aio.ServicerContext
+                     ) -> Any:
+        await ApiError(grpc.StatusCode.UNIMPLEMENTED,
+                       f"{name} is not offered by the local backend").abort(context)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("Exec", "Raw", "GetObjectStorageWIFConfig", "SetObjectStorageWIFConfig",
+              "DeleteObjectStorageWIFConfig"):
+    setattr(GatewayService, _name, _unimplemented(_name))
+
+
 def _required(value: str, field_name: str) -> str:
     if not value:
         raise invalid(field_name, "is required")
