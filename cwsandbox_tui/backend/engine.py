@@ -406,7 +406,7 @@ class Engine:
             return
         now = time.time()
         if self.store.get_snapshot(snap.id) is None:  # deleted while archiving
-            self._drop_archive(snap.archive)
+            await self._drop_archive_later(snap.archive)
             return
         warning = skipped_warning(skipped)
         if warning:
@@ -474,14 +474,17 @@ class Engine:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self.store.delete_snapshot(snapshot_id)
-        self._drop_archive(snap.archive)
+        await self._drop_archive_later(snap.archive)
 
     def _drop_archive(self, archive: str) -> None:
         """Remove an archive file unless another snapshot record still uses it."""
         if archive and self.store.archive_users(archive) == 0:
-            path = self.buckets_dir / archive
-            path.unlink(missing_ok=True)
-            path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
+            _unlink_archive(self.buckets_dir / archive)
+
+    async def _drop_archive_later(self, archive: str) -> None:
+        """`_drop_archive` with the file removed off the loop (the store stays on it)."""
+        if archive and self.store.archive_users(archive) == 0:
+            await run_io(_unlink_archive, self.buckets_dir / archive)
 
     # bucket
     def bucket(self) -> BucketConfig:
@@ -516,6 +519,11 @@ class Engine:
                                            MAX_FILE_BYTES)
         except FileProblem as problem:
             raise file_error(problem, filepath) from None
+
+
+def _unlink_archive(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
 
 
 def skipped_warning(skipped: list[str]) -> str:
