@@ -18,6 +18,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from .isolation import Layout
 
@@ -84,9 +85,9 @@ class _Walk:
         """The directory a mount puts at `path`, "denied", or None when the host's is seen."""
         layout = self.layout
         if layout.mount_dir is not None and path == layout.mount_path:
-            return _Dir(path, os.open(layout.mount_dir, _DIR_FLAGS), writable=True)
+            return _Dir(path, _open_area(layout.mount_dir, path), writable=True)
         if path == "/tmp":
-            return _Dir(path, os.open(layout.tmp_dir, _DIR_FLAGS), writable=True)
+            return _Dir(path, _open_area(layout.tmp_dir, path), writable=True)
         if any(path == p or path.startswith(p + "/") for p in _NOT_SERVED):
             return "denied"
         if any(path == str(h) for h in layout.hidden if not _under(str(h), "/tmp")):
@@ -197,6 +198,14 @@ class _Walk:
             pass
         except OSError as exc:
             raise _problem(exc, path) from None
+
+
+def _open_area(host_dir: Path, path: str) -> int:
+    """A sandbox's own writable area (its mount or /tmp), opened without following a link."""
+    try:
+        return os.open(host_dir, _DIR_FLAGS)
+    except OSError as exc:
+        raise _problem(exc, path) from None
 
 
 def _under(path: str, root: str) -> bool:
@@ -317,12 +326,15 @@ def read_file(layout: Layout, sandbox_path: str, limit: int) -> bytes:
                               f"is {size} bytes, more than the limit of {limit} bytes", size)
         chunks: list[bytes] = []
         total = 0
-        while chunk := src.read(min(CHUNK, limit + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise FileProblem("too_large", f"grew beyond the limit of {limit} bytes",
-                                  total)
+        try:
+            while chunk := src.read(min(CHUNK, limit + 1 - total)):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise FileProblem("too_large", f"grew beyond the limit of {limit} bytes",
+                                      total)
+        except OSError as exc:
+            raise _problem(exc, path) from None
     return b"".join(chunks)
 
 

@@ -20,6 +20,7 @@ from tests.backend.helpers import (
     MOUNT,
     add_file,
     expect_error,
+    poll,
     read_file,
     sh_ok,
     start_sandbox,
@@ -63,14 +64,14 @@ async def test_symlink_swap_race_never_reaches_a_host_file(guarded: Guarded) -> 
     sid = await start_sandbox(gateway, command="/usr/bin/python3",
                               args=["-c", SWAPPER, str(guarded.secret_dir), "/etc"])
 
-    async def ready() -> bool:
+    async def ready() -> bool | None:
         try:
             await read_file(gateway, sid, f"{MOUNT}/ready")
         except grpc.aio.AioRpcError:
-            return False
+            return None
         return True
 
-    await until_async(ready, "the swapper to start")
+    await poll(ready, 20, "the swapper to start")
     outcomes: collections.Counter[str] = collections.Counter()
     leaked: list[str] = []
     started = time.perf_counter()
@@ -103,15 +104,6 @@ async def test_symlink_swap_race_never_reaches_a_host_file(guarded: Guarded) -> 
     calls = sum(outcomes.values())
     report("symlink-swap race", calls=calls, seconds=f"{elapsed:.1f}",
            host_files_read=len(leaked), host_files_written=0, outcomes=dict(outcomes))
-
-
-async def until_async(check: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_fifo_socket_and_devices_are_refused_without_blocking(guarded: Guarded) -> None:
