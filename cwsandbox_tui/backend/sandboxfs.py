@@ -2,12 +2,15 @@
 
 A sandbox sees the host root read-only, its own `/tmp` and mount writable, the hidden
 directories (the backend's data directory, the user's home) as empty, and its own `/proc`,
-`/dev` and `/sys`, which the backend does not serve. Paths are walked one component at a time,
-each directory opened with `O_NOFOLLOW` relative to the one before; a symbolic link is read and
-its target walked again from the sandbox's own root (an absolute target) or from where it
-stands (a relative one), as the kernel would inside the sandbox. So a sandbox that swaps a
-directory for a link while a call runs can change which of its own files is reached, never
-reach a host file. Everything here blocks: call it from a thread.
+`/dev` and `/sys`, which the backend does not serve. On the read-only root only what anyone
+may read is served (not `/etc/shadow`), whatever the backend's own privileges.
+
+Paths are walked one component at a time, each directory opened with `O_NOFOLLOW` relative
+to the one before; a symbolic link is read and its target walked again from the sandbox's own
+root (an absolute target) or from where it stands (a relative one), as the kernel would inside
+the sandbox. So a sandbox that swaps a directory for a link while a call runs can change which
+of its own files is reached, never reach a host file. Everything here blocks: call it from a
+thread.
 """
 
 from __future__ import annotations
@@ -134,6 +137,9 @@ class _Walk:
                     self.stack.append(_Dir(path, None, writable=False))
                     return True
                 raise _problem(exc, path) from None
+            if not parent.writable and not os.fstat(fd).st_mode & stat.S_IXOTH:
+                os.close(fd)  # the host's own (say /root or a 0700 directory)
+                raise FileProblem("permission", "permission denied")
             self.stack.append(_Dir(path, fd, writable=parent.writable))
             return True
         raise FileProblem("io", "keeps changing")
@@ -294,6 +300,10 @@ def _open_last(walk: _Walk, name: str, flags: int, *, create: bool) -> tuple[int
             raise FileProblem("not_found", "does not exist (no such file or directory)")
         if before is not None:
             _check_regular(before.st_mode, path)
+            if not parent.writable and not before.st_mode & stat.S_IROTH:
+                # On the read-only root only what anyone may read is served: the backend's
+                # own privileges are not the sandbox's.
+                raise FileProblem("permission", "permission denied")
         open_flags = flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
         if create:
             open_flags |= os.O_CREAT

@@ -165,6 +165,12 @@ async def test_the_sandbox_view_of_files(guarded: Guarded) -> None:
         if (home / name).is_file() and home != Path("/"):
             await expect_error(read_file(gateway, sid, str(home / name)),
                                grpc.StatusCode.NOT_FOUND)
+    # the backend's own privileges are not lent: only what anyone may read on the host root
+    shadow = Path("/etc/shadow")
+    if shadow.exists() and not shadow.stat().st_mode & 0o004:
+        await expect_error(read_file(gateway, sid, str(shadow)),
+                           grpc.StatusCode.PERMISSION_DENIED,
+                           reason="CWSANDBOX_FILE_PERMISSION_DENIED")
     await expect_error(read_file(gateway, sid, "/nonexistent/file"), grpc.StatusCode.NOT_FOUND,
                        reason="CWSANDBOX_FILE_NOT_FOUND")
     await expect_error(add_file(gateway, sid, "/etc/planted", b"x"),
