@@ -23,7 +23,12 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2, secrets_pb2, streaming_pb2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATED_DIR = REPO_ROOT / "cwsandbox_tui" / "proto" / "v1beta2"
-FACT_SHEET = REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md"
+# The sheets sit beside the repository (or beside the worktrees' parent for a worktree).
+FACT_SHEET = next(
+    (p for p in (REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md",
+                 REPO_ROOT.parents[1] / "shared" / "reference" / "api-v1beta2.md") if p.exists()),
+    REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md",
+)
 PACKAGE = "coreweave.sandbox.v1beta2"
 # Our documented local extensions: fields numbered from 1001 and the messages they carry.
 # They are left out of the comparison with the fact sheet (and checked on their own below).
@@ -186,9 +191,12 @@ _SCALARS = {
 }
 
 
+_OWN_PACKAGE_RE = re.compile(r"^coreweave\.sandbox\.\w+\.")
+
+
 def _short(type_name: str) -> str:
-    """'.coreweave.sandbox.v1beta2.X.Y' -> 'X.Y'; other packages keep their full name."""
-    return type_name.lstrip(".").removeprefix(f"{PACKAGE}.")
+    """'.coreweave.sandbox.<gen>.X.Y' -> 'X.Y'; other packages keep their full name."""
+    return _OWN_PACKAGE_RE.sub("", type_name.lstrip("."))
 
 
 def file_proto(module: ModuleType) -> descriptor_pb2.FileDescriptorProto:

@@ -4,9 +4,10 @@ Usage::
 
     python -m cwsandbox_tui.proto._generate
 
-This runs ``grpc_tools.protoc`` on the hand-written ``.proto`` files, flattens
-the output into :mod:`cwsandbox_tui.proto.v1beta2` and rewrites the generated
-``coreweave.sandbox.v1beta2`` module references to point at that package. The
+This runs ``grpc_tools.protoc`` on the hand-written ``.proto`` files of each API
+generation (``coreweave.sandbox.v1beta2`` and ``coreweave.sandbox.v1``), flattens
+the output into :mod:`cwsandbox_tui.proto.v1beta2` / :mod:`cwsandbox_tui.proto.v1`
+and rewrites the generated module references to point at that package. The
 output is a pure function of the ``.proto`` files and the grpcio-tools version,
 so regenerating is byte-identical (``tests/test_protos.py`` checks this).
 """
@@ -17,6 +18,7 @@ import importlib.resources
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -40,27 +42,62 @@ INIT_TEXT: str = (
     '"""\n'
 )
 
-# `from coreweave.sandbox.v1beta2 import x_pb2` and dotted module names such as
-# 'coreweave.sandbox.v1beta2.gateway_pb2' (passed to the descriptor builder).
-# Proto full names (e.g. coreweave.sandbox.v1beta2.GatewayService) never end
-# in `_pb2`, so they are left untouched.
-_IMPORT_RE = re.compile(rf"\bfrom {re.escape(SOURCE_PACKAGE)} import ")
-_MODULE_RE = re.compile(rf"\b{re.escape(SOURCE_PACKAGE)}\.(\w+_pb2(?:_grpc)?)\b")
+# rewrite_imports changes `from coreweave.sandbox.<gen> import x_pb2` and dotted module
+# names such as 'coreweave.sandbox.<gen>.sandbox_pb2' (passed to the descriptor builder).
+# Proto full names (e.g. coreweave.sandbox.v1.SandboxService) never end in `_pb2`, so
+# they are left untouched.
 
 
-def generated_names() -> list[str]:
-    """Names of all files :func:`generate` writes, sorted."""
-    names = [Path(p).stem + suffix for p in PROTO_FILES for suffix in GENERATED_SUFFIXES]
+@dataclass(frozen=True)
+class Generation:
+    """One API generation: its .proto files and the package they are generated into."""
+
+    name: str  # "v1beta2", "v1"
+    proto_files: tuple[str, ...]
+
+    @property
+    def proto_package_dir(self) -> str:
+        return f"coreweave/sandbox/{self.name}"
+
+    @property
+    def source_package(self) -> str:
+        return f"coreweave.sandbox.{self.name}"
+
+    @property
+    def target_package(self) -> str:
+        return f"cwsandbox_tui.proto.{self.name}"
+
+    @property
+    def default_out_dir(self) -> Path:
+        return Path(__file__).resolve().parent / self.name
+
+
+V1BETA2 = Generation("v1beta2", PROTO_FILES)
+V1 = Generation("v1", (
+    "runtime_class.proto", "sandbox.proto", "sandbox_data_plane.proto", "settings.proto",
+    "volume.proto", "discovery.proto", "sandbox_template.proto",
+))
+GENERATIONS: tuple[Generation, ...] = (V1BETA2, V1)
+
+
+def generated_names(gen: Generation = V1BETA2) -> list[str]:
+    """Names of all files :func:`generate` writes for ``gen``, sorted."""
+    names = [Path(p).stem + suffix for p in gen.proto_files for suffix in GENERATED_SUFFIXES]
     return sorted([*names, "__init__.py"])
 
 
-def rewrite_imports(text: str) -> str:
-    """Point generated module references at :data:`TARGET_PACKAGE`."""
-    text = _IMPORT_RE.sub(f"from {TARGET_PACKAGE} import ", text)
-    return _MODULE_RE.sub(rf"{TARGET_PACKAGE}.\1", text)
+def rewrite_imports(text: str, gen: Generation = V1BETA2) -> str:
+    """Point generated module references at the generation's target package."""
+    source = re.escape(gen.source_package)
+    text = re.sub(rf"\bfrom {source} import ", f"from {gen.target_package} import ", text)
+    return re.sub(rf"\b{source}\.(\w+_pb2(?:_grpc)?)\b", rf"{gen.target_package}.\1", text)
 
 
-def _run_protoc(proto_root: Path, out_dir: Path) -> None:
+def _init_text(gen: Generation) -> str:
+    return INIT_TEXT.replace(SOURCE_PACKAGE, gen.source_package)
+
+
+def _run_protoc(proto_root: Path, out_dir: Path, gen: Generation = V1BETA2) -> None:
     include = importlib.resources.files("grpc_tools") / "_proto"
     args = [
         "grpc_tools.protoc",
@@ -69,40 +106,45 @@ def _run_protoc(proto_root: Path, out_dir: Path) -> None:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        *(f"{PROTO_PACKAGE_DIR}/{name}" for name in PROTO_FILES),
+        *(f"{gen.proto_package_dir}/{name}" for name in gen.proto_files),
     ]
     status = protoc.main(args)
     if status != 0:
         raise RuntimeError(f"grpc_tools.protoc failed with exit status {status}")
 
 
-def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> None:
+def generate(out_dir: Path, proto_root: Path = PROTO_ROOT, gen: Generation = V1BETA2) -> None:
     """Compile the protos and write the flattened modules into ``out_dir``.
 
     Stale generated files in ``out_dir`` (``*_pb2*.py[i]`` that protoc no
     longer produces) are removed; other files are left alone.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set(generated_names())
+    wanted = set(generated_names(gen))
     with tempfile.TemporaryDirectory(prefix="cwsandbox-protoc-") as tmp:
         tmp_path = Path(tmp)
-        _run_protoc(proto_root, tmp_path)
-        produced = sorted((tmp_path / PROTO_PACKAGE_DIR).iterdir())
+        _run_protoc(proto_root, tmp_path, gen)
+        produced = sorted((tmp_path / gen.proto_package_dir).iterdir())
         if {p.name for p in produced} | {"__init__.py"} != wanted:
             raise RuntimeError(f"unexpected protoc output: {[p.name for p in produced]}")
         for src in produced:
-            text = rewrite_imports(src.read_text(encoding="utf-8"))
+            text = rewrite_imports(src.read_text(encoding="utf-8"), gen)
             (out_dir / src.name).write_bytes(text.encode("utf-8"))
-    (out_dir / "__init__.py").write_bytes(INIT_TEXT.encode("utf-8"))
+    (out_dir / "__init__.py").write_bytes(_init_text(gen).encode("utf-8"))
     for stale in out_dir.iterdir():
         if stale.name.endswith(GENERATED_SUFFIXES) and stale.name not in wanted:
             stale.unlink()
 
 
 def main() -> int:
-    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT_DIR
-    generate(out_dir)
-    print(f"generated {len(generated_names())} files into {out_dir}")
+    """Regenerate every generation (or, given a directory, only v1beta2 into it)."""
+    if len(sys.argv) > 1:
+        targets = [(V1BETA2, Path(sys.argv[1]))]
+    else:
+        targets = [(gen, gen.default_out_dir) for gen in GENERATIONS]
+    for gen, out_dir in targets:
+        generate(out_dir, gen=gen)
+        print(f"generated {len(generated_names(gen))} files into {out_dir}")
     return 0
 
 
