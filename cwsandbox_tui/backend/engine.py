@@ -116,6 +116,7 @@ class Engine:
         self._stop_keys: dict[str, str] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
+        self._create_requests: dict[str, str] = {}  # request id of a create -> sandbox id
 
     # lifecycle
     def recover(self) -> None:
@@ -162,7 +163,19 @@ class Engine:
             asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)
 
     # sandboxes
-    def start(self, spec: SandboxSpec, restore_from: str = "") -> SandboxRow:
+    def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = ""
+              ) -> SandboxRow:
+        """Start a sandbox; a create retried with the same `request_id` gets the first one."""
+        earlier = self._create_requests.get(request_id) if request_id else None
+        if earlier is not None:
+            with contextlib.suppress(ApiError):
+                return self.get(earlier)
+        row = self._start(spec, restore_from)
+        if request_id:
+            self._create_requests[request_id] = row.id
+        return row
+
+    def _start(self, spec: SandboxSpec, restore_from: str) -> SandboxRow:
         if not spec.command:
             raise invalid("command", "is required")
         if spec.max_lifetime_seconds < 0:

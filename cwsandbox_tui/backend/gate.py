@@ -50,6 +50,15 @@ class Gate(grpc.aio.ServerInterceptor):
                 return response
 
             return handler._replace(unary_unary=unary)
+        if handler.unary_stream is not None:  # server-streaming (v1 StreamLogs)
+            inner_server_stream = handler.unary_stream
+
+            async def server_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await self._admit(method, authorized, context)
+                async for item in inner_server_stream(request, context):
+                    yield item
+
+            return handler._replace(unary_stream=server_stream)
         if handler.stream_stream is not None:
             inner_stream = handler.stream_stream
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 
 from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
-from .engine import Engine
+from .engine import RUNNER_ID, Engine
 from .faults import FaultPlan
 from .gate import Gate
 from .isolation import detect
@@ -24,6 +24,7 @@ from .leases import live_leases
 from .seeding import seed_bulk
 from .service import GatewayService
 from .streaming import StreamingService
+from .volumes import Volumes
 
 log = logging.getLogger("cwsandbox_tui.backend")
 
@@ -61,6 +62,7 @@ class ServerConfig:
     demo: bool = False
     seed_snapshots: int = 0
     seed_sandboxes: int = 0
+    api: str = "both"  # which API generations to serve: "v1", "v1beta2" or "both"
 
 
 def is_loopback(host: str) -> bool:
@@ -80,8 +82,24 @@ def read_state(data_dir: Path) -> dict[str, object] | None:
         return None
 
 
+API_CHOICES = ("both", "v1", "v1beta2")
+
+
+def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
+    from ..proto.v1 import sandbox_pb2_grpc, settings_pb2_grpc, volume_pb2_grpc
+    from .v1.sandbox_service import SandboxService
+    from .v1.settings_service import SettingsService
+    from .v1.volume_service import VolumeService
+
+    sandbox_pb2_grpc.add_SandboxServiceServicer_to_server(SandboxService(engine), server)
+    settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsService(engine), server)
+    volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeService(volumes), server)
+
+
 class BackendServer:
     def __init__(self, config: ServerConfig) -> None:
+        if config.api not in API_CHOICES:
+            raise BackendConfigError(f"api: {config.api!r} is not one of {', '.join(API_CHOICES)}")
         if not is_loopback(config.host) and not config.api_key:
             raise BackendConfigError(
                 f"--host {config.host} is not a loopback address: configure an API key "
@@ -125,9 +143,14 @@ class BackendServer:
                    ("grpc.so_reuseport", 0)]
         server = grpc.aio.server(interceptors=[Gate(self.faults, self.config.api_key)],
                                  options=options)
-        gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayService(self.engine), server)
-        streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(
-            StreamingService(self.engine), server)
+        api = self.config.api
+        if api in ("both", "v1beta2"):
+            gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayService(self.engine),
+                                                                  server)
+            streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(
+                StreamingService(self.engine), server)
+        if api in ("both", "v1"):
+            _add_v1(server, self.engine, Volumes(self.config.data_dir / "volumes", RUNNER_ID))
         host = self.config.host
         bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self.port = server.add_insecure_port(f"{bind_host}:{self.config.port}")
@@ -136,10 +159,10 @@ class BackendServer:
         await server.start()
         self._server = server
         state = {"pid": os.getpid(), "url": self.url, "port": self.port,
-                 "isolation": isolation.kind, "auth": bool(self.config.api_key)}
+                 "isolation": isolation.kind, "auth": bool(self.config.api_key), "api": api}
         (self.config.data_dir / STATE_FILE).write_text(json.dumps(state))
-        log.info("serving coreweave.sandbox.v1beta2 on %s (data: %s)", self.url,
-                 self.config.data_dir)
+        served = {"both": "coreweave.sandbox.v1 and v1beta2"}.get(api, f"coreweave.sandbox.{api}")
+        log.info("serving %s on %s (data: %s)", served, self.url, self.config.data_dir)
         (log.info if isolation.isolated else log.warning)("isolation: %s", isolation.detail)
         log.info("authentication: %s", "API key required" if self.config.api_key else "none")
         return self.port

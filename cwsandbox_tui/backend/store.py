@@ -58,6 +58,10 @@ class SandboxSpec:
     mount_size_bytes: int = 0
     restored_from: str = ""
     max_lifetime_seconds: int = 0
+    # Names the v1 API gives things the v1beta2 API leaves unnamed ("" = the default).
+    volume_name: str = ""  # the scratch volume that holds the mount
+    container_name: str = ""
+    working_dir: str = ""
 
 
 @dataclass

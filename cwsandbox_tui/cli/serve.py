@@ -22,8 +22,9 @@ from ..naming import quantity_bytes
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "serve", help="run the embedded sandbox backend (gRPC, coreweave.sandbox.v1beta2)",
-        description="Serve the CoreWeave Sandbox API v1beta2 from this machine: sandboxes are "
+        "serve", help="run the embedded sandbox backend (gRPC, coreweave.sandbox v1 and v1beta2)",
+        description="Serve the CoreWeave Sandbox API (v1 and v1beta2) from this machine: "
+                    "sandboxes are "
                     "local processes, snapshots are tar archives under the data directory.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1; others need an API key)")
@@ -44,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="add N snapshot records sharing one small archive (benchmarks)")
     parser.add_argument("--seed-sandboxes", type=int, default=0, metavar="M",
                         help="add M stopped sandbox records (benchmarks)")
+    parser.add_argument("--api", choices=("both", "v1", "v1beta2"), default="both",
+                        help="API generations to serve on the one port (default both)")
     parser.add_argument("--exit-when-unused", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                           port=args.port, api_key=api_key, faults=faults,
                           isolate=not args.no_isolation, hidden=(paths.config_dir(),),
                           archive_rate=rate, demo=args.demo,
-                          seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes)
+                          seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes,
+                          api=args.api)
     try:
         asyncio.run(serve_forever(config, exit_when_unused=args.exit_when_unused))
     except (BackendConfigError, DataDirBusy) as exc:

@@ -1,0 +1,61 @@
+"""What every v1 servicer shares: running a call with its errors as gRPC statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from ..errors import ApiError, FieldViolation, invalid
+
+T = TypeVar("T")
+
+
+async def call(context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T]],
+               fields: dict[str, str] | None = None) -> T:
+    """Run `work`; an ApiError ends the call as a status with its details.
+
+    `fields` renames the engine's (v1beta2) field names in a violation to this request's.
+    """
+    try:
+        return await work()
+    except ApiError as error:
+        if fields and error.violations:
+            error = rename_fields(error, fields)
+        await error.abort(context)
+        raise  # abort() raises; never reached
+
+
+def rename_fields(error: ApiError, fields: dict[str, str]) -> ApiError:
+    violations = tuple(FieldViolation(fields.get(v.field, v.field), v.description)
+                       for v in error.violations)
+    message = error.message
+    for old, new in fields.items():
+        if message.startswith(f"{old}:"):
+            message = new + message[len(old):]
+    return ApiError(error.code, message, error.reason, error.metadata, error.retry_delay,
+                    violations)
+
+
+def required(value: str, field_name: str) -> str:
+    if not value:
+        raise invalid(field_name, "is required")
+    return value
+
+
+def not_implemented(what: str) -> ApiError:
+    return ApiError(grpc.StatusCode.UNIMPLEMENTED,
+                    f"{what} is not offered by the local backend",
+                    reason="CWSANDBOX_NOT_IMPLEMENTED")
+
+
+def refuse(service: type, *methods: str) -> None:
+    """Answer each of `methods` with UNIMPLEMENTED plus ErrorInfo (not a bare default)."""
+    for name in methods:
+        async def method(self: Any, request: Any, context: grpc.aio.ServicerContext,
+                         _name: str = name) -> Any:
+            await not_implemented(_name).abort(context)
+
+        method.__name__ = name
+        setattr(service, name, method)

@@ -1,0 +1,106 @@
+"""Engine records <-> `coreweave.sandbox.v1` messages.
+
+The engine keeps v1beta2's status numbers; v1 renumbered the sandbox states and the
+snapshot triggers (fact sheet 4.2), so every value crosses by name, never by number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from ...proto.v1 import sandbox_pb2 as pb
+from ...proto.v1beta2 import gateway_pb2 as beta
+from .. import states
+from ..engine import RUNNER_ID
+from ..store import SandboxRow, SnapshotRow
+
+DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
+DEFAULT_CONTAINER = "main"
+
+
+def _by_name(source: Any, target: Any, source_prefix: str, target_prefix: str
+             ) -> dict[int, int]:
+    table = {}
+    for name, number in source.items():
+        twin = target_prefix + name.removeprefix(source_prefix)
+        if twin in target.keys():
+            table[number] = target.Value(twin)
+    return table
+
+
+# engine (v1beta2 numbers) -> v1
+STATE_TO_V1 = _by_name(beta.SandboxStatus, pb.State, "SANDBOX_STATUS_", "STATE_")
+STATE_FROM_V1 = {v1: engine for engine, v1 in STATE_TO_V1.items()}
+SNAPSHOT_STATE_TO_V1 = _by_name(beta.FileSystemSnapshotStatus, pb.SnapshotState,
+                                "FILE_SYSTEM_SNAPSHOT_STATUS_", "SNAPSHOT_STATE_")
+TRIGGER_TO_V1: dict[int, int] = {states.TRIGGER_STOP: pb.SNAPSHOT_TRIGGER_ON_DELETE,
+                 states.TRIGGER_MANUAL: pb.SNAPSHOT_TRIGGER_MANUAL}
+
+
+def stamp(target: timestamp_pb2.Timestamp, seconds: float) -> None:
+    whole = int(seconds)
+    target.seconds = whole
+    target.nanos = int((seconds - whole) * 1e9)
+
+
+def volume_name(row: SandboxRow) -> str:
+    return row.spec.volume_name or DEFAULT_VOLUME
+
+
+def sandbox_message(row: SandboxRow) -> pb.Sandbox:
+    """The whole `Sandbox` resource, its spec echoed as the SDK reads it back."""
+    spec = row.spec
+    message = pb.Sandbox(sandbox_id=row.id)
+    container = message.spec.containers.add(
+        name=spec.container_name or DEFAULT_CONTAINER, image=spec.container_image,
+        command=spec.command, args=spec.args, working_dir=spec.working_dir)
+    container.environment_variables.update(spec.env)
+    if spec.mount_path:
+        name = volume_name(row)
+        container.volume_mounts.add(volume=name, mount_path=spec.mount_path)
+        volume = message.spec.volumes.add(name=name)
+        volume.scratch.size = spec.mount_size
+        volume.scratch.restore_from_snapshot_id = spec.restored_from
+    message.spec.tags.extend(spec.tags)
+    message.spec.max_lifetime_seconds = spec.max_lifetime_seconds
+    status = message.status
+    status.state = STATE_TO_V1.get(row.status, pb.STATE_UNSPECIFIED)  # type: ignore[assignment]
+    status.state_reason = row.status_reason
+    stamp(status.create_time, row.created_at)
+    if row.started_at is not None:
+        stamp(status.start_time, row.started_at)
+    if row.ended_at is not None:
+        stamp(status.end_time, row.ended_at)
+    if row.exit_code is not None:
+        status.exit_code = row.exit_code
+    status.runner_id = RUNNER_ID
+    return message
+
+
+def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int, reason: str,
+                  size: int, created: float, updated: float, completed: float | None,
+                  source: str, trigger: int, key: str, bucket: str, *, volume: str) -> None:
+    """Set a v1 snapshot message's fields from the engine's listing columns."""
+    message.file_system_snapshot_id = snapshot_id
+    message.state = SNAPSHOT_STATE_TO_V1.get(status, 0)  # type: ignore[assignment]
+    message.state_reason = reason
+    message.size_bytes = size
+    message.source_sandbox_id = source
+    message.trigger = TRIGGER_TO_V1.get(trigger, 0)  # type: ignore[assignment]
+    stamp(message.create_time, created)
+    if completed is not None:
+        stamp(message.complete_time, completed)
+    message.source_volume_name = volume
+    message.object_bucket = bucket
+    stamp(message.updated_at, updated)
+    message.request_id = key
+
+
+def snapshot_message(row: SnapshotRow, volume: str = DEFAULT_VOLUME) -> pb.FileSystemSnapshot:
+    message = pb.FileSystemSnapshot()
+    fill_snapshot(message, row.id, row.status, row.status_reason, row.size_bytes, row.created_at,
+                  row.updated_at, row.completed_at, row.source_sandbox_id, row.trigger,
+                  row.idempotency_key, row.object_bucket, volume=volume)
+    return message

@@ -1,0 +1,267 @@
+"""`coreweave.sandbox.v1.SandboxService`: sandboxes, their files and snapshots, over the engine.
+
+Semantics that differ from v1beta2 (fact sheet 4 and 8):
+
+* create returns the whole `Sandbox` with its spec echoed, and a create retried with the
+  same `request_id` returns the sandbox the first one made;
+* `DeleteSandbox` is both stop and delete: on a live sandbox it stops it (after
+  `grace_period_seconds`, taking ON_DELETE snapshots of `snapshot_volumes` first) and the
+  sandbox stays visible with a terminal state; on a sandbox that already ended, a request
+  without a grace period removes its record (the SDK's `Sandbox.delete`);
+* snapshots are answered at once in CREATING and reach READY or FAILED by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from ...proto.v1 import sandbox_pb2 as pb
+from ...proto.v1 import sandbox_pb2_grpc
+from .. import states
+from ..engine import Engine, SandboxQuery
+from ..errors import ApiError, invalid
+from ..store import SandboxRow, SandboxSpec
+from . import convert, streams
+from .common import call, refuse, required
+
+# The engine names fields as v1beta2 does; these are their v1 names in a create request.
+_CREATE_FIELDS = {
+    "command": "sandbox.spec.containers[0].command",
+    "max_lifetime_seconds": "sandbox.spec.max_lifetime_seconds",
+    "file_system.mount_path": "sandbox.spec.containers[0].volume_mounts[0].mount_path",
+    "file_system.size": "sandbox.spec.volumes[0].scratch.size",
+}
+_DELETE_FIELDS = {"graceful_shutdown_seconds": "grace_period_seconds"}
+_FILE_FIELDS = {"filepath": "path"}
+
+
+class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._volume_names: dict[str, str] = {}  # sandbox id -> its scratch volume's name
+
+    # sandboxes
+    async def CreateSandbox(self, request: pb.CreateSandboxRequest, context: Any) -> pb.Sandbox:
+        async def work() -> pb.Sandbox:
+            spec, restore = _engine_spec(request.sandbox.spec)
+            row = self.engine.start(spec, restore, request.request_id)
+            return convert.sandbox_message(row)
+        return await call(context, work, _CREATE_FIELDS)
+
+    async def GetSandbox(self, request: pb.GetSandboxRequest, context: Any) -> pb.Sandbox:
+        async def work() -> pb.Sandbox:
+            return convert.sandbox_message(
+                self.engine.get(required(request.sandbox_id, "sandbox_id")))
+        return await call(context, work)
+
+    async def ListSandboxes(self, request: pb.ListSandboxesRequest, context: Any
+                           ) -> pb.ListSandboxesResponse:
+        async def work() -> pb.ListSandboxesResponse:
+            status = 0
+            if request.state:
+                if request.state not in convert.STATE_FROM_V1:
+                    raise invalid("state", f"{request.state} is not a State")
+                status = convert.STATE_FROM_V1[request.state]
+            if request.page_size < 0:
+                raise invalid("page_size", "must not be negative")
+            if request.volume_ids:  # registered volumes are never attached here
+                return pb.ListSandboxesResponse()
+            query = SandboxQuery(tags=list(request.tags), status=status,
+                                 include_stopped=request.show_terminated,
+                                 runner_ids=list(request.runner_ids))
+            rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
+            if request.sort_direction == pb.SORT_DIRECTION_DESCENDING:
+                rows.reverse()  # within the page; pages still run oldest first
+            return pb.ListSandboxesResponse(
+                sandboxes=[convert.sandbox_message(r) for r in rows], next_page_token=token)
+        return await call(context, work)
+
+    async def DeleteSandbox(self, request: pb.DeleteSandboxRequest, context: Any
+                            ) -> pb.DeleteSandboxResponse:
+        async def work() -> pb.DeleteSandboxResponse:
+            sandbox_id = required(request.sandbox_id, "sandbox_id")
+            if request.grace_period_seconds < 0:
+                raise invalid("grace_period_seconds", "must not be negative")
+            volumes = list(request.snapshot_volumes)
+            if request.allow_missing and volumes:
+                raise ApiError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "allow_missing cannot be combined with snapshot_volumes: a "
+                               "snapshot needs the sandbox", reason="CWSANDBOX_INVALID_REQUEST")
+            try:
+                row = self.engine.get(sandbox_id)
+            except ApiError as error:
+                if error.code == grpc.StatusCode.NOT_FOUND and request.allow_missing:
+                    return pb.DeleteSandboxResponse()  # it was already gone
+                raise
+            if volumes:
+                self._check_volumes(row, volumes)
+                outcome = await self.engine.stop(
+                    sandbox_id, grace=request.grace_period_seconds, snapshot=True,
+                    wait_for_ready=False, max_timeout=0, idempotency_key=request.request_id)
+                return pb.DeleteSandboxResponse(
+                    sandbox=convert.sandbox_message(self.engine.get(sandbox_id)),
+                    file_system_snapshot_ids=[outcome.snapshot_id])
+            if row.status in states.TERMINAL and not request.grace_period_seconds:
+                gone = convert.sandbox_message(row)
+                await self.engine.delete(sandbox_id)
+                return pb.DeleteSandboxResponse(sandbox=gone)
+            await self.engine.stop(sandbox_id, grace=request.grace_period_seconds,
+                                   snapshot=False, wait_for_ready=False, max_timeout=0,
+                                   idempotency_key="")
+            return pb.DeleteSandboxResponse(
+                sandbox=convert.sandbox_message(self.engine.get(sandbox_id)))
+        return await call(context, work, _DELETE_FIELDS)
+
+    def _check_volumes(self, row: SandboxRow, names: list[str]) -> None:
+        own = convert.volume_name(row) if row.spec.mount_path else None
+        for index, name in enumerate(names):
+            if name != own:
+                raise invalid(f"snapshot_volumes[{index}]",
+                              f"sandbox {row.id!r} has no scratch volume named {name!r}")
+        if len(names) > 1:
+            raise invalid("snapshot_volumes", "names the same volume more than once")
+
+    # data plane (gateway path; ConnectSandbox stays unimplemented so the SDK keeps to it)
+    async def StreamExec(self, request_iterator: AsyncIterator[pb.ExecStreamRequest],
+                         context: Any) -> AsyncIterator[pb.ExecStreamResponse]:
+        async for frame in streams.stream_exec(self.engine, request_iterator, context):
+            yield frame
+
+    async def StreamLogs(self, request: pb.StreamLogsRequest, context: Any
+                         ) -> AsyncIterator[pb.LogEntry]:
+        async for entry in streams.stream_logs(self.engine, request, context):
+            yield entry
+
+    async def Exec(self, request: pb.ExecRequest, context: Any) -> pb.ExecResponse:
+        async def work() -> pb.ExecResponse:
+            return await streams.exec_once(self.engine, request)
+        return await call(context, work)
+
+    async def WriteFile(self, request: pb.WriteFileRequest, context: Any) -> pb.WriteFileResponse:
+        async def work() -> pb.WriteFileResponse:
+            sandbox_id = required(request.sandbox_id, "sandbox_id")
+            streams.check_container(self.engine.get(sandbox_id), request.container)
+            await self.engine.add_file(sandbox_id, request.path, request.content)
+            return pb.WriteFileResponse()
+        return await call(context, work, _FILE_FIELDS)
+
+    async def ReadFile(self, request: pb.ReadFileRequest, context: Any) -> pb.ReadFileResponse:
+        async def work() -> pb.ReadFileResponse:
+            sandbox_id = required(request.sandbox_id, "sandbox_id")
+            streams.check_container(self.engine.get(sandbox_id), request.container)
+            data = await self.engine.retrieve_file(sandbox_id, request.path)
+            return pb.ReadFileResponse(content=data)
+        return await call(context, work, _FILE_FIELDS)
+
+    # snapshots
+    def _volume_of(self, sandbox_id: str) -> str:
+        name = self._volume_names.get(sandbox_id)
+        if name is None:
+            row = self.engine.store.get_sandbox(sandbox_id) if sandbox_id else None
+            name = convert.volume_name(row) if row is not None else convert.DEFAULT_VOLUME
+            self._volume_names[sandbox_id] = name
+        return name
+
+    async def CreateFileSystemSnapshot(self, request: pb.CreateFileSystemSnapshotRequest,
+                                       context: Any) -> pb.FileSystemSnapshot:
+        async def work() -> pb.FileSystemSnapshot:
+            sandbox_id = required(request.sandbox_id, "sandbox_id")
+            row = self.engine.get(sandbox_id)
+            if request.scratch_volume_name and row.spec.mount_path:
+                self._check_volumes(row, [request.scratch_volume_name])
+            snap = await self.engine.create_snapshot(sandbox_id, key=request.request_id,
+                                                     wait_for_ready=False, max_timeout=0)
+            return convert.snapshot_message(snap, self._volume_of(sandbox_id))
+        return await call(context, work, {"snapshot_volumes[0]": "scratch_volume_name"})
+
+    async def GetFileSystemSnapshot(self, request: pb.GetFileSystemSnapshotRequest, context: Any
+                                    ) -> pb.FileSystemSnapshot:
+        async def work() -> pb.FileSystemSnapshot:
+            snap = self.engine.get_snapshot(
+                required(request.file_system_snapshot_id, "file_system_snapshot_id"))
+            return convert.snapshot_message(snap, self._volume_of(snap.source_sandbox_id))
+        return await call(context, work)
+
+    async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest,
+                                      context: Any) -> pb.ListFileSystemSnapshotsResponse:
+        async def work() -> pb.ListFileSystemSnapshotsResponse:
+            if request.page_size < 0:
+                raise invalid("page_size", "must not be negative")
+            rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
+            response = pb.ListFileSystemSnapshotsResponse(next_page_token=token)
+            wanted = request.source_sandbox_id
+            for row in rows:
+                if wanted and row[8] != wanted:  # source_sandbox_id column
+                    continue
+                convert.fill_snapshot(response.file_system_snapshots.add(), *row[1:],
+                                      volume=self._volume_of(row[8]))
+            return response
+        return await call(context, work)
+
+    async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
+                                       context: Any) -> pb.FileSystemSnapshot:
+        async def work() -> pb.FileSystemSnapshot:
+            snapshot_id = required(request.file_system_snapshot_id, "file_system_snapshot_id")
+            try:
+                snap = self.engine.get_snapshot(snapshot_id)
+            except ApiError as error:
+                if error.code == grpc.StatusCode.NOT_FOUND and request.allow_missing:
+                    return pb.FileSystemSnapshot()
+                raise
+            message = convert.snapshot_message(snap, self._volume_of(snap.source_sandbox_id))
+            await self.engine.delete_snapshot(snapshot_id)
+            message.state = pb.SNAPSHOT_STATE_DELETING
+            return message
+        return await call(context, work)
+
+
+refuse(SandboxService, "CreateSandboxFromTemplate", "CreateSandboxFromFile",
+       "GetSandboxBuildLogs", "PurgeSandboxes", "ConnectSandbox")
+
+
+def _engine_spec(spec: pb.SandboxSpec) -> tuple[SandboxSpec, str]:
+    """The engine's spec from a v1 one: one container, at most one scratch volume."""
+    if not spec.containers:
+        raise invalid("sandbox.spec.containers", "one container is required")
+    if len(spec.containers) > 1:
+        raise invalid("sandbox.spec.containers",
+                      "the local backend runs one container per sandbox")
+    container = spec.containers[0]
+    if not container.name:
+        raise invalid("sandbox.spec.containers[0].name", "is required")
+    if len(spec.volumes) > 1:
+        raise invalid("sandbox.spec.volumes",
+                      "the local backend gives a sandbox at most one scratch volume")
+    volume = spec.volumes[0] if spec.volumes else None
+    mount_path, size, restore = "", "", ""
+    if volume is not None:
+        if not volume.name:
+            raise invalid("sandbox.spec.volumes[0].name", "is required")
+        if volume.WhichOneof("source") == "volume_id":
+            raise invalid("sandbox.spec.volumes[0].volume_id",
+                          "mounting a registered volume is not offered by the local backend; "
+                          "use a scratch volume")
+        size = volume.scratch.size
+        restore = volume.scratch.restore_from_snapshot_id
+    for index, mount in enumerate(container.volume_mounts):
+        where = f"sandbox.spec.containers[0].volume_mounts[{index}]"
+        if volume is None or mount.volume != volume.name:
+            raise invalid(f"{where}.volume", f"names no volume of the sandbox: {mount.volume!r}")
+        if mount_path:
+            raise invalid(where, "the scratch volume is mounted once")
+        if not mount.mount_path:
+            raise invalid(f"{where}.mount_path", "is required")
+        mount_path = mount.mount_path
+    if volume is not None and not mount_path:
+        raise invalid("sandbox.spec.containers[0].volume_mounts",
+                      f"the scratch volume {volume.name!r} is not mounted")
+    return SandboxSpec(
+        command=container.command, args=list(container.args), container_image=container.image,
+        tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
+        mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
+        volume_name=volume.name if volume is not None else "", container_name=container.name,
+        working_dir=container.working_dir,
+    ), restore
