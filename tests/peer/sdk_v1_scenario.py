@@ -1,0 +1,216 @@
+"""Drive our backend's v1 API with the UNMODIFIED official SDK 1.22.0.
+
+Runs inside the separate SDK 1.22.0 virtualenv (the SDK pins protobuf<7), using only the
+SDK's public API; endpoint (and optional key) from CWSANDBOX_BASE_URL / CWSANDBOX_API_KEY.
+Prints exactly one JSON object on stdout, like `sdk_scenario.py`:
+
+    {"sdk_version": ..., "steps": {name: value, ...}, "completed": [...],
+     "failed_step": null | name, "error": null | {"type", "message", "traceback"}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from contextlib import suppress
+from typing import Any
+
+import cwsandbox
+from cwsandbox import (
+    CWSandboxError,
+    FileSystemSnapshotOptions,
+    PvcVolumeSource,
+    Sandbox,
+    SandboxNotFoundError,
+    SnapshotNotFoundError,
+    Volume,
+)
+
+MOUNT = "/workspace"
+TAG = "sdk-v1-peer-test"
+DISCOVERY = os.environ.get("SDK_SCENARIO_DISCOVERY") == "1"
+
+steps: dict[str, Any] = {}
+completed: list[str] = []
+started: list[Sandbox] = []
+
+
+def run(*args: str, tags: list[str] | None = None, **kwargs: Any) -> Sandbox:
+    sandbox = Sandbox.run(*args, tags=[TAG, *(tags or [])], **kwargs)
+    started.append(sandbox)
+    return sandbox
+
+
+def record(name: str, value: Any) -> None:
+    steps[name] = value
+    completed.append(name)
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc),
+            "mro": [k.__name__ for k in type(exc).__mro__]}
+
+
+def raised(name: str, call: Any, *kinds: type) -> None:
+    try:
+        call()
+        record(name, {"raised": None})
+    except CWSandboxError as exc:
+        record(name, {**error_info(exc), "expected": isinstance(exc, kinds)})
+
+
+def snapshot_record(snap: Any) -> dict[str, Any]:
+    return {"id": snap.file_system_snapshot_id, "status": str(snap.status),
+            "status_reason": snap.status_reason, "size_bytes": snap.size_bytes,
+            "source_sandbox_id": snap.source_sandbox_id, "trigger": str(snap.trigger),
+            "created_at": snap.created_at.isoformat() if snap.created_at else None,
+            "completed_at": snap.completed_at.isoformat() if snap.completed_at else None}
+
+
+def bucket_record(cfg: Any) -> dict[str, Any]:
+    return {"mode": str(cfg.mode), "bucket_name": cfg.bucket_name, "region": cfg.region,
+            "effective_bucket_name": cfg.effective_bucket_name}
+
+
+def scenario() -> None:
+    # 1. start with a snapshot volume, exec, files, logs
+    source = run(file_system_snapshot=FileSystemSnapshotOptions(mount_path=MOUNT, size="1Gi"))
+    source.wait()
+    record("source", {"sandbox_id": source.sandbox_id, "status": str(source.status)})
+    seeded = source.exec(["sh", "-c", f"echo hello > {MOUNT}/data.txt"]).result()
+    failing = source.exec(["sh", "-c", "echo oops >&2; exit 3"]).result()
+    in_dir = source.exec(["pwd"], cwd="/tmp").result()
+    record("exec", {"seed": seeded.returncode, "failing": failing.returncode,
+                    "failing_stderr": failing.stderr, "pwd": in_dir.stdout})
+    source.write_file(f"{MOUNT}/written.bin", b"\x00\x01binary").result()
+    record("files", {"read": list(source.read_file(f"{MOUNT}/written.bin").result()),
+                     "cat": source.exec(["cat", f"{MOUNT}/data.txt"]).result().stdout})
+
+    talker = run("sh", "-c", "echo line-one; echo line-two; exec sleep 600")
+    talker.wait()
+    lines: list[str] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the lines reach the log shortly after RUNNING
+        lines = list(talker.stream_logs(timeout_seconds=10))
+        if len(lines) >= 2:
+            break
+        time.sleep(0.05)  # poll interval of a bounded wait
+    record("logs", {"lines": [line.rstrip("\n") for line in lines],
+                    "tail": [line.rstrip("\n") for line in talker.stream_logs(tail_lines=1)]})
+
+    # 2. snapshots with and without waiting; an idempotent request id
+    manual_id = source.snapshot().result()
+    first = source.snapshot(wait_for_ready=False, request_id="peer-key-1").result()
+    again = source.snapshot(wait_for_ready=False, request_id="peer-key-1").result()
+    manual = Sandbox.get_snapshot(manual_id).result()
+    record("snapshots", {"manual": manual_id, "no_wait": first, "no_wait_again": again,
+                         "manual_record": snapshot_record(manual)})
+
+    # 3. restore into a new sandbox
+    restored = run(file_system_snapshot=FileSystemSnapshotOptions(
+        mount_path=MOUNT, file_system_snapshot_id=manual_id))
+    record("restore", {"sandbox_id": restored.sandbox_id,
+                       "cat": restored.exec(["cat", f"{MOUNT}/data.txt"]).result().stdout})
+
+    # 4. bucket config get / update / revert, and a bad name
+    record("bucket_initial", bucket_record(Sandbox.get_snapshot_bucket_config().result()))
+    record("bucket_byo", bucket_record(Sandbox.set_snapshot_bucket_config(
+        bucket_name="my-bucket", region="us-east-1").result()))
+    record("bucket_get_byo", bucket_record(Sandbox.get_snapshot_bucket_config().result()))
+    record("bucket_revert", bucket_record(Sandbox.set_snapshot_bucket_config(
+        bucket_name="").result()))
+    raised("bucket_bad", lambda: Sandbox.set_snapshot_bucket_config(
+        bucket_name="Bad_Bucket!", region="us-east-1").result(), CWSandboxError)
+
+    # 5. stop with snapshot
+    on_stop = run(file_system_snapshot=FileSystemSnapshotOptions(mount_path=MOUNT))
+    on_stop.exec(["sh", "-c", f"echo bye > {MOUNT}/farewell.txt"]).result()
+    on_stop.stop(snapshot_on_stop=True).result()
+    record("stop_with_snapshot", {
+        "sandbox_id": on_stop.sandbox_id, "snapshot_id": on_stop.file_system_snapshot_id,
+        "status": str(on_stop.status), "returncode": on_stop.returncode,
+        "record": snapshot_record(Sandbox.get_snapshot(on_stop.file_system_snapshot_id).result())})
+
+    listed = Sandbox.list_snapshots().result()
+    by_source = Sandbox.list_snapshots(source_sandbox_id=source.sandbox_id).result()
+    record("list_snapshots", {"ids": sorted(s.file_system_snapshot_id for s in listed),
+                              "by_source": sorted(s.file_system_snapshot_id for s in by_source)})
+
+    # 6. list, attach, plain stop, delete
+    active = Sandbox.list(tags=[TAG]).result()
+    everything = Sandbox.list(tags=[TAG], show_terminated=True).result()
+    record("list", {"active": sorted(s.sandbox_id for s in active),
+                    "all": sorted(s.sandbox_id for s in everything),
+                    "statuses": {s.sandbox_id: str(s.status) for s in everything}})
+    attached = Sandbox.from_id(restored.sandbox_id).result()
+    record("from_id", {"status": str(attached.status),
+                       "echo": attached.exec(["echo", "attached"]).result().stdout})
+    source.stop().result()
+    record("plain_stop", {"status": str(source.status), "returncode": source.returncode,
+                          "snapshot_id": source.file_system_snapshot_id,
+                          "from_id": str(Sandbox.from_id(source.sandbox_id).result().status)})
+    Sandbox.delete(source.sandbox_id).result()
+    raised("delete_again", lambda: Sandbox.delete(source.sandbox_id).result(),
+           SandboxNotFoundError)
+    Sandbox.delete(source.sandbox_id, missing_ok=True).result()
+    raised("from_id_after_delete", lambda: Sandbox.from_id(source.sandbox_id).result(),
+           SandboxNotFoundError)
+
+    Sandbox.delete_snapshot(manual_id).result()
+    Sandbox.delete_snapshot(manual_id, missing_ok=True).result()
+    raised("get_deleted_snapshot", lambda: Sandbox.get_snapshot(manual_id).result(),
+           SnapshotNotFoundError)
+    raised("delete_deleted_snapshot", lambda: Sandbox.delete_snapshot(manual_id).result(),
+           SnapshotNotFoundError)
+
+    # 7. volumes
+    pvc = PvcVolumeSource(runner_id="local-runner", namespace="default", claim_name="data")
+    volume = Volume.create("peer-volume", pvc=pvc, description="from the SDK").result()
+    created_state = str(volume.state)
+    volume.wait_until_ready(timeout=30)
+    volume.update(description="changed").result()
+    fetched = Volume.get("peer-volume").result()
+    record("volumes", {"created_state": created_state, "state": str(fetched.state),
+                       "description": fetched.description,
+                       "listed": [v.volume_id for v in Volume.list().result()]})
+    fetched.delete().result()
+    record("volume_deleted", {"listed": [v.volume_id for v in Volume.list().result()]})
+
+    # 8. discovery
+    if DISCOVERY:
+        runners = cwsandbox.list_runners(include_resources=True)
+        record("runners", [{"runner_id": r.runner_id, "healthy": r.healthy} for r in runners])
+
+    for sandbox in (talker, restored):
+        sandbox.stop().result()
+    record("cleanup", True)
+
+
+def cleanup() -> None:
+    for sandbox in started:
+        with suppress(Exception):
+            sandbox.stop(missing_ok=True).result(timeout=30)
+
+
+def main() -> int:
+    if os.environ.get("SDK_SCENARIO_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    result: dict[str, Any] = {"sdk_version": cwsandbox.__version__, "steps": steps,
+                              "completed": completed, "failed_step": None, "error": None}
+    try:
+        scenario()
+    except BaseException as exc:  # report, don't crash: the test prints it
+        result["failed_step"] = f"after {completed[-1]}" if completed else "first step"
+        result["error"] = {**error_info(exc), "traceback": traceback.format_exc()}
+        cleanup()
+    sys.stdout.write(json.dumps(result, default=str) + "\n")
+    sys.stdout.flush()
+    return 0 if result["error"] is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
