@@ -8,8 +8,9 @@ A spec is a comma-separated list of rules, for example::
 
 Rules per method (or `*` for every method): `latency=DURATION`, and the faults `unavailable`,
 `deadline` (DEADLINE_EXCEEDED), `throttle` (RESOURCE_EXHAUSTED with RetryInfo and reason
-CWSANDBOX_FSS_BACKEND_THROTTLED) and `lost` (the change is committed, then the call answers
-UNAVAILABLE), each at a rate (`10%`, `0.1`) or on the first N calls (`first3`).
+CWSANDBOX_FSS_BACKEND_THROTTLED), `busy` (UNAVAILABLE with a RetryInfo hint, which SDK 1.x
+retries on stop, delete and file reads) and `lost` (the change is committed, then the call
+answers UNAVAILABLE), each at a rate (`10%`, `0.1`) or on the first N calls (`first3`).
 Global rules: `seed=N`, `retry_delay=DURATION` (the RetryInfo hint), `drain_after=DURATION`
 (every sandbox is drained by the backend that long after it starts running).
 
@@ -28,7 +29,7 @@ import grpc
 
 from .errors import ApiError
 
-FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost")
+FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost", "busy")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 
 
@@ -157,6 +158,9 @@ class FaultPlan:
     def _error(self, kind: str, method: str) -> ApiError:
         if kind == "unavailable":
             return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} unavailable")
+        if kind == "busy":
+            return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} busy",
+                            retry_delay=self.retry_delay)
         if kind == "deadline":
             return ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
                             f"injected fault: {method} deadline exceeded")

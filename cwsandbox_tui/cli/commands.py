@@ -36,6 +36,9 @@ def add_connection_options(parser: argparse.ArgumentParser, nested: bool = False
                        **default)
     group.add_argument("--ca-cert", help="PEM file of CA certificates for https endpoints",
                        **default)
+    group.add_argument("--api", choices=("auto", "v1", "v1beta2"),
+                       help="API generation to speak (default: the profile's, else auto: ask "
+                            "the endpoint once)", **default)
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -131,7 +134,8 @@ def run_command(handler: Callable[[Client, argparse.Namespace], Awaitable[int]],
         check_arguments(args)
         reporter = StderrReporter()
         client = connect(ConnectOptions(endpoint=args.endpoint, profile=args.profile,
-                                        read_only=args.readonly, ca_cert=args.ca_cert))
+                                        read_only=args.readonly, ca_cert=args.ca_cert,
+                                        api=args.api))
         client.bus.subscribe(reporter)
         try:
             return await handler(client, args)

@@ -42,7 +42,8 @@ def dashboard(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     options = ConnectOptions(endpoint=args.endpoint, profile=args.profile,
-                             read_only=args.readonly, ca_cert=args.ca_cert, demo=args.demo)
+                             read_only=args.readonly, ca_cert=args.ca_cert, demo=args.demo,
+                             api=args.api)
     try:
         plan = prepare(options)  # starts the embedded backend, which boots while we import
         from ..ui.launch import run_dashboard

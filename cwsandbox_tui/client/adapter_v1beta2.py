@@ -31,6 +31,7 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     SnapshotTrigger,
+    Volume,
 )
 
 T = TypeVar("T")
@@ -192,6 +193,8 @@ class Adapter:
     """Typed calls on `coreweave.sandbox.v1beta2`, one method per RPC."""
 
     api_version = "v1beta2"
+    has_pause = True
+    has_volumes = False
 
     def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]]) -> None:
         self._channel = channel
@@ -397,3 +400,17 @@ class Adapter:
             pb.SetFileSystemSnapshotBucketConfigRequest(bucket_name=bucket_name, region=region),
             timeout)
         return bucket_from(reply)
+
+    # volumes: v1 only
+    async def list_volumes(self, timeout: float) -> list[Volume]:
+        raise errors.SandboxError(NO_VOLUMES)
+
+    async def get_volume(self, volume_id: str, timeout: float) -> Volume:
+        raise errors.SandboxError(NO_VOLUMES)
+
+    async def delete_volume(self, volume_id: str, timeout: float, missing_ok: bool = False
+                            ) -> bool:
+        raise errors.SandboxError(NO_VOLUMES)
+
+
+NO_VOLUMES = "Volumes are not offered by the coreweave.sandbox.v1beta2 API (use --api v1)"

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from . import deadlines
 from . import events as ev
-from .adapter_v1beta2 import Adapter, CreateReply, Page
+from .adapter_v1beta2 import CreateReply, Page
 from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
@@ -26,6 +26,7 @@ from .errors import (
     TerminalStateUnavailableError,
     is_not_found,
 )
+from .generations import AnyAdapter
 from .models import (
     BucketConfig,
     ExecExit,
@@ -37,6 +38,7 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     StopResult,
+    Volume,
 )
 from .operation import Operation
 from .retry import RetryPolicy, retry_call
@@ -79,7 +81,7 @@ class ClientOptions:
 
 
 class Client:
-    def __init__(self, adapter: Adapter, info: EndpointInfo, *, bus: ev.EventBus | None = None,
+    def __init__(self, adapter: AnyAdapter, info: EndpointInfo, *, bus: ev.EventBus | None = None,
                  clock: Clock | None = None, rng: random.Random | None = None,
                  options: ClientOptions | None = None) -> None:
         self.adapter = adapter
@@ -94,6 +96,18 @@ class Client:
     @property
     def read_only(self) -> bool:
         return self.info.read_only
+
+    @property
+    def api_version(self) -> str:
+        """The API generation spoken: "v1", "v1beta2", or "auto" until the endpoint answers."""
+        return self.adapter.api_version
+
+    async def resolve_api(self) -> str:
+        """Ask the endpoint which generation it speaks, if that is not settled yet."""
+        resolve = getattr(self.adapter, "resolve", None)
+        if resolve is not None:
+            await resolve()
+        return self.adapter.api_version
 
     def on_close(self, callback: Callable[[], None]) -> None:
         self._on_close.append(callback)
@@ -612,3 +626,33 @@ class Client:
 
     async def reset_bucket(self) -> BucketConfig:
         return await self.set_bucket("", "")
+
+    # volumes (coreweave.sandbox.v1 only; on v1beta2 these fail with a clear message)
+    @property
+    def has_volumes(self) -> bool:
+        return self.adapter.has_volumes
+
+    async def list_volumes(self) -> list[Volume]:
+        async with self._op("List volumes") as op:
+            async def attempt(_: int) -> list[Volume]:
+                return await self.adapter.list_volumes(self.options.request_timeout)
+            rows: list[Volume] = await self._retrying(op, attempt)
+            op.finished(f"{len(rows)} volumes", count=len(rows))
+            return rows
+
+    async def get_volume(self, volume_id: str) -> Volume:
+        async with self._op("Get volume", volume_id) as op:
+            async def attempt(_: int) -> Volume:
+                return await self.adapter.get_volume(volume_id, self.options.request_timeout)
+            volume: Volume = await self._retrying(op, attempt)
+            op.finished(f"{volume_id} {volume.state}")
+            return volume
+
+    async def delete_volume(self, volume_id: str, *, missing_ok: bool = False) -> bool:
+        """True if it was deleted, False if it was already gone (with `missing_ok`)."""
+        self._writable("Delete volume")
+        async with self._op("Delete volume", volume_id) as op:
+            deleted = await self.adapter.delete_volume(volume_id, self.options.request_timeout,
+                                                       missing_ok)
+            op.finished(f"deleted {volume_id}" if deleted else f"{volume_id} was already gone")
+            return deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import paths
-from .adapter_v1beta2 import Adapter, open_channel
+from .adapter_v1beta2 import open_channel
 from .client import Client, ClientOptions, EndpointInfo
 from .connection import (
     Credentials,
@@ -17,6 +17,7 @@ from .connection import (
 from .embedded import StartingBackend, start_embedded
 from .errors import ConfigError
 from .events import EventBus, OperationsLog
+from .generations import check_api, make_adapter
 from .profiles import load_settings
 
 
@@ -28,6 +29,7 @@ class ConnectOptions:
     ca_cert: str | None = None
     oplog: bool = True
     demo: bool = False  # the embedded backend seeds example records
+    api: str | None = None  # "auto", "v1", "v1beta2"; None takes the profile's (else auto)
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Plan:
     credentials: Credentials
     read_only: bool
     starting: StartingBackend | None = None
+    api: str = "auto"
 
     def connect(self, *, bus: EventBus | None = None,
                 client_options: ClientOptions | None = None) -> Client:
@@ -56,8 +59,9 @@ class Plan:
                             read_only=self.read_only, embedded=embedded is not None,
                             isolation=embedded.isolation if embedded else "")
         bus = bus or EventBus()
-        client = Client(Adapter(channel, self.credentials.metadata()), info, bus=bus,
-                        options=client_options)
+        adapter = make_adapter(self.api, channel, self.credentials.metadata(),
+                               embedded=embedded is not None)
+        client = Client(adapter, info, bus=bus, options=client_options)
         if self.options.oplog:
             log = OperationsLog(paths.state_dir() / "operations.jsonl")
             unsubscribe = bus.subscribe(log)
@@ -80,10 +84,12 @@ def prepare(options: ConnectOptions) -> Plan:
     read_only = options.read_only or (profile.read_only if profile else False)
     if options.demo and not endpoint.embedded:
         raise ConfigError("--demo fills the embedded backend; it cannot be used with an endpoint")
+    api = check_api(options.api, "--api") if options.api else (
+        profile.api if profile is not None else "auto")
     starting = None
     if endpoint.embedded:
         starting = start_embedded(paths.data_dir(), ("--demo",) if options.demo else ())
-    return Plan(options, endpoint, credentials, read_only, starting)
+    return Plan(options, endpoint, credentials, read_only, starting, api)
 
 
 def connect(options: ConnectOptions, *, bus: EventBus | None = None,

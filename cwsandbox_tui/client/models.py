@@ -92,6 +92,25 @@ class Snapshot(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Volume:
+    """A registered volume (coreweave.sandbox.v1 only; v1beta2 has none)."""
+
+    id: str
+    state: str  # validating, ready, error, deleting, unspecified
+    state_reason: str = ""
+    description: str = ""
+    read_only: bool = False
+    runner_id: str = ""
+    namespace: str = ""
+    claim_name: str = ""
+    sub_path: str = ""
+    capacity: str = ""
+    attached_sandboxes: int = 0
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BucketConfig:
     bucket_name: str
     region: str

@@ -7,6 +7,7 @@
     api_key_file = "~/.config/cwsandbox-tui/prod.key"   # or api_key_env = "MY_KEY_VAR"
     read_only = true
     ca_cert = "/etc/ssl/my-ca.pem"                        # optional
+    api = "auto"                                          # or "v1" / "v1beta2"
 
     [keys]                                                # optional key remapping
     "snapshots.delete" = "ctrl+x"
@@ -30,6 +31,7 @@ class Profile:
     api_key_file: str = ""
     read_only: bool = False
     ca_cert: str = ""
+    api: str = "auto"  # API generation: "auto", "v1" or "v1beta2"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class Settings:
     path: Path | None = None
 
 
-_PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert"}
+_PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert", "api"}
+_API_CHOICES = ("auto", "v1", "v1beta2")
 
 
 def load_settings(path: Path) -> Settings:
@@ -60,6 +63,9 @@ def load_settings(path: Path) -> Settings:
         if unknown:
             raise ConfigError(f"{path}: profiles.{name}: unknown key(s) "
                               f"{', '.join(sorted(unknown))}")
+        if raw.get("api", "auto") not in _API_CHOICES:
+            raise ConfigError(f"{path}: profiles.{name}.api must be one of "
+                              f"{', '.join(_API_CHOICES)}")
         for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert"):
             if not isinstance(raw.get(key, ""), str):
                 raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")
