@@ -178,6 +178,11 @@ class Adapter:
         try:
             return await call(request, timeout=timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise errors.SandboxError(
+                    f"{op} failed: the endpoint does not offer it in "
+                    f"coreweave.sandbox.v1 ({error.details()}); if it speaks v1beta2, "
+                    "use --api v1beta2 or --api auto", code="UNIMPLEMENTED") from None
             raise errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
                                    sandbox_id=sandbox_id) from None
 

@@ -211,6 +211,11 @@ class Adapter:
         try:
             return await call(request, timeout=timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise errors.SandboxError(
+                    f"{op} failed: the endpoint does not offer it in "
+                    f"coreweave.sandbox.v1beta2 ({error.details()}); if it speaks v1, "
+                    "use --api v1 or --api auto", code="UNIMPLEMENTED") from None
             raise errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
                                    sandbox_id=sandbox_id) from None
 

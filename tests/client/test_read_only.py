@@ -13,11 +13,13 @@ from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.errors import ReadOnlyError
 from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.proto.v1 import sandbox_pb2, settings_pb2, volume_pb2
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2, streaming_pb2
 
 from .helpers import MOUNT, Harness, seed_snapshots, server_snapshot_ids, start
 
-ALL_METHODS = [m.name for module in (gateway_pb2, streaming_pb2)
+ALL_METHODS = [m.name for module in (gateway_pb2, streaming_pb2, sandbox_pb2, settings_pb2,
+                                     volume_pb2)
                for service in module.DESCRIPTOR.services_by_name.values()
                for m in service.methods]
 
@@ -42,6 +44,7 @@ MUTATIONS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "delete_snapshots": lambda c, s, f: c.delete_snapshots([f]),
     "set_bucket": lambda c, s, f: c.set_bucket("my-bucket"),
     "reset_bucket": lambda c, s, f: c.reset_bucket(),
+    "delete_volume": lambda c, s, f: c.delete_volume("vol-x"),
 }
 
 
