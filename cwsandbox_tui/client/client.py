@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -91,6 +92,9 @@ class Client:
         self.rng = rng or random.Random()
         self.options = options or ClientOptions()
         self._stops: dict[str, _StopFlight] = {}
+        # Snapshots this client's stops took, for endpoints whose records do not name them
+        # (v1's Sandbox has no such field; SDK 1.22.0 likewise remembers them in memory).
+        self._stop_snapshots: dict[str, str] = {}
         self._on_close: list[Callable[[], None]] = []
 
     @property
@@ -147,8 +151,16 @@ class Client:
                         token=token, timeout=timeout, include_stopped=include_stopped, tags=tags,
                         status=status, page_size=self.options.page_size))
             rows: list[Sandbox] = await self._retrying(op, attempt)
+            if self._stop_snapshots:
+                rows = [self._with_stop_snapshot(s) for s in rows]
             op.finished(f"{len(rows)} sandboxes", count=len(rows))
             return rows
+
+    def _with_stop_snapshot(self, sandbox: Sandbox) -> Sandbox:
+        remembered = self._stop_snapshots.get(sandbox.id)
+        if remembered and not sandbox.stop_snapshot_id:
+            return dataclasses.replace(sandbox, stop_snapshot_id=remembered)
+        return sandbox
 
     async def _all_pages(self, label: str,
                          fetch: Callable[[str, float], Awaitable[Page[T]]],
@@ -197,7 +209,8 @@ class Client:
             page = await ahead
 
     async def get_sandbox(self, sandbox_id: str) -> Sandbox:
-        return await self.adapter.get(sandbox_id, self.options.request_timeout)
+        return self._with_stop_snapshot(
+            await self.adapter.get(sandbox_id, self.options.request_timeout))
 
     async def start_sandbox(self, spec: SandboxSpec, *, wait_running: bool = True) -> Sandbox:
         self._writable("Start sandbox")
@@ -357,6 +370,8 @@ class Client:
             final = await self._poll_until(op, sandbox_id, lambda s: s.status.terminal,
                                            owned_stop=True, budget=None)
             snapshot_id = snapshot_id or final.stop_snapshot_id
+            if snapshot_id:
+                self._stop_snapshots[sandbox_id] = snapshot_id
             summary = f"{sandbox_id} {final.status.value}" + (
                 f", snapshot {snapshot_id}" if snapshot_id else "")
             op.finished(summary, sandbox_id=sandbox_id, snapshot_id=snapshot_id,
@@ -631,6 +646,11 @@ class Client:
     @property
     def has_volumes(self) -> bool:
         return self.adapter.has_volumes
+
+    @property
+    def has_pause(self) -> bool:
+        """Pause and resume exist in v1beta2 only."""
+        return self.adapter.has_pause
 
     async def list_volumes(self) -> list[Volume]:
         async with self._op("List volumes") as op:

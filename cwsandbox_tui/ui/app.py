@@ -27,6 +27,7 @@ from .screens.ops import OpRow, OpsScreen, describe
 from .screens.output import ExecScreen, LogsScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
+from .screens.volumes import VolumesScreen
 from .widgets.header import HeaderBar
 from .widgets.tasks import TaskModel, TaskPanel
 
@@ -53,7 +54,7 @@ class DashboardApp(App[None]):
     TITLE = "cwsandbox-tui"
     MODES: ClassVar[dict[str, Any]] = {
         "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
-        "bucket": BucketScreen, "ops": OpsScreen,
+        "bucket": BucketScreen, "ops": OpsScreen, "volumes": VolumesScreen,
     }
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}

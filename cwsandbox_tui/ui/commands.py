@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshots": ("Show snapshots", "switch_mode('snapshots')"),
     "bucket": ("Show the snapshot bucket settings", "switch_mode('bucket')"),
     "ops": ("Show the operations log", "switch_mode('ops')"),
+    "volumes": ("Show registered volumes (API v1)", "switch_mode('volumes')"),
+    "vol": ("Show registered volumes (API v1)", "switch_mode('volumes')"),
     "help": ("Show the keys", "help"),
     "refresh": ("Refresh now", "refresh_now"),
     "q": ("Quit", "quit_app"),

@@ -108,6 +108,10 @@ class SandboxesScreen(TableScreen[Sandbox]):
         s = self._current()
         if s is None:
             return
+        if not self.dashboard.client.has_pause:
+            self.notify("Pause and resume are not offered by the API v1 this connection "
+                        "speaks.", severity="warning")
+            return
         if s.status is SandboxStatus.PAUSED:
             self.dashboard.resume_sandbox(s.id)
         else:

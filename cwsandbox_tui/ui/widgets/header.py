@@ -7,7 +7,7 @@ from typing import Any
 from textual.widgets import Static
 
 VIEW_NAMES = {"sandboxes": "sandboxes", "snapshots": "snapshots", "bucket": "bucket",
-              "ops": "operations"}
+              "ops": "operations", "volumes": "volumes"}
 
 
 class HeaderBar(Static):
@@ -43,6 +43,9 @@ class HeaderBar(Static):
         if info.embedded:
             isolated = "isolated" if info.isolation == "bubblewrap" else "NOT isolated"
             where = f"local :{where.rpartition(':')[2]} {isolated}"
+        api = app.client.api_version
+        if api != "v1beta2":  # v1beta2 is the embedded backend's default; others are named
+            where = f"{where} API {api}"
         sandboxes, snapshots = app.counts()
         width = self.size.width - 2
         # The widest form that fits, so 80 columns still show every fact.

@@ -1,0 +1,113 @@
+"""The volumes view (`:volumes`): registered volumes, which only API v1 offers.
+
+On a v1beta2 connection it says so instead of a table. Loads when shown and on ctrl+r;
+`ctrl+d` deletes the volume under the cursor after a confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from ...client.errors import CwsError
+from ...client.models import Volume
+from ...formatting import iso
+from ..widgets.header import HeaderBar
+from ..widgets.tasks import TaskPanel
+from .dialogs import ConfirmDialog
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+COLUMNS = ("ID", "STATE", "RUNNER", "CLAIM", "CAPACITY", "CREATED", "DESCRIPTION")
+NOT_OFFERED = ("Volumes are not offered by the coreweave.sandbox.v1beta2 API this connection "
+               "speaks. Connect with --api v1 (or api = \"v1\" in the profile) to see them.")
+
+
+class VolumesScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+d", "delete", "Delete", id="volumes.delete"),
+    ]
+    mode_name = "volumes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.volumes: list[Volume] = []
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        yield Static("loading...", id="volumes-status", markup=False)
+        table: DataTable[str] = DataTable(id="volumes-table", cursor_type="row")
+        table.add_columns(*COLUMNS)
+        yield table
+        yield TaskPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.dashboard.screen_shown(self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "delete" and (self.dashboard.read_only or not self.volumes):
+            return None
+        return True
+
+    @work(group="volumes", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        client = self.dashboard.client
+        status = self.query_one("#volumes-status", Static)
+        table = self.query_one("#volumes-table", DataTable)
+        try:
+            await client.resolve_api()
+            if not client.has_volumes:
+                self.volumes = []
+                table.display = False
+                status.update(NOT_OFFERED)
+                return
+            self.volumes = await client.list_volumes()
+        except CwsError as error:
+            status.update(f"Could not list volumes: {error}")
+            return
+        table.display = True
+        table.clear()
+        for v in self.volumes:
+            claim = f"{v.namespace}/{v.claim_name}" if v.claim_name else "-"
+            table.add_row(v.id, v.state, v.runner_id or "-", claim, v.capacity or "-",
+                          iso(v.created_at), v.description, key=v.id)
+        status.update(f"{len(self.volumes)} volumes" if self.volumes else "No volumes.")
+        self.refresh_bindings()
+
+    def action_delete(self) -> None:
+        table = self.query_one("#volumes-table", DataTable)
+        if not self.volumes or table.cursor_row >= len(self.volumes):
+            return
+        volume = self.volumes[table.cursor_row]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(volume.id)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Delete volume {volume.id}?",
+            [f"Claim {volume.namespace}/{volume.claim_name} on {volume.runner_id}.",
+             "Its registration is removed; sandboxes can no longer mount it."]), answered)
+
+    @work(group="volumes-delete", exit_on_error=False)
+    async def _delete(self, volume_id: str) -> None:
+        try:
+            await self.dashboard.client.delete_volume(volume_id)
+        except CwsError:
+            pass  # the client's Failed event already told the person
+        self.load()
