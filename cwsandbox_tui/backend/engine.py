@@ -10,7 +10,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,8 @@ class Engine:
         self._stop_keys: dict[str, str] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
-        self._create_requests: dict[str, str] = {}  # request id of a create -> sandbox id
+        # request id of a create -> (sandbox id, what was asked), for retried creates
+        self._create_requests: dict[str, tuple[str, str]] = {}
 
     # lifecycle
     def recover(self) -> None:
@@ -165,14 +166,22 @@ class Engine:
     # sandboxes
     def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = ""
               ) -> SandboxRow:
-        """Start a sandbox; a create retried with the same `request_id` gets the first one."""
+        """Start a sandbox; a create retried with the same `request_id` gets the first one,
+        and the same id with a different request is refused."""
+        asked = json.dumps([asdict(spec), restore_from], sort_keys=True)
         earlier = self._create_requests.get(request_id) if request_id else None
         if earlier is not None:
+            sandbox_id, first_asked = earlier
+            if asked != first_asked:
+                raise ApiError(grpc.StatusCode.ALREADY_EXISTS,
+                               f"request_id {request_id!r} was used for a different create "
+                               f"(of {sandbox_id})", reason="CWSANDBOX_REQUEST_ID_CONFLICT",
+                               metadata={"request_id": request_id, "sandbox_id": sandbox_id})
             with contextlib.suppress(ApiError):
-                return self.get(earlier)
+                return self.get(sandbox_id)
         row = self._start(spec, restore_from)
         if request_id:
-            self._create_requests[request_id] = row.id
+            self._create_requests[request_id] = (row.id, asked)
         return row
 
     def _start(self, spec: SandboxSpec, restore_from: str) -> SandboxRow:

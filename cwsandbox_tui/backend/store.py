@@ -61,7 +61,6 @@ class SandboxSpec:
     # Names the v1 API gives things the v1beta2 API leaves unnamed ("" = the default).
     volume_name: str = ""  # the scratch volume that holds the mount
     container_name: str = ""
-    working_dir: str = ""
 
 
 @dataclass

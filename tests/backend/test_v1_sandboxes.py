@@ -60,6 +60,10 @@ async def test_a_create_retried_with_its_request_id_makes_no_second_sandbox(v1: 
     listed = await v1.sandboxes.ListSandboxes(pb.ListSandboxesRequest())
     assert sorted(s.sandbox_id for s in listed.sandboxes) == sorted(
         [first.sandbox_id, other.sandbox_id])
+    found = await expect_error(
+        v1.sandboxes.CreateSandbox(create_request(request_id="same-id", tags=["changed"])),
+        grpc.StatusCode.ALREADY_EXISTS, reason="CWSANDBOX_REQUEST_ID_CONFLICT")
+    assert found.metadata["sandbox_id"] == first.sandbox_id
 
 
 @pytest.mark.parametrize(("mutate", "field_name"), [
@@ -76,10 +80,12 @@ async def test_a_create_retried_with_its_request_id_makes_no_second_sandbox(v1: 
      "sandbox.spec.containers[0].command"),
     (lambda r: setattr(r.sandbox.spec.volumes[0].scratch, "size", "lots"),
      "sandbox.spec.volumes[0].scratch.size"),
+    (lambda r: setattr(r.sandbox.spec.containers[0], "working_dir", "/srv"),
+     "sandbox.spec.containers[0].working_dir"),
     (lambda r: setattr(r.sandbox.spec.containers[0].volume_mounts[0], "mount_path", "/proc"),
      "sandbox.spec.containers[0].volume_mounts[0].mount_path"),
 ], ids=["no container", "two containers", "two volumes", "registered volume", "unknown mount",
-        "no command", "bad size", "reserved mount path"])
+        "no command", "bad size", "working dir", "reserved mount path"])
 async def test_bad_creates_name_the_v1_field(v1: V1, mutate: object, field_name: str) -> None:
     request = create_request()
     mutate(request)  # type: ignore[operator]

@@ -55,7 +55,7 @@ def sandbox_message(row: SandboxRow) -> pb.Sandbox:
     message = pb.Sandbox(sandbox_id=row.id)
     container = message.spec.containers.add(
         name=spec.container_name or DEFAULT_CONTAINER, image=spec.container_image,
-        command=spec.command, args=spec.args, working_dir=spec.working_dir)
+        command=spec.command, args=spec.args)
     container.environment_variables.update(spec.env)
     if spec.mount_path:
         name = volume_name(row)

@@ -232,6 +232,10 @@ def _engine_spec(spec: pb.SandboxSpec) -> tuple[SandboxSpec, str]:
     container = spec.containers[0]
     if not container.name:
         raise invalid("sandbox.spec.containers[0].name", "is required")
+    if container.working_dir:
+        raise invalid("sandbox.spec.containers[0].working_dir",
+                      "is not offered by the local backend (the command starts in the mount, "
+                      "or /tmp without one); use exec with a cwd instead")
     if len(spec.volumes) > 1:
         raise invalid("sandbox.spec.volumes",
                       "the local backend gives a sandbox at most one scratch volume")
@@ -263,5 +267,4 @@ def _engine_spec(spec: pb.SandboxSpec) -> tuple[SandboxSpec, str]:
         tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
         mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
         volume_name=volume.name if volume is not None else "", container_name=container.name,
-        working_dir=container.working_dir,
     ), restore
