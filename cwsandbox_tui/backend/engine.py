@@ -19,6 +19,7 @@ import grpc
 from . import sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
 from .blocking import run_io
+from .discovery import RUNNER_ID, Catalogue, Resources, local_runner
 from .errors import (
     ApiError,
     invalid,
@@ -36,7 +37,6 @@ from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
 log = logging.getLogger("cwsandbox_tui.backend")
 
 MANAGED_BUCKET = "cwsandbox-managed"
-RUNNER_ID = "local-runner"
 DEFAULT_SNAPSHOT_TIMEOUT = 600
 STOP_GRACE_FALLBACK = 30
 MAX_FILE_BYTES = 32 * 2**20
@@ -116,6 +116,7 @@ class Engine:
         self._stop_keys: dict[str, str] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
+        self.catalogue = Catalogue([local_runner()])
         # request id of a create -> (sandbox id, what was asked), for retried creates
         self._create_requests: dict[str, tuple[str, str]] = {}
 
@@ -162,6 +163,13 @@ class Engine:
     def _on_running(self, live: LiveSandbox) -> None:
         if self.faults.drain_after is not None:
             asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)
+
+    # discovery
+    def reserved(self) -> dict[str, list[Resources]]:
+        """What each runner's sandboxes that have not ended hold (nothing is asked for here:
+        each counts as running, holding no amount)."""
+        live = [r for r in self.runtime.live.values() if r.row.status not in states.TERMINAL]
+        return {RUNNER_ID: [Resources() for _ in live]}
 
     # sandboxes
     def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = ""

@@ -32,7 +32,6 @@ from cwsandbox import (
 
 MOUNT = "/workspace"
 TAG = "sdk-v1-peer-test"
-DISCOVERY = os.environ.get("SDK_SCENARIO_DISCOVERY") == "1"
 
 steps: dict[str, Any] = {}
 completed: list[str] = []
@@ -181,9 +180,17 @@ def scenario() -> None:
     record("volume_deleted", {"listed": [v.volume_id for v in Volume.list().result()]})
 
     # 8. discovery
-    if DISCOVERY:
-        runners = cwsandbox.list_runners(include_resources=True)
-        record("runners", [{"runner_id": r.runner_id, "healthy": r.healthy} for r in runners])
+    runners = cwsandbox.list_runners(include_resources=True)
+    one = cwsandbox.get_runner(runners[0].runner_id, organization_id=runners[0].organization_id)
+    record("runners", {
+        "listed": [{"runner_id": r.runner_id, "healthy": r.healthy,
+                    "max_cpu_millicores": r.max_cpu_millicores,
+                    "running": r.resources.running_sandboxes if r.resources else None}
+                   for r in runners],
+        "get": {"runner_id": one.runner_id, "organization_id": one.organization_id,
+                "architectures": list(one.supported_architectures)}})
+    raised("runner_missing", lambda: cwsandbox.get_runner(
+        "gpu-runner", organization_id=runners[0].organization_id), cwsandbox.RunnerNotFoundError)
 
     for sandbox in (talker, restored):
         sandbox.stop().result()

@@ -121,6 +121,13 @@ def _check(result: dict[str, Any]) -> None:
     assert s["volumes"] == {"created_state": "validating", "state": "ready",
                             "description": "changed", "listed": ["peer-volume"]}
     assert s["volume_deleted"] == {"listed": []}
+    [runner] = s["runners"]["listed"]
+    assert runner["runner_id"] == "local-runner" and runner["healthy"]
+    assert runner["max_cpu_millicores"] >= 1000
+    assert runner["running"] == 2  # the talker and the restored one still run
+    assert s["runners"]["get"]["runner_id"] == "local-runner"
+    assert s["runners"]["get"]["architectures"]
+    assert s["runner_missing"].get("expected") is True, s["runner_missing"]
     assert s["cleanup"] is True
 
 
