@@ -22,7 +22,6 @@ from .errors import ApiError
 
 RUNNER_ID = "local-runner"
 RUNNER_GROUP_ID = "local"
-ORGANIZATION_ID = "local"
 
 _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
                   "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -58,7 +57,6 @@ class Runner:
     gpu_types: tuple[str, ...] = ()
     healthy: bool = True
     shared: bool = False
-    organization_id: str = ORGANIZATION_ID
 
 
 @dataclass(frozen=True)

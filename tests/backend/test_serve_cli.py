@@ -39,7 +39,7 @@ async def test_serve_writes_its_state_serves_and_stops_cleanly(tmp_path: Path) -
         server.kill()
     assert not (data_dir / "backend.json").exists()
     output = server.output
-    assert f"serving coreweave.sandbox.v1beta2 on http://127.0.0.1:{server.port}" in output
+    assert f"serving coreweave.sandbox.v1 and v1beta2 on http://127.0.0.1:{server.port}" in output
     assert "isolation:" in output and "authentication: none" in output and "stopping" in output
 
 

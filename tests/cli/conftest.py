@@ -1,7 +1,8 @@
-"""The CLI suite runs against each API generation: one backend each, serving only it.
+"""The CLI's flows run against each API generation: one backend each, serving only it.
 
-The commands find the generation themselves (`--api` defaults to auto), so every test here
-also checks that auto-detection lands on the one the backend speaks.
+The commands find the generation themselves (`--api` defaults to auto), so those tests also
+check that auto-detection lands on the one the backend speaks. Tests that never reach the
+backend (usage errors, the embedded backend) run once, against the default (both).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import pytest
 from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 
+PER_GENERATION = {"test_commands", "test_generations"}
 
-@pytest.fixture(params=["v1beta2", "v1"])
-def api(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "api" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rpartition(".")[2]
+        metafunc.parametrize("api", ["v1beta2", "v1"] if module in PER_GENERATION else ["both"])
 
 
 @pytest.fixture

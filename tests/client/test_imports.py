@@ -25,3 +25,17 @@ def test_importing_every_client_module_leaves_textual_out() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
 
+
+
+def test_only_the_generation_adapters_touch_generated_classes() -> None:
+    """One adapter per API generation; everything else in the client speaks our models."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(cwsandbox_tui.client.__file__).parent
+    touching = set()
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and "proto" in (node.module or "").split("."):
+                touching.add(path.name)
+    assert touching == {"adapter_v1.py", "adapter_v1beta2.py"}

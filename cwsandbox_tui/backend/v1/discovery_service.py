@@ -16,6 +16,8 @@ from ..errors import invalid
 from . import convert
 from .common import call, required
 
+ORGANIZATION_ID = "local"  # the one organisation of the local backend
+
 
 class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
     def __init__(self, engine: Engine) -> None:
@@ -25,7 +27,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
         message = pb.AvailableRunner(
             runner_id=runner.runner_id, runner_group_id=runner.group_id, tags=runner.tags,
             healthy=runner.healthy, is_shared=runner.shared,
-            organization_id=runner.organization_id)
+            organization_id=ORGANIZATION_ID)
         convert.stamp(message.connected_at, runner.connected_at)
         caps = message.capabilities
         caps.max_cpu_millicores = runner.capacity.cpu_millicores
@@ -71,7 +73,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             if request.view not in pb.RunnerView.values():
                 raise invalid("view", f"{request.view} is not a RunnerView")
             runner = self.engine.catalogue.runner(runner_id)
-            if runner.organization_id != organization:
+            if organization != ORGANIZATION_ID:
                 raise runner_not_found(runner_id)
             return self._message(runner, request.view != pb.RUNNER_VIEW_BASIC)
         return await call(context, work)
