@@ -164,6 +164,8 @@ async def test_listing_pages_and_filters(v1: V1) -> None:
     assert all(list(s.spec.tags) == ["a"] for s in tagged.sandboxes)
     await expect_error(v1.sandboxes.ListSandboxes(pb.ListSandboxesRequest(state=42)), INVALID,
                        field_name="state")
+    await expect_error(v1.sandboxes.ListSandboxes(pb.ListSandboxesRequest(
+        sort_direction=pb.SORT_DIRECTION_DESCENDING)), INVALID, field_name="sort_direction")
     none = await v1.sandboxes.ListSandboxes(pb.ListSandboxesRequest(volume_ids=["vol-1"]))
     assert list(none.sandboxes) == []
 

@@ -72,9 +72,10 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             query = SandboxQuery(tags=list(request.tags), status=status,
                                  include_stopped=request.show_terminated,
                                  runner_ids=list(request.runner_ids))
-            rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
             if request.sort_direction == pb.SORT_DIRECTION_DESCENDING:
-                rows.reverse()  # within the page; pages still run oldest first
+                raise invalid("sort_direction", "the local backend lists oldest first only "
+                                                "(SORT_DIRECTION_ASCENDING)")
+            rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
             return pb.ListSandboxesResponse(
                 sandboxes=[convert.sandbox_message(r) for r in rows], next_page_token=token)
         return await call(context, work)
