@@ -52,11 +52,22 @@ LIMITS: dict[str, Limit] = {
     "size": Limit(64),
     "mount_path": Limit(4096),
     "filepath": Limit(4096),
+    # coreweave.sandbox.v1 names
+    "request_id": Limit(256),
+    "resume_log_session_id": Limit(ID_CHARS),
+    "volume_id": Limit(ID_CHARS),
+    "volume_ids": Limit(ID_CHARS, 64),
+    "snapshot_volumes": Limit(256, 16),
+    "scratch_volume_name": Limit(256),
+    "path": Limit(4096),
+    "image": Limit(1024),
+    "source_sandbox_id": Limit(ID_CHARS),
 }
 
 # Integer fields that must not be negative, by name.
 NON_NEGATIVE = {"page_size", "tail_lines", "max_lifetime_seconds", "max_timeout_seconds",
-                "graceful_shutdown_seconds", "resume_offset"}
+                "graceful_shutdown_seconds", "resume_offset", "grace_period_seconds",
+                "max_output_bytes"}
 
 _TIMESTAMP = "google.protobuf.Timestamp"
 

@@ -132,8 +132,11 @@ async def test_files_round_trip_and_name_the_v1_field(v1: V1) -> None:
     assert read.content == b"data"
     assert await run_ok(v1, sandbox_id, f"cat {MOUNT}/a/b.txt") == b"data"
     await expect_error(v1.sandboxes.ReadFile(pb.ReadFileRequest(sandbox_id=sandbox_id,
-                                                                path="/etc/passwd")),
+                                                                path=f"{MOUNT}/x\x00y")),
                        INVALID, field_name="path")
+    await expect_error(v1.sandboxes.WriteFile(pb.WriteFileRequest(
+        sandbox_id=sandbox_id, path=f"{MOUNT}/x\x00y", content=b"pwned")), INVALID,
+        field_name="path")
     await expect_error(v1.sandboxes.WriteFile(pb.WriteFileRequest(sandbox_id=sandbox_id,
                                                                   path="")),
                        INVALID, field_name="path")

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
-from ..errors import ApiError, FieldViolation, invalid
+from ..errors import ApiError, FieldViolation, internal_error, invalid
+from ..limits import check_request
 
 T = TypeVar("T")
 
 
 async def call(context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T]],
-               fields: dict[str, str] | None = None) -> T:
-    """Run `work`; an ApiError ends the call as a status with its details.
+               fields: dict[str, str] | None = None, *, request: Message) -> T:
+    """Check `request` against the edge limits, then run `work`; an ApiError ends the call
+    as a status with its details, anything unexpected as INTERNAL naming nothing.
 
     `fields` renames the engine's (v1beta2) field names in a violation to this request's.
     """
     try:
+        check_request(request)
         return await work()
     except ApiError as error:
         if fields and error.violations:
             error = rename_fields(error, fields)
         await error.abort(context)
         raise  # abort() raises; never reached
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception:
+        await internal_error(context)
+        raise
 
 
 def rename_fields(error: ApiError, fields: dict[str, str]) -> ApiError:

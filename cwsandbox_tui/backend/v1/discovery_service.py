@@ -63,7 +63,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             full = request.view == pb.RUNNER_VIEW_FULL
             return pb.ListAvailableRunnersResponse(
                 runners=[self._message(r, full) for r in runners])
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def GetAvailableRunner(self, request: pb.GetAvailableRunnerRequest, context: Any
                                  ) -> pb.AvailableRunner:
@@ -76,4 +76,4 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             if organization != ORGANIZATION_ID:
                 raise runner_not_found(runner_id)
             return self._message(runner, request.view != pb.RUNNER_VIEW_BASIC)
-        return await call(context, work)
+        return await call(context, work, request=request)

@@ -49,13 +49,13 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             spec, restore = _engine_spec(request.sandbox.spec)
             row = self.engine.start(spec, restore, request.request_id)
             return convert.sandbox_message(row)
-        return await call(context, work, _CREATE_FIELDS)
+        return await call(context, work, _CREATE_FIELDS, request=request)
 
     async def GetSandbox(self, request: pb.GetSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
             return convert.sandbox_message(
                 self.engine.get(required(request.sandbox_id, "sandbox_id")))
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def ListSandboxes(self, request: pb.ListSandboxesRequest, context: Any
                            ) -> pb.ListSandboxesResponse:
@@ -78,7 +78,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
             return pb.ListSandboxesResponse(
                 sandboxes=[convert.sandbox_message(r) for r in rows], next_page_token=token)
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def DeleteSandbox(self, request: pb.DeleteSandboxRequest, context: Any
                             ) -> pb.DeleteSandboxResponse:
@@ -114,7 +114,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
                                    idempotency_key="")
             return pb.DeleteSandboxResponse(
                 sandbox=convert.sandbox_message(self.engine.get(sandbox_id)))
-        return await call(context, work, _DELETE_FIELDS)
+        return await call(context, work, _DELETE_FIELDS, request=request)
 
     def _check_volumes(self, row: SandboxRow, names: list[str]) -> None:
         own = convert.volume_name(row) if row.spec.mount_path else None
@@ -139,7 +139,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
     async def Exec(self, request: pb.ExecRequest, context: Any) -> pb.ExecResponse:
         async def work() -> pb.ExecResponse:
             return await streams.exec_once(self.engine, request)
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def WriteFile(self, request: pb.WriteFileRequest, context: Any) -> pb.WriteFileResponse:
         async def work() -> pb.WriteFileResponse:
@@ -147,7 +147,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             streams.check_container(self.engine.get(sandbox_id), request.container)
             await self.engine.add_file(sandbox_id, request.path, request.content)
             return pb.WriteFileResponse()
-        return await call(context, work, _FILE_FIELDS)
+        return await call(context, work, _FILE_FIELDS, request=request)
 
     async def ReadFile(self, request: pb.ReadFileRequest, context: Any) -> pb.ReadFileResponse:
         async def work() -> pb.ReadFileResponse:
@@ -155,7 +155,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             streams.check_container(self.engine.get(sandbox_id), request.container)
             data = await self.engine.retrieve_file(sandbox_id, request.path)
             return pb.ReadFileResponse(content=data)
-        return await call(context, work, _FILE_FIELDS)
+        return await call(context, work, _FILE_FIELDS, request=request)
 
     # snapshots
     def _volume_of(self, sandbox_id: str) -> str:
@@ -176,7 +176,8 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             snap = await self.engine.create_snapshot(sandbox_id, key=request.request_id,
                                                      wait_for_ready=False, max_timeout=0)
             return convert.snapshot_message(snap, self._volume_of(sandbox_id))
-        return await call(context, work, {"snapshot_volumes[0]": "scratch_volume_name"})
+        return await call(context, work, {"snapshot_volumes[0]": "scratch_volume_name"},
+                          request=request)
 
     async def GetFileSystemSnapshot(self, request: pb.GetFileSystemSnapshotRequest, context: Any
                                     ) -> pb.FileSystemSnapshot:
@@ -184,7 +185,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             snap = self.engine.get_snapshot(
                 required(request.file_system_snapshot_id, "file_system_snapshot_id"))
             return convert.snapshot_message(snap, self._volume_of(snap.source_sandbox_id))
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest,
                                       context: Any) -> pb.ListFileSystemSnapshotsResponse:
@@ -200,7 +201,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
                 convert.fill_snapshot(response.file_system_snapshots.add(), *row[1:],
                                       volume=self._volume_of(row[8]))
             return response
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
                                        context: Any) -> pb.FileSystemSnapshot:
@@ -216,7 +217,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             await self.engine.delete_snapshot(snapshot_id)
             message.state = pb.SNAPSHOT_STATE_DELETING
             return message
-        return await call(context, work)
+        return await call(context, work, request=request)
 
 
 refuse(SandboxService, "CreateSandboxFromTemplate", "CreateSandboxFromFile",

@@ -52,7 +52,7 @@ class SettingsService(settings_pb2_grpc.SettingsServiceServicer):
             self.engine.set_bucket(values["bucket_name"], values["region"])
             return self._bucket_message()
         fields = {name: f"{_WRAPPED}.{name}" for name in _BUCKET_FIELDS}
-        return await call(context, work, fields)
+        return await call(context, work, fields, request=request)
 
 
 

@@ -18,7 +18,8 @@ import grpc
 
 from ...proto.v1 import sandbox_pb2 as pb
 from ..engine import Engine
-from ..errors import ApiError, invalid
+from ..errors import ApiError, internal_error, invalid
+from ..limits import check_request
 from ..store import SandboxRow
 from . import convert
 from .common import required
@@ -56,6 +57,7 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
         first = await anext(requests, None)
         if first is None or first.WhichOneof("message") != "init":
             raise invalid("init", "the first message of StreamExec must be init")
+        check_request(first)
         init = first.init
         sandbox_id = required(init.sandbox_id, "init.sandbox_id")
         if not init.command:
@@ -70,6 +72,11 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
             return
     except ApiError as error:
         await error.abort(context)
+        return
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception:
+        await internal_error(context)
         return
     queue: asyncio.Queue[pb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
 
@@ -144,6 +151,7 @@ async def exec_once(engine: Engine, request: pb.ExecRequest) -> pb.ExecResponse:
 async def stream_logs(engine: Engine, request: pb.StreamLogsRequest, context: Any
                       ) -> AsyncIterator[pb.LogEntry]:
     try:
+        check_request(request)
         sandbox_id = required(request.sandbox_id, "sandbox_id")
         if request.tail_lines < 0:
             raise invalid("tail_lines", "must not be negative")
@@ -151,11 +159,16 @@ async def stream_logs(engine: Engine, request: pb.StreamLogsRequest, context: An
     except ApiError as error:
         await error.abort(context)
         return
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception:
+        await internal_error(context)
+        return
     session = log_session_id(sandbox_id)
     if request.resume_log_session_id and request.resume_log_session_id != session:
         yield pb.LogEntry(error=pb.LogStreamError(
             code="SESSION_NOT_FOUND",
-            message=f"log session {request.resume_log_session_id!r} is not known"))
+            message="resume_log_session_id names no log session of this sandbox"))
         return
     resuming = bool(request.resume_log_session_id)
     since = (request.since_time.ToNanoseconds() / 1e9

@@ -59,7 +59,7 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
             if record.state == VALIDATING:  # validated just after the answer, as upstream does
                 asyncio.get_running_loop().call_soon(self._validate_quietly, record.volume_id)
             return self._message(record)
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     def _validate_quietly(self, volume_id: str) -> None:
         with contextlib.suppress(ApiError):
@@ -68,7 +68,7 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
     async def GetVolume(self, request: pb.GetVolumeRequest, context: Any) -> pb.Volume:
         async def work() -> pb.Volume:
             return self._message(self.volumes.get(required(request.volume_id, "volume_id")))
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def ListVolumes(self, request: pb.ListVolumesRequest, context: Any
                           ) -> pb.ListVolumesResponse:
@@ -85,7 +85,7 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
             more = start + limit < len(rows)
             return pb.ListVolumesResponse(
                 volumes=page, next_page_token=encode("volumes", start + limit) if more else "")
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def UpdateVolume(self, request: pb.UpdateVolumeRequest, context: Any) -> pb.Volume:
         async def work() -> pb.Volume:
@@ -101,7 +101,7 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
                                   f"{', '.join(sorted(_UPDATABLE))})")
                 changes[_UPDATABLE[path]] = getattr(request.volume.spec, _UPDATABLE[path])
             return self._message(self.volumes.update(volume_id, **changes))
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def DeleteVolume(self, request: pb.DeleteVolumeRequest, context: Any) -> pb.Volume:
         async def work() -> pb.Volume:
@@ -116,9 +116,9 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
             await asyncio.to_thread(self.volumes.delete, volume_id)
             message.status.state = pb.VOLUME_STATE_DELETING
             return message
-        return await call(context, work)
+        return await call(context, work, request=request)
 
     async def ValidateVolume(self, request: pb.ValidateVolumeRequest, context: Any) -> pb.Volume:
         async def work() -> pb.Volume:
             return self._message(self.volumes.validate(required(request.volume_id, "volume_id")))
-        return await call(context, work)
+        return await call(context, work, request=request)
