@@ -28,6 +28,7 @@ from .screens.output import ExecScreen, LogsScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
 from .screens.volumes import VolumesScreen
+from .typeahead import TypeAheadApp
 from .widgets.header import HeaderBar
 from .widgets.tasks import TaskModel, TaskPanel
 
@@ -49,7 +50,7 @@ class Job:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class DashboardApp(App[None]):
+class DashboardApp(TypeAheadApp[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cwsandbox-tui"
     MODES: ClassVar[dict[str, Any]] = {
@@ -109,6 +110,7 @@ class DashboardApp(App[None]):
         return SandboxesScreen()
 
     def on_mount(self) -> None:
+        self._watch_screens()
         if self._keymap:
             self.set_keymap(self._keymap)
         self.switch_mode(self.DEFAULT_MODE)
@@ -362,7 +364,7 @@ class DashboardApp(App[None]):
 
     # global actions
     def action_command_bar(self) -> None:
-        def run(command: str | None) -> None:
+        async def run(command: str | None) -> None:
             if not command:
                 return
             entry = COMMANDS.get(command)
@@ -371,7 +373,7 @@ class DashboardApp(App[None]):
                 self.notify(f"Unknown command :{command}. Known: {known}", severity="error",
                             markup=False)
                 return
-            self.call_later(self.run_action, entry[1])
+            await self.run_action(entry[1])  # now: keys typed after it go to the new view
 
         self.push_screen(CommandBar(), run)
 
@@ -393,7 +395,9 @@ class DashboardApp(App[None]):
         rows += [("[everywhere]", ""), ("up down j k", "Move"),
                  ("pgup pgdn g G", "Page, top, bottom"),
                  ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
-                 ("[filter]", "text  /regex/  status=ready  age>7d  size>1GiB  !term")]
+                 ("[filter]", "text  /regex/  !term (not)"),
+                 ("", "status=ready  trigger=stop  source=sb-..."),
+                 ("", "age>7d  age<12h  size>1GiB  size<=500MB")]
         self.push_screen(HelpDialog("Keys", rows))
 
     def action_quit_app(self) -> None:

@@ -10,6 +10,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import ModalScreen
 from textual.widgets import Input
 
+from .widgets.textfield import TextField
+
 if TYPE_CHECKING:
     from .app import DashboardApp
 
@@ -33,20 +35,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 class CommandBar(ModalScreen[str | None]):
     """A one-line prompt at the bottom, like k9s's `:`."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
+    # Acting when read, so the keys typed after enter or esc go to the view beneath.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", show=False, priority=True),
+        Binding("enter", "submit", "Run", show=False, priority=True),
+    ]
     DEFAULT_CSS = """
     CommandBar { align: left bottom; background: $background 30%; }
     CommandBar Input { dock: bottom; width: 100%; border: tall $accent; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=":sb  :snap  :bucket  :ops  :q", id="command-input")
+        yield TextField(placeholder=":sb  :snap  :bucket  :ops  :q", id="command-input")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.set_focus(self.query_one(Input))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip().lstrip(":").strip().lower())
+    def action_submit(self) -> None:
+        self.dismiss(self.query_one(Input).value.strip().lstrip(":").strip().lower())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

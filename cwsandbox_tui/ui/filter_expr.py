@@ -24,6 +24,7 @@ R = TypeVar("R")
 
 _COMPARE = re.compile(r"^(age|size)(>=|<=|>|<|=)(.+)$")
 _EQUALS = re.compile(r"^([a-z_]+)=(.*)$")
+_UNFINISHED = re.compile(r"^!?(age|size)(>=|<=|>|<)$")  # `age>` while the value is being typed
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|ki|mi|gi|ti|k|m|g|t)?$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -140,9 +141,15 @@ def narrows(old: str, new: str) -> bool:
 
 def _split(expression: str) -> list[str]:
     try:
-        return shlex.split(expression)
+        terms = shlex.split(expression)
     except ValueError as exc:
         raise FilterError(f"cannot read the filter: {exc}") from None
+    for term in terms:
+        unfinished = _UNFINISHED.match(term.lower())
+        if unfinished:
+            example = "7d" if unfinished.group(1) == "age" else "1GiB"
+            raise FilterError(f"{term}: needs a value, like {term.lstrip('!')}{example}")
+    return terms
 
 
 def _plain(term: str) -> bool:

@@ -66,3 +66,8 @@ def table_lines(app: DashboardApp) -> list[str]:
     """The visible lines of the current screen's table, as plain text."""
     table = app.screen.query_one(RowTable)
     return ["".join(seg.text for seg in table.render_line(y)) for y in range(table.size.height)]
+
+
+def screen_text(app: DashboardApp) -> str:
+    """What the terminal shows for the active screen, as plain lines of text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -1,7 +1,8 @@
 """Screenshots of every view and dialog at 80x24 and 120x40, compared with the stored SVGs.
 
 Data, clock and header are fixed (see conftest), so a difference is a real change. Review
-`snapshot_report.html` before updating with `--snapshot-update`.
+`snapshot_report.html` before updating with `--snapshot-update`. Each screenshot is paired
+with what must be visible on it, so a golden file cannot approve a broken screen.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from textual.pilot import Pilot
 
 from cwsandbox_tui.ui.app import DashboardApp
 
+from .flows_support import screen_text
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Build = Callable[..., DashboardApp]
 
@@ -22,43 +25,57 @@ async def loaded(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-def keys(*presses: str) -> Callable[[Pilot[None]], object]:
+def keys(*presses: str, shows: tuple[str, ...] = (),
+         hides: tuple[str, ...] = ()) -> Callable[[Pilot[None]], object]:
+    """Press the keys, then check that every text in `shows` is on screen and none of
+    `hides` is (the screenshot is compared afterwards)."""
     async def run(pilot: Pilot[None]) -> None:
         await loaded(pilot)
         for key in presses:
             await pilot.press(key)
             await pilot.pause()
         await loaded(pilot)
+        text = screen_text(pilot.app)  # type: ignore[arg-type]
+        missing = [s for s in shows if s not in text]
+        present = [s for s in hides if s in text]
+        assert not missing and not present, \
+            f"missing {missing}, unexpected {present} on screen:\n{text}"
     return run
 
 
 @pytest.mark.parametrize("size", SIZES)
 class TestViews:
     def test_sandboxes(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=loaded)
+        run = keys(shows=("sb-00000000aaaa", "RUNNING", "FAILED", "4 of 4 sandboxes"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_snapshots(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("2"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "2", shows=("fss-000000000001", "READY", "30 of 30 snapshots")))
 
     def test_snapshots_filtered_and_marked(self, snap_compare, snapshot_app: Build,
                                            size: tuple[int, int]) -> None:
-        run = keys("2", "slash", *"age>7d status=ready", "enter", "asterisk", "down", "space")
+        run = keys("2", "slash", *"age>7d status=ready", "enter", "asterisk", "down", "space",
+                   shows=("filter /", "age>7d status=ready", "marked"))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_bad_filter(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        run = keys("2", "slash", *"age>7x")
+        run = keys("2", "slash", *"age>7x",
+                   shows=("filter /", "age>7x", "age wants a value like 7d", "30 of 30"))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_bucket(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("3"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "3", shows=("cwsandbox-managed",)))
 
     def test_operations_log(self, snap_compare, snapshot_app: Build,
                             size: tuple[int, int]) -> None:
-        run = keys("colon", *"ops", "enter")
+        run = keys("colon", *"ops", "enter", shows=("List sandboxes",))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_read_only(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(read_only=True), terminal_size=size, run_before=loaded)
+        run = keys(shows=("READ-ONLY",))
+        assert snap_compare(snapshot_app(read_only=True), terminal_size=size, run_before=run)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -66,43 +83,53 @@ class TestDialogs:
     def test_delete_confirmation(self, snap_compare, snapshot_app: Build,
                                  size: tuple[int, int]) -> None:
         run = keys("2", "slash", *"age>20d", "enter", "asterisk", "slash", "ctrl+u",
-                   *"status=ready", "enter", "ctrl+d")
+                   *"status=ready", "enter", "ctrl+d",
+                   shows=("hidden by the current filter", "Cancel (n)", "Delete (y)"))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_new_sandbox_form(self, snap_compare, snapshot_app: Build,
                               size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("n"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "n", shows=("New sandbox", "python:3.11", "sleep infinity", "Start (ctrl+s)")))
 
     def test_new_sandbox_form_errors(self, snap_compare, snapshot_app: Build,
                                      size: tuple[int, int]) -> None:
-        run = keys("n", "tab", "tab", "tab", *"workspace", "tab", *"10GB", "ctrl+s")
+        run = keys("n", "tab", "tab", "tab", *"workspace", "tab", *"10GB", "ctrl+s",
+                   shows=("workspace", "10GB"))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_stop_with_snapshot_form(self, snap_compare, snapshot_app: Build,
                                      size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("S"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "S", shows=("Stop sb-00000000aaaa with a snapshot", "10")))
 
     def test_restore_form(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("2", "r"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "2", "r", shows=("Restore fss-000000000001",)))
 
     def test_prune_form(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("2", "P"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "2", "P", shows=("Prune snapshots", "READY", "FAILED", "CREATING")))
 
     def test_bucket_form_with_error(self, snap_compare, snapshot_app: Build,
                                     size: tuple[int, int]) -> None:
-        run = keys("3", "e", *"My_Bucket", "ctrl+s")
+        run = keys("3", "e", *"My_Bucket", "ctrl+s", shows=("My_Bucket",))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_snapshot_details(self, snap_compare, snapshot_app: Build,
                               size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("2", "enter"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "2", "enter", shows=("fss-000000000001", "Close (esc)")))
 
     def test_sandbox_details(self, snap_compare, snapshot_app: Build,
                              size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("enter"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "enter", shows=("Sandbox sb-00000000aaaa", "ghcr.io/acme/trainer:2.4")))
 
     def test_help(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("question_mark"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "question_mark", shows=("Keys", "[table]", "Filter", "Clear/back")))
 
     def test_command_bar(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
-        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys("colon", *"sn"))
+        assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
+            "colon", *"sn", shows=("sn",)))

@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from ..widgets.textfield import TextField
+
 Validator = Callable[[str], str | None]  # returns an error message, or None when fine
 
 
@@ -44,7 +46,7 @@ class ConfirmDialog(ModalScreen[bool]):
                              variant="error" if self.danger else "primary")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.set_focus(self.query_one("#cancel", Button))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
@@ -76,6 +78,8 @@ class FormDialog(ModalScreen[FormResult | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
         Binding("ctrl+s", "submit", "Submit", id="form.submit"),
+        # enter in a field submits when read, ahead of any key typed after it
+        Binding("enter", "submit_field", "Submit", show=False, priority=True),
     ]
 
     def __init__(self, title: str, fields: Sequence[FormField], submit: str = "OK",
@@ -99,8 +103,9 @@ class FormDialog(ModalScreen[FormResult | None]):
                             yield Checkbox("", value=f.value == "true", id=f"field-{f.name}",
                                            compact=True)
                         else:
-                            yield Input(value=f.value, placeholder=f.placeholder,
-                                        id=f"field-{f.name}", compact=True)
+                            yield TextField(value=f.value, placeholder=f.placeholder,
+                                            id=f"field-{f.name}", compact=True,
+                                            replace_on_entry=True)
                     yield Static(f.error or f.help, id=f"error-{f.name}", markup=False,
                                  classes=_note_class(f.error, f.error or f.help))
             with Horizontal(classes="dialog-buttons"):
@@ -112,7 +117,7 @@ class FormDialog(ModalScreen[FormResult | None]):
         first_error = next((f for f in self.fields if f.error), None)
         target = first_error or next((f for f in self.fields if f.kind != "check"), None)
         if target is not None:
-            self.query_one(f"#field-{target.name}").focus()
+            self.set_focus(self.query_one(f"#field-{target.name}"))
 
     def values(self) -> dict[str, str]:
         out = {}
@@ -135,11 +140,16 @@ class FormDialog(ModalScreen[FormResult | None]):
             problem = f.validate(values[f.name]) if f.validate else None
             self.show_error(f.name, problem or "")
             if problem and ok:
-                self.query_one(f"#field-{f.name}").focus()
+                self.set_focus(self.query_one(f"#field-{f.name}"))
             ok = ok and not problem
         return ok
 
-    def on_input_submitted(self) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "submit_field":  # enter on a button or a checkbox is theirs
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_submit_field(self) -> None:
         self.action_submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -163,8 +173,17 @@ def _note_class(error: str, text: str) -> str:
 
 
 class DetailsDialog(ModalScreen[None]):
+    """Rows of text; the arrows and page keys scroll them (no Tab into the body needed)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,q", "close", "Close", id="details.close")]
+        Binding("escape,enter,q", "close", "Close", id="details.close"),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False),
+        Binding("pagedown,space", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home,g", "edge(0)", "Top", show=False),
+        Binding("end,G", "edge(1)", "Bottom", show=False),
+    ]
 
     def __init__(self, title: str, rows: Sequence[tuple[str, str]]) -> None:
         super().__init__()
@@ -182,17 +201,47 @@ class DetailsDialog(ModalScreen[None]):
                 yield Button("Close (esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
+        self.set_focus(self.query_one("#close", Button))
 
     def on_button_pressed(self) -> None:
         self.dismiss(None)
+
+    @property
+    def body(self) -> VerticalScroll:
+        return self.query_one(".dialog-body", VerticalScroll)
+
+    def action_scroll(self, lines: int) -> None:
+        self.body.scroll_relative(y=lines, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        body = self.body
+        body.scroll_relative(y=direction * max(1, body.size.height - 1), animate=False)
+
+    def action_edge(self, end: int) -> None:
+        if end:
+            self.body.scroll_end(animate=False)
+        else:
+            self.body.scroll_home(animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
 class HelpDialog(DetailsDialog):
-    """The keys of the current screen and the app, built from their bindings."""
+    """The keys of the current screen and the app, built from their bindings; as tall as
+    the terminal allows (no 15-line cut), scrolled with the arrows when it is taller."""
+
+    CHROME = 8  # rows around the body: borders, title and its margin, button row and margin
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        self.body.styles.max_height = max(3, self.app.size.height - self.CHROME)
 
 
 def bindings_help(sections: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Input, Static
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
+from ..widgets.textfield import TextField
 from ..widgets.tasks import TaskPanel
 
 if TYPE_CHECKING:
@@ -22,18 +23,37 @@ R = TypeVar("R")
 
 
 class FilterBar(Horizontal):
+    """One row: a prompt, the text being typed, and what is wrong with it (if anything)."""
+
     DEFAULT_CSS = """
-    FilterBar { height: auto; display: none; }
+    FilterBar { height: 1; display: none; background: $panel; }
     FilterBar.-shown { display: block; }
-    FilterBar Input { width: 1fr; border: none; height: 1; padding: 0 1; }
+    FilterBar .filter-prompt { width: auto; padding: 0 0 0 1; text-style: bold; }
+    FilterBar Input { width: 1fr; padding: 0 1; }
     FilterBar Input.-invalid { color: $error; }
-    FilterBar .filter-error { width: auto; max-width: 50%; color: $error; padding: 0 1; }
+    FilterBar .filter-error { width: auto; max-width: 60%; color: $error; padding: 0 1; }
     """
+    # Keys that leave the bar act when they are read, ahead of the keys typed after them.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "done", "Keep filter", show=False, priority=True),
+        Binding("escape", "clear", "Clear filter", show=False, priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: text, /regex/, status=ready, age>7d, size>1GiB, !term",
-                    id="filter-input")
+        yield Static("filter /", classes="filter-prompt", markup=False)
+        yield TextField(placeholder="text, /regex/, status=ready, age>7d, size>1GiB, !term",
+                        id="filter-input", compact=True, replace_on_entry=True)
         yield Static("", classes="filter-error", id="filter-error", markup=False)
+
+    def action_done(self) -> None:
+        screen = self.screen
+        if isinstance(screen, TableScreen):
+            screen.filter_done()
+
+    def action_clear(self) -> None:
+        screen = self.screen
+        if isinstance(screen, TableScreen):
+            screen.action_back()
 
 
 class TableScreen(Screen[None], Generic[R]):
@@ -79,7 +99,7 @@ class TableScreen(Screen[None], Generic[R]):
         return self.query_one(RowTable)
 
     def on_mount(self) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
         self.load()
         self.dashboard.screen_shown(self)
 
@@ -94,7 +114,8 @@ class TableScreen(Screen[None], Generic[R]):
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)
         bar.add_class("-shown")
-        self.query_one("#filter-input", Input).focus()
+        # At once, not deferred: the next key of the same burst must land in the bar.
+        self.set_focus(self.query_one("#filter-input", Input))
 
     def apply_filter(self, text: str) -> bool:
         """Compile and apply; a bad expression is shown in the bar, the old filter stays."""
@@ -107,6 +128,7 @@ class TableScreen(Screen[None], Generic[R]):
         except FilterError as exc:
             error.update(str(exc))
             field.add_class("-invalid")
+            self.update_status()
             return False
         error.update("")
         field.remove_class("-invalid")
@@ -124,21 +146,22 @@ class TableScreen(Screen[None], Generic[R]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter-input":
-            self.apply_filter(event.value)
+            # The text as it is now: enter may have applied it before this message arrived.
+            self.apply_filter(event.input.value)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter-input":
-            self.table.focus()
+    def filter_done(self) -> None:
+        """Enter in the bar: keep the filter (the last good one), back to the rows."""
+        field = self.query_one("#filter-input", Input)
+        if not self.apply_filter(field.value):
+            field.value = self.filter_text
+            self.apply_filter(self.filter_text)
+        self.query_one(FilterBar).set_class(bool(self.filter_text), "-shown")
+        self.set_focus(self.table)
 
     def action_back(self) -> None:
         if self.filter_text or self.query_one(FilterBar).has_class("-shown"):
             self.set_filter_text("")
-            self.table.focus()
-
-    def on_key(self, event: Any) -> None:
-        if event.key == "escape" and self.focused is self.query_one("#filter-input"):
-            event.stop()
-            self.action_back()
+        self.set_focus(self.table)
 
     # marks
     def action_mark(self) -> None:
@@ -166,6 +189,9 @@ class TableScreen(Screen[None], Generic[R]):
                                                          if hidden else ""))
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
+        typed = self.query_one("#filter-input", Input)
+        if typed.has_class("-invalid"):
+            parts.append(f"({typed.value} not applied: see the error above)")
         text = "  ".join(parts)
         if text != self._status_text:  # unchanged text must not repaint the line
             self._status_text = text

@@ -1,0 +1,116 @@
+"""Type-ahead: keys act in the order they arrive, each where the keys before it left focus.
+
+Textual routes a key to the focused widget when the app reads it, but runs the bindings of a
+key only after the key has travelled to that widget and bubbled back. ssh and tmux deliver
+keys in bursts, so in `/tp` the `t` and `p` were routed to the table before `/` had moved the
+focus to the filter, and ran as table commands. Here a key that the focused widget does not
+consume itself (every key but text typed into an input) runs its binding at once, when it is
+read; actions that move the focus do it at once too (`Screen.set_focus`, never the deferred
+`Widget.focus`); and while a newly shown screen is still being built, keys wait and are then
+delivered to it in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeVar
+
+from textual import events
+from textual.app import App
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input
+from textual.widgets.input import Selection
+
+from .widgets.textfield import TextField
+
+ReturnType = TypeVar("ReturnType")
+
+HOLD_LIMIT = 2.0  # seconds keys may wait for a screen that never finishes mounting
+
+
+class TypeAheadApp(App[ReturnType]):
+    """An App whose key routing holds up under bursts (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held_keys: list[events.Key] | None = None
+        self._hold_token = 0
+        self._hold_tasks: set[asyncio.Task[None]] = set()
+        self._typing_into: Widget | None = None  # the field text was last typed into
+
+    def _watch_screens(self) -> None:
+        """Call once the app runs: hold keys whenever a screen comes up unmounted."""
+        self.screen_change_signal.subscribe(self, self._screen_changed)
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        self._typing_into = None
+        if not screen._mounted_event.is_set():
+            self.hold_keys_until_mounted(screen)
+
+    def hold_keys_until_mounted(self, screen: Screen[Any]) -> None:
+        """Keys read from now on wait until `screen` has mounted and taken the focus."""
+        if self._held_keys is None:
+            self._held_keys = []
+        self._hold_token += 1
+        token = self._hold_token
+
+        async def wait() -> None:
+            try:
+                await asyncio.wait_for(screen._mounted_event.wait(), HOLD_LIMIT)
+            except TimeoutError:
+                pass
+            if token == self._hold_token:
+                # Queued behind the focus changes the screen's on_mount asked for.
+                self.call_later(self._release_keys)
+
+        task = asyncio.get_running_loop().create_task(wait())
+        self._hold_tasks.add(task)
+        task.add_done_callback(self._hold_tasks.discard)
+
+    async def _release_keys(self) -> None:
+        held, self._held_keys = self._held_keys or [], None
+        while held:
+            await self._deliver_key(held.pop(0))
+            if self._held_keys is not None:  # that key brought up a screen: the rest wait too
+                self._held_keys[:0] = held
+                return
+
+    @property
+    def keys_held(self) -> int:
+        return len(self._held_keys or [])
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._held_keys is not None:
+                self._held_keys.append(event)
+                return
+            await self._deliver_key(event)
+            return
+        await super().on_event(event)
+
+    async def _deliver_key(self, event: events.Key) -> None:
+        focused: Widget | None = self.focused
+        if isinstance(focused, TextField) and focused is not self._typing_into:
+            # The first key since the field took the focus: its text is selected first, as
+            # Textual's select-on-focus would, but at a moment that does not depend on timing.
+            self._typing_into = focused
+            if focused.replace_on_entry:
+                focused.selection = Selection(0, len(focused.value))
+        await self._act_on_key(focused, event)
+        if self.focused is not focused:
+            self._typing_into = None
+
+    async def _act_on_key(self, focused: Widget | None, event: events.Key) -> None:
+        if focused is None or not focused.check_consume_key(event.key, event.character):
+            if not self.app_focus:
+                self.app_focus = True
+            if await self._check_bindings(event.key, priority=True):
+                return
+            if await self._check_bindings(event.key):
+                return
+        elif isinstance(focused, Input):
+            # Typed now, so a key read after it (enter, tab) sees the text complete.
+            await focused._on_key(event)
+            return
+        await super().on_event(event)

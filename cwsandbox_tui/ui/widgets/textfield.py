@@ -1,0 +1,31 @@
+"""A text input whose "typing replaces the text" rule does not depend on event timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.widgets import Input
+from textual.widgets.input import Selection
+
+
+class TextField(Input):
+    """An Input for forms and bars.
+
+    Textual's own select-all-on-focus happens when the Focus event is handled, which may come
+    after keys typed ahead in the same burst (then one key replaces what was just typed). Here
+    the app decides it when a key is read (see `typeahead`): with `replace_on_entry`, the first
+    key typed after the field takes the focus replaces its text, however fast it arrives.
+    """
+
+    def __init__(self, *args: Any, replace_on_entry: bool = False, **kwargs: Any) -> None:
+        kwargs["select_on_focus"] = False
+        super().__init__(*args, **kwargs)
+        self.replace_on_entry = replace_on_entry
+
+    def _on_focus(self, event: events.Focus) -> None:
+        super()._on_focus(event)
+        # Show the selection that the first key will replace, unless keys typed ahead in the
+        # same burst have already gone in (the app records the field it last typed into).
+        if self.replace_on_entry and getattr(self.app, "_typing_into", None) is not self:
+            self.selection = Selection(0, len(self.value))
