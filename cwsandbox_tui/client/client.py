@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import deadlines
 from . import events as ev
@@ -44,6 +45,9 @@ from .models import (
 from .operation import Operation
 from .retry import RetryPolicy, retry_call
 from .stops import InFlight, StopAction, decide_stop
+
+if TYPE_CHECKING:
+    from .link import Link
 
 T = TypeVar("T")
 
@@ -96,6 +100,7 @@ class Client:
         # (v1's Sandbox has no such field; SDK 1.22.0 likewise remembers them in memory).
         self._stop_snapshots: dict[str, str] = {}
         self._on_close: list[Callable[[], None]] = []
+        self.link: Link | None = None  # set by whoever can reopen the connection
 
     @property
     def read_only(self) -> bool:
@@ -112,6 +117,12 @@ class Client:
         if resolve is not None:
             await resolve()
         return self.adapter.api_version
+
+    async def replace_adapter(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
+        """Talk through a newly opened connection from the next call on."""
+        old, self.adapter, self.info = self.adapter, adapter, info
+        with contextlib.suppress(Exception):
+            await old.close()
 
     def on_close(self, callback: Callable[[], None]) -> None:
         self._on_close.append(callback)

@@ -91,6 +91,17 @@ class Failed(Event):
     attempts: int = 1
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConnectionChanged(Event):
+    """The link to the server: "connected", "reconnecting" (with the next try) or
+    "disconnected" (tries stopped until asked again)."""
+
+    state: str
+    attempt: int = 0
+    next_try_in: float | None = None
+    reason: str = ""
+
+
 Listener = Callable[[Event], None]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import paths
 from .adapter_v1beta2 import open_channel
@@ -14,10 +16,11 @@ from .connection import (
     resolve_credentials,
     resolve_endpoint,
 )
-from .embedded import StartingBackend, start_embedded
+from .embedded import EmbeddedBackend, StartingBackend, start_embedded
 from .errors import ConfigError
 from .events import EventBus, OperationsLog
-from .generations import check_api, make_adapter
+from .generations import AnyAdapter, check_api, make_adapter
+from .link import Link
 from .profiles import load_settings
 
 
@@ -42,12 +45,10 @@ class Plan:
     read_only: bool
     starting: StartingBackend | None = None
     api: str = "auto"
+    data_dir: Path | None = None
 
-    def connect(self, *, bus: EventBus | None = None,
-                client_options: ClientOptions | None = None) -> Client:
-        """Build the client; call this on the event loop it will be used on."""
+    def _open(self, embedded: EmbeddedBackend | None) -> tuple[AnyAdapter, EndpointInfo]:
         endpoint = self.endpoint
-        embedded = self.starting.wait() if self.starting is not None else None
         if embedded is not None:
             url, target, tls, roots = (embedded.url, embedded.url.removeprefix("http://"),
                                        False, None)
@@ -58,9 +59,26 @@ class Plan:
         info = EndpointInfo(url=url, source=endpoint.source, auth_mode=self.credentials.mode,
                             read_only=self.read_only, embedded=embedded is not None,
                             isolation=embedded.isolation if embedded else "")
-        bus = bus or EventBus()
         adapter = make_adapter(self.api, channel, self.credentials.metadata(),
                                embedded=embedded is not None)
+        return adapter, info
+
+    async def reopen(self) -> tuple[AnyAdapter, EndpointInfo]:
+        """A fresh connection; the embedded backend is started again if it is gone (on the
+        same data directory, so nothing is lost)."""
+        embedded = None
+        if self.endpoint.embedded and self.data_dir is not None:
+            # Not --demo again: the records are there, and its live sandboxes would double.
+            starting = start_embedded(self.data_dir)
+            embedded = await asyncio.to_thread(starting.wait)  # its lease is this pid's again
+        return self._open(embedded)
+
+    def connect(self, *, bus: EventBus | None = None,
+                client_options: ClientOptions | None = None) -> Client:
+        """Build the client; call this on the event loop it will be used on."""
+        embedded = self.starting.wait() if self.starting is not None else None
+        adapter, info = self._open(embedded)
+        bus = bus or EventBus()
         client = Client(adapter, info, bus=bus, options=client_options)
         if self.options.oplog:
             log = OperationsLog(paths.state_dir() / "operations.jsonl")
@@ -69,6 +87,7 @@ class Plan:
             client.on_close(log.close)
         if embedded is not None:
             client.on_close(embedded.release)
+        client.link = Link(client, self.reopen)
         return client
 
 
@@ -87,9 +106,10 @@ def prepare(options: ConnectOptions) -> Plan:
     api = check_api(options.api, "--api") if options.api else (
         profile.api if profile is not None else "auto")
     starting = None
-    if endpoint.embedded:
-        starting = start_embedded(paths.data_dir(), ("--demo",) if options.demo else ())
-    return Plan(options, endpoint, credentials, read_only, starting, api)
+    data_dir = paths.data_dir() if endpoint.embedded else None
+    if data_dir is not None:
+        starting = start_embedded(data_dir, ("--demo",) if options.demo else ())
+    return Plan(options, endpoint, credentials, read_only, starting, api, data_dir)
 
 
 def connect(options: ConnectOptions, *, bus: EventBus | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -13,7 +13,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker
+from textual.app import SystemCommand
+from textual.worker import Worker, WorkerState
 
 from ..client import events as ev
 from ..client.client import Client
@@ -30,6 +31,7 @@ from .screens.snapshots import SnapshotsScreen
 from .screens.volumes import VolumesScreen
 from .typeahead import TypeAheadApp
 from .widgets.header import HeaderBar
+from .widgets.rowtable import RowTable
 from .widgets.tasks import TaskModel, TaskPanel
 
 QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
@@ -86,10 +88,14 @@ class DashboardApp(TypeAheadApp[None]):
         self._retry_noticed: dict[str, tuple[float, int]] = {}
         self._conflicted: set[str] = set()  # operations whose failure a conflict notice told
         self._loaded = False
+        self.load_error: str | None = None  # why the last refresh failed, for the header
         self._next_snapshots = 0.0
         self._refreshing = False
         self._refresh_again = False
         self._keymap = dict(keymap or {})
+        self.link_state = "connected"
+        self.link_note = ""  # e.g. "next try in 4s" while reconnecting
+        self.stale = False  # the rows shown came from a connection that is gone
         if isinstance(client, Client):
             self._adopt(client)
 
@@ -131,6 +137,8 @@ class DashboardApp(TypeAheadApp[None]):
             header.sync()
         for panel in screen.query(TaskPanel):
             panel.sync(self.task_model)
+        for table in screen.query(RowTable):
+            table.set_stale(self.stale)
 
     def _update_counts(self) -> None:
         for header in self.screen.query(HeaderBar):
@@ -143,10 +151,16 @@ class DashboardApp(TypeAheadApp[None]):
     def refresh_tick(self) -> None:
         if self.modal_open() or self._refreshing:
             return  # a dialog is open: the rows under it must not move
+        if self.link_state != "connected":
+            return  # the link retries on its own schedule; polling would only add failures
         self.refresh_now()
 
     def action_refresh_now(self) -> None:
         self._next_snapshots = 0.0
+        link = self.client.link
+        if link is not None and not link.connected:
+            link.retry_now()
+            return  # refreshed once the link is back
         self.refresh_now()
 
     @work(group="refresh", exit_on_error=False)
@@ -158,6 +172,8 @@ class DashboardApp(TypeAheadApp[None]):
         self._refresh_again = False
         try:
             sandboxes = await self.client.list_sandboxes()
+            self.load_error = None
+            self._set_stale(False)
             self.sandboxes = {s.id: s for s in sandboxes}
             self._reload("sandboxes")
             if self.bucket is None or first or isinstance(self.screen, BucketScreen):
@@ -202,9 +218,63 @@ class DashboardApp(TypeAheadApp[None]):
             screen.table.tick(self.clock.time())
         self._update_counts()
 
+    # failures of the app's own work: never silent
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state is not WorkerState.ERROR or isinstance(worker.error, CwsError):
+            return  # a CwsError was already told by the client's Failed event
+        error = worker.error
+        label = "Refresh" if worker.group == "refresh" else (worker.name or "Background work")
+        if worker.group == "refresh":
+            self.load_error = f"{type(error).__name__}: {error}"
+            self._update_counts()
+        # Through the client's bus, so it is notified, in :ops and in operations.jsonl.
+        self.client.bus.emit(ev.Failed(
+            op_id=self.client.bus.new_op_id(), op=label, at=self.clock.time(),
+            message=f"{type(error).__name__}: {error}", error=type(error).__name__))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Ours: Quit asks while operations run, Keys shows every key of the view.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+    # the connection
+    def _set_stale(self, stale: bool) -> None:
+        if stale == self.stale:
+            return
+        self.stale = stale
+        for table in self.screen.query(RowTable):
+            table.set_stale(stale)
+        self._update_counts()
+
+    def _link_changed(self, event: ev.ConnectionChanged) -> None:
+        was = self.link_state
+        self.link_state = event.state
+        if event.state == "reconnecting":
+            self.link_note = f"try {event.attempt}, next in {event.next_try_in or 0:g}s"
+            self._set_stale(True)
+            if was == "connected":
+                self.notify(f"Lost the connection ({event.reason}); reconnecting.",
+                            title="Connection", severity="warning", markup=False)
+        elif event.state == "disconnected":
+            self.link_note = "ctrl+r retries"
+            self._set_stale(True)
+            self.notify(f"Gave up reconnecting after {event.attempt} tries ({event.reason}). "
+                        "ctrl+r tries again.", title="Connection", severity="error",
+                        markup=False, timeout=30)
+        else:
+            self.link_note = ""
+            if was != "connected":
+                self.notify("Connected again; refreshing.", title="Connection", markup=False)
+            self.action_refresh_now()
+        self._update_counts()
+
     # events from the client
     def on_client_event(self, message: ClientEvent) -> None:
         event = message.event
+        if isinstance(event, ev.ConnectionChanged):
+            self._link_changed(event)
         if not isinstance(event, ev.Progress):
             self.op_rows.append(OpRow(len(self.op_rows), event.at, event.op, event.kind,
                                       describe(event), ", ".join(event.targets[:3])
@@ -219,6 +289,9 @@ class DashboardApp(TypeAheadApp[None]):
     def notify_event(self, event: ev.Event) -> None:
         if isinstance(event, (ev.Finished, ev.Failed)):
             self._retry_noticed.pop(event.op_id, None)
+        if self.link_state != "connected" and isinstance(event, (ev.RetryScheduled, ev.Failed)) \
+                and event.code == "UNAVAILABLE":
+            return  # the header says the connection is down; one notice said it already
         if isinstance(event, ev.RetryScheduled):
             last, count = self._retry_noticed.get(event.op_id, (-1e9, 0))
             now = time.monotonic()
@@ -352,15 +425,44 @@ class DashboardApp(TypeAheadApp[None]):
         self.call_after_refresh(ready)
 
     def action_prune(self) -> None:
-        def ready() -> None:
+        async def ready() -> None:
             if isinstance(self.screen, SnapshotsScreen):
-                self.screen.action_prune()
+                await self.run_action("screen.prune")  # through the screen's own checks
 
         self.switch_mode("snapshots")
         self.call_after_refresh(ready)
 
     def action_open_new_sandbox(self) -> None:
         self.open_new_sandbox()
+
+    # read-only: refused before anything is asked or sent, and said so
+    MUTATING: ClassVar[frozenset[str]] = frozenset({"open_new_sandbox", "prune"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MUTATING and getattr(self, "read_only", False):
+            return None
+        return True
+
+    def refuse(self, what: str) -> None:
+        self.notify(f"{what} is refused: this connection is read-only.", title="Read-only",
+                    severity="warning", markup=False)
+
+    def key_refused(self, key: str) -> bool:
+        """A key whose binding is greyed out (read-only) says so instead of doing nothing."""
+        active = self.screen.active_bindings.get(key)
+        if active is None or active.enabled or not self.read_only:
+            return False
+        self.refuse(active.binding.description or active.binding.action)
+        return True
+
+    async def run_checked(self, action: str, title: str) -> None:
+        """Run an action by name (palette, command bar) through the checks its key has."""
+        target = self.screen if action.startswith("screen.") else self
+        name = action.removeprefix("screen.").split("(")[0]
+        if not target.check_action(name, ()):
+            self.refuse(title)
+            return
+        await self.run_action(action)
 
     # global actions
     def action_command_bar(self) -> None:
@@ -373,7 +475,7 @@ class DashboardApp(TypeAheadApp[None]):
                 self.notify(f"Unknown command :{command}. Known: {known}", severity="error",
                             markup=False)
                 return
-            await self.run_action(entry[1])  # now: keys typed after it go to the new view
+            await self.run_checked(entry[1], entry[0])  # now: keys typed next go to the new view
 
         self.push_screen(CommandBar(), run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -78,7 +79,7 @@ class DashboardCommands(Provider):
     async def discover(self) -> Hits:
         app: DashboardApp = self.app  # type: ignore[assignment]
         for title, action, help_text in self._entries():
-            yield DiscoveryHit(title, lambda a=action: app.run_action(a), help=help_text)
+            yield DiscoveryHit(title, partial(app.run_checked, action, title), help=help_text)
 
     async def search(self, query: str) -> Hits:
         app: DashboardApp = self.app  # type: ignore[assignment]
@@ -86,5 +87,5 @@ class DashboardCommands(Provider):
         for title, action, help_text in self._entries():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), lambda a=action: app.run_action(a),
-                          help=help_text)
+                yield Hit(score, matcher.highlight(title),
+                          partial(app.run_checked, action, title), help=help_text)

@@ -76,6 +76,10 @@ class TypeAheadApp(App[ReturnType]):
                 self._held_keys[:0] = held
                 return
 
+    def key_refused(self, key: str) -> bool:
+        """Whether a key bound to a disabled action was reported (the app decides how)."""
+        return False
+
     @property
     def keys_held(self) -> int:
         return len(self._held_keys or [])
@@ -108,6 +112,8 @@ class TypeAheadApp(App[ReturnType]):
             if await self._check_bindings(event.key, priority=True):
                 return
             if await self._check_bindings(event.key):
+                return
+            if self.key_refused(event.key):
                 return
         elif isinstance(focused, Input):
             # Typed now, so a key read after it (enter, tab) sees the text complete.

@@ -47,6 +47,11 @@ def describe(event: ev.Event) -> str:
         return event.message
     if isinstance(event, ev.OperationStarted):
         return event.detail
+    if isinstance(event, ev.ConnectionChanged):
+        detail = event.state + (f", try {event.attempt}" if event.attempt else "")
+        if event.next_try_in is not None:
+            detail += f", next in {event.next_try_in:g}s"
+        return detail + (f": {event.reason}" if event.reason else "")
     return ""
 
 

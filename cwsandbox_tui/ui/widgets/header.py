@@ -46,6 +46,11 @@ class HeaderBar(Static):
         api = app.client.api_version
         if api != "v1beta2":  # v1beta2 is the embedded backend's default; others are named
             where = f"{where} API {api}"
+        if app.link_state != "connected":
+            where = f"{where}, {app.link_state.upper()}" + (f" ({app.link_note})"
+                                                            if app.link_note else "")
+        elif info.embedded or info.url:
+            where = f"{where}, connected"
         sandboxes, snapshots = app.counts()
         width = self.size.width - 2
         # The widest form that fits, so 80 columns still show every fact.
@@ -54,8 +59,11 @@ class HeaderBar(Static):
                              (view, f"{sandboxes} sandboxes, {snapshots} snapshots"),
                              (view, f"{sandboxes} sb / {snapshots} snap")):
             if not app.loaded:
-                counts = "loading..."
+                counts = "load failed (see :ops)" if app.load_error else "loading..."
+            elif app.load_error:
+                counts += " | refresh failed (see :ops)"
             text = " | ".join(p for p in (name, counts, access, auth, where) if p)
             if len(text) <= width:
                 return text
-        return text
+        # Narrower still: the connection's state outranks the auth mode and the view name.
+        return " | ".join(p for p in (counts, access, where) if p)

@@ -47,6 +47,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "rowtable--header", "rowtable--cursor", "rowtable--cursor-blur", "rowtable--marked",
         "rowtable--good", "rowtable--bad", "rowtable--busy", "rowtable--idle", "rowtable--empty",
+        "rowtable--stale",
     }
     DEFAULT_CSS = """
     RowTable { height: 1fr; background: $surface; }
@@ -59,6 +60,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     RowTable > .rowtable--busy { color: $warning; }
     RowTable > .rowtable--idle { color: $text-muted; }
     RowTable > .rowtable--empty { color: $text-muted; text-style: italic; }
+    RowTable > .rowtable--stale { color: $text-muted; text-style: dim; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -107,6 +109,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._resort: Timer | None = None
         self._parts: dict[str, Style] = {}
         self._column_index = {column.key: n for n, column in enumerate(columns)}
+        self.stale = False  # rows from a connection that is gone: shown dim, with "?"
+
+    def set_stale(self, stale: bool) -> None:
+        if stale != self.stale:
+            self.stale = stale
+            self.refresh()
 
     # data
     @property
@@ -440,10 +448,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             style += self._part("rowtable--marked")
         if index == self.cursor:  # last, so a marked row under the cursor stays readable
             style += self._part("rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
-        segments = [Segment("* " if marked else "  ", style)]
+        if self.stale:
+            style += self._part("rowtable--stale")
+        segments = [Segment("* " if marked else "? " if self.stale else "  ", style)]
         used = GUTTER
         status = None
-        if self.status_class is not None and index != self.cursor:
+        if self.status_class is not None and index != self.cursor and not self.stale:
             status = self._part(f"rowtable--{self.status_class(self.rows[row_id])}")
         positions = self._column_index
         for column, size in self.visible_columns():

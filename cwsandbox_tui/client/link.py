@@ -1,0 +1,109 @@
+"""The connection's life: noticing the server is gone, getting it back, saying so.
+
+A call that fails with UNAVAILABLE and no reason from the server (the server itself did not
+answer) makes the link check the server with one cheap call. If that fails too, the link is
+"reconnecting": it reopens the connection (for the embedded backend: starts it again on the
+same data directory, which also finds one that another client started meanwhile) after
+growing pauses, and reports each try with when the next one comes. After `give_up_after`
+tries it is "disconnected" and waits for `retry_now()`. Each change is a `ConnectionChanged`
+event on the client's bus, so the dashboard, scripts and the operations log all see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from . import events as ev
+from .errors import CwsError
+
+if TYPE_CHECKING:
+    from .client import Client, EndpointInfo
+
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+DISCONNECTED = "disconnected"
+
+DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
+PROBE_TIMEOUT = 3.0
+
+# Opens a fresh adapter (and says where it leads); raises when it cannot.
+Reopen = Callable[[], Awaitable[tuple[Any, "EndpointInfo"]]]
+
+
+class Link:
+    def __init__(self, client: Client, reopen: Reopen, *, delays: tuple[float, ...] = DELAYS,
+                 give_up_after: int = 20,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.client = client
+        self.reopen = reopen
+        self.delays = delays
+        self.give_up_after = give_up_after
+        self.sleep = sleep
+        self.state = CONNECTED
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe = client.bus.subscribe(self._on_event)
+        client.on_close(self.stop)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == CONNECTED
+
+    def _on_event(self, event: ev.Event) -> None:
+        if isinstance(event, (ev.RetryScheduled, ev.Failed)) and event.code == "UNAVAILABLE" \
+                and not event.reason:
+            self.check(event.message)
+
+    def check(self, reason: str = "") -> None:
+        """Find out whether the server still answers, and recover if not (idempotent)."""
+        if self._task is None or self._task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to do
+                self._task = asyncio.get_running_loop().create_task(self._recover(reason))
+
+    def retry_now(self) -> None:
+        """After "disconnected": start trying again."""
+        if self.state != CONNECTED:
+            self.check("asked to retry")
+
+    def stop(self) -> None:
+        self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _emit(self, state: str, *, attempt: int = 0, next_try_in: float | None = None,
+              reason: str = "") -> None:
+        self.state = state
+        self.client.bus.emit(ev.ConnectionChanged(
+            op_id=self.client.bus.new_op_id(), op="Connection", at=self.client.clock.time(),
+            targets=(self.client.info.url,) if self.client.info.url else (), state=state,
+            attempt=attempt, next_try_in=next_try_in, reason=reason))
+
+    async def _answers(self, adapter: Any) -> bool:
+        try:
+            await adapter.get_bucket(PROBE_TIMEOUT)
+        except CwsError as error:
+            return error.code != "UNAVAILABLE" or bool(error.reason)  # a live server refused
+        return True
+
+    async def _recover(self, reason: str) -> None:
+        if self.state == CONNECTED and await self._answers(self.client.adapter):
+            return  # the server answers: that failure was its own, not the connection's
+        for attempt in range(1, self.give_up_after + 1):
+            delay = self.delays[min(attempt, len(self.delays)) - 1]
+            self._emit(RECONNECTING, attempt=attempt, next_try_in=delay, reason=reason)
+            await self.sleep(delay)
+            try:
+                adapter, info = await self.reopen()
+            except Exception as error:  # noqa: BLE001 - any failure to reopen is one more try
+                reason = f"{type(error).__name__}: {error}"
+                continue
+            if not await self._answers(adapter):
+                reason = "the server does not answer"
+                await adapter.close()
+                continue
+            await self.client.replace_adapter(adapter, info)
+            self._emit(CONNECTED, attempt=attempt)
+            return
+        self._emit(DISCONNECTED, attempt=self.give_up_after, reason=reason)
