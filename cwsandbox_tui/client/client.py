@@ -134,8 +134,9 @@ class Client:
         for callback in self._on_close:
             callback()
 
-    def _op(self, label: str, *targets: str, detail: str = "") -> Operation:
-        return Operation(self.bus, self.clock, label, tuple(targets), detail)
+    def _op(self, label: str, *targets: str, detail: str = "", routine: bool = False
+            ) -> Operation:
+        return Operation(self.bus, self.clock, label, tuple(targets), detail, routine=routine)
 
     def _writable(self, label: str) -> None:
         if self.read_only:
@@ -153,8 +154,10 @@ class Client:
 
     # sandboxes
     async def list_sandboxes(self, *, include_stopped: bool = True, tags: Sequence[str] = (),
-                             status: SandboxStatus | None = None) -> list[Sandbox]:
-        async with self._op("List sandboxes") as op:
+                             status: SandboxStatus | None = None, routine: bool = False
+                             ) -> list[Sandbox]:
+        """`routine`: a poll (counted on the bus, logged only if it retries or fails)."""
+        async with self._op("List sandboxes", routine=routine) as op:
             async def attempt(_: int) -> list[Sandbox]:
                 return await self._all_pages(
                     "List sandboxes",
@@ -429,24 +432,31 @@ class Client:
     async def exec_stream(self, sandbox_id: str, argv: Sequence[str], *,
                           timeout: float | None = None, stdin: bytes | None = None
                           ) -> AsyncIterator[ExecOutput | ExecExit]:
+        """The command's output as it comes; one "Exec" operation in the log either way."""
         self._writable("Exec")
-        async for item in self.adapter.exec(sandbox_id, argv, timeout, stdin):
-            yield item
+        async with self._op("Exec", sandbox_id, detail=" ".join(argv)) as op:
+            try:
+                async for item in self.adapter.exec(sandbox_id, argv, timeout, stdin):
+                    if isinstance(item, ExecExit):
+                        op.finished(f"exit code {item.exit_code}", exit_code=item.exit_code)
+                    yield item
+            except GeneratorExit:  # the reader stopped early (closed the view)
+                if not op.done:
+                    op.finished("output no longer read; the command may still run")
+                raise
 
     async def exec(self, sandbox_id: str, argv: Sequence[str], *, timeout: float | None = None,
                    stdin: bytes | None = None) -> ExecResult:
-        async with self._op("Exec", sandbox_id, detail=" ".join(argv)) as op:
-            result = ExecResult(exit_code=-1)
-            async for item in self.exec_stream(sandbox_id, argv, timeout=timeout, stdin=stdin):
-                if isinstance(item, ExecOutput):
-                    if item.stream == "stderr":
-                        result.stderr += item.data
-                    else:
-                        result.stdout += item.data
+        result = ExecResult(exit_code=-1)
+        async for item in self.exec_stream(sandbox_id, argv, timeout=timeout, stdin=stdin):
+            if isinstance(item, ExecOutput):
+                if item.stream == "stderr":
+                    result.stderr += item.data
                 else:
-                    result.exit_code = item.exit_code
-            op.finished(f"exit code {result.exit_code}", exit_code=result.exit_code)
-            return result
+                    result.stdout += item.data
+            else:
+                result.exit_code = item.exit_code
+        return result
 
     def logs(self, sandbox_id: str, *, follow: bool = False, tail: int = 0
              ) -> AsyncIterator[LogChunk]:
@@ -556,11 +566,11 @@ class Client:
                 return await self.adapter.get_snapshot(snapshot_id, self.options.request_timeout)
             return await self._retrying(op, attempt)
 
-    async def list_snapshots(self, on_page: Callable[[list[Snapshot], bool], None] | None = None
-                             ) -> list[Snapshot]:
+    async def list_snapshots(self, on_page: Callable[[list[Snapshot], bool], None] | None = None,
+                             *, routine: bool = False) -> list[Snapshot]:
         """Every snapshot, all pages. A failure mid-way restarts from page 1; `on_page` gets
         each page as it comes, with `restart=True` on the first page of a restarted walk."""
-        async with self._op("List file-system snapshots") as op:
+        async with self._op("List file-system snapshots", routine=routine) as op:
             async def attempt(number: int) -> list[Snapshot]:
                 return await self._all_pages(
                     "List file-system snapshots",
@@ -631,8 +641,8 @@ class Client:
             return result
 
     # bucket
-    async def get_bucket(self) -> BucketConfig:
-        async with self._op("Get bucket config") as op:
+    async def get_bucket(self, *, routine: bool = False) -> BucketConfig:
+        async with self._op("Get bucket config", routine=routine) as op:
             async def attempt(_: int) -> BucketConfig:
                 return await self.adapter.get_bucket(self.options.request_timeout)
             config: BucketConfig = await self._retrying(op, attempt)

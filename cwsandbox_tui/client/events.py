@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +110,10 @@ class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
         self._ids = itertools.count(1)
+        self.routine: Counter[str] = Counter()  # quiet successful polls, by operation
+
+    def count_routine(self, label: str) -> None:
+        self.routine[label] += 1
 
     def new_op_id(self) -> str:
         return f"op-{os.getpid()}-{next(self._ids)}"
@@ -123,16 +128,37 @@ class EventBus:
 
 
 class OperationsLog:
-    """Appends every event as one JSON line to a file under the user's state directory."""
+    """Appends every event as one JSON line to a file under the user's state directory.
 
-    def __init__(self, path: Path) -> None:
+    The file is rotated by size (`operations.jsonl` -> `.1` -> ... -> `.{keep}`, the oldest
+    dropped), so months of use take at most `(keep + 1) * max_bytes` on disk.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = 4 * 2**20, keep: int = 3) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._size = self._file.tell()
 
     def __call__(self, event: Event) -> None:
         record = {"event": event.kind, **asdict(event)}
-        self._file.write(json.dumps(record, default=str) + "\n")
+        line = json.dumps(record, default=str) + "\n"
+        if self._size and self._size + len(line) > self.max_bytes:
+            self._rotate()
+        self._file.write(line)
+        self._size += len(line.encode("utf-8"))
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for n in range(self.keep, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            newer = self.path.with_name(f"{self.path.name}.{n - 1}") if n > 1 else self.path
+            if newer.exists():
+                os.replace(newer, older)
+        self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+        self._size = 0
 
     def close(self) -> None:
         self._file.close()

@@ -13,10 +13,15 @@ from .retry import RetryNotice
 
 
 class Operation:
-    """Use as `async with Operation(...) as op:`; failures are reported on the way out."""
+    """Use as `async with Operation(...) as op:`; failures are reported on the way out.
+
+    A `routine` operation (a dashboard's poll) is counted on the bus when it succeeds and
+    emits nothing; its first retry, warning or failure emits its start first, so the log of
+    anything that went wrong is whole.
+    """
 
     def __init__(self, bus: ev.EventBus, clock: Clock, label: str, targets: tuple[str, ...] = (),
-                 detail: str = "") -> None:
+                 detail: str = "", *, routine: bool = False) -> None:
         self.bus = bus
         self.clock = clock
         self.label = label
@@ -26,6 +31,8 @@ class Operation:
         self.attempts = 1
         self.started = clock.monotonic()
         self._done = False
+        self.routine = routine
+        self._announced = not routine
 
     def _base(self, targets: tuple[str, ...] | None = None) -> dict[str, Any]:
         return dict(op_id=self.id, op=self.label, targets=targets or self.targets,
@@ -33,10 +40,14 @@ class Operation:
 
     def emit(self, event_type: type[ev.Event], /, targets: tuple[str, ...] | None = None,
              **fields: Any) -> None:
+        if not self._announced:
+            self._announced = True
+            self.bus.emit(ev.OperationStarted(**self._base(), detail=self.detail))
         self.bus.emit(event_type(**self._base(targets), **fields))
 
     async def __aenter__(self) -> Operation:
-        self.emit(ev.OperationStarted, detail=self.detail)
+        if not self.routine:
+            self.emit(ev.OperationStarted, detail=self.detail)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -56,6 +67,10 @@ class Operation:
         else:
             self.emit(ev.Failed, message=f"{self.label} failed: {error}",
                       error=type(error).__name__, attempts=self.attempts)
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     def attempting(self, number: int) -> None:
         """Attempt `number` is starting (so `attempts` counts only attempts really made)."""
@@ -81,4 +96,7 @@ class Operation:
 
     def finished(self, summary: str, **result: Any) -> None:
         self._done = True
+        if self.routine and not self._announced:
+            self.bus.count_routine(self.label)  # a quiet success: counted, not logged
+            return
         self.emit(ev.Finished, summary=summary, result=result)

@@ -83,8 +83,7 @@ class OpsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
-        yield Static("Operations log (newest last). Progress events are not listed.",
-                     classes="panel-help", markup=False)
+        yield Static("", id="ops-help", classes="panel-help", markup=False)
         yield RowTable(OP_COLUMNS, key=lambda r: str(r.seq), status_class=_status,
                        empty_text="No operations yet.", id="ops-table")
         yield TaskPanel()
@@ -102,3 +101,7 @@ class OpsScreen(Screen[None]):
         table: RowTable[OpRow] = self.query_one(RowTable)
         table.replace_all(self.dashboard.op_rows)
         table.move_cursor(len(table.view) - 1)
+        polls = sum(self.dashboard.client.bus.routine.values())
+        self.query_one("#ops-help", Static).update(
+            "Operations log (newest last). Progress events are not listed; "
+            f"{polls} routine refreshes went fine and are only counted.")
