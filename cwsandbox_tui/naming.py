@@ -10,11 +10,8 @@ import ipaddress
 import posixpath
 import re
 
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_UNITS = {
-    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}
+from .units import SIZE_EXAMPLES, parse_size
+
 MAX_MOUNT_BYTES = 2**40
 RESERVED_DIRS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32",
                  "/lib64", "/boot", "/run", "/tmp")
@@ -26,21 +23,15 @@ MAX_GRACE_SECONDS = 300
 
 
 def quantity_bytes(value: str) -> int | None:
-    """A Kubernetes quantity such as `10Gi` in bytes, or None if it is not one."""
-    match = _QUANTITY.match(value.strip()) if len(value) <= 64 else None
-    if not match:
-        return None
-    amount = float(match.group(1)) * _UNITS[match.group(2)]
-    if amount != amount or amount == float("inf"):
-        return None
-    return int(amount)
+    """A size such as `10Gi` in bytes, or None if it is not one (see `units`)."""
+    return parse_size(value)
 
 
 def size_problem(value: str) -> str | None:
     amount = quantity_bytes(value)
     if amount is None:
         shown = repr(value) if len(value) <= 64 else f"a value of {len(value)} characters"
-        return f"{shown} is not a size like 512Mi, 10Gi or 1Ti"
+        return f"{shown} is not a size like {SIZE_EXAMPLES}"
     if amount <= 0:
         return "must be greater than zero"
     if amount > MAX_MOUNT_BYTES:

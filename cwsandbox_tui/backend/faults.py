@@ -27,18 +27,18 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from .. import units
 from .errors import ApiError
 
 FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost", "busy")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 
 
 def parse_duration(text: str) -> float:
-    match = _DURATION.match(text.strip())
-    if not match:
+    """A fault's delay: the shared reading, limited to ms, s and m (faults are short)."""
+    seconds = units.parse_duration(text)
+    if seconds is None or text.strip().lower().endswith(("h", "d", "w")):
         raise ValueError(f"{text!r} is not a duration like 20ms, 1.5s or 2m")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    return seconds
 
 
 @dataclass

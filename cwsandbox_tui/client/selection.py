@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..units import DURATION_EXAMPLES, parse_duration
 from .errors import ConfigError
 from .models import Snapshot, SnapshotStatus
-
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_age(text: str, field: str = "--older-than") -> float:
     """`7d`, `12h`, `30m`, `2w`, `90s` -> seconds."""
-    match = _AGE.match(text.strip().lower())
-    if not match:
-        raise ConfigError(f"{field}: {text!r} is not an age like 7d, 12h, 30m or 2w")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = parse_duration(text)
+    if seconds is None:
+        raise ConfigError(f"{field}: {text!r} is not an age like {DURATION_EXAMPLES}")
+    return seconds
 
 
 def parse_statuses(text: str, field: str = "--status") -> frozenset[SnapshotStatus]:

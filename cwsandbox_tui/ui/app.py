@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.app import SystemCommand
 from textual.worker import Worker, WorkerState
 
 from ..client import events as ev

@@ -6,8 +6,8 @@ Terms are separated by spaces and must all match; a leading `!` inverts a term:
     /fss-0[0-9]/          a regular expression
     status=ready          a field equal to a value (status, trigger, source, bucket, id,
                           image, tag, mount, depending on the table)
-    age>7d  age<12h       age from creation (s, m, h, d, w)
-    size>1GiB  size<=10M  size (B, KB, MB, GB, KiB, MiB, GiB, TiB; K/M/G/T are binary)
+    age>7d  age<12h       age from creation (s, m, h, d, w; see `units`)
+    size>1GiB  size<=10M  size (10M = 10MB = 10**7 bytes, 10Mi = 10MiB = 10 * 2**20)
     !status=failed        not failed
 """
 
@@ -20,17 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ..units import parse_duration, parse_size
+
 R = TypeVar("R")
 
 _COMPARE = re.compile(r"^(age|size)(>=|<=|>|<|=)(.+)$")
 _EQUALS = re.compile(r"^([a-z_]+)=(.*)$")
 _UNFINISHED = re.compile(r"^!?(age|size)(>=|<=|>|<)$")  # `age>` while the value is being typed
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|ki|mi|gi|ti|k|m|g|t)?$")
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "k": 2**10, "ki": 2**10, "kib": 2**10, "m": 2**20, "mi": 2**20, "mib": 2**20,
-               "g": 2**30, "gi": 2**30, "gib": 2**30, "t": 2**40, "ti": 2**40, "tib": 2**40}
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "=": operator.eq}
 
@@ -117,11 +113,11 @@ def _range(term: str, fields: Fields[R], now: float) -> Range | None:
         return None
     name, op_text, value = compare.groups()
     if name == "age":
-        limit = _parse(_AGE, value, _AGE_UNITS, f"{term}: age wants a value like 7d, 12h or 30m")
+        limit = _age(value, f"{term}: age wants a value like 7d, 12h or 30m")
         return Range("created", _MIRRORED[op_text], now - limit)  # older: created earlier
     if fields.size is None:
         raise FilterError(f"{term}: this table has no size")
-    limit = _parse(_SIZE, value, _SIZE_UNITS, f"{term}: size wants a value like 1GiB or 500MB")
+    limit = _size(value, f"{term}: size wants a value like 1GiB or 500MB")
     return Range("size", op_text, limit)
 
 
@@ -179,12 +175,11 @@ def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
         name, op_text, value = compare.groups()
         op = _OPS[op_text]
         if name == "age":
-            limit = _parse(_AGE, value, _AGE_UNITS,
-                           f"{body}: age wants a value like 7d, 12h or 30m")
+            limit = _age(value, f"{body}: age wants a value like 7d, 12h or 30m")
             return _age_check(fields.created, op_text, now - limit)
         if fields.size is None:
             raise FilterError(f"{body}: this table has no size")
-        limit = _parse(_SIZE, value, _SIZE_UNITS, f"{body}: size wants a value like 1GiB or 500MB")
+        limit = _size(value, f"{body}: size wants a value like 1GiB or 500MB")
         size = fields.size
         return lambda row: op(size(row), limit)
     equals = _EQUALS.match(body)
@@ -222,8 +217,15 @@ def _age_check(created: Callable[[R], float | None], op_text: str,
     return lambda row: (c := created(row)) is not None and c == cutoff
 
 
-def _parse(pattern: re.Pattern[str], value: str, units: Mapping[Any, float], message: str) -> float:
-    match = pattern.match(value.strip())
-    if not match:
+def _age(value: str, message: str) -> float:
+    seconds = parse_duration(value)
+    if seconds is None:
         raise FilterError(message)
-    return float(match.group(1)) * units[match.group(2)]
+    return seconds
+
+
+def _size(value: str, message: str) -> float:
+    size = parse_size(value)
+    if size is None:
+        raise FilterError(message)
+    return float(size)

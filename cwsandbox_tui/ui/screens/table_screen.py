@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,8 +13,8 @@ from textual.widgets import Footer, Input, Static
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
-from ..widgets.textfield import TextField
 from ..widgets.tasks import TaskPanel
+from ..widgets.textfield import TextField
 
 if TYPE_CHECKING:
     from ..app import DashboardApp
