@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,6 +22,7 @@ from ..client import events as ev
 from ..client.client import Client
 from ..client.errors import CwsError, ValidationError
 from ..client.models import BucketConfig, Sandbox, Snapshot
+from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
 from .screens.bucket import BucketScreen
 from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
@@ -446,6 +448,19 @@ class DashboardApp(TypeAheadApp[None]):
         if action in self.MUTATING and getattr(self, "read_only", False):
             return None
         return True
+
+    def copy_text(self, text: str) -> None:
+        """To the clipboard through the terminal (OSC 52), wrapped for tmux when inside it."""
+        try:
+            sequence = osc52(text, tmux=bool(os.environ.get("TMUX")))
+        except TooLong as error:
+            self.notify(f"Too long to copy: {error}", severity="error", markup=False)
+            return
+        self._clipboard = text
+        if self._driver is not None:
+            self._driver.write(sequence)
+        self.notify(f"Copied {text} (through the terminal, OSC 52: it must allow that)",
+                    title="Copied", markup=False)
 
     def refuse(self, what: str) -> None:
         self.notify(f"{what} is refused: this connection is read-only.", title="Read-only",

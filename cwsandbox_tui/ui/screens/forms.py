@@ -146,3 +146,18 @@ def bucket_form(bucket_name: str, region: str, errors: dict[str, str] | None = N
         FormField("region", "Region", region, placeholder="us-east-1", validate=_region,
                   error=e.get("region", "")),
     ], submit="Save", note="New snapshots go to this bucket; existing ones stay where they are.")
+
+
+def _export_path(value: str) -> str | None:
+    if not value:
+        return "is required"
+    if not value.lower().endswith((".csv", ".json")):
+        return "must end in .csv or .json (that chooses the format)"
+    return None
+
+
+def export_form(default_name: str, count: int, kind: str) -> FormDialog:
+    return FormDialog(f"Export {count} shown {kind}", [
+        FormField("path", "File", default_name, validate=_export_path,
+                  help=".csv or .json; relative to the directory the dashboard started in"),
+    ], submit="Write", note="The rows as filtered and sorted on screen, every field of each.")

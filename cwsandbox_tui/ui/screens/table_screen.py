@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
@@ -10,11 +12,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from ..export import write_rows
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
 from ..widgets.tasks import TaskPanel
 from ..widgets.textfield import TextField
+from .dialogs import FormResult
+from .forms import export_form
 
 if TYPE_CHECKING:
     from ..app import DashboardApp
@@ -66,6 +71,9 @@ class TableScreen(Screen[None], Generic[R]):
         Binding("space", "mark", "Mark", id="table.mark"),
         Binding("asterisk", "mark_all", "Mark shown", show=False, id="table.mark_all"),
         Binding("u", "clear_marks", "Unmark all", show=False, id="table.clear_marks"),
+        Binding("V,ctrl+space", "mark_range", "Mark range", show=False, id="table.mark_range"),
+        Binding("c", "copy_id", "Copy id", show=False, id="table.copy"),
+        Binding("x", "export", "Export shown", show=False, id="table.export"),
         Binding("ctrl+d", "delete", "Delete", id="table.delete"),
     ]
     kind = "rows"
@@ -176,6 +184,39 @@ class TableScreen(Screen[None], Generic[R]):
     def action_clear_marks(self) -> None:
         self.table.clear_marks()
         self.update_status()
+
+    def action_mark_range(self) -> None:
+        count = self.table.mark_range()
+        if count < 0:
+            self.notify("Mark a row first (space); V then marks from it to the cursor.")
+        self.update_status()
+
+    def action_copy_id(self) -> None:
+        row_id = self.table.cursor_id
+        if row_id is None:
+            self.notify("No row under the cursor.")
+            return
+        self.dashboard.copy_text(row_id)
+
+    def action_export(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.dashboard.clock.time()))
+        shown = [self.table.rows[i] for i in self.table.view]
+
+        def chosen(result: FormResult | None) -> None:
+            if result is None:
+                return
+            path = Path(result.values["path"]).expanduser()
+            try:
+                count = write_rows(path, shown)
+            except OSError as error:
+                self.notify(f"Cannot write {path}: {error.strerror or error}",
+                            title="Export failed", severity="error", markup=False)
+                return
+            self.notify(f"{count} {self.kind} written to {path}", title="Exported",
+                        markup=False)
+
+        self.app.push_screen(export_form(f"{self.kind}-{stamp}.csv", len(shown), self.kind),
+                             chosen)
 
     def on_row_table_cursor_moved(self) -> None:
         self.update_status()

@@ -94,6 +94,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._sorted: list[str] | None = None
         self._index: dict[str, int] | None = None
         self.marks: set[str] = set()
+        self.last_marked: str | None = None  # where a range mark starts
         self.cursor = 0
         self._filter: RowFilter[R] | None = None
         self._text = text
@@ -303,7 +304,25 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         if row_id is None:
             return
         self.marks ^= {row_id}
+        self.last_marked = row_id if row_id in self.marks else None
         self._refresh_row(self.cursor)
+
+    def mark_range(self) -> int:
+        """Mark every shown row from the last marked one to the cursor (both included);
+        the number marked, or -1 when no marked row is shown to start from."""
+        anchor = self.last_marked
+        if anchor is None or anchor not in self.rows or self.cursor_id is None:
+            return -1
+        try:
+            start = self._positions()[anchor]
+        except KeyError:
+            return -1
+        low, high = sorted((start, self.cursor))
+        span = self.view[low:high + 1]
+        self.marks.update(span)
+        self.last_marked = self.cursor_id
+        self.refresh()
+        return len(span)
 
     def mark_visible(self) -> int:
         self.marks.update(self.view)
@@ -312,6 +331,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def clear_marks(self) -> None:
         self.marks.clear()
+        self.last_marked = None
         self.refresh()
 
     def hidden_marks(self) -> set[str]:

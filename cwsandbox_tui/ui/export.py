@@ -1,0 +1,49 @@
+"""Writing the rows a table shows (filter and order as on screen) to CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+def record(row: Any) -> dict[str, Any]:
+    """A row's fields by name, with enums as their values (Snapshot is a named tuple,
+    Sandbox a dataclass)."""
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    else:
+        fields = dict(row._asdict())
+    return {k: _plain(v) for k, v in fields.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def write_rows(path: Path, rows: Iterable[Any]) -> int:
+    """CSV when the name ends in .csv, else JSON (a list of objects). Returns the count."""
+    records = [record(r) for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", encoding="utf-8", newline="") as out:
+        if path.suffix.lower() == ".csv":
+            names = list(records[0]) if records else []
+            writer = csv.DictWriter(out, fieldnames=names)
+            writer.writeheader()
+            for rec in records:
+                writer.writerow({k: ",".join(map(str, v)) if isinstance(v, list) else v
+                                 for k, v in rec.items()})
+        else:
+            json.dump(records, out, indent=1, default=str)
+            out.write("\n")
+    tmp.replace(path)
+    return len(records)

@@ -1,0 +1,95 @@
+"""What k9s-class tools have: copy the id (OSC 52), export the shown rows, range marks."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from pathlib import Path
+
+from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, osc52
+from cwsandbox_tui.ui.screens.dialogs import FormDialog
+from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
+
+from .conftest import AppFactory
+from .flows_support import note_titled, settle, wait_for
+
+
+def test_osc52_is_wrapped_for_tmux_and_capped() -> None:
+    plain = osc52("fss-1")
+    assert plain == "\x1b]52;c;" + base64.b64encode(b"fss-1").decode() + "\a"
+    wrapped = osc52("fss-1", tmux=True)
+    assert wrapped.startswith("\x1bPtmux;\x1b\x1b]52;c;") and wrapped.endswith("\a\x1b\\")
+    try:
+        osc52("x" * OSC52_MAX)
+    except TooLong:
+        pass
+    else:
+        raise AssertionError("a payload over the cap was accepted")
+
+
+async def test_c_copies_the_id_under_the_cursor(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "c")
+        await pilot.pause()
+        assert app.clipboard == "sb-00000000bbbb"
+        note = note_titled(app, "Copied")
+        assert note is not None and "sb-00000000bbbb" in note.message
+
+
+async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFactory,
+                                                            tmp_path: Path) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen)
+        await pilot.press("slash", *"status=failed", "enter")
+        await pilot.pause()
+        shown = list(screen.table.view)
+        assert len(shown) == 4
+
+        json_path = tmp_path / "out" / "failed.json"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
+        await pilot.press(*str(json_path), "enter")
+        await wait_for(pilot, lambda: json_path.exists(), "the JSON file")
+        records = json.loads(json_path.read_text())
+        assert [r["id"] for r in records] == shown
+        assert {r["status"] for r in records} == {"failed"}
+
+        csv_path = tmp_path / "failed.csv"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
+        await pilot.press(*str(csv_path), "enter")
+        await wait_for(pilot, lambda: csv_path.exists(), "the CSV file")
+        with open(csv_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["id"] for r in rows] == shown and rows[0]["status"] == "failed"
+        note = note_titled(app, "Exported")
+        assert note is not None and "4 snapshots" in note.message
+
+
+async def test_range_mark_from_the_last_marked_row_to_the_cursor(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen)
+        view = list(screen.table.view)
+        await pilot.press("V")  # nothing marked yet: said, nothing marked
+        await pilot.pause()
+        assert not screen.table.marks
+        await pilot.press("down", "space", "down", "down", "down", "V")
+        await pilot.pause()
+        assert screen.table.marks == set(view[1:6])
+        await pilot.press("up", "up", "up", "up", "up", "up", "down", "V")  # from row 5 back to 1
+        await pilot.pause()
+        assert screen.table.marks == set(view[1:6])
