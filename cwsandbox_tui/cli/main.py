@@ -41,6 +41,10 @@ def dashboard(args: argparse.Namespace) -> int:
         print(f"error: --refresh: {args.refresh:g} is outside 0.5 to 3600 seconds (or 0)",
               file=sys.stderr)
         return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("error: the dashboard needs a terminal (stdin and stdout); for scripts use the "
+              "commands, e.g. `cwsandbox-tui sandboxes list` (see --help)", file=sys.stderr)
+        return 2
     options = ConnectOptions(endpoint=args.endpoint, profile=args.profile,
                              read_only=args.readonly, ca_cert=args.ca_cert, demo=args.demo,
                              api=args.api)

@@ -380,7 +380,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.run_job(f"Delete {sandbox_id}", lambda _: self.client.delete_sandbox(sandbox_id))
 
     def open_new_sandbox(self, restore_from: str = "", errors: dict[str, str] | None = None,
-                         values: dict[str, str] | None = None) -> None:
+                         values: dict[str, str] | None = None, mount_path: str = "") -> None:
         def submitted(result: FormResult | None) -> None:
             if result is None:
                 return
@@ -399,7 +399,7 @@ class DashboardApp(TypeAheadApp[None]):
 
             self.run_job("Start sandbox", start)
 
-        self.push_screen(new_sandbox_form(restore_from, errors, values), submitted)
+        self.push_screen(new_sandbox_form(restore_from, errors, values, mount_path), submitted)
 
     def set_bucket(self, name: str, region: str, screen: BucketScreen) -> None:
         async def save(_: asyncio.Event) -> None:

@@ -100,3 +100,13 @@ async def test_a_usage_error_starts_no_embedded_backend() -> None:
     assert run.code == 2 and "--older-than" in run.stderr, run
     data = paths.data_dir()
     assert not (data / "backend.log").exists() and not (data / "backend.json").exists()
+
+
+def test_the_dashboard_without_a_terminal_says_so_and_exits() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cwsandbox_tui"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "needs a terminal" in done.stderr and done.stdout == ""

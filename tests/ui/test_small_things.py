@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from cwsandbox_tui.ui.screens.dialogs import HelpDialog
+from cwsandbox_tui.backend import states
+from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SnapshotRow
+from cwsandbox_tui.client.clock import FakeClock
+from cwsandbox_tui.ui.app import DashboardApp
+from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
+from cwsandbox_tui.ui.screens.output import LogsScreen
+from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
+from cwsandbox_tui.ui.widgets.header import HeaderBar
 
-from .conftest import AppFactory
-from .flows_support import screen_text, settle
+from .conftest import FIXED_NOW, AppFactory
+from .flows_support import screen_text, settle, table_lines, wait_for
 
 
 async def test_help_is_whole_when_it_fits_and_scrolls_without_tab(
@@ -32,3 +41,80 @@ async def test_help_is_whole_when_it_fits_and_scrolls_without_tab(
         await pilot.press("home")
         await pilot.pause()
         assert "[table]" in screen_text(app)
+
+
+async def test_ages_move_on_with_the_refresh_without_ctrl_r(app_factory: AppFactory) -> None:
+    app = app_factory()
+    clock = app.client.clock
+    assert isinstance(clock, FakeClock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "  4h " in _line_of(app, "sb-00000000aaaa")
+        clock.advance(2 * 86400)
+        app.refresh_tick()
+        await settle(pilot)
+        assert "  2d " in _line_of(app, "sb-00000000aaaa")
+
+
+def _line_of(app: DashboardApp, row_id: str) -> str:
+    return next(line for line in table_lines(app) if row_id in line)
+
+
+async def test_the_sort_arrow_is_on_the_sorted_column_and_never_cut(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        header = table_lines(app)[0]
+        assert "CREATED v" in header
+        await pilot.press("s")  # created -> age
+        await pilot.pause()
+        header = table_lines(app)[0]
+        assert "AGEv" in header and "CREATED v" not in header and "~" not in header
+        for _ in range(5):  # -> size, status, source, id, trigger
+            await pilot.press("s")
+        await pilot.pause()
+        header = table_lines(app)[0]
+        assert "TRIGGEv" in header and "~" not in header
+
+
+async def test_restore_proposes_the_mount_path_of_the_source(
+        app_factory: AppFactory, backend: BackendServer) -> None:
+    app = app_factory()  # seeds; then one snapshot of sb-...bbbb, mounted at /home/jovyan/work
+    assert backend.engine is not None
+    backend.engine.store.insert_snapshots([SnapshotRow(
+        id="fss-00000000jjjj", status=states.FSS_READY, created_at=FIXED_NOW - 3600,
+        updated_at=FIXED_NOW - 3500, completed_at=FIXED_NOW - 3500,
+        source_sandbox_id="sb-00000000bbbb", trigger=states.TRIGGER_MANUAL,
+        idempotency_key="jovyan", object_bucket="cwsandbox-managed",
+        archive="cwsandbox-managed/jovyan.tar", status_reason="", size_bytes=2**20)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("slash", *"source=sb-00000000bbbb", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen)
+        assert screen.table.cursor_id == "fss-00000000jjjj"
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the restore form")
+        form = app.screen
+        assert isinstance(form, FormDialog)
+        assert form.values()["mount_path"] == "/home/jovyan/work"
+
+
+async def test_exec_and_logs_views_name_themselves_in_the_header(
+        app_factory: AppFactory) -> None:
+    app = app_factory(seed=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.client.start_sandbox(SandboxSpec())
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs view")
+        await pilot.pause()
+        assert str(app.screen.query_one(HeaderBar).render()).startswith("cwsandbox-tui > logs |")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -232,9 +232,31 @@ class HelpDialog(DetailsDialog):
     the terminal allows (no 15-line cut), scrolled with the arrows when it is taller."""
 
     CHROME = 8  # rows around the body: borders, title and its margin, button row and margin
+    COLUMN = 52  # one key and its description
+    TWO_COLUMNS_FROM = 2 * COLUMN + 10  # terminal width at which the keys go side by side
+
+    def compose(self) -> ComposeResult:
+        if self.app.size.width < self.TWO_COLUMNS_FROM:
+            yield from super().compose()
+            return
+        width = max((len(k) for k, _ in self.rows), default=0)
+        cells = [f"{k.ljust(width)}  {v}"[:self.COLUMN - 2].ljust(self.COLUMN)
+                 for k, v in self.rows]
+        half = (len(cells) + 1) // 2
+        left, right = cells[:half], cells[half:]
+        with Vertical(id="dialog", classes="dialog -wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                for n, cell in enumerate(left):
+                    yield Static(cell + (right[n] if n < len(right) else ""), markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
         super().on_mount()
+        dialog = self.query_one("#dialog")
+        if dialog.has_class("-wide"):
+            dialog.styles.width = 2 * self.COLUMN + 4
         self._fit()
 
     def on_resize(self) -> None:
@@ -242,15 +264,3 @@ class HelpDialog(DetailsDialog):
 
     def _fit(self) -> None:
         self.body.styles.max_height = max(3, self.app.size.height - self.CHROME)
-
-
-def bindings_help(sections: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for title, bindings in sections:
-        shown = [b for b in bindings if b.description]
-        if not shown:
-            continue
-        rows.append((f"[{title}]", ""))
-        for binding in shown:
-            rows.append((binding.key_display or binding.key, binding.description))
-    return rows

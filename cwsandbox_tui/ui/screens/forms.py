@@ -63,7 +63,7 @@ def _region(value: str) -> str | None:
 
 
 def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None) -> FormDialog:
+                     values: dict[str, str] | None = None, mount_path: str = "") -> FormDialog:
     v = values or {}
     e = errors or {}
     fields = [
@@ -74,7 +74,7 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
         FormField("tags", "Tags", v.get("tags", ""), placeholder="team-a, experiment-7",
                   validate=_tags),
         FormField("mount_path", "Mount path",
-                  v.get("mount_path", "/workspace" if restore_from else ""),
+                  v.get("mount_path", mount_path or ("/workspace" if restore_from else "")),
                   placeholder="/workspace (empty: no file-system mount)",
                   validate=_optional_mount),
         FormField("size", "Size", v.get("size", ""), placeholder="10Gi", validate=_optional_size),

@@ -51,6 +51,8 @@ class OutputScreen(Screen[None]):
 
 
 class ExecScreen(OutputScreen):
+    mode_name = "exec"
+
     def __init__(self, sandbox_id: str, command: str) -> None:
         super().__init__(f"exec in {sandbox_id}: {command}")
         self.sandbox_id = sandbox_id
@@ -74,6 +76,8 @@ class ExecScreen(OutputScreen):
 
 
 class LogsScreen(OutputScreen):
+    mode_name = "logs"
+
     def __init__(self, sandbox_id: str) -> None:
         super().__init__(f"logs of {sandbox_id} (following)")
         self.sandbox_id = sandbox_id

@@ -43,7 +43,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
         return SANDBOX_FIELDS
 
     def load(self) -> None:
-        self.table.now = self.dashboard.clock.time()
+        self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
         self.table.replace_all(self.dashboard.sandboxes.values())
         self.update_status()
 

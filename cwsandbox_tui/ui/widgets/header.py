@@ -7,7 +7,7 @@ from typing import Any
 from textual.widgets import Static
 
 VIEW_NAMES = {"sandboxes": "sandboxes", "snapshots": "snapshots", "bucket": "bucket",
-              "ops": "operations", "volumes": "volumes"}
+              "ops": "operations", "volumes": "volumes", "exec": "exec", "logs": "logs"}
 
 
 class HeaderBar(Static):

@@ -342,9 +342,11 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         """Move the clock; repaint only visible lines whose text changed (ages)."""
         self.now = now
         top = int(self.scroll_offset.y)
-        for index in range(top, min(len(self.view), top + self.size.height - 1)):
-            row_id = self.view[index]
-            cached = self._cells.get(row_id)
+        visible = self.view[top:top + max(0, self.size.height - 1)]
+        kept = {i: self._cells[i] for i in visible if i in self._cells}
+        self._cells = kept  # rows off screen are rendered afresh, at the new time
+        for index, row_id in enumerate(visible, start=top):
+            cached = kept.get(row_id)
             if cached is not None and self._texts(cached[0]) != cached[1]:
                 self._cells.pop(row_id)
                 self._refresh_row(index)
@@ -455,7 +457,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         for column, size in self.visible_columns():
             label = column.label
             if column.key == self.sort_column:
-                label += " v" if self.sort_reverse else " ^"
+                label = _with_arrow(label, "v" if self.sort_reverse else "^", size)
             parts.append(_fit(label, size, column.align) + " ")
         return Strip([Segment(set_cell_size("".join(parts), width), style)], width)
 
@@ -503,3 +505,13 @@ def _fit(text: str, width: int, align: str) -> str:
     if len(text) > width:
         return set_cell_size(text, width - 1) + "~" if width > 1 else text[:width]
     return set_cell_size(text, width) if align == "left" else text.rjust(width)
+
+
+def _with_arrow(label: str, arrow: str, width: int) -> str:
+    """The sort arrow always shows: after a space if there is room, else in place of the
+    label's last letter (never cut off as `AGE~`)."""
+    if len(label) + 2 <= width:
+        return f"{label} {arrow}"
+    if len(label) + 1 <= width:
+        return label + arrow
+    return label[:max(0, width - 1)] + arrow
