@@ -118,3 +118,31 @@ async def test_exec_and_logs_views_name_themselves_in_the_header(
         await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs view")
         await pilot.pause()
         assert str(app.screen.query_one(HeaderBar).render()).startswith("cwsandbox-tui > logs |")
+
+
+async def test_the_footer_keeps_help_and_quit_at_80_columns(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for view in ("1", "2"):
+            await pilot.press(view)
+            await settle(pilot)
+            footer = screen_text(app).splitlines()[-1]
+            assert "? Help" in footer and "q Quit" in footer, footer
+
+
+async def test_prune_checkboxes_say_their_state_in_words(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the prune form")
+        await pilot.pause()
+        ready = next(line for line in screen_text(app).splitlines() if "│ READY" in line)
+        assert "no" in ready.split() and "…" not in ready, ready
+        await pilot.press("tab", "space")  # to READY, check it
+        await pilot.pause()
+        ready = next(line for line in screen_text(app).splitlines() if "│ READY" in line)
+        assert "yes" in ready.split(), ready

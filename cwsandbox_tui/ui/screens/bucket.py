@@ -41,7 +41,7 @@ class BucketScreen(Screen[None]):
                          "bucket, and restoring one from another bucket is refused until you "
                          "switch back.", classes="panel-help", markup=False)
         yield TaskPanel()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.load()

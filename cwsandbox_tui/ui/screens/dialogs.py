@@ -100,8 +100,10 @@ class FormDialog(ModalScreen[FormResult | None]):
                     with Horizontal(classes="field-row"):
                         yield Label(f.label, classes="field-label")
                         if f.kind == "check":
-                            yield Checkbox("", value=f.value == "true", id=f"field-{f.name}",
-                                           compact=True)
+                            checked = f.value == "true"
+                            # The state in words too, not by colour alone.
+                            yield Checkbox(_yes_no(checked), value=checked,
+                                           id=f"field-{f.name}", compact=True)
                         else:
                             yield TextField(value=f.value, placeholder=f.placeholder,
                                             id=f"field-{f.name}", compact=True,
@@ -144,6 +146,9 @@ class FormDialog(ModalScreen[FormResult | None]):
             ok = ok and not problem
         return ok
 
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = _yes_no(event.value)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "submit_field":  # enter on a button or a checkbox is theirs
             return isinstance(self.focused, Input)
@@ -164,6 +169,10 @@ class FormDialog(ModalScreen[FormResult | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _yes_no(checked: bool) -> str:
+    return "yes" if checked else "no"
 
 
 def _note_class(error: str, text: str) -> str:

@@ -87,7 +87,7 @@ class OpsScreen(Screen[None]):
         yield RowTable(OP_COLUMNS, key=lambda r: str(r.seq), status_class=_status,
                        empty_text="No operations yet.", id="ops-table")
         yield TaskPanel()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(RowTable).focus()

@@ -38,7 +38,7 @@ class OutputScreen(Screen[None]):
         yield Log(id="output", highlight=False)
         yield Static("", id="output-status", markup=False)
         yield TaskPanel()
-        yield Footer()
+        yield Footer(compact=True)
 
     def status(self, text: str) -> None:
         self.query_one("#output-status", Static).update(text)

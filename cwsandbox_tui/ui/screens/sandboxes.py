@@ -20,8 +20,8 @@ class SandboxesScreen(TableScreen[Sandbox]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="sandboxes.new"),
         Binding("s", "stop", "Stop", id="sandboxes.stop"),
-        Binding("S", "stop_snapshot", "Stop+snap", id="sandboxes.stop_snapshot"),
-        Binding("t", "snapshot", "Snap now", id="sandboxes.snapshot"),
+        Binding("S", "stop_snapshot", "Stop+snap", show=False, id="sandboxes.stop_snapshot"),
+        Binding("t", "snapshot", "Snap now", show=False, id="sandboxes.snapshot"),
         Binding("p", "pause", "Pause/resume", show=False, id="sandboxes.pause"),
         Binding("e", "exec", "Exec", show=False, id="sandboxes.exec"),
         Binding("l", "logs", "Logs", show=False, id="sandboxes.logs"),

@@ -100,7 +100,7 @@ class TableScreen(Screen[None], Generic[R]):
         yield self.make_table()
         yield Static("", id="status-line", markup=False)
         yield TaskPanel()
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> RowTable[R]:
