@@ -6,8 +6,8 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client.clock import FakeClock
-from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
 from cwsandbox_tui.ui.screens.output import LogsScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen

@@ -70,7 +70,8 @@ class TestViews:
 
     def test_operations_log(self, snap_compare, snapshot_app: Build,
                             size: tuple[int, int]) -> None:
-        run = keys("colon", *"ops", "enter", shows=("List sandboxes",))
+        run = keys("colon", *"ops", "enter",
+                   shows=("No operations yet.", "routine refreshes went fine"))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_read_only(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
