@@ -65,5 +65,9 @@ class HeaderBar(Static):
             text = " | ".join(p for p in (name, counts, access, auth, where) if p)
             if len(text) <= width:
                 return text
-        # Narrower still: the connection's state outranks the auth mode and the view name.
-        return " | ".join(p for p in (counts, access, where) if p)
+        # Narrower still: the connection's state outranks the auth mode, then the view name.
+        for parts in ((view, counts, access, where), (counts, access, where)):
+            text = " | ".join(p for p in parts if p)
+            if len(text) <= width:
+                break
+        return text
