@@ -8,7 +8,7 @@ IEC units are powers of 1024 (`Ki`, `Mi`, `Gi`, ..., with or without `B`: `10Mi`
 milli `m` of Kubernetes quantities has no meaning for bytes and is read as mega.
 
 Durations: a number with `ms`, `s`, `m`, `h`, `d` or `w` (`90s`, `30m`, `12h`, `7d`, `2w`);
-a bare number is seconds.
+a bare number is seconds where a caller allows it.
 """
 
 from __future__ import annotations
@@ -44,10 +44,13 @@ def parse_size(text: str) -> int | None:
     return int(amount)
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds, or None if `text` is not a duration."""
+def parse_duration(text: str, *, unit_required: bool = False) -> float | None:
+    """Seconds, or None if `text` is not a duration (or, with `unit_required`, has no unit:
+    an age of `7` is more likely a slip than seven seconds)."""
     match = _DURATION.match(text.strip())
     if not match:
         return None
     unit = match.group(2)
+    if unit is None and unit_required:
+        return None
     return float(match.group(1)) * _SECONDS[unit.lower() if unit else None]

@@ -12,7 +12,7 @@ from .models import Snapshot, SnapshotStatus
 
 def parse_age(text: str, field: str = "--older-than") -> float:
     """`7d`, `12h`, `30m`, `2w`, `90s` -> seconds."""
-    seconds = parse_duration(text)
+    seconds = parse_duration(text, unit_required=True)
     if seconds is None:
         raise ConfigError(f"{field}: {text!r} is not an age like {DURATION_EXAMPLES}")
     return seconds

@@ -8,7 +8,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textual import work
@@ -24,6 +23,9 @@ from ..client.errors import CwsError, ValidationError
 from ..client.models import BucketConfig, Sandbox, Snapshot
 from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
+from .jobs import Job, JobRunner
+from .messages import BucketRefused, RowsChanged, SnapshotPage
+from .notifier import Notifier
 from .screens.bucket import BucketScreen
 from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
 from .screens.forms import new_sandbox_form, spec_from
@@ -37,9 +39,6 @@ from .widgets.header import HeaderBar
 from .widgets.rowtable import RowTable
 from .widgets.tasks import TaskModel, TaskPanel
 
-QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
-             "Get bucket config")
-RETRY_NOTICE_GAP = 3.0  # seconds between two retry notifications of one operation
 OPS_KEPT = 2000  # rows the operations view keeps in memory (the file keeps more, rotated)
 
 
@@ -47,13 +46,6 @@ class ClientEvent(Message):
     def __init__(self, event: ev.Event) -> None:
         super().__init__()
         self.event = event
-
-
-@dataclass
-class Job:
-    label: str
-    worker: Worker[Any]
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class DashboardApp(TypeAheadApp[None]):
@@ -88,13 +80,13 @@ class DashboardApp(TypeAheadApp[None]):
         self.bucket: BucketConfig | None = None
         self.op_rows: deque[OpRow] = deque(maxlen=OPS_KEPT)
         self._op_seq = itertools.count()
-        self.jobs: list[Job] = []
+        self.runner = JobRunner(self, on_done=self.action_refresh_now)
+        self.notifier = Notifier(self.notify)
         self.task_model = TaskModel()
-        self._retry_noticed: dict[str, tuple[float, int]] = {}
-        self._conflicted: set[str] = set()  # operations whose failure a conflict notice told
         self._loaded = False
         self.load_error: str | None = None  # why the last refresh failed, for the header
         self._next_snapshots = 0.0
+        self._snapshots_due = True
         self._refreshing = False
         self._refresh_again = False
         self._keymap = dict(keymap or {})
@@ -133,6 +125,10 @@ class DashboardApp(TypeAheadApp[None]):
     def loaded(self) -> bool:
         return self._loaded
 
+    @property
+    def jobs(self) -> list[Job]:
+        return self.runner.jobs
+
     def counts(self) -> tuple[int, int]:
         return len(self.sandboxes), len(self.snapshots)
 
@@ -161,7 +157,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.refresh_now()
 
     def action_refresh_now(self) -> None:
-        self._next_snapshots = 0.0
+        self._snapshots_due = True  # asked for (or after a change): list them whatever the pace
         link = self.client.link
         if link is not None and not link.connected:
             link.retry_now()
@@ -185,7 +181,8 @@ class DashboardApp(TypeAheadApp[None]):
                 self.bucket = await self.client.get_bucket(routine=True)
                 self._reload("bucket")
             started = time.monotonic()  # what a listing costs is measured in real time
-            if self.clock.monotonic() >= self._next_snapshots:
+            if self._snapshots_due or self.clock.monotonic() >= self._next_snapshots:
+                self._snapshots_due = False  # a request from now on lists them once more
                 snapshots = await self.client.list_snapshots(
                     on_page=self._snapshot_page if not self._loaded else None, routine=True)
                 self.snapshots = {s.id: s for s in snapshots}
@@ -209,19 +206,11 @@ class DashboardApp(TypeAheadApp[None]):
             self.snapshots.clear()
         for snap in page:
             self.snapshots[snap.id] = snap
-        screen = self.screen
-        if isinstance(screen, SnapshotsScreen):
-            if restarted:
-                screen.table.replace_all([])
-            screen.table.append(page)
-            screen.update_status()
+        self.screen.post_message(SnapshotPage(page, restarted))
 
     def _reload(self, which: str) -> None:
-        screen = self.screen
-        if getattr(screen, "mode_name", None) == which and hasattr(screen, "load"):
-            screen.load()
-        elif isinstance(screen, (SandboxesScreen, SnapshotsScreen)):
-            screen.table.tick(self.clock.time())
+        """Tell the view in front; the others take the rows when they come back."""
+        self.screen.post_message(RowsChanged(which))
         self._update_counts()
 
     # failures of the app's own work: never silent
@@ -286,76 +275,25 @@ class DashboardApp(TypeAheadApp[None]):
                                       describe(event), ", ".join(event.targets[:3])
                                       + (" ..." if len(event.targets) > 3 else "")))
             if isinstance(self.screen, OpsScreen):
-                self.screen.load()
+                self._reload("ops")
         if self.task_model.apply(event):
             for panel in self.screen.query(TaskPanel):
                 panel.sync(self.task_model)
         self.notify_event(event)
 
     def notify_event(self, event: ev.Event) -> None:
-        if isinstance(event, (ev.Finished, ev.Failed)):
-            self._retry_noticed.pop(event.op_id, None)
-        if self.link_state != "connected" and isinstance(event, (ev.RetryScheduled, ev.Failed)) \
-                and event.code == "UNAVAILABLE":
-            return  # the header says the connection is down; one notice said it already
-        if isinstance(event, ev.RetryScheduled):
-            last, count = self._retry_noticed.get(event.op_id, (-1e9, 0))
-            now = time.monotonic()
-            self._retry_noticed[event.op_id] = (now if now - last >= RETRY_NOTICE_GAP else last,
-                                                count + 1)
-            if now - last < RETRY_NOTICE_GAP:
-                return
-            target = f" {event.targets[0]}" if len(event.targets) == 1 else ""
-            more = f" ({count} earlier retries)" if count else ""
-            self.notify(f"{event.op}{target}: attempt {event.attempt} failed with "
-                        f"{event.reason or event.code}; retrying in {event.delay:.1f}s{more}",
-                        title="Retrying", severity="warning", markup=False)
-        elif isinstance(event, ev.DeadlineExceeded):
-            self.notify(event.message, title=f"{event.op}: deadline exceeded", severity="error",
-                        markup=False, timeout=15)
-        elif isinstance(event, ev.Conflict):
-            self._conflicted.add(event.op_id)
-            self.notify(f"{event.message}\n{event.advice}", title="Stop conflict",
-                        severity="error", markup=False, timeout=15)
-        elif isinstance(event, ev.OperationWarning):
-            self.notify(event.message, title=event.op, severity="warning", markup=False)
-        elif isinstance(event, ev.Failed):
-            if event.op_id in self._conflicted:
-                self._conflicted.discard(event.op_id)  # "Stop conflict" already said it all
-            elif event.error != "Cancelled" or event.op not in QUIET_OPS:
-                self.notify(event.message, title=f"{event.op} failed", severity="error",
-                            markup=False, timeout=10)
-        elif isinstance(event, ev.Finished) and event.op not in QUIET_OPS:
-            self.notify(event.summary, title=event.op, markup=False)
+        self.notifier.link_down = self.link_state != "connected"
+        self.notifier(event)
 
     # jobs: long work owned by the app, cancellable with ctrl+k
     def run_job(self, label: str, work_fn: Callable[[asyncio.Event], Awaitable[Any]]) -> Job:
-        cancel = asyncio.Event()
-
-        async def run() -> None:
-            try:
-                await work_fn(cancel)
-            except CwsError:
-                pass  # reported through the client's Failed event
-            finally:
-                self.jobs[:] = [j for j in self.jobs if j.worker is not worker]
-                self.action_refresh_now()
-
-        worker = self.run_worker(run(), name=label, group=f"job-{len(self.jobs)}-{label}",
-                                 exit_on_error=False)
-        job = Job(label, worker, cancel)
-        self.jobs.append(job)
-        return job
+        return self.runner.run(label, work_fn)
 
     def action_cancel_task(self) -> None:
-        running = [j for j in self.jobs if j.worker.is_running]
-        if not running:
+        job = self.runner.cancel_latest()
+        if job is None:
             self.notify("No operation is running.")
             return
-        job = running[-1]
-        job.cancel.set()
-        if not job.label.startswith("Delete snapshots"):
-            job.worker.cancel()
         self.notify(f"Cancelling: {job.label}", severity="warning")
 
     def delete_snapshots(self, ids: list[str]) -> None:
@@ -401,17 +339,17 @@ class DashboardApp(TypeAheadApp[None]):
 
         self.push_screen(new_sandbox_form(restore_from, errors, values, mount_path), submitted)
 
-    def set_bucket(self, name: str, region: str, screen: BucketScreen) -> None:
+    def set_bucket(self, name: str, region: str) -> None:
         async def save(_: asyncio.Event) -> None:
             try:
                 self.bucket = await self.client.set_bucket(name, region)
             except ValidationError as error:
                 fields = {v.field: v.description for v in error.violations}
                 if fields:
-                    screen.action_edit(errors=fields,
-                                       values={"bucket_name": name, "region": region})
+                    self.screen.post_message(BucketRefused(
+                        fields, {"bucket_name": name, "region": region}))
                 raise
-            screen.show(self.bucket)
+            self._reload("bucket")
 
         self.run_job("Set bucket", save)
 
@@ -522,7 +460,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.push_screen(HelpDialog("Keys", rows))
 
     def action_quit_app(self) -> None:
-        running = [j for j in self.jobs if j.worker.is_running]
+        running = self.runner.running()
         if not running:
             self.exit()
             return

@@ -218,7 +218,7 @@ def _age_check(created: Callable[[R], float | None], op_text: str,
 
 
 def _age(value: str, message: str) -> float:
-    seconds = parse_duration(value)
+    seconds = parse_duration(value, unit_required=True)
     if seconds is None:
         raise FilterError(message)
     return seconds

@@ -76,7 +76,8 @@ async def test_delete_old_snapshots_with_confirmation_and_progress(
         assert screen.table.marks == OLD  # marks survive a cancelled confirmation
 
         # Confirm, with every delete slow enough to watch the progress bar.
-        backend.faults.set_latency("DeleteFileSystemSnapshot", 0.25)
+        backend.faults.set_latency("DeleteFileSystemSnapshot", 1.0)  # a window a loaded
+        # machine cannot miss between two polls
         await pilot.press("ctrl+d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...client.models import BucketConfig, BucketMode
+from ..messages import BucketRefused, RowsChanged
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog, FormResult
@@ -53,6 +54,13 @@ class BucketScreen(Screen[None]):
     def load(self) -> None:
         self.show(self.dashboard.bucket)
 
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        if message.which == "bucket":
+            self.load()
+
+    def on_bucket_refused(self, message: BucketRefused) -> None:
+        self.action_edit(errors=message.errors, values=message.values)
+
     def show(self, config: BucketConfig | None) -> None:
         panel = self.query_one("#bucket-config", Static)
         if config is None:
@@ -88,7 +96,7 @@ class BucketScreen(Screen[None]):
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self.dashboard.set_bucket(new_name, new_region, self)
+                    self.dashboard.set_bucket(new_name, new_region)
 
             self.app.push_screen(ConfirmDialog("Change the snapshot bucket", lines,
                                                confirm="Save", danger=False), confirmed)
@@ -98,7 +106,7 @@ class BucketScreen(Screen[None]):
     def action_revert(self) -> None:
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.dashboard.set_bucket("", "", self)
+                self.dashboard.set_bucket("", "")
 
         self.app.push_screen(ConfirmDialog(
             "Revert to the managed bucket",

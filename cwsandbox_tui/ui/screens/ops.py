@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...client import events as ev
+from ..messages import RowsChanged
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import Column, RowTable
 from ..widgets.tasks import TaskPanel
@@ -96,6 +97,10 @@ class OpsScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.load()
         self.dashboard.screen_shown(self)
+
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        if message.which == "ops":
+            self.load()
 
     def load(self) -> None:
         table: RowTable[OpRow] = self.query_one(RowTable)

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from ..export import write_rows
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
+from ..messages import RowsChanged, SnapshotPage
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
 from ..widgets.tasks import TaskPanel
@@ -117,6 +118,20 @@ class TableScreen(Screen[None], Generic[R]):
 
     def load(self) -> None:
         """Take the app's current rows (only changed lines repaint)."""
+
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        if message.which == self.mode_name:
+            self.load()
+        else:
+            self.table.tick(self.dashboard.clock.time())  # ages move on
+
+    def on_snapshot_page(self, message: SnapshotPage) -> None:
+        if self.mode_name != "snapshots":
+            return
+        if message.restarted:
+            self.table.replace_all([])
+        self.table.append(message.page)
+        self.update_status()
 
     # filter
     def action_filter(self) -> None:

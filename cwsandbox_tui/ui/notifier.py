@@ -1,0 +1,62 @@
+"""What the person is told about the client's events: once, briefly, never a flood."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..client import events as ev
+
+QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
+             "Get bucket config")
+RETRY_NOTICE_GAP = 3.0  # seconds between two retry notifications of one operation
+
+
+class Notifier:
+    def __init__(self, notify: Callable[..., Any],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._notify = notify
+        self._monotonic = monotonic
+        self._retry_noticed: dict[str, tuple[float, int]] = {}
+        self._conflicted: set[str] = set()  # operations whose failure a conflict notice told
+        self.link_down = False  # the header says the connection is down
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, (ev.Finished, ev.Failed)):
+            self._retry_noticed.pop(event.op_id, None)
+        if self.link_down and isinstance(event, (ev.RetryScheduled, ev.Failed)) \
+                and event.code == "UNAVAILABLE":
+            return  # one notice said the connection is down; the header keeps saying it
+        if isinstance(event, ev.RetryScheduled):
+            self._retry(event)
+        elif isinstance(event, ev.DeadlineExceeded):
+            self._notify(event.message, title=f"{event.op}: deadline exceeded",
+                         severity="error", markup=False, timeout=15)
+        elif isinstance(event, ev.Conflict):
+            self._conflicted.add(event.op_id)
+            self._notify(f"{event.message}\n{event.advice}", title="Stop conflict",
+                         severity="error", markup=False, timeout=15)
+        elif isinstance(event, ev.OperationWarning):
+            self._notify(event.message, title=event.op, severity="warning", markup=False)
+        elif isinstance(event, ev.Failed):
+            if event.op_id in self._conflicted:
+                self._conflicted.discard(event.op_id)  # "Stop conflict" already said it all
+            elif event.error != "Cancelled" or event.op not in QUIET_OPS:
+                self._notify(event.message, title=f"{event.op} failed", severity="error",
+                             markup=False, timeout=10)
+        elif isinstance(event, ev.Finished) and event.op not in QUIET_OPS:
+            self._notify(event.summary, title=event.op, markup=False)
+
+    def _retry(self, event: ev.RetryScheduled) -> None:
+        last, count = self._retry_noticed.get(event.op_id, (-1e9, 0))
+        now = self._monotonic()
+        self._retry_noticed[event.op_id] = (now if now - last >= RETRY_NOTICE_GAP else last,
+                                            count + 1)
+        if now - last < RETRY_NOTICE_GAP:
+            return
+        target = f" {event.targets[0]}" if len(event.targets) == 1 else ""
+        more = f" ({count} earlier retries)" if count else ""
+        self._notify(f"{event.op}{target}: attempt {event.attempt} failed with "
+                     f"{event.reason or event.code}; retrying in {event.delay:.1f}s{more}",
+                     title="Retrying", severity="warning", markup=False)
