@@ -225,6 +225,7 @@ async def run_snapshots_list(client: Client, args: argparse.Namespace) -> int:
     rows = [s for s in await client.list_snapshots()
             if (not statuses or s.status in statuses)
             and (not args.source_sandbox or s.source_sandbox_id == args.source_sandbox)]
+    rows.sort(key=lambda s: (s.created_at or 0.0, s.id))  # in creation order, oldest first
     if args.json:
         _out(to_json(rows))
     elif not rows:

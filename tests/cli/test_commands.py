@@ -261,3 +261,14 @@ async def test_snapshots_create(backend: BackendServer, env: dict[str, str],
     assert remaining(backend) == {snap["id"], keyed_id}
     nothing = await cli("snapshots", "create", "sb-nope", env=env)
     assert nothing.code == 1 and "sb-nope" in nothing.stderr, nothing
+
+
+async def test_snapshots_list_is_in_creation_order(backend: BackendServer,
+                                                   env: dict[str, str]) -> None:
+    # Ids that sort the other way round from their ages, seeded newest first.
+    seed(backend, ["fss-a-newest"], age_days=1)
+    seed(backend, ["fss-b-middle"], age_days=2)
+    seed(backend, ["fss-c-oldest"], age_days=3)
+    listed = await cli("snapshots", "list", "--json", env=env)
+    assert listed.code == 0, listed
+    assert [r["id"] for r in listed.json()] == ["fss-c-oldest", "fss-b-middle", "fss-a-newest"]

@@ -17,6 +17,7 @@ from cwsandbox_tui.ui.screens.ops import OpsScreen
 from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.screens.table_screen import TableScreen
+from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
 from .conftest import AppFactory
 from .flows_support import (
@@ -196,6 +197,11 @@ async def test_no_color_keeps_status_words(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.no_color
+        table = app.screen.query_one(RowTable)
+        cursor_line = table.render_line(1)  # the cursor is on the first row
+        # Reverse video: under NO_COLOR the cursor row is not white on light grey.
+        assert all(seg.style is not None and seg.style.reverse
+                   for seg in cursor_line if seg.text.strip())
         body = "\n".join(table_lines(app))
         for word in ("RUNNING", "PAUSED", "COMPLETED", "FAILED"):
             assert word in body

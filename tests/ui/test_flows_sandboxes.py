@@ -46,11 +46,12 @@ async def _start(app: DashboardApp, pilot: Pilot[None], *, mount: bool = True,
 async def test_snapshot_is_seen_creating_then_ready(
         app_factory: AppFactory, backend: BackendServer) -> None:
     assert backend.engine is not None
-    backend.engine.archive_rate = 3 * MIB  # a 3 MiB mount takes about a second to archive
+    # a 6 MiB mount takes about three seconds to archive: time to switch views on a loaded machine
+    backend.engine.archive_rate = 2 * MIB
     app = app_factory(seed=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        sandbox = await _start(app, pilot, files={"/workspace/data.bin": bytes(3 * MIB)})
+        sandbox = await _start(app, pilot, files={"/workspace/data.bin": bytes(6 * MIB)})
 
         await pilot.press("t")
         await wait_for(pilot, lambda: app.task_model.tasks, "the snapshot to report progress")

@@ -53,6 +53,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     RowTable { height: 1fr; background: $surface; }
     RowTable > .rowtable--header { text-style: bold; background: $panel; color: $text; }
     RowTable > .rowtable--cursor { background: $accent; color: $text; text-style: bold; }
+    RowTable:nocolor > .rowtable--cursor { text-style: bold reverse; }
     RowTable > .rowtable--cursor-blur { background: $panel-lighten-1; }
     RowTable > .rowtable--marked { color: $warning; text-style: bold; }
     RowTable > .rowtable--good { color: $success; }
