@@ -8,6 +8,7 @@ from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.ui.app import DashboardApp
+from cwsandbox_tui.ui.commands import DashboardCommands
 from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
 from cwsandbox_tui.ui.screens.output import LogsScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
@@ -146,3 +147,13 @@ async def test_prune_checkboxes_say_their_state_in_words(app_factory: AppFactory
         await pilot.pause()
         ready = next(line for line in screen_text(app).splitlines() if "│ READY" in line)
         assert "yes" in ready.split(), ready
+
+
+async def test_the_palette_has_one_quit_and_one_keys(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        system = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Quit" not in system and "Keys" not in system  # Textual's quit would not ask
+        ours = [title for title, _, _ in DashboardCommands(app.screen)._entries()]
+        assert ours.count("Quit") == 1 and ours.count("Show the keys") == 1
