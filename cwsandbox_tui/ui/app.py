@@ -318,7 +318,8 @@ class DashboardApp(TypeAheadApp[None]):
         self.run_job(f"Delete {sandbox_id}", lambda _: self.client.delete_sandbox(sandbox_id))
 
     def open_new_sandbox(self, restore_from: str = "", errors: dict[str, str] | None = None,
-                         values: dict[str, str] | None = None, mount_path: str = "") -> None:
+                         values: dict[str, str] | None = None, mount_path: str = "",
+                         refused: str = "") -> None:
         def submitted(result: FormResult | None) -> None:
             if result is None:
                 return
@@ -333,11 +334,20 @@ class DashboardApp(TypeAheadApp[None]):
                         fields["restore_from"] = fields.pop("file_system_snapshot_id")
                     if fields:
                         self.open_new_sandbox(values.get("restore_from", ""), fields, values)
+                    else:
+                        self.open_new_sandbox(values.get("restore_from", ""), values=values,
+                                              refused=str(error))
+                    raise
+                except CwsError as error:
+                    # Whatever went wrong, what was typed comes back with the reason.
+                    self.open_new_sandbox(values.get("restore_from", ""), values=values,
+                                          refused=str(error))
                     raise
 
             self.run_job("Start sandbox", start)
 
-        self.push_screen(new_sandbox_form(restore_from, errors, values, mount_path), submitted)
+        self.push_screen(new_sandbox_form(restore_from, errors, values, mount_path, refused),
+                         submitted)
 
     def set_bucket(self, name: str, region: str) -> None:
         async def save(_: asyncio.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cwsandbox_tui.backend import states
+from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client.clock import FakeClock
@@ -157,3 +158,23 @@ async def test_the_palette_has_one_quit_and_one_keys(app_factory: AppFactory) ->
         assert "Quit" not in system and "Keys" not in system  # Textual's quit would not ask
         ours = [title for title, _, _ in DashboardCommands(app.screen)._entries()]
         assert ours.count("Quit") == 1 and ours.count("Show the keys") == 1
+
+
+async def test_a_form_the_server_refuses_comes_back_with_what_was_typed(
+        app_factory: AppFactory, backend: BackendServer) -> None:
+    app = app_factory()
+    backend.faults.set_fault("Start", "unavailable", Trigger(first=1))  # not a field's fault
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the form")
+        first = app.screen
+        await pilot.press(*"alpine:3", "tab", *"sleep 5", "tab", *"team-z", "ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog)
+                       and app.screen is not first, "the form to come back")
+        form = app.screen
+        assert isinstance(form, FormDialog)
+        values = form.values()
+        assert (values["image"], values["command"], values["tags"]) == \
+            ("alpine:3", "sleep 5", "team-z")
+        assert "The server did not start it" in screen_text(app)

@@ -63,7 +63,8 @@ def _region(value: str) -> str | None:
 
 
 def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = None,
-                     values: dict[str, str] | None = None, mount_path: str = "") -> FormDialog:
+                     values: dict[str, str] | None = None, mount_path: str = "",
+                     refused: str = "") -> FormDialog:
     v = values or {}
     e = errors or {}
     fields = [
@@ -84,7 +85,8 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
     for f in fields:
         f.error = e.get(f.name, "")
     title = f"Restore {restore_from} into a new sandbox" if restore_from else "New sandbox"
-    return FormDialog(title, fields, submit="Start")
+    note = f"The server did not start it: {refused}" if refused else ""
+    return FormDialog(title, fields, submit="Start", note=note)
 
 
 def spec_from(values: dict[str, str]) -> SandboxSpec:
