@@ -467,3 +467,61 @@ def rss_kib(pid: int | str = "self") -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0])
     return values["VmRSS"], values["VmHWM"]
+
+
+# --- the latency/fault proxy ----------------------------------------------------------------
+
+@dataclass
+class Proxied:
+    url: str
+    port: int
+    pid: int
+    process: subprocess.Popen[bytes]
+    spec: str  # what it injects, for the figures' notes
+
+    @property
+    def target(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+def proxy_args(latency_ms: float = 0, unavailable: float = 0, throttle: float = 0,
+               lost: float = 0, retry_delay_ms: float = 100, methods: str = ".*",
+               seed: int = 1) -> list[str]:
+    return ["--latency", f"{latency_ms:g}ms", "--unavailable", f"{unavailable:g}",
+            "--throttle", f"{throttle:g}", "--lost", f"{lost:g}",
+            "--retry-delay", f"{retry_delay_ms:g}ms", "--methods", methods, "--seed", str(seed)]
+
+
+def describe_proxy(latency_ms: float = 0, unavailable: float = 0, throttle: float = 0,
+                   lost: float = 0, retry_delay_ms: float = 100, methods: str = ".*",
+                   seed: int = 1) -> str:
+    parts = [f"{latency_ms:g} ms on every call"]
+    if unavailable:
+        parts.append(f"{unavailable:.0%} UNAVAILABLE ({lost:.0%} of them after the change)")
+    if throttle:
+        parts.append(f"{throttle:.0%} RESOURCE_EXHAUSTED + RetryInfo {retry_delay_ms:g} ms")
+    if (unavailable or throttle) and methods != ".*":
+        parts.append(f"faults on {methods}")
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def proxy(upstream: Backend | str, **faults: Any) -> Iterator[Proxied]:
+    """`bench/proxy.py` as its own process in front of `upstream` (see proxy_args)."""
+    target = upstream.target if isinstance(upstream, Backend) else upstream
+    argv = [str(PYTHON), "-m", "bench.proxy", "--upstream", target, *proxy_args(**faults)]
+    err = tempfile.TemporaryFile()
+    process = subprocess.Popen(argv, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            err.seek(0)
+            raise RuntimeError(f"the proxy did not start: {err.read().decode()[-2000:]}")
+        info = json.loads(line)
+        yield Proxied(url=f"http://127.0.0.1:{info['port']}", port=int(info["port"]),
+                      pid=process.pid, process=process, spec=describe_proxy(**faults))
+    finally:
+        stop_process(process)
+        err.close()
