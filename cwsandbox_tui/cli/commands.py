@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..client.bulk import BulkResult
+from ..client.bulk import BulkResult, Outcome
 from ..client.client import Client
 from ..client.errors import ConfigError, CwsError
 from ..client.factory import ConnectOptions, connect
@@ -60,6 +60,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     p = sb.add_parser("delete", help="delete sandboxes")
     p.add_argument("sandbox_ids", nargs="+")
     p.add_argument("--missing-ok", action="store_true")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="calls at once (default: the client's, 32)")
     _common(p, run_sandboxes_delete)
 
     snapshots = subparsers.add_parser("snapshots", help="list, create, delete or prune snapshots")
@@ -79,7 +81,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     p = sn.add_parser("delete", help="delete these snapshots")
     p.add_argument("snapshot_ids", nargs="+")
     p.add_argument("--missing-ok", action="store_true", help="a snapshot already gone is fine")
-    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="calls at once (default: the client's, 32)")
     _common(p, run_snapshots_delete)
     p = sn.add_parser("prune", help="delete snapshots by age, status or source")
     p.add_argument("--older-than", help="e.g. 7d, 12h, 30m")
@@ -87,7 +90,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--source-sandbox", default="")
     p.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
     p.add_argument("--yes", action="store_true", help="do not ask before deleting")
-    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="calls at once (default: the client's, 32)")
     _common(p, run_snapshots_prune)
 
     bucket = subparsers.add_parser("bucket", help="snapshot bucket settings")
@@ -200,24 +204,20 @@ async def run_sandboxes_stop(client: Client, args: argparse.Namespace) -> int:
 
 
 async def run_sandboxes_delete(client: Client, args: argparse.Namespace) -> int:
-    failures = 0
-    done: dict[str, str] = {}
-    for sandbox_id in dict.fromkeys(args.sandbox_ids):
-        try:
-            deleted = await client.delete_sandbox(sandbox_id, missing_ok=args.missing_ok)
-            done[sandbox_id] = "deleted" if deleted else "already_gone"
-        except CwsError as error:
-            failures += 1
-            done[sandbox_id] = f"failed: {error}"
-            if not args.json:
-                print(f"error: {error}", file=sys.stderr)
+    result = await client.delete_sandboxes(args.sandbox_ids, missing_ok=args.missing_ok,
+                                           concurrency=args.concurrency)
+    done = {item.id: item.outcome.value if item.outcome is not Outcome.FAILED
+            else f"failed: {item.message}" for item in result.items}
     if args.json:
         _out(to_json(done))
-    else:
-        for sandbox_id, outcome in done.items():
-            if not outcome.startswith("failed"):
-                _out(f"{sandbox_id} {outcome.replace('_', ' ')}")
-    return OK if not failures else (PARTIAL if failures < len(done) else FAILURE)
+    for item in result.items:
+        if item.outcome is Outcome.NOT_FOUND and not args.json:
+            print(f"error: Sandbox {item.id!r} not found", file=sys.stderr)
+        elif item.outcome is Outcome.FAILED and not args.json:
+            print(f"error: {item.message}", file=sys.stderr)
+        elif item.outcome in (Outcome.DELETED, Outcome.ALREADY_GONE) and not args.json:
+            _out(f"{item.id} {item.outcome.value.replace('_', ' ')}")
+    return OK if result.ok else (PARTIAL if result.partial else FAILURE)
 
 
 async def run_snapshots_list(client: Client, args: argparse.Namespace) -> int:
@@ -262,17 +262,18 @@ def _report_bulk(result: BulkResult, as_json: bool) -> int:
                       "items": result.items}))
     else:
         for item in result.items:
-            if item.message:
+            if item.outcome is Outcome.NOT_FOUND:
+                print(f"{item.id}: not found: no snapshot has this id", file=sys.stderr)
+            elif item.message:
                 print(f"{item.id}: {item.outcome.value}: {item.message}", file=sys.stderr)
         _out(result.summary())
     return OK if result.ok else (PARTIAL if result.partial else FAILURE)
 
 
 async def run_snapshots_delete(client: Client, args: argparse.Namespace) -> int:
-    if not args.missing_ok:
-        for snapshot_id in dict.fromkeys(args.snapshot_ids):
-            await client.get_snapshot(snapshot_id)  # an unknown id is an error before any delete
-    result = await client.delete_snapshots(args.snapshot_ids, concurrency=args.concurrency)
+    # No look-up first: the delete itself says whether an id is known (see delete_snapshots).
+    result = await client.delete_snapshots(args.snapshot_ids, concurrency=args.concurrency,
+                                           missing_ok=args.missing_ok)
     return _report_bulk(result, args.json)
 
 

@@ -1,4 +1,5 @@
-"""Bulk delete of snapshots: bounded, adaptive concurrency; per-item results; cancellable.
+"""Bulk delete (snapshots, sandboxes): bounded, adaptive concurrency; per-item results;
+cancellable.
 
 Only the ids it is given are ever sent. An item that fails in a way worth retrying gives its
 slot back while it waits (a throttled server halves the slots), and is tried again after the
@@ -25,6 +26,7 @@ from .retry import Backoff, RetryNotice, RetryPolicy
 class Outcome(StrEnum):
     DELETED = "deleted"
     ALREADY_GONE = "already_gone"
+    NOT_FOUND = "not_found"  # an unknown id: not found on the first attempt, none deleted
     FAILED = "failed"
     UNTOUCHED = "untouched"
 

@@ -583,9 +583,11 @@ class Client:
             return unique
 
     async def _delete_attempt(self, op: Operation, snapshot_id: str, number: int,
-                              missing_ok: bool) -> Outcome:
+                              missing_ok: bool, unknown_is_outcome: bool = False) -> Outcome:
         """One DeleteFileSystemSnapshot call; a not-found on a retry means an earlier
-        attempt committed and lost its answer."""
+        attempt committed and lost its answer. The delete is its own existence check: a
+        not-found on the first attempt is an unknown id (NOT_FOUND in a bulk run, else the
+        error), or ALREADY_GONE with `missing_ok`."""
         op.attempting(number)
         try:
             success, message = await self.adapter.delete_snapshot(
@@ -595,6 +597,8 @@ class Client:
                 return Outcome.DELETED
             if is_not_found(failure) and missing_ok:
                 return Outcome.ALREADY_GONE
+            if is_not_found(failure) and unknown_is_outcome:
+                return Outcome.NOT_FOUND
             raise
         if not success:
             error = SnapshotError("Failed to delete file-system snapshot: "
@@ -613,29 +617,65 @@ class Client:
             return outcome
 
     async def delete_snapshots(self, ids: Sequence[str], *, cancel: asyncio.Event | None = None,
-                               concurrency: int | None = None) -> BulkResult:
-        """Delete exactly these snapshots; see bulk.py. Progress comes as events."""
+                               concurrency: int | None = None,
+                               missing_ok: bool = True) -> BulkResult:
+        """Delete exactly these snapshots; see bulk.py. Progress comes as events. There is
+        no separate existence check: an id the server does not know is ALREADY_GONE with
+        `missing_ok`, else NOT_FOUND (and is not counted as a success)."""
         self._writable("Delete file-system snapshots")
+
+        def attempt(op: Operation, snapshot_id: str, number: int) -> Awaitable[Outcome]:
+            return self._delete_attempt(op, snapshot_id, number, missing_ok,
+                                        unknown_is_outcome=True)
+
+        return await self._bulk("Delete file-system snapshots", "snapshots", ids, attempt,
+                                cancel=cancel, concurrency=concurrency)
+
+    async def delete_sandboxes(self, ids: Sequence[str], *, cancel: asyncio.Event | None = None,
+                               concurrency: int | None = None,
+                               missing_ok: bool = False) -> BulkResult:
+        """Delete these sandboxes, as many at once as the snapshot deletes (see bulk.py)."""
+        self._writable("Delete sandboxes")
+
+        async def attempt(op: Operation, sandbox_id: str, number: int) -> Outcome:
+            op.attempting(number)
+            try:
+                success, message = await self.adapter.delete(sandbox_id,
+                                                             self.options.request_timeout)
+            except SandboxNotFoundError:
+                if number > 1:
+                    return Outcome.DELETED  # an earlier attempt committed, its answer was lost
+                return Outcome.ALREADY_GONE if missing_ok else Outcome.NOT_FOUND
+            if not success:
+                raise SandboxError(f"Failed to delete sandbox: {message or 'unknown error'}")
+            return Outcome.DELETED
+
+        return await self._bulk("Delete sandboxes", "sandboxes", ids, attempt, cancel=cancel,
+                                concurrency=concurrency)
+
+    async def _bulk(self, label: str, noun: str, ids: Sequence[str],
+                    attempt: Callable[[Operation, str, int], Awaitable[Outcome]], *,
+                    cancel: asyncio.Event | None, concurrency: int | None) -> BulkResult:
         ids = list(dict.fromkeys(ids))
         cancel = cancel or asyncio.Event()
-        async with self._op("Delete file-system snapshots", *ids,
-                            detail=f"{len(ids)} snapshots") as op:
+        async with self._op(label, *ids, detail=f"{len(ids)} {noun}") as op:
             failed = 0
 
             def on_item(item: ItemResult, done: int, total: int) -> None:
                 nonlocal failed
-                failed += item.outcome is Outcome.FAILED
+                failed += item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
                 op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}")
 
             op.progress(0, len(ids))
             result = await bulk_delete(
                 ids,
-                lambda snapshot_id, number: self._delete_attempt(op, snapshot_id, number, True),
+                lambda item_id, number: attempt(op, item_id, number),
                 limit=AdaptiveLimit(concurrency or self.options.bulk_concurrency), cancel=cancel,
                 clock=self.clock, policy=self.options.retry, rng=self.rng, on_item=on_item,
-                on_retry=lambda snapshot_id, notice: op.retrying(notice, snapshot_id))
+                on_retry=lambda item_id, notice: op.retrying(notice, item_id))
             op.finished(result.summary(), deleted=result.count(Outcome.DELETED),
                         already_gone=result.count(Outcome.ALREADY_GONE),
+                        not_found=result.count(Outcome.NOT_FOUND),
                         failed=result.count(Outcome.FAILED),
                         untouched=result.count(Outcome.UNTOUCHED), cancelled=result.cancelled)
             return result

@@ -65,12 +65,18 @@ async def test_snapshots_delete_json(backend: BackendServer, env: dict[str, str]
     assert remaining(backend) == {"fss-2"}
 
 
-async def test_delete_of_an_unknown_id_fails_before_deleting_anything(
+async def test_delete_reports_an_unknown_id_and_deletes_the_known_ones(
         backend: BackendServer, env: dict[str, str]) -> None:
+    seed(backend, ["fss-1", "fss-2"])
+    unknown = await cli("snapshots", "delete", "fss-unknown", env=env)
+    assert unknown.code == 1 and unknown.stdout.strip() == "1 not found", unknown
+    assert "fss-unknown: not found: no snapshot has this id" in unknown.stderr
+    run = await cli("snapshots", "delete", "fss-1", "fss-unknown", "--json", env=env)
+    assert run.code == 3, run  # partial: the known id is deleted, the unknown one reported
+    assert {i["id"]: i["outcome"] for i in run.json()["items"]} == {
+        "fss-1": "deleted", "fss-unknown": "not_found"}
+    assert remaining(backend) == {"fss-2"}
     seed(backend, ["fss-1"])
-    run = await cli("snapshots", "delete", "fss-1", "fss-unknown", env=env)
-    assert run.code == 1 and "fss-unknown" in run.stderr, run
-    assert remaining(backend) == {"fss-1"}
     gone_ok = await cli("snapshots", "delete", "fss-1", "fss-unknown", "--missing-ok", "--json",
                         env=env)
     assert gone_ok.code == 0, gone_ok
@@ -237,7 +243,7 @@ async def test_sandboxes_delete_partial(backend: BackendServer, env: dict[str, s
     run = await cli("sandboxes", "delete", sandbox.id, "sb-missing", "--json", env=env)
     assert run.code == 3, run
     outcome = run.json()
-    assert outcome[sandbox.id] == "deleted" and outcome["sb-missing"].startswith("failed: ")
+    assert outcome == {sandbox.id: "deleted", "sb-missing": "not_found"}
     ok = await cli("sandboxes", "delete", "sb-missing", "--missing-ok", env=env)
     assert ok.code == 0 and ok.stdout.strip() == "sb-missing already gone", ok
 

@@ -43,8 +43,8 @@ async def test_throttled_bulk_delete_of_hundreds_deletes_exactly_what_was_asked(
     assert progress[0].done == 0 and progress[-1].done == progress[-1].total == 300
     assert [p.done for p in progress] == sorted(p.done for p in progress)
     [finished] = recorder.of(ev.Finished)
-    assert finished.result == {"deleted": 300, "already_gone": 0, "failed": 0, "untouched": 0,
-                               "cancelled": False}
+    assert finished.result == {"deleted": 300, "already_gone": 0, "not_found": 0, "failed": 0,
+                               "untouched": 0, "cancelled": False}
     assert set(finished.targets) == set(asked)
 
 

@@ -42,6 +42,7 @@ MUTATIONS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "create_snapshot": lambda c, s, f: c.create_snapshot(s),
     "delete_snapshot": lambda c, s, f: c.delete_snapshot(f),
     "delete_snapshots": lambda c, s, f: c.delete_snapshots([f]),
+    "delete_sandboxes": lambda c, s, f: c.delete_sandboxes([s]),
     "set_bucket": lambda c, s, f: c.set_bucket("my-bucket"),
     "reset_bucket": lambda c, s, f: c.reset_bucket(),
     "delete_volume": lambda c, s, f: c.delete_volume("vol-x"),
