@@ -1,19 +1,29 @@
-"""3. Bulk delete of 1,000 snapshots with 20 ms of injected latency per delete.
+"""3. Bulk paths through the proxy: every call of every side pays the same added latency.
 
-Ours: `Client.delete_snapshots(ids)` (bounded adaptive concurrency:
-`ClientOptions.bulk_concurrency` at once).
-SDK 0.26.0: `Sandbox.delete_snapshot(id).result()` in a loop, as its examples do, in its own
-virtualenv. Each side runs as its own process against a freshly seeded backend (a new backend
-per side and per run), lists the ids first (not timed), times the deletes only, and lists
-again to confirm nothing is left.
+Each side runs as its own process against a freshly seeded backend behind `bench/proxy.py`
+(a new backend and proxy per side and per run); the ids are listed first, directly from the
+backend (not timed); afterwards the backend is listed again, directly, to confirm that what
+was asked is gone.
 
-Then ours under throttling: 10% of deletes answer RESOURCE_EXHAUSTED with a RetryInfo hint
-(`--faults seed=1,...throttle=10%`), once with the backend's default hint (retry_delay 0.5 s)
-and once with retry_delay=100ms. Every snapshot must still be deleted.
+* CLI: `cwsandbox-tui snapshots delete ID... --json` with all 1,000 ids on its command line,
+  timed from the spawn of the process to its exit (interpreter start and imports included).
+* client: `Client.delete_snapshots(ids)`, the library call the dashboard makes, timed around
+  the call.
+* SDK 0.26.0: `Sandbox.delete_snapshot(id).result()` in a loop, as its examples do, in its own
+  virtualenv, timed around the loop.
+* chaos: the CLI again, with 20% of calls UNAVAILABLE (half of them after the server made the
+  change: the answer is lost and the retry finds the snapshot gone) and 10%
+  RESOURCE_EXHAUSTED with a RetryInfo hint, on every method; compared with the clean CLI time.
+* prune: `cwsandbox-tui snapshots prune --status ready --yes` (one listing, then the deletes).
+* sandboxes: `cwsandbox-tui sandboxes delete ID...` of stopped sandboxes, against the SDK's
+  `Sandbox.delete(id).result()` loop.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
+import time
 from typing import Any
 
 from cwsandbox_tui.client.client import ClientOptions
@@ -21,13 +31,16 @@ from cwsandbox_tui.client.client import ClientOptions
 from .common import (
     BENCH,
     PYTHON,
+    TUI,
     Context,
     Figure,
     Target,
     backend,
     clean_env,
+    describe_proxy,
     figure,
     log,
+    proxy,
     run_json,
     sdk_env,
     sdk_python,
@@ -36,81 +49,163 @@ from .common import (
 NAME = "bulk_delete"
 COUNT = 1000
 QUICK_COUNT = 200
-LATENCY = "DeleteFileSystemSnapshot.latency=20ms"
-THROTTLED = [
-    ("default hint 0.5 s", f"seed=1,{LATENCY},DeleteFileSystemSnapshot.throttle=10%"),
-    ("hint 100 ms", f"seed=1,retry_delay=100ms,{LATENCY},DeleteFileSystemSnapshot.throttle=10%"),
-]
+SANDBOXES = 200
+QUICK_SANDBOXES = 50
+LATENCY = {"latency_ms": 20}
+CHAOS = {"latency_ms": 20, "unavailable": 0.2, "lost": 0.5, "throttle": 0.1,
+         "retry_delay_ms": 500}
 TIMEOUT = 600.0
 
 
-def ours(url: str) -> dict[str, Any]:
-    return run_json([str(PYTHON), "-m", "bench.client_worker", "delete", "--url", url],
+def run_cli(args: list[str], url: str) -> tuple[float, dict[str, Any], str]:
+    """(seconds from spawn to exit, the JSON it printed, its stderr)."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="cws-bench-cli-") as tmp:
+        env = clean_env(CWSANDBOX_BASE_URL=url, CWSANDBOX_TUI_CONFIG_DIR=f"{tmp}/config",
+                        CWSANDBOX_TUI_STATE_DIR=f"{tmp}/state",
+                        CWSANDBOX_TUI_DATA_DIR=f"{tmp}/data")
+        started = time.perf_counter()
+        proc = subprocess.run([str(TUI), *args], env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL, cwd=tmp)
+        seconds = time.perf_counter() - started
+    try:
+        return seconds, json.loads(proc.stdout), proc.stderr
+    except ValueError:
+        raise RuntimeError(f"{' '.join(args[:3])} printed no JSON (exit {proc.returncode}):\n"
+                           f"{proc.stdout[-1000:]}\n{proc.stderr[-3000:]}") from None
+
+
+def worker(command: str, url: str, *extra: str) -> dict[str, Any]:
+    return run_json([str(PYTHON), "-m", "bench.client_worker", command, "--url", url, *extra],
                     env=clean_env(), timeout=TIMEOUT)
 
 
-def sdk(url: str, python: str) -> dict[str, Any]:
-    return run_json([python, str(BENCH / "sdk_helper.py"), "delete"], env=sdk_env(url),
+def sdk(command: str, url: str, python: str) -> dict[str, Any]:
+    return run_json([python, str(BENCH / "sdk_helper.py"), command], env=sdk_env(url),
                     timeout=TIMEOUT, cwd=BENCH)
 
 
-def left_after(url: str) -> int:
-    """Counted with our client, independently of the side that deleted."""
-    result = run_json([str(PYTHON), "-m", "bench.client_worker", "count", "--url", url],
-                      env=clean_env(), timeout=120)
-    return int(result["rows"])
+def _snapshots_left(url: str) -> int:
+    return int(worker("count", url)["rows"])
 
 
-def _check(side: str, result: dict[str, Any], count: int, url: str) -> None:
-    left = left_after(url)
-    if result["count"] != count or left != 0:
-        raise RuntimeError(f"{side}: listed {result['count']} of {count} snapshots, "
-                           f"{left} left after the delete: {result}")
+def _outcomes(report: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in report["items"]:
+        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+    return counts
+
+
+def _retries(stderr: str) -> int:
+    return sum(1 for line in stderr.splitlines() if line.startswith("retrying"))
+
+
+def snapshots_side(side: str, count: int, python: str) -> tuple[float, str]:
+    """One timed run of one side; returns (seconds, a note)."""
+    faults = CHAOS if side == "chaos" else LATENCY
+    with backend(seed_snapshots=count) as server, proxy(server, **faults) as front:
+        ids = worker("ids", server.url)["ids"]
+        if len(ids) != count:
+            raise RuntimeError(f"seeded {count}, listed {len(ids)}")
+        note = ""
+        if side in ("cli", "chaos"):
+            seconds, report, stderr = run_cli(["snapshots", "delete", *ids, "--json"], front.url)
+            outcomes = _outcomes(report)
+            if outcomes.get("deleted", 0) + outcomes.get("already_gone", 0) != count:
+                raise RuntimeError(f"{side}: {report['summary']}\n{stderr[-2000:]}")
+            note = f"{_retries(stderr)} retries"
+        elif side == "prune":
+            seconds, report, stderr = run_cli(["snapshots", "prune", "--status", "ready", "--yes",
+                                               "--json"], front.url)
+            if _outcomes(report).get("deleted") != count:
+                raise RuntimeError(f"prune: {report['summary']}\n{stderr[-2000:]}")
+        elif side == "client":
+            result = worker("delete", front.url)
+            if result["deleted"] != count:
+                raise RuntimeError(f"client: {result}")
+            seconds = result["seconds"]
+        else:
+            result = sdk("delete", front.url, python)
+            if result["errors"] or result["count"] != count:
+                raise RuntimeError(f"the SDK failed deletes: {result}")
+            seconds = result["seconds"]
+        left = _snapshots_left(server.url)
+        if left:
+            raise RuntimeError(f"{side}: {left} snapshots left after deleting all {count}")
+    return seconds, note
+
+
+def sandboxes_side(side: str, count: int, python: str) -> float:
+    with backend(seed_sandboxes=count) as server, proxy(server, **LATENCY) as front:
+        ids = worker("ids", server.url, "--sandboxes")["ids"]
+        if len(ids) != count:
+            raise RuntimeError(f"seeded {count} sandboxes, listed {len(ids)}")
+        if side == "cli":
+            seconds, report, stderr = run_cli(["sandboxes", "delete", *ids, "--json"], front.url)
+            if set(report.values()) != {"deleted"}:
+                raise RuntimeError(f"sandboxes delete: {report}\n{stderr[-2000:]}")
+        else:
+            result = sdk("delete-sandboxes", front.url, python)
+            if result["errors"] or result["count"] != count:
+                raise RuntimeError(f"the SDK failed deletes: {result}")
+            seconds = result["seconds"]
+        left = len(worker("ids", server.url, "--sandboxes")["ids"])
+        if left:
+            raise RuntimeError(f"{side}: {left} sandboxes left")
+    return seconds
 
 
 def run(ctx: Context) -> list[Figure]:
     count = QUICK_COUNT if ctx.quick else COUNT
+    sandboxes = QUICK_SANDBOXES if ctx.quick else SANDBOXES
     python = str(sdk_python())
-    our_times: list[float] = []
-    sdk_times: list[float] = []
+    sides = ("cli", "client", "sdk", "chaos", "prune")
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    notes: dict[str, list[str]] = {side: [] for side in sides}
+    sb_times: dict[str, list[float]] = {"cli": [], "sdk": []}
     for n in range(ctx.runs):
-        with backend(seed_snapshots=count, faults=LATENCY) as server:
-            result = ours(server.url)
-            _check("ours", result, count, server.url)
-            our_times.append(result["seconds"])
-        with backend(seed_snapshots=count, faults=LATENCY) as server:
-            result_sdk = sdk(server.url, python)
-            _check("SDK", result_sdk, count, server.url)
-            if result_sdk["errors"]:
-                raise RuntimeError(f"the SDK failed deletes: {result_sdk}")
-            sdk_times.append(result_sdk["seconds"])
-        log(f"bulk_delete #{n}: ours {our_times[-1]:.2f} s, SDK {sdk_times[-1]:.2f} s")
+        for side in sides:
+            seconds, note = snapshots_side(side, count, python)
+            times[side].append(seconds)
+            notes[side].append(note)
+            log(f"bulk_delete #{n} {side}: {seconds:.2f} s {note}")
+        for side in sb_times:
+            sb_times[side].append(sandboxes_side(side, sandboxes, python))
+            log(f"bulk_delete #{n} sandboxes {side}: {sb_times[side][-1]:.2f} s")
 
-    figures = [figure(NAME, f"delete {count:,} snapshots, 20 ms latency each", our_times, "s",
-                      target=Target(">=", 15, on="ratio"), reference=sdk_times,
-                      reference_label="SDK 0.26.0 loop", ratio="ref/value",
-                      note=f"ours: delete_snapshots(ids), {ClientOptions().bulk_concurrency} "
-                           "at once (adaptive); "
-                           "SDK: Sandbox.delete_snapshot(id).result() one after another")]
-    for label, faults in THROTTLED:
-        times: list[float] = []
-        deleted: list[float] = []
-        retries: list[float] = []
-        for n in range(ctx.runs):
-            with backend(seed_snapshots=count, faults=faults) as server:
-                result = ours(server.url)
-                left = left_after(server.url)
-                if left != 0 or result["failed"] or result["untouched"]:
-                    raise RuntimeError(f"throttled delete left {left} snapshots: {result}")
-                times.append(result["seconds"])
-                deleted.append(count - left)
-                retries.append(result["retries"])
-            log(f"bulk_delete throttled ({label}) #{n}: {times[-1]:.2f} s, "
-                f"{result['retries']} retries ({', '.join(result['retry_codes'])})")
-        figures.append(figure(NAME, f"delete {count:,}, 20 ms + 10% throttled ({label})",
-                              times, "s",
-                              note=f"median {sorted(retries)[len(retries) // 2]:.0f} retries; "
-                                   "verified by listing afterwards"))
-        figures.append(figure(NAME, f"deleted under throttling ({label})", deleted, "rows",
-                              target=Target(">=", count, text=f"all {count:,}")))
-    return figures
+    clean = describe_proxy(**LATENCY)
+    chaos = describe_proxy(**CHAOS)
+    sdk_label = "SDK 0.26.0 loop"
+    at_once = ClientOptions().bulk_concurrency
+    return [
+        figure(NAME, f"CLI `snapshots delete` of {count:,} ids [{clean}]", times["cli"], "s",
+               target=Target(">=", 15, on="ratio"), reference=times["sdk"],
+               reference_label=sdk_label, ratio="ref/value",
+               note=f"CLI timed from spawn to exit (imports included); {at_once} calls at once, "
+                    "no look-up before the deletes; SDK: Sandbox.delete_snapshot(id).result() "
+                    "one after another, timed around the loop"),
+        figure(NAME, f"client delete_snapshots of {count:,} [{clean}]", times["client"], "s",
+               target=Target(">=", 15, on="ratio"), reference=times["sdk"],
+               reference_label=sdk_label, ratio="ref/value",
+               note="the call the dashboard makes, timed around the call"),
+        figure(NAME, f"CLI `snapshots delete` of {count:,} ids [{chaos}]", times["chaos"], "s",
+               target=Target("<=", 3, on="ratio", text="≤ 3x the clean CLI time"),
+               reference=times["cli"], reference_label="clean CLI", ratio="value/ref",
+               note="all deleted in every run (checked by listing afterwards); retries per run: "
+                    + ", ".join(notes["chaos"])),
+        figure(NAME, f"CLI `snapshots prune` of {count:,} [{clean}]", times["prune"], "s",
+               reference=times["sdk"], reference_label=sdk_label, ratio="ref/value",
+               note="one listing, then the deletes"),
+        figure(NAME, f"CLI `sandboxes delete` of {sandboxes:,} ids [{clean}]", sb_times["cli"],
+               "s", reference=sb_times["sdk"], reference_label="SDK Sandbox.delete loop",
+               ratio="ref/value"),
+    ]
+
+
+if __name__ == "__main__":  # one side, for profiling: python -m bench.bulk_delete SIDE [COUNT]
+    import sys
+
+    side_name = sys.argv[1]
+    print(snapshots_side(side_name, int(sys.argv[2]) if len(sys.argv) > 2 else COUNT,
+                         str(sdk_python())))

@@ -3,6 +3,7 @@
     python -m bench.client_worker list   --url URL [--page-size N]
     python -m bench.client_worker delete --url URL      # lists every id, then times the delete
     python -m bench.client_worker count  --url URL
+    python -m bench.client_worker ids    --url URL [--sandboxes]   # every id, for a command line
 
 Prints one JSON object. The clock runs only around the client call being measured.
 """
@@ -68,14 +69,26 @@ async def count(url: str) -> dict[str, Any]:
         await client.close()
 
 
+async def ids(url: str, sandboxes: bool) -> dict[str, Any]:
+    client = make_client(url, 1000)
+    try:
+        rows = await (client.list_sandboxes() if sandboxes else client.list_snapshots())
+        return {"ids": [r.id for r in rows]}
+    finally:
+        await client.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["list", "delete", "count"])
+    parser.add_argument("command", choices=["list", "delete", "count", "ids"])
+    parser.add_argument("--sandboxes", action="store_true")
     parser.add_argument("--url", required=True)
     parser.add_argument("--page-size", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "list":
         result = asyncio.run(list_all(args.url, args.page_size))
+    elif args.command == "ids":
+        result = asyncio.run(ids(args.url, args.sandboxes))
     elif args.command == "delete":
         result = asyncio.run(delete_all(args.url))
     else:

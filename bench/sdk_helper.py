@@ -3,6 +3,7 @@
 and imports nothing from this repository.
 
     python sdk_helper.py delete   # lists the ids, then Sandbox.delete_snapshot(id) in a loop
+    python sdk_helper.py delete-sandboxes  # Sandbox.list(include_stopped), Sandbox.delete loop
     python sdk_helper.py list     # Sandbox.list_snapshots()
 
 The endpoint comes from CWSANDBOX_BASE_URL. Prints one JSON object. The clock runs only
@@ -32,6 +33,22 @@ def delete() -> dict[str, Any]:
     left = len(Sandbox.list_snapshots().result())
     return {"seconds": seconds, "count": len(ids), "errors": len(errors),
             "first_error": errors[0] if errors else None, "left": left}
+
+
+def delete_sandboxes() -> dict[str, Any]:
+    from cwsandbox import Sandbox
+
+    ids = [s.sandbox_id for s in Sandbox.list(include_stopped=True).result()]
+    errors: list[str] = []
+    started = time.perf_counter()
+    for sandbox_id in ids:
+        try:
+            Sandbox.delete(sandbox_id).result()
+        except Exception as error:  # noqa: BLE001 - counted and reported
+            errors.append(f"{type(error).__name__}: {error}")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "count": len(ids), "errors": len(errors),
+            "first_error": errors[0] if errors else None}
 
 
 def list_all() -> dict[str, Any]:
@@ -70,6 +87,8 @@ def main() -> int:
 
     if sys.argv[1] == "delete":
         result = delete()
+    elif sys.argv[1] == "delete-sandboxes":
+        result = delete_sandboxes()
     elif sys.argv[1] == "list":
         result = list_all()
     else:

@@ -664,7 +664,8 @@ class Client:
             def on_item(item: ItemResult, done: int, total: int) -> None:
                 nonlocal failed
                 failed += item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
-                op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}")
+                op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}",
+                            target=item.id)
 
             op.progress(0, len(ids))
             result = await bulk_delete(

@@ -87,9 +87,12 @@ class Operation:
         self.emit(ev.DeadlineSet, seconds=seconds, what=what)
 
     def progress(self, done: int, total: int, failed: int = 0, detail: str = "",
-                 budget: float | None = None) -> None:
-        self.emit(ev.Progress, done=done, total=total, failed=failed, detail=detail,
-                  elapsed=self.clock.monotonic() - self.started, budget=budget)
+                 budget: float | None = None, target: str | None = None) -> None:
+        """`target`: the one item this step concerns (a bulk run's step must not carry every
+        id: each listener, the operations log included, would copy them all, per item)."""
+        self.emit(ev.Progress, targets=(target,) if target else None, done=done, total=total,
+                  failed=failed, detail=detail, elapsed=self.clock.monotonic() - self.started,
+                  budget=budget)
 
     def warn(self, message: str) -> None:
         self.emit(ev.OperationWarning, message=message)
