@@ -62,25 +62,47 @@ class BulkResult:
 
 
 class AdaptiveLimit:
-    """How many deletes may run at once: halves when the server throttles, grows back one
-    at a time. Throttles answered to one window of requests (those in flight together)
-    count as one signal, so a burst of refusals halves the limit once, not once each."""
+    """How many calls may run at once, judged per window (as many answers as the limit).
+
+    When more than a quarter of a window's answers are throttles, the limit halves (once per
+    window, so one burst of refusals is one signal). Fewer, scattered throttles (a server
+    shedding a little load; each refused item still waits its RetryInfo hint before it is
+    tried again) leave the limit alone: halving on each of them collapsed 32 calls at once to
+    about two under 10% random throttling, for no relief the server had asked for. The
+    limit grows back by one after each window of successes."""
+
+    TOLERANCE = 0.25  # the share of a window's answers that may be throttles
 
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
         self.limit = self.maximum
         self._streak = 0
-        self._since_cut = self.maximum  # completions since the last halving
+        self._answers = 0  # in the current window
+        self._throttles = 0
+        self._grace = 0  # answers still due from calls sent before the last cut
+        self._late = False  # the answer being judged is one of those
 
     def completed(self) -> None:
-        self._since_cut += 1
+        """An answer came (call before `throttled` when that answer is a throttle)."""
+        self._late = self._grace > 0
+        if self._late:
+            self._grace -= 1
+            return
+        self._answers += 1
+        if self._answers > self.limit:  # the window is over: this answer opens the next
+            self._answers = 1
+            self._throttles = 0
 
     def throttled(self) -> None:
-        if self._since_cut < self.limit:
-            return  # part of the window that was in flight when it was last halved
-        self.limit = max(1, self.limit // 2)
-        self._streak = 0
-        self._since_cut = 0
+        if self._late:
+            return  # sent under the old limit: the cut already answered it
+        self._throttles += 1
+        if self._throttles > self.TOLERANCE * self.limit:
+            self._grace = self.limit - self._answers
+            self.limit = max(1, self.limit // 2)
+            self._streak = 0
+            self._answers = 0
+            self._throttles = 0
 
     def succeeded(self) -> None:
         self._streak += 1

@@ -128,18 +128,25 @@ async def test_cancelling_the_task_reports_in_flight_items_as_uncertain(
 
 async def test_adaptive_limit_halves_on_throttling_and_grows_back() -> None:
     limit = AdaptiveLimit(8)
-    limit.throttled()
-    assert limit.limit == 4
-    limit.throttled()  # same window: the requests in flight when it was halved
-    assert limit.limit == 4
-    for _ in range(4):
-        limit.completed()
-    limit.throttled()  # a new window
-    assert limit.limit == 2
-    for _ in range(3):
-        for _ in range(limit.limit):
+
+    def answers(count: int, throttled: int) -> None:
+        for n in range(count):
             limit.completed()
-        limit.throttled()
+            if n < throttled:
+                limit.throttled()
+
+    answers(8, throttled=2)  # scattered: a quarter of a window may be throttles
+    assert limit.limit == 8
+    answers(3, throttled=3)  # a burst: more than a quarter of the window
+    assert limit.limit == 4
+    answers(5, throttled=5)  # the rest of the calls in flight when it was cut
+    assert limit.limit == 4
+    answers(4, throttled=1)
+    assert limit.limit == 4
+    answers(4, throttled=2)
+    assert limit.limit == 2
+    for _ in range(4):
+        answers(limit.limit, throttled=limit.limit)
     assert limit.limit == 1  # never below one
     for _ in range(1):
         limit.succeeded()
