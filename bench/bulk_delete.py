@@ -174,6 +174,7 @@ def run(ctx: Context) -> list[Figure]:
             sb_times[side].append(sandboxes_side(side, sandboxes, python))
             log(f"bulk_delete #{n} sandboxes {side}: {sb_times[side][-1]:.2f} s")
 
+    ctx.extra[f"sdk_loop_{count}"] = times["sdk"]  # dashboard_delete compares with it too
     clean = describe_proxy(**LATENCY)
     chaos = describe_proxy(**CHAOS)
     sdk_label = "SDK 0.26.0 loop"

@@ -44,10 +44,22 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _scratch_state() -> str:
+    global _STATE_DIR
+    if _STATE_DIR is None:
+        _STATE_DIR = tempfile.mkdtemp(prefix="cws-bench-state-")
+    return _STATE_DIR
+
+
+_STATE_DIR: str | None = None
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that would point a child at another endpoint."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CWSANDBOX", "PYTHONPATH", "VIRTUAL_ENV", "TEXTUAL"))}
+    # the benchmarks' own processes keep their state (the operations log) out of the user's
+    env.setdefault("CWSANDBOX_TUI_STATE_DIR", _scratch_state())
     env.update(extra)
     return env
 

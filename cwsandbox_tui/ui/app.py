@@ -268,6 +268,8 @@ class DashboardApp(TypeAheadApp[None]):
     # events from the client
     def on_client_event(self, message: ClientEvent) -> None:
         event = message.event
+        if not self.screen_stack:
+            return  # the app is closing: a late event (a refresh's) has no screen to go to
         if isinstance(event, ev.ConnectionChanged):
             self._link_changed(event)
         if not isinstance(event, ev.Progress):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Label, ProgressBar
 
 from ...client import events as ev
@@ -63,6 +66,7 @@ class TaskRow(Horizontal):
 
     def __init__(self, op_id: str, task: TaskState) -> None:
         super().__init__(id=f"task-{op_id}")
+        self.op_id = op_id
         self.state = task
 
     def compose(self) -> ComposeResult:
@@ -85,17 +89,49 @@ class TaskRow(Horizontal):
 
 
 class TaskPanel(Vertical):
-    """Shown above the footer while operations with progress run."""
+    """Shown above the footer while operations with progress run.
+
+    A bulk run reports every item; repainting the bars for each held the app's loop for
+    milliseconds per item (~3 s over 1,000 deletes). Rows come and go at once; a change of
+    progress alone is shown at most every SYNC_INTERVAL, with the latest figures."""
 
     DEFAULT_CSS = """
     TaskPanel { dock: bottom; height: auto; max-height: 4; background: $boost; display: none; }
     TaskPanel.-active { display: block; }
     """
+    SYNC_INTERVAL = 0.1
+
+    def __init__(self, *children: Any, **kwargs: Any) -> None:
+        super().__init__(*children, **kwargs)
+        self._model: TaskModel | None = None
+        self._shown_at = -1e9
+        self._timer: Timer | None = None
+
+    def _rows(self) -> dict[str, TaskRow]:
+        return {row.op_id: row for row in self.children if isinstance(row, TaskRow)}
 
     def sync(self, model: TaskModel) -> None:
-        rows = {row.id: row for row in self.query(TaskRow)}
+        self._model = model
+        wait = self._shown_at + self.SYNC_INTERVAL - time.monotonic()
+        if wait > 0 and self._rows().keys() == model.tasks.keys():
+            if self._timer is None:
+                self._timer = self.set_timer(wait, self._flush)
+            return
+        self._show(model)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self._model is not None:
+            self._show(self._model)
+
+    def _show(self, model: TaskModel) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._shown_at = time.monotonic()
+        rows = self._rows()
         for op_id, task in model.tasks.items():
-            row = rows.pop(f"task-{op_id}", None)
+            row = rows.pop(op_id, None)
             if row is None:
                 self.mount(TaskRow(op_id, task))
             else:
