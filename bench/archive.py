@@ -127,7 +127,7 @@ def run(ctx: Context) -> list[Figure]:
                note="create_archive fsyncs; plain tar -cf does not"),
         figure(NAME, f"create_archive of {size}, against tar -cf + sync", ours, "MB/s",
                reference=tar_sync, reference_label="tar -cf + sync", ratio="value/ref"),
-        figure(NAME, f"CreateFileSystemSnapshot (wait_for_ready) of {size}, via RPC", rpc,
+        figure(NAME, f"CreateFileSystemSnapshot (wait_for_ready) of {size}, via RPC [loopback, no proxy]", rpc,
                "MB/s", reference=tar, reference_label="tar -cf", ratio="value/ref",
                note="end to end through the backend process"),
     ]

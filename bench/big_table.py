@@ -467,7 +467,7 @@ def warm_up(url: str) -> float:
     return float(result["seconds"])
 
 
-def one_size(ctx: Context, rows: int, target: Targets | None,
+def one_size(ctx: Context, rows: int, t: Targets | None,
              baseline: bool) -> list[Figure]:
     kinds = ["ours"] + (["datatable"] if baseline else [])
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
@@ -486,7 +486,7 @@ def one_size(ctx: Context, rows: int, target: Targets | None,
                     f"{result['cursor_per_key_s'] * 1000:.1f} ms/key, filter "
                     + ", ".join(f"{e}: {max(_per_key(result, e)) * 1000:.0f} ms max"
                                 for e in FILTERS))
-    label = f"{rows:,} rows"
+    label = f"{rows:,} rows [loopback, no proxy]"
     base_label = "DataTable" + (f" ({BASELINE_RUNS} run)" if BASELINE_RUNS < ctx.runs else "")
 
     def compare(measure: str, value: Any, unit: str, limit: float | None = None,
@@ -496,19 +496,18 @@ def one_size(ctx: Context, rows: int, target: Targets | None,
                       reference=[value(r) for r in results["datatable"]] if baseline else None,
                       reference_label=base_label, ratio="ref/value", note=note)
 
-    t = target
     figures = [
-        compare("first rows visible", lambda r: r["first_rows_s"], "s", t and t.first,
+        compare("first rows visible", lambda r: r["first_rows_s"], "s", t.first if t else None,
                 note="from the key '2' (sent when the app is ready) to the first frame "
-                     "showing snapshot rows; pages of 1,000; loopback, no proxy"),
-        compare("all rows loaded and shown", lambda r: r["all_rows_s"], "s", t and t.all,
+                     "showing snapshot rows; pages of 1,000"),
+        compare("all rows loaded and shown", lambda r: r["all_rows_s"], "s", t.all if t else None,
                 note=f"the server's page cache warmed by one listing first (that cold listing "
                      f"took {cold:.1f} s)"),
     ]
     for expression in FILTERS:
         figures.append(compare(
             f"filter '{expression}': slowest keystroke",
-            lambda r, e=expression: max(_per_key(r, e)) * 1000, "ms", t and t.filter_ms,
+            lambda r, e=expression: max(_per_key(r, e)) * 1000, "ms", t.filter_ms if t else None,
             note="each keystroke timed until its repainted frame is written"
             if expression == FILTERS[0] else ""))
         figures.append(compare(f"filter '{expression}': median keystroke",
@@ -519,7 +518,7 @@ def one_size(ctx: Context, rows: int, target: Targets | None,
                            lambda r: r["cursor_per_key_s"] * 1000, "ms",
                            t.cursor_ms if t else None))
     figures.append(compare("RSS after loading", lambda r: r["rss_after_mb"], "MB",
-                           t and t.rss_mb,
+                           t.rss_mb if t else None,
                            note="VmRSS of the whole process (Python, Textual, gRPC, rows), "
                                 "after gc.collect()"))
     return figures

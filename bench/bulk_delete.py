@@ -33,11 +33,11 @@ from .common import (
     PYTHON,
     TUI,
     Context,
+    Faults,
     Figure,
     Target,
     backend,
     clean_env,
-    describe_proxy,
     figure,
     log,
     proxy,
@@ -51,9 +51,8 @@ COUNT = 1000
 QUICK_COUNT = 200
 SANDBOXES = 200
 QUICK_SANDBOXES = 50
-LATENCY = {"latency_ms": 20}
-CHAOS = {"latency_ms": 20, "unavailable": 0.2, "lost": 0.5, "throttle": 0.1,
-         "retry_delay_ms": 500}
+LATENCY = Faults(latency_ms=20)
+CHAOS = Faults(latency_ms=20, unavailable=0.2, lost=0.5, throttle=0.1, retry_delay_ms=500)
 TIMEOUT = 600.0
 
 
@@ -104,7 +103,7 @@ def _retries(stderr: str) -> int:
 def snapshots_side(side: str, count: int, python: str) -> tuple[float, str]:
     """One timed run of one side; returns (seconds, a note)."""
     faults = CHAOS if side == "chaos" else LATENCY
-    with backend(seed_snapshots=count) as server, proxy(server, **faults) as front:
+    with backend(seed_snapshots=count) as server, proxy(server, faults) as front:
         ids = worker("ids", server.url)["ids"]
         if len(ids) != count:
             raise RuntimeError(f"seeded {count}, listed {len(ids)}")
@@ -137,7 +136,7 @@ def snapshots_side(side: str, count: int, python: str) -> tuple[float, str]:
 
 
 def sandboxes_side(side: str, count: int, python: str) -> float:
-    with backend(seed_sandboxes=count) as server, proxy(server, **LATENCY) as front:
+    with backend(seed_sandboxes=count) as server, proxy(server, LATENCY) as front:
         ids = worker("ids", server.url, "--sandboxes")["ids"]
         if len(ids) != count:
             raise RuntimeError(f"seeded {count} sandboxes, listed {len(ids)}")
@@ -175,8 +174,8 @@ def run(ctx: Context) -> list[Figure]:
             log(f"bulk_delete #{n} sandboxes {side}: {sb_times[side][-1]:.2f} s")
 
     ctx.extra[f"sdk_loop_{count}"] = times["sdk"]  # dashboard_delete compares with it too
-    clean = describe_proxy(**LATENCY)
-    chaos = describe_proxy(**CHAOS)
+    clean = LATENCY.describe()
+    chaos = CHAOS.describe()
     sdk_label = "SDK 0.26.0 loop"
     at_once = ClientOptions().bulk_concurrency
     return [

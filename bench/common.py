@@ -496,32 +496,42 @@ class Proxied:
         return self.url.removeprefix("http://")
 
 
-def proxy_args(latency_ms: float = 0, unavailable: float = 0, throttle: float = 0,
-               lost: float = 0, retry_delay_ms: float = 100, methods: str = ".*",
-               seed: int = 1) -> list[str]:
-    return ["--latency", f"{latency_ms:g}ms", "--unavailable", f"{unavailable:g}",
-            "--throttle", f"{throttle:g}", "--lost", f"{lost:g}",
-            "--retry-delay", f"{retry_delay_ms:g}ms", "--methods", methods, "--seed", str(seed)]
+@dataclass(frozen=True)
+class Faults:
+    """What `bench/proxy.py` adds to every call (faults only on methods matching `methods`)."""
 
+    latency_ms: float = 0
+    unavailable: float = 0  # share of calls answered UNAVAILABLE
+    lost: float = 0  # of those, the share forwarded first (the change is made, the answer lost)
+    throttle: float = 0  # share answered RESOURCE_EXHAUSTED with a RetryInfo
+    retry_delay_ms: float = 100
+    methods: str = ".*"
+    seed: int = 1
 
-def describe_proxy(latency_ms: float = 0, unavailable: float = 0, throttle: float = 0,
-                   lost: float = 0, retry_delay_ms: float = 100, methods: str = ".*",
-                   seed: int = 1) -> str:
-    parts = [f"{latency_ms:g} ms on every call"]
-    if unavailable:
-        parts.append(f"{unavailable:.0%} UNAVAILABLE ({lost:.0%} of them after the change)")
-    if throttle:
-        parts.append(f"{throttle:.0%} RESOURCE_EXHAUSTED + RetryInfo {retry_delay_ms:g} ms")
-    if (unavailable or throttle) and methods != ".*":
-        parts.append(f"faults on {methods}")
-    return ", ".join(parts)
+    def args(self) -> list[str]:
+        return ["--latency", f"{self.latency_ms:g}ms", "--unavailable", f"{self.unavailable:g}",
+                "--throttle", f"{self.throttle:g}", "--lost", f"{self.lost:g}",
+                "--retry-delay", f"{self.retry_delay_ms:g}ms", "--methods", self.methods,
+                "--seed", str(self.seed)]
+
+    def describe(self) -> str:
+        parts = [f"{self.latency_ms:g} ms on every call"]
+        if self.unavailable:
+            parts.append(f"{self.unavailable:.0%} UNAVAILABLE ({self.lost:.0%} of them after "
+                         "the change)")
+        if self.throttle:
+            parts.append(f"{self.throttle:.0%} RESOURCE_EXHAUSTED + RetryInfo "
+                         f"{self.retry_delay_ms:g} ms")
+        if (self.unavailable or self.throttle) and self.methods != ".*":
+            parts.append(f"faults on {self.methods}")
+        return ", ".join(parts)
 
 
 @contextlib.contextmanager
-def proxy(upstream: Backend | str, **faults: Any) -> Iterator[Proxied]:
-    """`bench/proxy.py` as its own process in front of `upstream` (see proxy_args)."""
+def proxy(upstream: Backend | str, faults: Faults) -> Iterator[Proxied]:
+    """`bench/proxy.py` as its own process in front of `upstream`."""
     target = upstream.target if isinstance(upstream, Backend) else upstream
-    argv = [str(PYTHON), "-m", "bench.proxy", "--upstream", target, *proxy_args(**faults)]
+    argv = [str(PYTHON), "-m", "bench.proxy", "--upstream", target, *faults.args()]
     err = tempfile.TemporaryFile()
     process = subprocess.Popen(argv, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=err, start_new_session=True)
@@ -533,7 +543,7 @@ def proxy(upstream: Backend | str, **faults: Any) -> Iterator[Proxied]:
             raise RuntimeError(f"the proxy did not start: {err.read().decode()[-2000:]}")
         info = json.loads(line)
         yield Proxied(url=f"http://127.0.0.1:{info['port']}", port=int(info["port"]),
-                      pid=process.pid, process=process, spec=describe_proxy(**faults))
+                      pid=process.pid, process=process, spec=faults.describe())
     finally:
         stop_process(process)
         err.close()

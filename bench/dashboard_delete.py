@@ -32,12 +32,12 @@ from .common import (
     PYTHON,
     REPO,
     Context,
+    Faults,
     Figure,
     PtyProcess,
     Target,
     backend,
     clean_env,
-    describe_proxy,
     figure,
     log,
     proxy,
@@ -47,7 +47,7 @@ NAME = "dashboard_delete"
 COUNT = 1000
 QUICK_COUNT = 200
 SIZE = (120, 40)
-LATENCY = {"latency_ms": 20}
+LATENCY = Faults(latency_ms=20)
 PROBE_INTERVAL = 0.005
 STEP_TIMEOUT = 120.0
 WORKER_TIMEOUT = 300.0
@@ -151,7 +151,7 @@ def worker_main(argv: list[str]) -> int:
 def one_run(count: int, scratch: Path) -> dict[str, Any]:
     from .bulk_delete import worker
 
-    with backend(seed_snapshots=count) as server, proxy(server, **LATENCY) as front:
+    with backend(seed_snapshots=count) as server, proxy(server, LATENCY) as front:
         out = Path(tempfile.mkstemp(prefix="dash-delete-", suffix=".json", dir=scratch)[1])
         term = PtyProcess([str(PYTHON), "-m", "bench.dashboard_delete", "--url", front.url,
                            "--count", str(count), "--out", str(out)],
@@ -188,7 +188,7 @@ def run(ctx: Context) -> list[Figure]:
 
         log("dashboard_delete: measuring the SDK loop once (bulk_delete did not run)")
         sdk_times = [snapshots_side("sdk", count, str(sdk_python()))[0]]
-    spec = describe_proxy(**LATENCY)
+    spec = LATENCY.describe()
     return [
         figure(NAME, f"dashboard: delete {count:,} marked snapshots, 'y' to no row left "
                      f"[{spec}]", [r["seconds"] for r in results], "s",

@@ -22,11 +22,11 @@ from .common import (
     BENCH,
     PYTHON,
     Context,
+    Faults,
     Figure,
     Target,
     backend,
     clean_env,
-    describe_proxy,
     figure,
     log,
     proxy,
@@ -39,7 +39,7 @@ NAME = "listing"
 ROWS = 100_000
 QUICK_ROWS = 20_000
 PAGE = 1000
-LATENCY = {"latency_ms": 20}
+LATENCY = Faults(latency_ms=20)
 TIMEOUT = 300.0
 
 
@@ -57,12 +57,12 @@ def run(ctx: Context) -> list[Figure]:
     rows = QUICK_ROWS if ctx.quick else ROWS
     python = str(sdk_python())
     pages = math.ceil(rows / PAGE)
-    floor = pages * LATENCY["latency_ms"] / 1000
+    floor = pages * LATENCY.latency_ms / 1000
     ours_time: list[float] = []
     direct_time: list[float] = []
     sdk_time: list[float] = []
     sdk_last: dict[str, Any] = {}
-    with backend(seed_snapshots=rows) as server, proxy(server, **LATENCY) as front:
+    with backend(seed_snapshots=rows) as server, proxy(server, LATENCY) as front:
         ours(server.url)  # warm the server's page cache
         for n in range(ctx.runs):
             result = ours(front.url)
@@ -76,7 +76,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"(floor {floor:.2f} s), {direct_time[-1]:.2f} s direct; SDK "
                 f"{sdk_last['seconds']:.2f} s for {sdk_last['fetched_rows']} rows, returned "
                 f"{sdk_last['returned']}, error: {sdk_last['error']}")
-    spec = describe_proxy(**LATENCY)
+    spec = LATENCY.describe()
     return [
         figure(NAME, f"list {rows:,} snapshots, pages of {PAGE:,} [{spec}]", ours_time, "s",
                target=Target("<=", 1.25, on="ratio", text="≤ 1.25x the floor"),

@@ -1,14 +1,17 @@
-"""Run the benchmark suite and print (and save) the table of figures.
+"""Run the benchmark suite at one commit and write bench/results.md (and results.json).
 
-    .venv/bin/python bench/run.py                  # everything, 3 runs each (the README's table)
-    .venv/bin/python bench/run.py --quick          # a fast smoke run: 1 run, smaller sizes
-    .venv/bin/python bench/run.py --only listing   # one benchmark (repeatable)
-    .venv/bin/python bench/run.py --runs 5
-    .venv/bin/python bench/run.py --render-only    # results.md again from results.json
+    .venv/bin/python bench/run.py                  # everything, 3 runs each (~15 minutes)
+    .venv/bin/python bench/run.py --quick          # a smoke run: 1 run, small sizes, no files
+    .venv/bin/python bench/run.py --only listing   # one benchmark (repeatable); see --help
+    .venv/bin/python bench/run.py --readme         # print the README's table from results.json
+    .venv/bin/python bench/run.py --write-readme   # put that table into README.md
 
-A full run rewrites bench/results.md (and bench/results.json, which keeps each benchmark's
-latest figures). `--only` updates just those benchmarks' sections and re-renders the
-Markdown from all sections; `--quick` writes nothing unless `--output` says where.
+Latency and faults come from `bench/proxy.py`, a process of our own between client and
+server; every measure names what it ran under in [brackets] ("loopback, no proxy" where none).
+A full run refuses a working tree with uncommitted changes (`--allow-dirty` runs anyway and
+says so in the results), records the commit, the machine (cores, CPU model, memory) and the
+date, and rewrites bench/results.md and bench/results.json as one set. `--only` replaces just
+those benchmarks' sections; the header then lists each commit it holds.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-from bench import archive, big_table, bulk_delete, listing, startup, terminal_bytes  # noqa: E402
+from bench import (  # noqa: E402
+    archive,
+    big_table,
+    bulk_delete,
+    dashboard_delete,
+    listing,
+    startup,
+    terminal_bytes,
+)
 from bench.common import (  # noqa: E402
     BENCH,
     Benchmark,
@@ -34,19 +45,26 @@ from bench.common import (  # noqa: E402
     Figure,
     figures_from_json,
     figures_to_json,
+    fmt,
+    fmt_target,
     log,
     markdown_table,
     text_table,
 )
 
-BENCHMARKS: dict[str, Benchmark] = {
-    startup.NAME: startup.run,
-    big_table.NAME: big_table.run,
-    bulk_delete.NAME: bulk_delete.run,
+BENCHMARKS: dict[str, Benchmark] = {  # in the order they run (bulk_delete before
+    startup.NAME: startup.run,               # dashboard_delete: it shares the SDK loop)
     listing.NAME: listing.run,
+    bulk_delete.NAME: bulk_delete.run,
+    dashboard_delete.NAME: dashboard_delete.run,
+    big_table.NAME: big_table.run,
     terminal_bytes.NAME: terminal_bytes.run,
     archive.NAME: archive.run,
 }
+README = BENCH.parent / "README.md"
+README_BEGIN = "<!-- bench-table:begin (bench/run.py --write-readme) -->"
+README_END = "<!-- bench-table:end -->"
+RESULT_FILES = ("bench/results.md", "bench/results.json")
 RESULTS_JSON = BENCH / "results.json"
 RESULTS_MD = BENCH / "results.md"
 
@@ -62,42 +80,72 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except (OSError, ValueError):
+        pass
+    return (f"nproc {os.cpu_count()}, {cpu}, {memory} RAM, Python {platform.python_version()}, "
             f"Textual {textual.__version__}, {platform.system()} {platform.release()}")
 
 
-def code_version() -> str:
-    """HEAD, and a digest of the package's files if they differ from it (others may be
-    changing the package while the benchmarks run)."""
-    import hashlib
+def _git(*args: str) -> str:
     import subprocess
 
+    return subprocess.run(["git", *args], cwd=BENCH.parent, capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+
+
+def uncommitted() -> list[str]:
+    """Changed or untracked files, apart from the results this run writes."""
+    lines = _git("status", "--porcelain", "--untracked-files=all").splitlines()
+    return [line[3:] for line in lines if line[3:] not in RESULT_FILES]
+
+
+def code_version() -> str:
+    """The commit, and "+ uncommitted changes (files)" when the tree differs from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH.parent,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cwsandbox_tui"],
-                               cwd=BENCH.parent, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
+        head = _git("rev-parse", "--short=10", "HEAD")
+        dirty = uncommitted()
+    except (OSError, Exception):  # noqa: BLE001 - no git: say so rather than fail
+        return "? (not a git checkout)"
     if not dirty:
         return head
-    digest = hashlib.sha256()
-    for path in sorted((BENCH.parent / "cwsandbox_tui").rglob("*")):
-        if path.suffix in (".py", ".tcss") and path.is_file():
-            digest.update(path.read_bytes())
-    return f"{head} + changes {digest.hexdigest()[:8]}"
+    shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+    return f"{head} + uncommitted changes ({shown})"
+
+
+def _header(sections: dict[str, dict[str, object]]) -> list[str]:
+    codes = sorted({str(section.get("code", "?")) for section in sections.values()})
+    machines = sorted({str(section.get("machine", "?")) for section in sections.values()})
+    when = sorted(str(section.get("when", "?")) for section in sections.values())
+    lines = []
+    if len(codes) == 1:
+        lines.append(f"- Commit: `{codes[0]}`")
+    else:
+        lines.append("- Commits: **MIXED** (sections were measured at different code states: "
+                     + "; ".join(f"`{c}`" for c in codes) + ")")
+    lines.append(f"- Machine: {'; '.join(machines)}")
+    lines.append(f"- Date: {when[0]}" + (f" to {when[-1]}" if when[-1] != when[0] else ""))
+    return lines
 
 
 def render_markdown(sections: dict[str, dict[str, object]]) -> str:
     figures: list[Figure] = []
     lines = ["# Benchmarks", "",
-             "Produced by `.venv/bin/python bench/run.py` (see `bench/`). Each figure is the "
-             "median of the runs counted in its Runs column; Range is the fastest and slowest "
-             "run. Ratio says how many times better ours is than what it is compared with "
-             "(their time / our time, our rate / their rate, their memory / our memory). "
-             "Every backend ran as its own process. \"Load before\" is the 1-minute load "
-             "average when the benchmark began (2 cores: above ~0.5, other work skews it).", ""]
+             "Produced by `.venv/bin/python bench/run.py` (see `bench/`).", "",
+             *_header(sections), "",
+             "Each figure is the median of the runs counted in its Runs column; Range is the "
+             "fastest and slowest run. Ratio says how many times better ours is than what it "
+             "is compared with (their time / our time), except where its note says otherwise. "
+             "What each measure ran under is in [brackets]: latency and faults are added by "
+             "`bench/proxy.py`, a gRPC proxy process between client and server, on every "
+             "call. Every backend ran as its own process. \"Load before\" is the 1-minute "
+             "load average when the benchmark began (2 cores: above ~0.5, other work skews "
+             "it).", ""]
     for name in BENCHMARKS:
         section = sections.get(name)
         if section is None:
@@ -105,16 +153,39 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
         figures += figures_from_json(section["figures"])  # type: ignore[arg-type]
     lines.append(markdown_table(figures))
     lines.append("")
-    lines.append("| Benchmark | Measured | Code | Runs | Took | Load before | Machine |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| Benchmark | Measured (UTC) | Code | Runs | Took | Load before |")
+    lines.append("|---|---|---|---|---|---|")
     for name in BENCHMARKS:
         section = sections.get(name)
         if section is not None:
             lines.append(f"| {name} | {section['when']} | {section.get('code', '?')} | "
-                         f"{section['runs']} | "
-                         f"{section['seconds']:.0f} s | {section.get('load', '?')} | "
-                         f"{section['machine']} |")
+                         f"{section['runs']} | {section['seconds']:.0f} s | "
+                         f"{section.get('load', '?')} |")
     return "\n".join(lines) + "\n"
+
+
+def readme_table(sections: dict[str, dict[str, object]]) -> str:
+    """The README's table: the same figures as results.md, fewer columns."""
+    figures = [f for name in BENCHMARKS if name in sections
+               for f in figures_from_json(sections[name]["figures"])]  # type: ignore[arg-type]
+    lines = [*_header(sections), "",
+             "| measure | ours (median) | target | met | compared with | ratio |",
+             "|---|---|---|---|---|---|"]
+    for f in figures:
+        row = [f"{f.bench}: {f.measure}", fmt(f.value, f.unit), fmt_target(f.target, f.unit),
+               {True: "yes", False: "**no**", None: ""}[f.met], f.reference,
+               f"{f.ratio:.1f}x" if f.ratio is not None else ""]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(table: str) -> None:
+    text = README.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"README.md has no {README_BEGIN} ... {README_END} markers")
+    before, rest = text.split(README_BEGIN, 1)
+    _, after = rest.split(README_END, 1)
+    README.write_text(f"{before}{README_BEGIN}\n{table}\n{README_END}{after}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,31 +197,55 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only this benchmark ({', '.join(BENCHMARKS)}); repeatable")
     parser.add_argument("--runs", type=int, default=None,
                         help="runs per figure (default 3, --quick 1)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="big_table: also measure Textual's DataTable (adds ~5 minutes)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="run on a tree with uncommitted changes (the results say so)")
     parser.add_argument("--output", type=Path, default=None,
                         help="write the Markdown table here instead of bench/results.md")
     parser.add_argument("--render-only", action="store_true",
                         help="run nothing: rewrite bench/results.md from bench/results.json")
+    parser.add_argument("--readme", action="store_true",
+                        help="run nothing: print the README's table from bench/results.json")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="run nothing: put that table into README.md between its markers")
     args = parser.parse_args(argv)
-    if args.render_only:
+    if args.render_only or args.readme or args.write_readme:
         stored_only = json.loads(RESULTS_JSON.read_text())
-        (args.output or RESULTS_MD).write_text(render_markdown(stored_only))
-        print(text_table([f for name in BENCHMARKS if name in stored_only
-                          for f in figures_from_json(stored_only[name]["figures"])]))
+        if args.readme:
+            print(readme_table(stored_only))
+        if args.write_readme:
+            write_readme(readme_table(stored_only))
+            log(f"wrote the table into {README}")
+        if args.render_only:
+            (args.output or RESULTS_MD).write_text(render_markdown(stored_only))
+            print(text_table([f for name in BENCHMARKS if name in stored_only
+                              for f in figures_from_json(stored_only[name]["figures"])]))
         return 0
+    dirty = uncommitted()
+    if dirty and not args.quick and not args.allow_dirty:
+        print("refusing to measure a tree with uncommitted changes (commit them, or pass "
+              "--allow-dirty and the results will say so):\n  " + "\n  ".join(dirty[:20]),
+              file=sys.stderr)
+        return 2
     runs = args.runs or (1 if args.quick else 3)
-    chosen = args.only or list(BENCHMARKS)
+    chosen = [name for name in BENCHMARKS if not args.only or name in args.only]
     figures: list[Figure] = []
     failures: list[str] = []
     sections: dict[str, dict[str, object]] = {}
     started = time.monotonic()
+    code = code_version()
+    host = machine()
+    log(f"measuring {code} on {host}; {len(chosen)} benchmarks, {runs} "
+        f"run{'s' if runs != 1 else ''} each{', quick' if args.quick else ''}")
+    extra: dict[str, object] = {"baseline": args.baseline}  # shared: later ones reuse figures
     with tempfile.TemporaryDirectory(prefix="cws-bench-") as scratch:
-        for name in chosen:
-            quick = ", quick" if args.quick else ""
-            log(f"== {name} ({runs} run{'s' if runs != 1 else ''}{quick})")
+        for number, name in enumerate(chosen, 1):
+            log(f"== [{number}/{len(chosen)}] {name} "
+                f"({time.monotonic() - started:.0f} s in so far)")
             began = time.monotonic()
             load = os.getloadavg()[0]  # other work on the machine skews every figure
-            code = code_version()
-            ctx = Context(runs=runs, quick=args.quick, scratch=Path(scratch))
+            ctx = Context(runs=runs, quick=args.quick, scratch=Path(scratch), extra=extra)
             try:
                 result = BENCHMARKS[name](ctx)
             except Exception as error:  # one broken benchmark must not hide the others
@@ -160,21 +255,22 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {type(error).__name__}: {error}")
                 continue
             took = time.monotonic() - began
+            section_code = code
             if code_version() != code:
-                code += " (the package changed during this benchmark)"
-                log(f"== {name}: the package changed while it ran")
+                section_code += " (the code changed while this benchmark ran)"
+                log(f"== {name}: the code changed while it ran")
             log(f"== {name} took {took:.0f} s")
             figures += result
             sections[name] = {"figures": figures_to_json(result), "runs": runs,
-                              "seconds": took, "machine": machine(), "load": f"{load:.2f}",
-                              "code": code,
-                              "when": time.strftime("%Y-%m-%d %H:%M")}
+                              "seconds": took, "machine": host, "load": f"{load:.2f}",
+                              "code": section_code,
+                              "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     total = time.monotonic() - started
     print(text_table(figures))
-    print("\nRatio: how many times better ours is (their time / ours, our rate / theirs, "
-          "their memory / ours).")
+    print("\nRatio: how many times better ours is (their time / ours), unless its note says "
+          "otherwise.")
     print(f"\n{len(figures)} figures from {len(chosen) - len(failures)} benchmarks, "
-          f"{runs} run{'s' if runs != 1 else ''} each, in {total:.0f} s")
+          f"{runs} run{'s' if runs != 1 else ''} each, in {total:.0f} s, at {code}")
     missed = [f for f in figures if f.met is False]
     if missed:
         print("Targets missed: " + "; ".join(f"{f.bench} / {f.measure}" for f in missed))
@@ -189,11 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failures else 0
     stored: dict[str, dict[str, object]] = {}
     if args.only and RESULTS_JSON.exists():
-        stored = json.loads(RESULTS_JSON.read_text())
+        stored = {k: v for k, v in json.loads(RESULTS_JSON.read_text()).items()
+                  if k in BENCHMARKS}
     stored.update(sections)
     RESULTS_JSON.write_text(json.dumps(stored, indent=1) + "\n")
     RESULTS_MD.write_text(render_markdown(stored))
-    log(f"wrote {RESULTS_MD} and {RESULTS_JSON.name}")
+    log(f"wrote {RESULTS_MD} and {RESULTS_JSON.name}; `bench/run.py --write-readme` puts the "
+        "table into README.md")
     return 1 if failures else 0
 
 

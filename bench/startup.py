@@ -42,7 +42,7 @@ FOOTER = b"Filter"
 SIZE = (80, 24)
 FRAME_TIMEOUT = 30.0
 QUIT_TIMEOUT = 15.0
-TARGET = Target("<=", 0.6)
+TARGET = Target("<=", 0.4)
 
 
 def _dirs(root: Path) -> dict[str, str]:
@@ -120,8 +120,8 @@ def run(ctx: Context) -> list[Figure]:
     warm, quits = warm_case(ctx.runs)
     cold = cold_case(ctx.runs)
     return [
-        figure(NAME, "first frame, backend already running (empty)", warm, "s", target=TARGET),
-        figure(NAME, "first frame, cold (spawns the embedded backend)", cold, "s",
+        figure(NAME, "first frame, backend already running (empty) [loopback, no proxy]", warm, "s", target=TARGET),
+        figure(NAME, "first frame, cold (spawns the embedded backend) [loopback, no proxy]", cold, "s",
                target=TARGET, note="fresh data directory each run; the spawned backend is "
                                    "stopped via DATA_DIR/backend.json after each run"),
         figure(NAME, "'q' to process exit", quits, "s"),

@@ -112,9 +112,9 @@ def run(ctx: Context) -> list[Figure]:
             term.wait(10)
             term.close()
     return [
-        figure(NAME, f"idle refresh at 80x24 (per tick, over {ticks} ticks)", idle, "B",
+        figure(NAME, f"idle refresh at 80x24 (per tick, over {ticks} ticks) [loopback, no proxy]", idle, "B",
                target=Target("<=", 16, text="≈ 0")),
-        figure(NAME, "refresh showing one changed row (pause/resume)", change, "B",
+        figure(NAME, "refresh showing one changed row (pause/resume) [loopback, no proxy]", change, "B",
                target=Target("<=", 300, text="≈ one row (100–300 B)"),
                note="all bytes written in the 2.2 s after the change"),
     ]
