@@ -14,7 +14,8 @@ was asked is gone.
 * chaos: the CLI again, with 20% of calls UNAVAILABLE (half of them after the server made the
   change: the answer is lost and the retry finds the snapshot gone) and 10%
   RESOURCE_EXHAUSTED with a RetryInfo hint, on every method; compared with the clean CLI time.
-* prune: `cwsandbox-tui snapshots prune --status ready --yes` (one listing, then the deletes).
+* prune: `cwsandbox-tui snapshots prune --status ready,failed --yes` (every seeded snapshot:
+  one listing, then the deletes).
 * sandboxes: `cwsandbox-tui sandboxes delete ID...` of stopped sandboxes, against the SDK's
   `Sandbox.delete(id).result()` loop.
 """
@@ -115,8 +116,8 @@ def snapshots_side(side: str, count: int, python: str) -> tuple[float, str]:
                 raise RuntimeError(f"{side}: {report['summary']}\n{stderr[-2000:]}")
             note = f"{_retries(stderr)} retries"
         elif side == "prune":
-            seconds, report, stderr = run_cli(["snapshots", "prune", "--status", "ready", "--yes",
-                                               "--json"], front.url)
+            seconds, report, stderr = run_cli(["snapshots", "prune", "--status", "ready,failed",
+                                               "--yes", "--json"], front.url)
             if _outcomes(report).get("deleted") != count:
                 raise RuntimeError(f"prune: {report['summary']}\n{stderr[-2000:]}")
         elif side == "client":

@@ -96,7 +96,7 @@ def _git(*args: str) -> str:
     import subprocess
 
     return subprocess.run(["git", *args], cwd=BENCH.parent, capture_output=True, text=True,
-                          timeout=30, check=True).stdout.strip()
+                          timeout=30, check=True).stdout
 
 
 def uncommitted() -> list[str]:
@@ -108,7 +108,7 @@ def uncommitted() -> list[str]:
 def code_version() -> str:
     """The commit, and "+ uncommitted changes (files)" when the tree differs from it."""
     try:
-        head = _git("rev-parse", "--short=10", "HEAD")
+        head = _git("rev-parse", "--short=10", "HEAD").strip()
         dirty = uncommitted()
     except (OSError, Exception):  # noqa: BLE001 - no git: say so rather than fail
         return "? (not a git checkout)"
