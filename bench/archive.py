@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import Context, Figure, backend, figure, log
+from .common import LOOPBACK, Context, Figure, backend, figure, log
 
 NAME = "archive"
 FILES = 16
@@ -127,7 +127,8 @@ def run(ctx: Context) -> list[Figure]:
                note="create_archive fsyncs; plain tar -cf does not"),
         figure(NAME, f"create_archive of {size}, against tar -cf + sync", ours, "MB/s",
                reference=tar_sync, reference_label="tar -cf + sync", ratio="value/ref"),
-        figure(NAME, f"CreateFileSystemSnapshot (wait_for_ready) of {size}, via RPC [loopback, no proxy]", rpc,
+        figure(NAME, f"CreateFileSystemSnapshot (wait_for_ready) of {size}, via RPC"
+                     f"{LOOPBACK}", rpc,
                "MB/s", reference=tar, reference_label="tar -cf", ratio="value/ref",
                note="end to end through the backend process"),
     ]

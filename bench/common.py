@@ -35,6 +35,7 @@ VENV = REPO / ".venv"
 PYTHON = VENV / "bin" / "python"
 TUI = VENV / "bin" / "cwsandbox-tui"
 
+LOOPBACK = " [loopback, no proxy]"  # the tag of measures made without the proxy
 BACKEND_START_TIMEOUT = 120.0  # seeding 100k snapshots takes a few seconds
 BACKEND_STOP_TIMEOUT = 20.0
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from .common import (
+    LOOPBACK,
     TUI,
     Context,
     Figure,
@@ -120,8 +121,9 @@ def run(ctx: Context) -> list[Figure]:
     warm, quits = warm_case(ctx.runs)
     cold = cold_case(ctx.runs)
     return [
-        figure(NAME, "first frame, backend already running (empty) [loopback, no proxy]", warm, "s", target=TARGET),
-        figure(NAME, "first frame, cold (spawns the embedded backend) [loopback, no proxy]", cold, "s",
+        figure(NAME, f"first frame, backend already running (empty){LOOPBACK}", warm, "s",
+               target=TARGET),
+        figure(NAME, f"first frame, cold (spawns the embedded backend){LOOPBACK}", cold, "s",
                target=TARGET, note="fresh data directory each run; the spawned backend is "
                                    "stopped via DATA_DIR/backend.json after each run"),
         figure(NAME, "'q' to process exit", quits, "s"),

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .common import (
+    LOOPBACK,
     TUI,
     Context,
     Figure,
@@ -112,9 +113,11 @@ def run(ctx: Context) -> list[Figure]:
             term.wait(10)
             term.close()
     return [
-        figure(NAME, f"idle refresh at 80x24 (per tick, over {ticks} ticks) [loopback, no proxy]", idle, "B",
+        figure(NAME, f"idle refresh at 80x24 (per tick, over {ticks} ticks){LOOPBACK}", idle,
+               "B",
                target=Target("<=", 16, text="≈ 0")),
-        figure(NAME, "refresh showing one changed row (pause/resume) [loopback, no proxy]", change, "B",
+        figure(NAME, f"refresh showing one changed row (pause/resume){LOOPBACK}", change,
+               "B",
                target=Target("<=", 300, text="≈ one row (100–300 B)"),
                note="all bytes written in the 2.2 s after the change"),
     ]
