@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..app import DashboardApp
 
 R = TypeVar("R")
+STATUS_INTERVAL = 0.25  # seconds between two status-line counts while a listing streams in
 
 
 class FilterBar(Horizontal):
@@ -84,6 +85,7 @@ class TableScreen(Screen[None], Generic[R]):
         super().__init__()
         self.filter_text = ""
         self._status_text = ""
+        self._status_at = -1e9
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -131,7 +133,13 @@ class TableScreen(Screen[None], Generic[R]):
         if message.restarted:
             self.table.replace_all([])
         self.table.append(message.page)
-        self.update_status()
+        # The count in the status line changes with every page, and each change repaints
+        # the whole screen: a few times a second is enough (the load that ends the listing
+        # sets it exact).
+        now = time.monotonic()
+        if now - self._status_at >= STATUS_INTERVAL:
+            self._status_at = now
+            self.update_status()
 
     # filter
     def action_filter(self) -> None:

@@ -8,6 +8,7 @@ nothing; a changed row repaints its own line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -109,6 +110,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
         self._resort: Timer | None = None
+        self._resort_delay = RESORT_DELAY
+        # each row's key for the column `_keyed` sorts by, kept as rows come (a sort then
+        # costs no Python call per row), and the ids appended since `_sorted` was made
+        self._sort_keys: dict[str, Any] = {}
+        self._keyed: str | None = None
+        self._unsorted: list[str] = []
         self._parts: dict[str, Style] = {}
         self._column_index = {column.key: n for n, column in enumerate(columns)}
         self.stale = False  # rows from a connection that is gone: shown dim, with "?"
@@ -146,6 +153,8 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             for values in self._number_cache.values():
                 values.pop(row_id, None)
         self._note_texts([*changed, *added])
+        for row_id in removed:
+            self._sort_keys.pop(row_id, None)
         if structural:
             self._order = list(fresh)
             self._sorted = None
@@ -171,23 +180,30 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         """Add rows at the end (a page streaming in); existing ids are updated in place."""
         rows = list(rows)
         new: list[str] = []
+        updated: list[str] = []
         for row in rows:
             row_id = self.key(row)
             if row_id not in self.rows:
                 new.append(row_id)
             else:
                 self._cells.pop(row_id, None)
+                updated.append(row_id)
             self.rows[row_id] = row
         self._order.extend(new)
+        old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
         self._note_texts([self.key(row) for row in rows])
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
-            # large listing streams in; re-sort at most a few times a second instead.
-            self._sorted = None
+            # large listing streams in: the new ids wait in `_unsorted` and are merged into
+            # the sorted list in batches, at most a few times a second.
+            if self._sorted is not None and any(
+                    self._sort_keys.get(i) != k for i, k in zip(updated, old_keys, strict=True)):
+                self._sorted = None
+            self._unsorted.extend(new)
             if not self.view:
                 self._rebuild()  # the first rows show at once; later pages re-sort in batches
             elif self._resort is None:
-                self._resort = self.set_timer(RESORT_DELAY, self._resort_now)
+                self._resort = self.set_timer(self._resort_delay, self._resort_now)
             return
         start = len(self.view)
         self.view.extend(self._matching(new))
@@ -197,7 +213,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def _resort_now(self) -> None:
         self._resort = None
+        started = time.perf_counter()
         self._rebuild()
+        # a batch costs O(rows): keep it under a third of the time while a listing streams
+        self._resort_delay = max(RESORT_DELAY, 2 * (time.perf_counter() - started))
 
     def _note_texts(self, ids: list[str]) -> None:
         """Keep the texts and numbers of these (new or changed) rows current."""
@@ -210,6 +229,11 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             values = self._number_cache[name]
             for row_id in ids:
                 values[row_id] = getter(rows[row_id])
+        column = self._column(self._keyed)
+        if column is not None and column.sort_key is not None:
+            sort_key, keys = column.sort_key, self._sort_keys
+            for row_id in ids:
+                keys[row_id] = sort_key(rows[row_id])
 
     def _matching(self, ids: Iterable[str]) -> list[str]:
         """The ids the filter lets through, in the order given."""
@@ -256,10 +280,20 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         column = self._column(self.sort_column)
         if column is None or column.sort_key is None:
             return self._order
-        if self._sorted is None:
+        if self._keyed != column.key:
             sort_key, rows = column.sort_key, self.rows
-            self._sorted = sorted(self._order, key=lambda i: sort_key(rows[i]),
+            self._sort_keys = {i: sort_key(rows[i]) for i in self._order}
+            self._keyed = column.key
+            self._sorted = None
+        key = self._sort_keys.__getitem__
+        if self._sorted is None:
+            self._sorted = sorted(self._order, key=key, reverse=self.sort_reverse)
+        elif self._unsorted:
+            # the sorted list is one run and timsort finds it: merging the new ids in costs
+            # O(n + k log k), not a whole sort
+            self._sorted = sorted(self._sorted + self._unsorted, key=key,
                                   reverse=self.sort_reverse)
+        self._unsorted = []
         return self._sorted
 
     def _positions(self) -> dict[str, int]:

@@ -1,0 +1,54 @@
+"""Rows streaming in page by page end up in exactly the order a whole sort gives, with rows
+updated mid-stream (a changed sort key) and ties kept in arrival order."""
+
+from __future__ import annotations
+
+import random
+
+from textual.app import App, ComposeResult
+
+from cwsandbox_tui.client.models import Snapshot, SnapshotStatus
+from cwsandbox_tui.ui.screens.columns import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
+from cwsandbox_tui.ui.widgets.rowtable import RowTable
+
+from .flows_support import wait_for
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        table: RowTable[Snapshot] = RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, now=0.0,
+                                             text=SNAPSHOT_FIELDS.text)
+        table.sort_column, table.sort_reverse = "created", True
+        yield table
+
+
+def expected(rows: dict[str, Snapshot], arrival: list[str]) -> list[str]:
+    return sorted(arrival, key=lambda i: rows[i].created_at or 0.0, reverse=True)
+
+
+async def test_streamed_pages_are_merged_into_the_sorted_order() -> None:
+    rng = random.Random(7)
+    snaps = [Snapshot(id=f"fss-{n:04d}", status=SnapshotStatus.READY,
+                      created_at=float(rng.randrange(300)))  # many ties
+             for n in range(1200)]
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(RowTable)
+        latest: dict[str, Snapshot] = {}
+        arrival: list[str] = []
+        for start in range(0, len(snaps), 100):
+            page = snaps[start:start + 100]
+            if start >= 300:  # an earlier row comes again with a new creation time
+                moved = snaps[start - 250]._replace(created_at=float(rng.randrange(300)))
+                page = [*page, moved]
+            for snap in page:
+                if snap.id not in latest:
+                    arrival.append(snap.id)
+                latest[snap.id] = snap
+            table.append(page)
+            await pilot.pause()  # let a batch re-sort fire now and then
+        want = expected(latest, arrival)
+        await wait_for(pilot, lambda: table.view == want, "the merged order")
+        assert len(table.view) == len(snaps)
+        table.set_sort("created", reverse=False)  # a whole sort agrees, the other way round
+        assert table.view == sorted(arrival, key=lambda i: latest[i].created_at or 0.0)
