@@ -129,6 +129,10 @@ def _header(sections: dict[str, dict[str, object]]) -> list[str]:
         lines.append("- Commits: **MIXED** (sections were measured at different code states: "
                      + "; ".join(f"`{c}`" for c in codes) + ")")
     lines.append(f"- Machine: {'; '.join(machines)}")
+    loads = sorted(float(str(section.get("load", "nan"))) for section in sections.values())
+    if loads:
+        lines.append(f"- 1-minute load average before each benchmark: {loads[0]:.1f} to "
+                     f"{loads[-1]:.1f} (2 cores: above ~0.5, other work skews the figures)")
     lines.append(f"- Date: {when[0]}" + (f" to {when[-1]}" if when[-1] != when[0] else ""))
     return lines
 
