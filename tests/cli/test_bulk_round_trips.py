@@ -1,21 +1,18 @@
 """Bulk commands make their calls at once, not one after another, and touch only what was
-asked: observed on the server, where a probe counts every call and holds each one until
-enough of them are in flight together (a serial client never gets there)."""
+asked: observed on the server, where the gate counts every call and a probe holds each delete
+until enough of them are in flight together (a serial client never gets there)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.seeding import seed_bulk
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.backend.service import GatewayService
+from cwsandbox_tui.backend.server import BackendServer
 
 from .helpers import cli, remaining, seed
 
@@ -23,20 +20,19 @@ HOLD_TIMEOUT = 5.0  # how long a call waits for company before the probe stops h
 
 
 class Probe:
-    """Wraps servicer methods: counts calls, tracks how many are in flight, and holds each
-    call until `together` are in flight at once (or gives up holding after HOLD_TIMEOUT)."""
+    """Wraps the engine's delete calls (which every API generation's handlers make): tracks
+    how many are in flight and holds each one until `together` are in flight at once (or
+    gives up holding after HOLD_TIMEOUT)."""
 
     def __init__(self, together: int) -> None:
         self.together = together
-        self.calls: Counter[str] = Counter()
         self.in_flight = 0
         self.peak = 0
         self.reached = asyncio.Event()
         self.gave_up = False
 
-    def wrap(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-        async def handler(servicer: Any, request: Any, context: Any) -> Any:
-            self.calls[name] += 1
+    def wrap(self, method: Callable[[str], Awaitable[Any]]) -> Callable[[str], Awaitable[Any]]:
+        async def held(item_id: str) -> Any:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             if self.in_flight >= self.together:
@@ -47,29 +43,30 @@ class Probe:
                         await asyncio.wait_for(self.reached.wait(), HOLD_TIMEOUT)
                     except TimeoutError:
                         self.gave_up = True
-                return await method(servicer, request, context)
+                return await method(item_id)
             finally:
                 self.in_flight -= 1
-        return handler
+        return held
 
 
 @pytest.fixture
-def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
+def probe(backend: BackendServer) -> Probe:
+    engine: Any = backend.engine
     probe = Probe(together=12)
-    for name in ("DeleteFileSystemSnapshot", "GetFileSystemSnapshot", "Delete", "Get"):
-        monkeypatch.setattr(GatewayService, name, probe.wrap(name, getattr(GatewayService, name)))
+    engine.delete_snapshot = probe.wrap(engine.delete_snapshot)
+    engine.delete = probe.wrap(engine.delete)
+    for name in COUNTED:
+        backend.faults.set_latency(name, 0.0)  # a rule makes the fault plan count the calls
     return probe
 
 
-@pytest.fixture
-async def backend(data_dir: Path, probe: Probe) -> AsyncIterator[BackendServer]:
-    """The shared fixture's backend, started after the probe is in place."""
-    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1)))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop(grace=0)
+COUNTED = ("DeleteFileSystemSnapshot", "GetFileSystemSnapshot", "Delete", "DeleteSandbox",
+           "Get", "GetSandbox")
+
+
+def rpc_calls(backend: BackendServer) -> Counter[str]:
+    """Calls per method name, as the backend's gate counted them (both API generations)."""
+    return Counter({n: backend.faults.calls(n) for n in COUNTED if backend.faults.calls(n)})
 
 
 async def test_snapshots_delete_has_no_lookups_runs_at_once_and_deletes_only_what_was_asked(
@@ -82,7 +79,7 @@ async def test_snapshots_delete_has_no_lookups_runs_at_once_and_deletes_only_wha
     outcomes = {item["id"]: item["outcome"] for item in run.json()["items"]}
     assert outcomes == {i: "not_found" if "unknown" in i else "deleted" for i in asked}
     assert remaining(backend) == set(ids[40:])
-    assert probe.calls == {"DeleteFileSystemSnapshot": len(asked)}  # one call per id, no Get
+    assert rpc_calls(backend) == {"DeleteFileSystemSnapshot": len(asked)}  # one per id, no Get
     assert probe.peak >= probe.together and not probe.gave_up
 
 
@@ -93,7 +90,7 @@ async def test_snapshots_prune_deletes_at_once(backend: BackendServer, probe: Pr
                     env={"CWSANDBOX_BASE_URL": backend.url})
     assert run.code == 0 and run.stdout.strip() == f"{len(old)} deleted", run
     assert remaining(backend) == set(new)
-    assert probe.calls == {"DeleteFileSystemSnapshot": len(old)}
+    assert rpc_calls(backend) == {"DeleteFileSystemSnapshot": len(old)}
     assert probe.peak >= probe.together and not probe.gave_up
 
 
@@ -108,5 +105,6 @@ async def test_sandboxes_delete_runs_at_once_and_reports_unknown_ids(
     assert run.code == 3, run
     assert run.json() == {i: "not_found" if i == "sb-unknown" else "deleted" for i in asked}
     assert sorted(row.id for row in backend.engine.store.sandboxes_after(0)) == ids[20:]
-    assert probe.calls == {"Delete": len(asked)}
+    [(name, calls)] = rpc_calls(backend).items()  # one method, whichever generation
+    assert name in ("Delete", "DeleteSandbox") and calls == len(asked)
     assert probe.peak >= probe.together and not probe.gave_up
