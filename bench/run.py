@@ -1,6 +1,6 @@
 """Run the benchmark suite at one commit and write bench/results.md (and results.json).
 
-    .venv/bin/python bench/run.py                  # everything, 3 runs each (~15 minutes)
+    .venv/bin/python bench/run.py                  # everything, 3 runs each (<= 20 minutes)
     .venv/bin/python bench/run.py --quick          # a smoke run: 1 run, small sizes, no files
     .venv/bin/python bench/run.py --only listing   # one benchmark (repeatable); see --help
     .venv/bin/python bench/run.py --readme         # print the README's table from results.json
