@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from . import sandboxfs, states, validation
+from . import network, procs, sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
 from .blocking import run_io
 from .discovery import RUNNER_ID, Catalogue, Resources, local_runner
@@ -28,7 +29,7 @@ from .errors import (
     snapshot_not_found,
 )
 from .faults import FaultPlan
-from .isolation import Isolation
+from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
 from .sandboxfs import FileProblem
@@ -79,6 +80,11 @@ def _home_dir() -> tuple[Path, ...]:
     return (home,) if home != Path("/") else ()
 
 
+def owner_token(data_dir: Path) -> str:
+    """What marks the processes a backend of this data directory starts."""
+    return hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class BucketConfig:
     bucket_name: str
@@ -108,9 +114,12 @@ class Engine:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(data_dir / "state.sqlite3")
         self.buckets_dir = data_dir / "buckets"
+        self.owner_token = owner_token(data_dir)
+        self.network = network.offer(isolation.isolated)
         self.runtime = Runtime(self.store, isolation, data_dir / "sandboxes",
-                               hidden=(data_dir.resolve(), *_home_dir(), *hidden),
-                               on_running=self._on_running)
+                               hidden=(data_dir.resolve(), *_home_dir(),
+                                       *(h.resolve() for h in hidden)),
+                               on_running=self._on_running, owner_token=self.owner_token)
         self._archiving: dict[str, asyncio.Task[None]] = {}
         self.archive_rate: float | None = None  # bytes per second; None writes at full speed
         self._stop_keys: dict[str, str] = {}
@@ -122,12 +131,31 @@ class Engine:
 
     # lifecycle
     def recover(self) -> None:
-        """Bring state written by an earlier run (perhaps killed) back to the truth."""
+        """Bring state written by an earlier run (perhaps killed) back to the truth.
+
+        Processes that run left behind (found by the marker in their environment, never by
+        name) are ended, its stage directory removed, and each sandbox that was live is
+        FAILED with its /tmp emptied.
+        """
         now = time.time()
+        leftovers = procs.marked_values(SANDBOX_ENV, f"{self.owner_token}:")
+        ended = procs.kill_marked(OWNER_ENV, self.owner_token)
+        if ended:
+            log.warning("ended %d process(es) an earlier run of this data directory left "
+                        "behind", ended)
+        remove_stale_stages(self.owner_token, keep=self.runtime.isolation.stage)
+        left_by: dict[str, int] = {}
+        for value in leftovers.values():
+            sandbox_id = value.split(":", 1)[1]
+            left_by[sandbox_id] = left_by.get(sandbox_id, 0) + 1
         for row in self.store.sandboxes_with_status(states.LIVE):
-            self.store.update_sandbox(
-                row.id, status=states.FAILED, ended_at=now,
-                status_reason="its process was lost when the backend stopped")
+            reason = "its process was lost when the backend stopped"
+            if row.id in left_by:
+                reason += (f"; {left_by[row.id]} process(es) it left running were ended when "
+                           "the backend started again")
+            self.store.update_sandbox(row.id, status=states.FAILED, ended_at=now,
+                                      status_reason=reason)
+            shutil.rmtree(self.runtime.layout_for(row).tmp_dir, ignore_errors=True)
         # An archive is dropped once no record refers to it any more, so each record lets go
         # of its archive before the archive is dropped.
         for snap in self.store.snapshots_with_status(states.FSS_CREATING):
@@ -203,6 +231,9 @@ class Engine:
                 spec.mount_size or validation.DEFAULT_MOUNT_SIZE, "file_system.size")
         elif spec.mount_size or restore_from:
             raise invalid("file_system.mount_path", "is required when a size or snapshot is given")
+        applied = network.choose(self.network, spec.ingress_mode, spec.egress_mode,
+                                 spec.exposed_ports)
+        spec.ingress_mode, spec.egress_mode = applied.ingress_mode, applied.egress_mode
         source: SnapshotRow | None = None
         if restore_from:
             source = self._restorable(restore_from)
@@ -234,6 +265,7 @@ class Engine:
             try:
                 await asyncio.to_thread(restore_archive, self._archive_path(source),
                                         live.layout.mount_dir)
+                await asyncio.to_thread(self.isolation.hand_over_tree, live.layout.mount_dir)
             except Exception as exc:
                 reason = "restoring the snapshot failed"
                 if isinstance(exc, ArchiveError):
@@ -308,12 +340,12 @@ class Engine:
     async def pause(self, sandbox_id: str) -> None:
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
         if live.row.status == states.RUNNING:
-            self.runtime.pause(live)
+            await self.runtime.pause(live)
 
     async def resume(self, sandbox_id: str) -> None:
         live = self._live(sandbox_id)
         if live.row.status == states.PAUSED:
-            self.runtime.resume(live)
+            await self.runtime.resume(live)
         elif live.row.status != states.RUNNING:
             raise precondition(f"sandbox {sandbox_id!r} is "
                                f"{states.status_name(live.row.status)}, not PAUSED",

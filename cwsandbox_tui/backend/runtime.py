@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -13,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import states
-from .isolation import Isolation, Launch, Layout
+from . import procs, states
+from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
 from .store import SandboxRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
+START_WAIT_SECONDS = 20
+
 
 @dataclass
 class LiveSandbox:
@@ -42,11 +43,13 @@ class Runtime:
     """Runs sandbox processes and keeps their rows in the store up to date."""
 
     def __init__(self, store: Store, isolation: Isolation, root: Path, hidden: tuple[Path, ...],
-                 on_running: Callable[[LiveSandbox], None] | None = None) -> None:
+                 on_running: Callable[[LiveSandbox], None] | None = None,
+                 owner_token: str = "") -> None:
         self.store = store
         self.isolation = isolation
         self.root = root
         self.hidden = hidden
+        self.owner_token = owner_token  # marks the processes this data directory's backend starts
         self.live: dict[str, LiveSandbox] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_running = on_running
@@ -62,6 +65,7 @@ class Runtime:
             mount_path=row.spec.mount_path,
             hidden=self.hidden,
             hostname=row.id,
+            owner=self.isolation.owner,
         )
 
     def logbook_for(self, sandbox_id: str) -> LogBook:
@@ -81,8 +85,10 @@ class Runtime:
     def adopt(self, row: SandboxRow) -> LiveSandbox:
         layout = self.layout_for(row)
         layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.isolation.hand_over(layout.tmp_dir)
         if layout.mount_dir is not None:
             layout.mount_dir.mkdir(parents=True, exist_ok=True)
+            self.isolation.hand_over(layout.mount_dir)
         live = LiveSandbox(row=row, layout=layout,
                            logbook=LogBook(self.sandbox_dir(row.id) / "output.log"))
         self.live[row.id] = live
@@ -95,7 +101,15 @@ class Runtime:
             setattr(live.row, key, value)
         self.store.update_sandbox(live.row.id, status=status, status_reason=reason, **extra)
 
+    def marker(self, sandbox_id: str) -> dict[str, str]:
+        return {OWNER_ENV: self.owner_token, SANDBOX_ENV: f"{self.owner_token}:{sandbox_id}"}
+
+    def _launch(self, live: LiveSandbox, argv: list[str], env: dict[str, str]) -> Launch:
+        return self.isolation.launch(argv, live.layout, env, marker=self.marker(live.row.id))
+
     async def _spawn(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
+        # Forked from the event loop's thread, which lives as long as the backend: the
+        # parent-death signal bubblewrap and setpriv set fires when that thread ends.
         return await asyncio.create_subprocess_exec(
             *launch.argv,
             cwd=launch.cwd,
@@ -109,7 +123,7 @@ class Runtime:
     async def boot(self, live: LiveSandbox) -> None:
         """Start the sandbox's main process; CREATING becomes RUNNING or FAILED."""
         spec = live.row.spec
-        launch = self.isolation.launch([spec.command, *spec.args], live.layout, spec.env)
+        launch = self._launch(live, [spec.command, *spec.args], spec.env)
         try:
             live.process = await self._spawn(launch, stdin=False)
         except OSError as exc:
@@ -119,16 +133,28 @@ class Runtime:
             live.booted.set()
             live.exited.set()
             return
-        self.set_status(live, states.RUNNING, "", started_at=time.time())
-        live.booted.set()
         self.spawn_task(self._pump(live, live.process.stdout, "stdout"))
         self.spawn_task(self._pump(live, live.process.stderr, "stderr"))
+        # RUNNING once the workload exists, so that a pause right after finds it to freeze
+        await self._wait_started(live.process)
+        if live.row.status == states.CREATING:  # not stopped meanwhile
+            self.set_status(live, states.RUNNING, "", started_at=time.time())
+        live.booted.set()
         self.spawn_task(self._watch(live))
         if spec.max_lifetime_seconds > 0:
             live.lifetime = asyncio.get_running_loop().call_later(
                 spec.max_lifetime_seconds, self._lifetime_reached, live)
         if self._on_running is not None:
             self._on_running(live)
+
+    async def _wait_started(self, process: asyncio.subprocess.Process) -> None:
+        """Until the workload of `process` exists (or it ended, or it took too long)."""
+        isolated = self.isolation.isolated
+        deadline = time.monotonic() + START_WAIT_SECONDS
+        while process.returncode is None and time.monotonic() < deadline:
+            if procs.has_workload(process.pid, isolated):
+                return
+            await asyncio.sleep(0.005)
 
     async def _pump(self, live: LiveSandbox, stream: asyncio.StreamReader | None,
                     name: str) -> None:
@@ -182,48 +208,69 @@ class Runtime:
             live.exited.set()
             return
         deadline = time.monotonic() + grace
-        signalled = _terminate_group(process.pid)
-        _signal_group(process.pid, signal.SIGCONT)  # a paused sandbox must wake to see SIGTERM
+        # bubblewrap does not forward signals and dies of SIGTERM itself, which would lose
+        # the workload's exit status: the workload's processes get the signal directly.
+        signalled = self._signal_workload(process.pid, signal.SIGTERM)
+        self._signal_workload(process.pid, signal.SIGCONT)  # a paused one must wake to see it
         while not signalled and not live.exited.is_set() and time.monotonic() < deadline:
-            # bubblewrap has not started the workload yet: SIGTERM it once it has
-            await asyncio.sleep(0.01)
-            signalled = _terminate_group(process.pid)
+            await asyncio.sleep(0.01)  # the workload has not started yet
+            signalled = self._signal_workload(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(live.exited.wait(),
                                    timeout=max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
-            _signal_group(process.pid, signal.SIGKILL)
+            self._kill(live.row.id, process)
             await live.exited.wait()
 
-    def pause(self, live: LiveSandbox) -> None:
+    def _signal_workload(self, launcher: int, sig: signal.Signals) -> int:
+        return procs.send(procs.workload(procs.table(), launcher, self.isolation.isolated), sig)
+
+    def _kill(self, sandbox_id: str, *processes: asyncio.subprocess.Process) -> None:
+        """SIGKILL these launchers with their workloads (and, unisolated, whatever carries
+        the sandbox's marker: a child that left the process tree)."""
+        isolated = self.isolation.isolated
+        table = procs.table()
+        pids = [p.pid for p in processes if p.returncode is None]
+        for pid in list(pids):
+            pids += procs.workload(table, pid, isolated)
+        procs.send(pids, signal.SIGKILL)
+        if not isolated:
+            marker = self.marker(sandbox_id)
+            procs.send(procs.marked(SANDBOX_ENV, marker[SANDBOX_ENV]), signal.SIGKILL)
+
+    def _launchers(self, live: LiveSandbox) -> list[int]:
+        running = [live.process, *live.execs]
+        return [p.pid for p in running if p is not None and p.returncode is None]
+
+    async def pause(self, live: LiveSandbox) -> None:
+        """Stop the workload's processes (never bubblewrap's, which must stay able to see the
+        backend die); PAUSED once none is left running."""
         assert live.process is not None
-        _signal_group(live.process.pid, signal.SIGSTOP)
-        for proc in live.execs:
-            _signal_group(proc.pid, signal.SIGSTOP)
+        await asyncio.to_thread(procs.freeze, self._launchers(live), self.isolation.isolated)
         self.set_status(live, states.PAUSED)
 
-    def resume(self, live: LiveSandbox) -> None:
+    async def resume(self, live: LiveSandbox) -> None:
         assert live.process is not None
-        for proc in live.execs:
-            _signal_group(proc.pid, signal.SIGCONT)
-        _signal_group(live.process.pid, signal.SIGCONT)
+        await asyncio.to_thread(procs.thaw, self._launchers(live), self.isolation.isolated)
         self.set_status(live, states.RUNNING)
 
     async def start_exec(self, live: LiveSandbox, argv: list[str], env: dict[str, str]
                          ) -> asyncio.subprocess.Process:
-        launch = self.isolation.launch(argv, live.layout, {**live.row.spec.env, **env})
+        launch = self._launch(live, argv, {**live.row.spec.env, **env})
         proc = await self._spawn(launch, stdin=True)
         live.execs.add(proc)
+        await self._wait_started(proc)
+        if live.row.status == states.PAUSED:  # paused while this exec was starting
+            await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
         return proc
 
     def end_exec(self, live: LiveSandbox, proc: asyncio.subprocess.Process) -> None:
         live.execs.discard(proc)
         if proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGKILL)
+            self._kill(live.row.id, proc)
 
     async def _kill_execs(self, live: LiveSandbox) -> None:
-        for proc in list(live.execs):
-            _signal_group(proc.pid, signal.SIGKILL)
+        self._kill(live.row.id, *live.execs)
         for proc in list(live.execs):
             with contextlib.suppress(ProcessLookupError):
                 await proc.wait()
@@ -233,9 +280,8 @@ class Runtime:
         for live in list(self.live.values()):
             if live.process is not None and live.process.returncode is None:
                 live.lost = True
-                _signal_group(live.process.pid, signal.SIGKILL)
-            for proc in list(live.execs):
-                _signal_group(proc.pid, signal.SIGKILL)
+            running = [p for p in (live.process, *live.execs) if p is not None]
+            self._kill(live.row.id, *running)
         waits = [live.exited.wait() for live in self.live.values() if live.process is not None]
         if waits:
             with contextlib.suppress(TimeoutError):
@@ -245,30 +291,3 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _terminate_group(pgid: int) -> bool:
-    """SIGTERM every process of the group but bubblewrap's own; False if there was none.
-
-    bwrap does not forward signals and dies of SIGTERM itself, which would lose the
-    workload's exit status; the workload's processes get the signal directly instead.
-    """
-    signalled = False
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            with open(f"/proc/{entry.name}/comm", "rb") as comm:
-                name = comm.read().strip()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and name != b"bwrap":
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGTERM)
-                signalled = True
-    return signalled

@@ -200,6 +200,9 @@ class _Walk:
             raise FileProblem("permission", "cannot be created: read-only file system")
         try:
             os.mkdir(name, 0o755, dir_fd=parent.fd)
+            owner = self.layout.owner
+            if owner is not None:  # a root backend's sandbox is another uid: it must own it
+                os.chown(name, owner.uid, owner.gid, dir_fd=parent.fd, follow_symlinks=False)
         except FileExistsError:
             pass
         except OSError as exc:
@@ -356,6 +359,8 @@ def write_file(layout: Layout, sandbox_path: str, contents: bytes) -> None:
         fd, path = _open_last(walk, name, os.O_WRONLY, create=True)
     with os.fdopen(fd, "wb", buffering=0) as out:
         try:
+            if layout.owner is not None:  # the sandbox must be able to change what it is given
+                os.fchown(out.fileno(), layout.owner.uid, layout.owner.gid)
             os.ftruncate(out.fileno(), 0)
             view = memoryview(contents)
             for start in range(0, len(view), CHUNK):

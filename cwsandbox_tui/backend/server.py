@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 
 from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
-from .engine import RUNNER_ID, Engine
+from .engine import RUNNER_ID, Engine, owner_token
 from .faults import FaultPlan
 from .gate import Gate
 from .isolation import detect
@@ -137,7 +137,8 @@ class BackendServer:
 
     async def start(self) -> int:
         self._lock()
-        isolation = detect(disable=not self.config.isolate)
+        isolation = detect(disable=not self.config.isolate,
+                           label=owner_token(self.config.data_dir))
         self.engine = Engine(self.config.data_dir, isolation, self.faults,
                              hidden=self.config.hidden)
         self.engine.recover()
@@ -166,7 +167,8 @@ class BackendServer:
         await server.start()
         self._server = server
         state = {"pid": os.getpid(), "url": self.url, "port": self.port,
-                 "isolation": isolation.kind, "auth": bool(self.config.api_key), "api": api}
+                 "isolation": isolation.kind, "isolation_detail": isolation.detail,
+                 "auth": bool(self.config.api_key), "api": api}
         (self.config.data_dir / STATE_FILE).write_text(json.dumps(state))
         served = {"both": "coreweave.sandbox.v1 and v1beta2"}.get(api, f"coreweave.sandbox.{api}")
         log.info("serving %s on %s (data: %s)", served, self.url, self.config.data_dir)
@@ -180,6 +182,7 @@ class BackendServer:
             self._server = None
         if self.engine is not None:
             await self.engine.close()
+            self.engine.isolation.close()
             self.engine = None
         with contextlib.suppress(OSError):
             (self.config.data_dir / STATE_FILE).unlink()

@@ -191,6 +191,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             sandbox_status=row.status,
             runner_id=RUNNER_ID,
             local_details=self._details(row),
+            applied_ingress_mode=row.spec.ingress_mode,
+            applied_egress_mode=row.spec.egress_mode,
         )
 
     async def _call(self, request: Message, context: grpc.aio.ServicerContext,
@@ -220,6 +222,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 mount_path=fs.mount_path if has_fs else "",
                 mount_size=fs.size if has_fs else "",
                 max_lifetime_seconds=request.max_lifetime_seconds,
+                ingress_mode=request.network.ingress_mode,
+                egress_mode=request.network.egress_mode,
+                exposed_ports=list(request.network.exposed_ports),
             )
             if has_fs and not fs.mount_path:
                 raise invalid("file_system.mount_path", "is required")
@@ -230,7 +235,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             row = self.engine.start(spec, restore)
             return pb.StartSandboxResponse(
                 sandbox_id=row.id, started_at_time=timestamp(row.created_at),
-                runner_id=RUNNER_ID, sandbox_status=row.status)  # type: ignore[arg-type]
+                runner_id=RUNNER_ID, sandbox_status=row.status,  # type: ignore[arg-type]
+                applied_ingress_mode=row.spec.ingress_mode,
+                applied_egress_mode=row.spec.egress_mode)
         return await self._call(request, context, work)
 
     async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:

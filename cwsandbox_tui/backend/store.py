@@ -61,6 +61,10 @@ class SandboxSpec:
     # Names the v1 API gives things the v1beta2 API leaves unnamed ("" = the default).
     volume_name: str = ""  # the scratch volume that holds the mount
     container_name: str = ""
+    # network: the modes asked for, replaced at Start by the modes applied
+    ingress_mode: str = ""
+    egress_mode: str = ""
+    exposed_ports: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -50,11 +50,9 @@ from .helpers import (
 POLITE = ["-c", 'trap "echo got-sigterm; exit 0" TERM; echo up; while :; do sleep 0.05; done']
 
 
-def group_states(backend: BackendServer, sandbox_id: str) -> set[str]:
-    """The /proc states of every process in the sandbox's process group."""
-    assert backend.engine is not None
-    pgid = backend.engine.runtime.live[sandbox_id].process.pid  # type: ignore[union-attr]
-    found: set[str] = set()
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process now."""
+    table: dict[int, tuple[int, str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -63,9 +61,40 @@ def group_states(backend: BackendServer, sandbox_id: str) -> set[str]:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            found.add(fields[0].decode())
-    return found
+        table[int(entry)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
+def sandbox_states(backend: BackendServer, sandbox_id: str) -> tuple[set[str], set[str]]:
+    """The /proc states of the sandbox's workload processes, and of its keepers.
+
+    The keepers are the process the backend started and, under bubblewrap, its one child
+    (bubblewrap's init); everything below them is the workload.
+    """
+    assert backend.engine is not None
+    launcher = backend.engine.runtime.live[sandbox_id].process.pid  # type: ignore[union-attr]
+    table = _proc_table()
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    keepers = [launcher]
+    if backend.engine.isolation.isolated:
+        keepers += kids.get(launcher, [])
+    workload: list[int] = []
+    pending = [k for keeper in keepers for k in kids.get(keeper, []) if k not in keepers]
+    while pending:
+        pid = pending.pop()
+        workload.append(pid)
+        pending += kids.get(pid, [])
+    if not backend.engine.isolation.isolated:
+        workload.append(launcher)
+        keepers = []
+    return ({table[p][1] for p in workload if p in table},
+            {table[p][1] for p in keepers if p in table})
+
+
+def group_states(backend: BackendServer, sandbox_id: str) -> set[str]:
+    return sandbox_states(backend, sandbox_id)[0]
 
 
 async def test_start_reports_creating_then_running_never_unspecified(gateway: Gateway) -> None:
@@ -204,6 +233,8 @@ async def test_pause_really_stops_the_process_and_resume_continues(
     await until(lambda: group_states(backend, sid) <= {"T", "Z"}, what="every process stopped")
     frozen = await count()  # files can still be read while paused
     assert group_states(backend, sid) <= {"T", "Z"}
+    # bubblewrap itself is not stopped: it must stay able to act on the backend's death
+    assert not sandbox_states(backend, sid)[1] & {"T", "t"}
     assert await count() == frozen
     assert (await gateway.Pause(pb.PauseSandboxRequest(sandbox_id=sid))).success  # idempotent
     assert (await get(gateway, sid)).sandbox_status == PAUSED
