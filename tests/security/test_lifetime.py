@@ -1,0 +1,227 @@
+"""No sandbox process outlives its backend, whatever the sandbox was doing (issue 13).
+
+The backend runs as its own `serve` process and is killed with SIGKILL while it has sandboxes
+running, paused, stopping, running an exec (one of them paused) and being archived. Their
+processes are looked up by what the backend started (its descendants, and the marker the
+backend puts in the environment of what it starts), never by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from backend.helpers import (
+    FAILED,
+    FSS_CREATING,
+    FSS_FAILED,
+    MOUNT,
+    PAUSED,
+    STUBBORN,
+    TERMINATING,
+    Streaming,
+    exec_init,
+    get,
+    get_snapshot,
+    sh_ok,
+    snapshot,
+    start_sandbox,
+    stop,
+    wait_status,
+)
+from backend.serving import ServeProcess
+
+from cwsandbox_tui.backend.engine import owner_token
+from cwsandbox_tui.backend.isolation import OWNER_ENV, STAGE_PREFIX
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
+from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
+
+DEADLINE = 5.0  # seconds after the backend's death by which every process must be gone
+WORKER = ["-c", 'sleep 1000 & sleep 1001 & trap "exit 0" TERM INT; wait']
+
+
+def proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, state, start time in clock ticks) of every process now."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), fields[0].decode(), int(fields[19]))
+    return table
+
+
+def descendants(table: dict[int, tuple[int, str, int]], root: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    pending = list(kids.get(root, []))
+    while pending:
+        pid = pending.pop()
+        found.add(pid)
+        pending += kids.get(pid, [])
+    return found
+
+
+def marked(variable: str) -> set[int]:
+    """Pids whose initial environment holds `variable` (NAME=value)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as env:
+            if variable.encode() in env.read().split(b"\0"):
+                found.add(int(entry))
+    return found
+
+
+def running_marked(token: str) -> set[int]:
+    """Live (not zombie) processes carrying this data directory's marker."""
+    table = proc_table()
+    return {pid for pid in marked(f"{OWNER_ENV}={token}")
+            if pid in table and table[pid][1] not in ("Z", "X")}
+
+
+def alive(processes: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these (pid, start time) still run: a zombie runs nothing and holds nothing."""
+    table = proc_table()
+    return {(pid, start) for pid, start in processes
+            if pid in table and table[pid][2] == start and table[pid][1] not in ("Z", "X")}
+
+
+async def gone_within(processes: set[tuple[int, int]], since: float) -> float:
+    """Seconds from `since` until none of `processes` runs; fails past the deadline."""
+    while left := alive(processes):
+        if time.monotonic() - since > DEADLINE:
+            raise AssertionError(f"{len(left)} process(es) outlived the backend by "
+                                 f"{DEADLINE} s: {sorted(left)}")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - since
+
+
+async def open_exec(streaming: Streaming, sid: str, script: str
+                    ) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """An exec left running; the event is set once it printed its first output."""
+    started = asyncio.Event()
+    hold = asyncio.Event()
+
+    async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
+        yield exec_init(sid, ["/bin/sh", "-c", script])
+        await hold.wait()  # stdin stays open: the exec runs until the stream ends
+
+    async def consume() -> None:
+        with contextlib.suppress(Exception):
+            async for frame in streaming.StreamExec(requests()):
+                if frame.HasField("output"):
+                    started.set()
+
+    return asyncio.ensure_future(consume()), started
+
+
+async def test_every_sandbox_process_dies_with_a_killed_backend_and_restart_reports_it(
+        tmp_path: Path) -> None:
+    data_dir = tmp_path / "lifetime"
+    token = owner_token(data_dir)
+    server = await ServeProcess(data_dir, "--archive-rate", "128Ki").ready()
+    execs: list[asyncio.Task[None]] = []
+    try:
+        gateway, streaming = server.stubs()
+        running = await start_sandbox(gateway, args=WORKER)
+        paused = await start_sandbox(gateway, args=WORKER)
+        exec_task, exec_started = await open_exec(streaming, paused,
+                                                  "echo go; sleep 1000 & sleep 1001")
+        execs.append(exec_task)
+        await asyncio.wait_for(exec_started.wait(), 10)
+        assert (await gateway.Pause(pb.PauseSandboxRequest(sandbox_id=paused))).success
+        execing = await start_sandbox(gateway, args=WORKER)
+        exec_task, exec_started = await open_exec(streaming, execing,
+                                                  "echo go; sleep 1000 & wait")
+        execs.append(exec_task)
+        await asyncio.wait_for(exec_started.wait(), 10)
+        archiving = await start_sandbox(gateway, args=WORKER)
+        await sh_ok(streaming, archiving, f"head -c 4000000 /dev/urandom > {MOUNT}/big")
+        caught = (await snapshot(gateway, archiving, wait=False)).file_system_snapshot_id
+        assert (await get_snapshot(gateway, caught)).status == FSS_CREATING
+        stopping = await start_sandbox(gateway, args=STUBBORN)
+        await stop(gateway, stopping, grace=300)
+        await wait_status(gateway, stopping, TERMINATING)
+        assert (await get(gateway, paused)).sandbox_status == PAUSED
+
+        table = proc_table()
+        started = descendants(table, server.process.pid)
+        assert marked(f"{OWNER_ENV}={token}") <= started | {server.process.pid}
+        # five sandboxes and two execs, each with its workload of several processes
+        assert len(started) >= 7 * 2, sorted(started)
+        watched = {(pid, table[pid][2]) for pid in started if pid in table}
+
+        killed_at = time.monotonic()
+        server.process.send_signal(signal.SIGKILL)
+        assert await server.exited() == -signal.SIGKILL
+        took = await gone_within(watched, killed_at)
+        print(f"every one of {len(watched)} sandbox processes gone {took:.2f} s after SIGKILL")
+        assert not running_marked(token)
+        await server.close()
+    finally:
+        for task in execs:
+            task.cancel()
+        await asyncio.gather(*execs, return_exceptions=True)
+        server.kill()
+
+    stale_stages = [p for p in Path("/tmp").glob(f"{STAGE_PREFIX}{token}-*")]
+    restarted = await ServeProcess(data_dir).ready()
+    try:
+        gateway, _ = restarted.stubs()
+        for sid in (running, paused, execing, archiving, stopping):
+            lost = await get(gateway, sid)
+            assert lost.sandbox_status == FAILED, sid
+            assert "lost when the backend stopped" in lost.status_reason
+            assert "were ended" not in lost.status_reason, "nothing was left to end"
+        failed = await get_snapshot(gateway, caught)
+        assert failed.status == FSS_FAILED and failed.status_reason
+        assert not [p for p in stale_stages if p.exists()], "the earlier run's stage is removed"
+        assert await restarted.close() == 0
+    finally:
+        restarted.kill()
+    assert not list(Path("/tmp").glob(f"{STAGE_PREFIX}{token}-*")), "a clean stop leaves none"
+
+
+async def test_a_restart_ends_what_an_unisolated_run_left_behind(tmp_path: Path) -> None:
+    """Unisolated, only the workload's first process is tied to the backend's life: a child
+    it started survives a SIGKILL of the backend, until the backend starts again."""
+    data_dir = tmp_path / "plain"
+    token = owner_token(data_dir)
+    server = await ServeProcess(data_dir, "--no-isolation").ready()
+    try:
+        gateway, _ = server.stubs()
+        sid = await start_sandbox(gateway, args=WORKER)
+        server.process.send_signal(signal.SIGKILL)
+        assert await server.exited() == -signal.SIGKILL
+        await server.close()
+    finally:
+        server.kill()
+    # (SIGKILL reached the shell; its background children are what is left)
+    left = running_marked(token)
+    assert left, "the unisolated workload's children outlive the backend's death"
+    table = proc_table()
+    watched = {(pid, table[pid][2]) for pid in left if pid in table}
+
+    restarted = await ServeProcess(data_dir, "--no-isolation").ready()
+    try:
+        assert not alive(watched), "the restart ended them before it served"
+        gateway, _ = restarted.stubs()
+        lost = await get(gateway, sid)
+        assert lost.sandbox_status == FAILED
+        assert f"{len(watched)} process(es) it left running were ended" in lost.status_reason
+        assert await restarted.close() == 0
+    finally:
+        restarted.kill()
