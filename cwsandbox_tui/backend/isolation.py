@@ -299,19 +299,23 @@ def find_bwrap() -> Bwrap | None:
 
 
 def _make_stage(label: str) -> Path:
-    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{label}-", dir="/tmp"))
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{label}-{os.getpid()}-", dir="/tmp"))
     stage.chmod(0o755)
     return stage
 
 
 def remove_stale_stages(label: str, keep: Path | None) -> int:
-    """Remove stage directories an earlier run of this data directory left in /tmp."""
+    """Remove stage directories left in /tmp by a backend killed before it could: every one
+    of this data directory's but `keep`, and any other whose backend no longer runs."""
     removed = 0
     with contextlib.suppress(OSError):
         for entry in os.scandir("/tmp"):
-            if not entry.name.startswith(f"{STAGE_PREFIX}{label}-"):
+            if not entry.name.startswith(STAGE_PREFIX) or entry.path == str(keep):
                 continue
-            if keep is not None and entry.path == str(keep):
+            parts = entry.name[len(STAGE_PREFIX):].split("-")
+            ours = parts[0] == label
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+            if not ours and (pid == 0 or os.path.exists(f"/proc/{pid}")):
                 continue
             with contextlib.suppress(OSError):
                 if entry.is_dir(follow_symlinks=False) and \
