@@ -85,11 +85,29 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def _executable(pid: int) -> tuple[int, int] | None:
+    try:
+        found = os.stat(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
 def has_workload(launcher: int, isolated: bool) -> bool:
-    """Whether the workload of `launcher` has started (cheap enough to poll)."""
+    """Whether the workload of `launcher` has started its own program (cheap to poll).
+
+    Under bubblewrap, a child of bubblewrap's init that still runs bubblewrap's program is
+    not the workload yet: a signal meant for the workload would find it without handlers.
+    """
     if not isolated:
         return os.path.exists(f"/proc/{launcher}")
-    return any(child_pids(init) for init in child_pids(launcher))
+    for init in child_pids(launcher):
+        keeper = _executable(init)
+        for pid in child_pids(init):
+            program = _executable(pid)
+            if program is None or program != keeper:  # unreadable: it cannot be told apart
+                return True
+    return False
 
 
 def _alive(proc: Proc | None) -> bool:
