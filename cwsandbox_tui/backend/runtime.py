@@ -85,6 +85,7 @@ class Runtime:
     def adopt(self, row: SandboxRow) -> LiveSandbox:
         layout = self.layout_for(row)
         layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+        layout.tmp_dir.parent.chmod(0o755)  # a root backend's launcher stages it for uid 65534
         self.isolation.hand_over(layout.tmp_dir)
         if layout.mount_dir is not None:
             layout.mount_dir.mkdir(parents=True, exist_ok=True)
