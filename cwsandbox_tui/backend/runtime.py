@@ -278,6 +278,11 @@ class Runtime:
 
     async def shutdown(self) -> None:
         """Kill every sandbox process (the backend is going away)."""
+        starting = [live.booted.wait() for live in self.live.values()
+                    if not live.booted.is_set()]
+        if starting:  # finish starting (bounded), so that no process being spawned is missed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*starting), timeout=5)
         for live in list(self.live.values()):
             if live.process is not None and live.process.returncode is None:
                 live.lost = True
