@@ -227,13 +227,17 @@ class Runtime:
         return procs.send(procs.workload(procs.table(), launcher, self.isolation.isolated), sig)
 
     def _kill(self, sandbox_id: str, *processes: asyncio.subprocess.Process) -> None:
-        """SIGKILL these launchers with their workloads (and, unisolated, whatever carries
-        the sandbox's marker: a child that left the process tree)."""
+        """SIGKILL these launchers and everything below them (and, unisolated, whatever
+        carries the sandbox's marker: a child that left the process tree).
+
+        bubblewrap's init is killed too, not left to its parent-death signal: an init still
+        setting up when its launcher dies has not set that signal yet, and would live on.
+        """
         isolated = self.isolation.isolated
         table = procs.table()
         pids = [p.pid for p in processes if p.returncode is None]
         for pid in list(pids):
-            pids += procs.workload(table, pid, isolated)
+            pids += procs.descendants(table, pid)
         procs.send(pids, signal.SIGKILL)
         if not isolated:
             marker = self.marker(sandbox_id)

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from backend.helpers import (
+
+from cwsandbox_tui.backend.server import BackendServer, ServerConfig
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
+from tests.backend.helpers import (
     INVALID,
     Gateway,
     Streaming,
@@ -21,10 +25,6 @@ from backend.helpers import (
     start_request,
     start_sandbox,
 )
-
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
 
 CONNECT = """
 import socket, sys

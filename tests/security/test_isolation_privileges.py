@@ -15,7 +15,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from backend.helpers import (
+
+from cwsandbox_tui.backend.isolation import SANDBOX_UID
+from cwsandbox_tui.backend.server import BackendServer, ServerConfig
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from tests.backend.helpers import (
     MOUNT,
     Gateway,
     Streaming,
@@ -25,10 +29,6 @@ from backend.helpers import (
     sh_ok,
     start_sandbox,
 )
-
-from cwsandbox_tui.backend.isolation import SANDBOX_UID
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 
 from .conftest import require_isolation
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from backend.helpers import MOUNT, add_file, read_file, sh, sh_ok, start_sandbox
 
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig, read_state
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from tests.backend.helpers import MOUNT, add_file, read_file, sh, sh_ok, start_sandbox
 
 from .conftest import require_isolation
 

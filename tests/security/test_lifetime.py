@@ -16,7 +16,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from backend.helpers import (
+from cwsandbox_tui.backend.engine import owner_token
+from cwsandbox_tui.backend.isolation import OWNER_ENV, STAGE_PREFIX
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
+from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
+from tests.backend.helpers import (
     FAILED,
     FSS_CREATING,
     FSS_FAILED,
@@ -34,12 +38,7 @@ from backend.helpers import (
     stop,
     wait_status,
 )
-from backend.serving import ServeProcess
-
-from cwsandbox_tui.backend.engine import owner_token
-from cwsandbox_tui.backend.isolation import OWNER_ENV, STAGE_PREFIX
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
-from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
+from tests.backend.serving import ServeProcess
 
 DEADLINE = 5.0  # seconds after the backend's death by which every process must be gone
 WORKER = ["-c", 'sleep 1000 & sleep 1001 & trap "exit 0" TERM INT; wait']

@@ -83,7 +83,7 @@ def write_big_log(path: Path, size: int) -> list[bytes]:
 
 async def test_a_tail_of_a_170_mb_log_reads_from_the_end(guarded: Guarded) -> None:
     gateway, streaming = guarded.gateway, guarded.streaming
-    sid = await start_sandbox(gateway, args=["-c", "echo started"])
+    sid = await start_sandbox(gateway, args=["-c", "echo started"], wait=False)
     await wait_status(gateway, sid, COMPLETED)
     assert guarded.server.engine is not None
     log_path = guarded.server.engine.runtime.sandbox_dir(sid) / "output.log"
