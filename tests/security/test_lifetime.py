@@ -36,6 +36,7 @@ from tests.backend.helpers import (
     snapshot,
     start_sandbox,
     stop,
+    until,
     wait_status,
 )
 from tests.backend.serving import ServeProcess
@@ -203,6 +204,7 @@ async def test_a_restart_ends_what_an_unisolated_run_left_behind(tmp_path: Path)
     try:
         gateway, _ = server.stubs()
         sid = await start_sandbox(gateway, args=WORKER)
+        await until(lambda: len(running_marked(token)) >= 3, what="the shell and its 2 sleeps")
         server.process.send_signal(signal.SIGKILL)
         assert await server.exited() == -signal.SIGKILL
         await server.close()
