@@ -36,6 +36,7 @@ STAGE_PREFIX = "cwsandbox-tui-stage-"
 # sandbox id. A restarted backend ends what an earlier run of the same directory left behind.
 OWNER_ENV = "CWSANDBOX_TUI_OWNER"
 SANDBOX_ENV = "CWSANDBOX_TUI_SANDBOX"
+LAUNCH_ENV = "CWSANDBOX_TUI_LAUNCH"  # one start of a sandbox's process or of an exec
 
 # Run as root by `unshare --mount --propagation private`, so nothing it mounts is seen
 # outside: binds the sandbox's directory (and, if the sandbox's uid could not reach it,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import procs, states
-from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
+from .isolation import LAUNCH_ENV, OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
 from .store import SandboxRow, Store
 
@@ -50,6 +50,8 @@ class Runtime:
         self.root = root
         self.hidden = hidden
         self.owner_token = owner_token  # marks the processes this data directory's backend starts
+        self._launches = 0
+        self._launch_marks: dict[int, str] = {}  # launcher pid -> its LAUNCH_ENV value
         self.live: dict[str, LiveSandbox] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_running = on_running
@@ -106,7 +108,15 @@ class Runtime:
         return {OWNER_ENV: self.owner_token, SANDBOX_ENV: f"{self.owner_token}:{sandbox_id}"}
 
     def _launch(self, live: LiveSandbox, argv: list[str], env: dict[str, str]) -> Launch:
-        return self.isolation.launch(argv, live.layout, env, marker=self.marker(live.row.id))
+        self._launches += 1
+        marker = {**self.marker(live.row.id),
+                  LAUNCH_ENV: f"{self.owner_token}:{live.row.id}:{self._launches}"}
+        return self.isolation.launch(argv, live.layout, env, marker=marker)
+
+    async def _start(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
+        process = await self._spawn(launch, stdin=stdin)
+        self._launch_marks[process.pid] = launch.env[LAUNCH_ENV]
+        return process
 
     async def _spawn(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
         # Forked from the event loop's thread, which lives as long as the backend: the
@@ -126,7 +136,7 @@ class Runtime:
         spec = live.row.spec
         launch = self._launch(live, [spec.command, *spec.args], spec.env)
         try:
-            live.process = await self._spawn(launch, stdin=False)
+            live.process = await self._start(launch, stdin=False)
         except OSError as exc:
             self.set_status(live, states.FAILED,
                             f"could not start {spec.command!r}: {exc.strerror}",
@@ -134,13 +144,10 @@ class Runtime:
             live.booted.set()
             live.exited.set()
             return
+        self.set_status(live, states.RUNNING, "", started_at=time.time())
+        live.booted.set()
         self.spawn_task(self._pump(live, live.process.stdout, "stdout"))
         self.spawn_task(self._pump(live, live.process.stderr, "stderr"))
-        # RUNNING once the workload exists, so that a pause right after finds it to freeze
-        await self._wait_started(live.process)
-        if live.row.status == states.CREATING:  # not stopped meanwhile
-            self.set_status(live, states.RUNNING, "", started_at=time.time())
-        live.booted.set()
         self.spawn_task(self._watch(live))
         if spec.max_lifetime_seconds > 0:
             live.lifetime = asyncio.get_running_loop().call_later(
@@ -168,6 +175,7 @@ class Runtime:
     async def _watch(self, live: LiveSandbox) -> None:
         assert live.process is not None
         code = await live.process.wait()
+        self._launch_marks.pop(live.process.pid, None)
         if live.lifetime is not None:
             live.lifetime.cancel()
         await self._kill_execs(live)
@@ -227,21 +235,22 @@ class Runtime:
         return procs.send(procs.workload(procs.table(), launcher, self.isolation.isolated), sig)
 
     def _kill(self, sandbox_id: str, *processes: asyncio.subprocess.Process) -> None:
-        """SIGKILL these launchers and everything below them (and, unisolated, whatever
-        carries the sandbox's marker: a child that left the process tree).
+        """SIGKILL these launchers, everything below them, and whatever else carries the
+        marker of their launch.
 
-        bubblewrap's init is killed too, not left to its parent-death signal: an init still
-        setting up when its launcher dies has not set that signal yet, and would live on.
+        The marker catches bubblewrap's init when it was made just before its launcher died
+        (it sets its own parent-death signal only once set up, so it would live on), and,
+        unisolated, a child that left the process tree.
         """
-        isolated = self.isolation.isolated
         table = procs.table()
         pids = [p.pid for p in processes if p.returncode is None]
         for pid in list(pids):
             pids += procs.descendants(table, pid)
         procs.send(pids, signal.SIGKILL)
-        if not isolated:
-            marker = self.marker(sandbox_id)
-            procs.send(procs.marked(SANDBOX_ENV, marker[SANDBOX_ENV]), signal.SIGKILL)
+        for process in processes:
+            mark = self._launch_marks.pop(process.pid, None)
+            if mark is not None:
+                procs.kill_marked(LAUNCH_ENV, mark, timeout=0.5)
 
     def _launchers(self, live: LiveSandbox) -> list[int]:
         running = [live.process, *live.execs]
@@ -251,6 +260,8 @@ class Runtime:
         """Stop the workload's processes (never bubblewrap's, which must stay able to see the
         backend die); PAUSED once none is left running."""
         assert live.process is not None
+        for process in (live.process, *live.execs):
+            await self._wait_started(process)  # one still being set up has nothing to stop yet
         await asyncio.to_thread(procs.freeze, self._launchers(live), self.isolation.isolated)
         self.set_status(live, states.PAUSED)
 
@@ -262,10 +273,10 @@ class Runtime:
     async def start_exec(self, live: LiveSandbox, argv: list[str], env: dict[str, str]
                          ) -> asyncio.subprocess.Process:
         launch = self._launch(live, argv, {**live.row.spec.env, **env})
-        proc = await self._spawn(launch, stdin=True)
+        proc = await self._start(launch, stdin=True)
         live.execs.add(proc)
-        await self._wait_started(proc)
-        if live.row.status == states.PAUSED:  # paused while this exec was starting
+        if live.row.status == states.PAUSED:  # paused while this exec was being started
+            await self._wait_started(proc)
             await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
         return proc
 
@@ -273,6 +284,7 @@ class Runtime:
         live.execs.discard(proc)
         if proc.returncode is None:
             self._kill(live.row.id, proc)
+        self._launch_marks.pop(proc.pid, None)
 
     async def _kill_execs(self, live: LiveSandbox) -> None:
         self._kill(live.row.id, *live.execs)

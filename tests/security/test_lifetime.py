@@ -26,7 +26,6 @@ from tests.backend.helpers import (
     FSS_FAILED,
     MOUNT,
     PAUSED,
-    STUBBORN,
     TERMINATING,
     Streaming,
     exec_init,
@@ -37,12 +36,15 @@ from tests.backend.helpers import (
     start_sandbox,
     stop,
     until,
+    until_logged,
     wait_status,
 )
 from tests.backend.serving import ServeProcess
 
 DEADLINE = 5.0  # seconds after the backend's death by which every process must be gone
-WORKER = ["-c", 'sleep 1000 & sleep 1001 & trap "exit 0" TERM INT; wait']
+WORKER = ["-c", 'sleep 1000 & sleep 1001 & trap "exit 0" TERM INT; echo up; wait']
+# Ignores SIGTERM, so that a stop with a long grace keeps it TERMINATING.
+STUBBORN_UP = ["-c", 'trap "" TERM; echo up; while :; do sleep 0.05; done']
 
 
 def proc_table() -> dict[int, tuple[int, str, int]]:
@@ -138,6 +140,7 @@ async def test_every_sandbox_process_dies_with_a_killed_backend_and_restart_repo
         gateway, streaming = server.stubs()
         running = await start_sandbox(gateway, args=WORKER)
         paused = await start_sandbox(gateway, args=WORKER)
+        await until_logged(streaming, paused, b"up")  # before it is paused
         exec_task, exec_started = await open_exec(streaming, paused,
                                                   "echo go; sleep 1000 & sleep 1001")
         execs.append(exec_task)
@@ -152,7 +155,11 @@ async def test_every_sandbox_process_dies_with_a_killed_backend_and_restart_repo
         await sh_ok(streaming, archiving, f"head -c 4000000 /dev/urandom > {MOUNT}/big")
         caught = (await snapshot(gateway, archiving, wait=False)).file_system_snapshot_id
         assert (await get_snapshot(gateway, caught)).status == FSS_CREATING
-        stopping = await start_sandbox(gateway, args=STUBBORN)
+        stopping = await start_sandbox(gateway, args=STUBBORN_UP)
+        # every sandbox is past its start (a backend killed while bubblewrap is still setting
+        # one up can leave that one to the next start: see recover())
+        for sid in (running, paused, execing, archiving, stopping):
+            await until_logged(streaming, sid, b"up")
         await stop(gateway, stopping, grace=300)
         await wait_status(gateway, stopping, TERMINATING)
         assert (await get(gateway, paused)).sandbox_status == PAUSED
