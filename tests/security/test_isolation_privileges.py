@@ -28,13 +28,14 @@ from tests.backend.helpers import (
     sh,
     sh_ok,
     start_sandbox,
+    until_logged,
 )
 
 from .conftest import require_isolation
 
 CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 # The main process records what it was given before it sleeps.
-RECORDING_SLEEPER = ["-c", 'cat /proc/self/status > /tmp/main-status; '
+RECORDING_SLEEPER = ["-c", 'cat /proc/self/status > /tmp/main-status; echo recorded; '
                            'trap "exit 0" TERM INT; sleep infinity & wait']
 
 
@@ -56,6 +57,7 @@ def assert_unprivileged(status: dict[str, str]) -> None:
 async def test_no_capability_anywhere_and_no_way_to_gain_one(
         isolated: BackendServer, gateway: Gateway, streaming: Streaming) -> None:
     sid = await start_sandbox(gateway, args=RECORDING_SLEEPER)
+    await until_logged(streaming, sid, b"recorded")
     # the sandbox's main process and an exec both: every capability set is empty
     main = status_fields(await read_file(gateway, sid, "/tmp/main-status"))
     assert_unprivileged(main)
