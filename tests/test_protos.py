@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
 from cwsandbox_tui.proto import _generate
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2, secrets_pb2, streaming_pb2
+from cwsandbox_tui.proto.v1beta2 import discovery_pb2, gateway_pb2, secrets_pb2, streaming_pb2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATED_DIR = REPO_ROOT / "cwsandbox_tui" / "proto" / "v1beta2"
@@ -29,6 +29,7 @@ FACT_SHEET = next(
                  REPO_ROOT.parents[1] / "shared" / "reference" / "api-v1beta2.md") if p.exists()),
     REPO_ROOT.parent / "shared" / "reference" / "api-v1beta2.md",
 )
+DISCOVERY_SHEET = FACT_SHEET.with_name("api-v1beta2-discovery.md")
 PACKAGE = "coreweave.sandbox.v1beta2"
 # Our documented local extensions: fields numbered from 1001 and the messages they carry.
 # They are left out of the comparison with the fact sheet (and checked on their own below).
@@ -384,3 +385,123 @@ def test_local_extensions_stay_clear_of_api_numbers() -> None:
         "GetSandboxResponse": ("local_details", 1001, "LocalSandboxDetails"),
         "SandboxInfo": ("local_details", 1001, "LocalSandboxDetails"),
     }
+
+
+# ---------------------------------------------------------------------------
+# 3. DiscoveryService: its fact sheet is a descriptor dump rather than tables
+# ---------------------------------------------------------------------------
+
+DISCOVERY_PROTO = f"{PACKAGE.replace('.', '/')}/discovery.proto"
+_DUMP_FILE = re.compile(r"^file (\S+) package (\S+) ")
+_DUMP_FIELD = re.compile(r"^\s+(\d+) (\w+):\s+(repeated )?\s*(\S+)$")
+_DUMP_ENUM = re.compile(r"^enum (\S+): (.*)$")
+_DUMP_RPC = re.compile(r"^\s+rpc (\w+)\((stream )?(\S+)\) returns \((stream )?(\S+)\)$")
+
+
+def parse_descriptor_dump(text: str) -> tuple[str, dict[str, object]]:
+    """The fenced dump of the discovery sheet as (file name, facts like actual_facts())."""
+    block = text.split("```", 2)[1]
+    facts: dict[str, object] = {}
+    file_name = ""
+    scope = ""
+    for line in block.splitlines():
+        if match := _DUMP_FILE.match(line):
+            file_name = match.group(1)
+            facts["package"] = match.group(2)
+        elif line.startswith("message "):
+            scope = f"message {_short(line.split()[1])}"
+            facts[scope] = "defined"
+            facts[f"{scope} reserved"] = ([], [])
+        elif match := _DUMP_ENUM.match(line):
+            scope = f"enum {_short(match.group(1))}"
+            facts[scope] = "defined"
+            facts[f"{scope} reserved"] = ([], [])
+            for value in match.group(2).split(","):
+                name, number = value.strip().split("=")
+                facts[f"{scope}.{name}"] = (int(number), "")
+        elif line.startswith("service "):
+            scope = f"service {_short(line.split()[1])}"
+            facts[scope] = "defined"
+        elif match := _DUMP_RPC.match(line):
+            kind = {(False, False): "unary", (False, True): "server-streaming",
+                    (True, False): "client-streaming", (True, True): "bidi-streaming"}[
+                (bool(match.group(2)), bool(match.group(4)))]
+            facts[f"{scope}.{match.group(1)}"] = (
+                _short(match.group(3)), _short(match.group(5)), kind)
+        elif match := _DUMP_FIELD.match(line):
+            number, name, repeated, type_ = match.groups()
+            facts[f"{scope}.{name}"] = (int(number), _short(type_),
+                                        "repeated" if repeated else "", "", "")
+    return file_name, facts
+
+
+@pytest.fixture(scope="module")
+def discovery_sheet() -> tuple[str, dict[str, object]]:
+    if not DISCOVERY_SHEET.exists():
+        pytest.skip(f"fact sheet not found at {DISCOVERY_SHEET}")
+    return parse_descriptor_dump(DISCOVERY_SHEET.read_text(encoding="utf-8"))
+
+
+def _discovery_actual(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
+    facts = actual_facts(fdp)
+    for key in ("syntax", "go_package"):  # the dump does not record them
+        facts.pop(key)
+    return facts
+
+
+def test_discovery_dump_parser_sees_every_block(
+    discovery_sheet: tuple[str, dict[str, object]],
+) -> None:
+    text = DISCOVERY_SHEET.read_text(encoding="utf-8").split("```", 2)[1]
+    name, facts = discovery_sheet
+    assert name == DISCOVERY_PROTO
+    kinds = [key.split()[0] for key, value in facts.items() if value == "defined"]
+    assert kinds.count("message") == text.count("\nmessage ") == 12
+    assert kinds.count("enum") == text.count("\nenum ") == 1
+    assert kinds.count("service") == 1
+    fields = [k for k, v in facts.items() if isinstance(v, tuple) and len(v) == 5]
+    assert len(fields) == len(re.findall(r"^\s+\d+ \w+:", text, re.M))
+    assert sum(1 for k in facts if k.startswith("service DiscoveryService.")) == 4
+
+
+def test_discovery_descriptors_match_fact_sheet(
+    discovery_sheet: tuple[str, dict[str, object]],
+) -> None:
+    _, expected = discovery_sheet
+    problems = compare(expected, _discovery_actual(file_proto(discovery_pb2)))
+    assert not problems, "discovery.proto differs from the fact sheet:\n" + "\n".join(problems)
+
+
+DISCOVERY_MUTATIONS = [
+    ("int32 running_sandboxes = 4;", "int64 running_sandboxes = 4;",
+     "message RunnerResourceSummary.running_sandboxes"),
+    ("RunnerView view = 9;", "RunnerView view = 10;", "message ListAvailableRunnersRequest.view"),
+    ("repeated string profile_names = 7;", "string profile_names = 7;",
+     "message AvailableRunner.profile_names"),
+    ("RUNNER_VIEW_FULL = 2;", "RUNNER_VIEW_FULL = 3;", "enum RunnerView.RUNNER_VIEW_FULL"),
+    ("rpc GetProfile(GetProfileRequest) returns (ProfileSummary);",
+     "rpc GetProfile(GetProfileRequest) returns (stream ProfileSummary);",
+     "service DiscoveryService.GetProfile"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key"), DISCOVERY_MUTATIONS,
+                         ids=[m[2] for m in DISCOVERY_MUTATIONS])
+def test_discovery_comparison_catches_mutation(
+    discovery_sheet: tuple[str, dict[str, object]], tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    proto_dir = tmp_path / "protos" / _generate.PROTO_PACKAGE_DIR
+    proto_dir.mkdir(parents=True)
+    source = _generate.PROTO_ROOT / _generate.PROTO_PACKAGE_DIR / "discovery.proto"
+    text = source.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"mutation anchor {old!r} not found once"
+    (proto_dir / "discovery.proto").write_text(text.replace(old, new), encoding="utf-8")
+    descriptor_set = tmp_path / "set.binpb"
+    include = Path(protoc.__file__).parent / "_proto"
+    status = protoc.main(["protoc", f"-I{tmp_path / 'protos'}", f"-I{include}",
+                          f"--descriptor_set_out={descriptor_set}", DISCOVERY_PROTO])
+    assert status == 0
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    _, expected = discovery_sheet
+    problems = compare(expected, _discovery_actual(fds.file[0]))
+    assert [p.split(":", 1)[0] for p in problems] == [key]

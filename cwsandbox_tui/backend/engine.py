@@ -17,10 +17,18 @@ from typing import Any
 
 import grpc
 
-from . import network, procs, sandboxfs, states, validation
+from . import images, network, procs, sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
 from .blocking import run_io
-from .discovery import RUNNER_ID, Catalogue, Resources, local_runner
+from .discovery import (
+    RUNNER_ID,
+    Catalogue,
+    Placement,
+    PlacementAsk,
+    ResourceAsk,
+    Resources,
+    local_runner,
+)
 from .errors import (
     ApiError,
     invalid,
@@ -64,11 +72,14 @@ class SandboxQuery:
                 return False
         elif row.status in states.TERMINAL and not self.include_stopped:
             return False
-        if self.runner_ids and RUNNER_ID not in self.runner_ids:
+        spec = row.spec
+        if self.runner_ids and (spec.runner_id or RUNNER_ID) not in self.runner_ids:
             return False
-        if self.profile_ids or self.profile_names:
-            return False  # the local backend has no profiles
-        return set(self.tags) <= set(row.spec.tags)
+        if self.profile_ids and spec.profile_id not in self.profile_ids:
+            return False
+        if self.profile_names and spec.profile_name not in self.profile_names:
+            return False
+        return set(self.tags) <= set(spec.tags)
 
 
 def _home_dir() -> tuple[Path, ...]:
@@ -83,6 +94,12 @@ def _home_dir() -> tuple[Path, ...]:
 def owner_token(data_dir: Path) -> str:
     """What marks the processes a backend of this data directory starts."""
     return hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _ask_dict(ask: ResourceAsk) -> dict[str, str]:
+    values = {"cpu": ask.cpu, "memory": ask.memory, "gpu_count": str(ask.gpu_count or ""),
+              "gpu_type": ask.gpu_type}
+    return {key: value for key, value in values.items() if value}
 
 
 @dataclass(frozen=True)
@@ -192,16 +209,33 @@ class Engine:
         if self.faults.drain_after is not None:
             asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)
 
-    # discovery
+    # placement
     def reserved(self) -> dict[str, list[Resources]]:
-        """What each runner's sandboxes that have not ended hold (nothing is asked for here:
-        each counts as running, holding no amount)."""
-        live = [r for r in self.runtime.live.values() if r.row.status not in states.TERMINAL]
-        return {RUNNER_ID: [Resources() for _ in live]}
+        """What each runner's sandboxes that have not ended hold, by runner."""
+        held: dict[str, list[Resources]] = {}
+        for live in self.runtime.live.values():
+            spec = live.row.spec
+            if live.row.status in states.TERMINAL:
+                continue
+            amount = Resources(*spec.reserved) if len(spec.reserved) == 3 else Resources()
+            held.setdefault(spec.runner_id or RUNNER_ID, []).append(amount)
+        return held
+
+    def _apply(self, spec: SandboxSpec, placement: Placement) -> None:
+        spec.runner_id = placement.runner_id
+        spec.runner_group_id = placement.runner_group_id
+        spec.profile_id = placement.profile_id
+        spec.profile_name = placement.profile_name
+        spec.requests = _ask_dict(placement.requests)
+        spec.limits = _ask_dict(placement.limits)
+        held = placement.reserved
+        spec.reserved = [held.cpu_millicores, held.memory_bytes, held.gpu_count]
+        spec.ingress_mode = placement.ingress_mode
+        spec.egress_mode = placement.egress_mode
 
     # sandboxes
-    def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = ""
-              ) -> SandboxRow:
+    def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = "",
+              ask: PlacementAsk | None = None) -> SandboxRow:
         """Start a sandbox; a create retried with the same `request_id` gets the first one,
         and the same id with a different request is refused."""
         asked = json.dumps([asdict(spec), restore_from], sort_keys=True)
@@ -215,12 +249,13 @@ class Engine:
                                metadata={"request_id": request_id, "sandbox_id": sandbox_id})
             with contextlib.suppress(ApiError):
                 return self.get(sandbox_id)
-        row = self._start(spec, restore_from)
+        row = self._start(spec, restore_from, ask)
         if request_id:
             self._create_requests[request_id] = (row.id, asked)
         return row
 
-    def _start(self, spec: SandboxSpec, restore_from: str) -> SandboxRow:
+    def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None
+               ) -> SandboxRow:
         if not spec.command:
             raise invalid("command", "is required")
         if spec.max_lifetime_seconds < 0:
@@ -238,6 +273,8 @@ class Engine:
         if restore_from:
             source = self._restorable(restore_from)
             spec.restored_from = restore_from
+        self._apply(spec, self.catalogue.place(ask or PlacementAsk(), self.reserved()))
+        spec.runtime = images.provide(spec.container_image).note
         row = SandboxRow(id=f"sb-{uuid.uuid4().hex[:12]}", status=states.CREATING, spec=spec,
                          created_at=time.time())
         self.store.insert_sandbox(row)

@@ -76,6 +76,9 @@ class Layout:
     hidden: tuple[Path, ...] = ()
     hostname: str = "sandbox"
     owner: Owner | None = None  # whom what the backend writes here must belong to (root only)
+    # Links to the image's runtime (see images.py), first on the sandbox's PATH.
+    bin_dir: Path | None = None
+    bin_path: str = ""  # where the sandbox sees bin_dir
 
     @property
     def workdir(self) -> str:
@@ -124,7 +127,11 @@ class Isolation:
         unisolated, of the workload), so a later run can find them.
         """
         marker = marker or {}
-        environment = {"PATH": BASE_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
+        base_path = BASE_PATH
+        if layout.bin_dir is not None:
+            shown = layout.bin_path if self.isolated else str(layout.bin_dir)
+            base_path = f"{shown}:{BASE_PATH}"
+        environment = {"PATH": base_path, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
         target_cwd = cwd or layout.workdir
         if not self.isolated:
             # The kernel kills the workload when the backend dies. This is not done in a
@@ -154,10 +161,13 @@ class Isolation:
                       "--clear-groups", "--pdeathsig", "KILL", "--", executable]
             tmp_source = f"{stage}/sandbox/{layout.tmp_dir.name}"
             mount_source = f"{stage}/sandbox/{layout.mount_dir.name if layout.mount_dir else ''}"
+            assert layout.bin_dir is None or layout.bin_dir.parent == base
+            bin_source = f"{stage}/sandbox/{layout.bin_dir.name if layout.bin_dir else ''}"
             hide_args: list[str] = []  # the launcher hid them
         else:
             prefix = [str(self.bwrap.path)]
             tmp_source, mount_source = str(layout.tmp_dir), str(layout.mount_dir)
+            bin_source = str(layout.bin_dir)
             hide_args = [arg for h in hidden for arg in ("--tmpfs", str(h))]
         args = [*prefix,
                 "--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns",
@@ -168,6 +178,8 @@ class Isolation:
                 "--dev", "/dev", "--proc", "/proc", "--bind", tmp_source, "/tmp"]
         if layout.mount_dir is not None:
             args += ["--bind", mount_source, layout.mount_path]
+        if layout.bin_dir is not None:
+            args += ["--ro-bind", bin_source, layout.bin_path]
         args += ["--remount-ro", "/", "--hostname", layout.hostname, "--clearenv"]
         for key, value in environment.items():
             args += ["--setenv", key, value]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import procs, states
+from . import images, procs, states
 from .isolation import LAUNCH_ENV, OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
 from .store import SandboxRow, Store
@@ -61,6 +61,8 @@ class Runtime:
 
     def layout_for(self, row: SandboxRow) -> Layout:
         base = self.sandbox_dir(row.id)
+        bin_dir = base / "bin"
+        has_bin = images.install(images.provide(row.spec.container_image), bin_dir)
         return Layout(
             tmp_dir=base / "tmp",
             mount_dir=base / "mount" if row.spec.mount_path else None,
@@ -68,6 +70,8 @@ class Runtime:
             hidden=self.hidden,
             hostname=row.id,
             owner=self.isolation.owner,
+            bin_dir=bin_dir if has_bin else None,
+            bin_path=images.SANDBOX_BIN,
         )
 
     def logbook_for(self, sandbox_id: str) -> LogBook:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import grpc
 
-from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from ..proto.v1beta2 import discovery_pb2_grpc, gateway_pb2_grpc, streaming_pb2_grpc
+from .discovery_service import DiscoveryService
 from .engine import RUNNER_ID, Engine, owner_token
 from .faults import FaultPlan
 from .gate import Gate
@@ -157,6 +158,8 @@ class BackendServer:
                                                                   server)
             streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(
                 StreamingService(self.engine), server)
+            discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(
+                DiscoveryService(self.engine), server)
         if api in ("both", "v1"):
             _add_v1(server, self.engine, Volumes(self.config.data_dir / "volumes", RUNNER_ID))
         host = self.config.host

@@ -14,7 +14,8 @@ from google.protobuf.message import Message
 from ..proto.v1beta2 import gateway_pb2 as pb
 from ..proto.v1beta2 import gateway_pb2_grpc
 from . import states
-from .engine import RUNNER_ID, Engine, SandboxQuery
+from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
+from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
 from .paging import page_size
@@ -178,21 +179,29 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             restored_from_snapshot_id=spec.restored_from, stop_snapshot_id=row.stop_snapshot_id,
             status_reason=row.status_reason, created_at=timestamp(row.created_at),
             ended_at=timestamp(row.ended_at), max_lifetime_seconds=spec.max_lifetime_seconds,
-            isolation=self.engine.isolation.kind,
+            isolation=self.engine.isolation.kind, runtime=spec.runtime,
         )
         if row.exit_code is not None:
             details.exit_code = row.exit_code
+        if spec.requests:
+            details.resource_requests.CopyFrom(resource_message(spec.requests))
+        if spec.limits:
+            details.resource_limits.CopyFrom(resource_message(spec.limits))
         return details
 
     def _common(self, row: SandboxRow) -> dict[str, Any]:
+        spec = row.spec
         return dict(
             sandbox_id=row.id,
             started_at_time=timestamp(row.started_at or row.created_at),
             sandbox_status=row.status,
-            runner_id=RUNNER_ID,
+            # records from before placement existed ran on this machine's runner too
+            runner_id=spec.runner_id or RUNNER_ID,
+            runner_group_id=spec.runner_group_id or RUNNER_GROUP_ID,
+            profile_id=spec.profile_id,
+            applied_ingress_mode=spec.ingress_mode,
+            applied_egress_mode=spec.egress_mode,
             local_details=self._details(row),
-            applied_ingress_mode=row.spec.ingress_mode,
-            applied_egress_mode=row.spec.egress_mode,
         )
 
     async def _call(self, request: Message, context: grpc.aio.ServicerContext,
@@ -232,12 +241,22 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             if has_fs and fs.HasField("file_system_snapshot") and not restore:
                 raise invalid("file_system.file_system_snapshot.file_system_snapshot_id",
                               "is required when restoring a snapshot")
-            row = self.engine.start(spec, restore)
-            return pb.StartSandboxResponse(
+            row = self.engine.start(spec, restore, ask=placement_ask(request))
+            placed = row.spec
+            response = pb.StartSandboxResponse(
                 sandbox_id=row.id, started_at_time=timestamp(row.created_at),
-                runner_id=RUNNER_ID, sandbox_status=row.status,  # type: ignore[arg-type]
-                applied_ingress_mode=row.spec.ingress_mode,
-                applied_egress_mode=row.spec.egress_mode)
+                runner_id=placed.runner_id, profile_id=placed.profile_id,
+                sandbox_status=row.status,  # type: ignore[arg-type]
+                applied_ingress_mode=placed.ingress_mode,
+                applied_egress_mode=placed.egress_mode)
+            if placed.requests:
+                response.requested_resource_requests.CopyFrom(resource_message(placed.requests))
+                response.requested_resources.CopyFrom(resource_message(placed.requests))
+            if placed.limits:
+                response.requested_resource_limits.CopyFrom(resource_message(placed.limits))
+                if not placed.requests:
+                    response.requested_resources.CopyFrom(resource_message(placed.limits))
+            return response
         return await self._call(request, context, work)
 
     async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:
@@ -398,6 +417,38 @@ def _unimplemented(name: str) -> Callable[..., Awaitable[Any]]:
 for _name in ("Exec", "Raw", "GetObjectStorageWIFConfig", "SetObjectStorageWIFConfig",
               "DeleteObjectStorageWIFConfig"):
     setattr(GatewayService, _name, _unimplemented(_name))
+
+
+def _resource_ask(message: pb.ResourceRequest, field_name: str) -> ResourceAsk:
+    gpu = message.gpu
+    if gpu.gpu_count < 0:
+        raise invalid(f"{field_name}.gpu.gpu_count", "must not be negative")
+    if gpu.WhichOneof("spec") == "gpu_memory_gb":
+        raise invalid(f"{field_name}.gpu.gpu_memory_gb",
+                      "this runner has no GPUs to choose by memory")
+    return ResourceAsk(cpu=message.cpu, memory=message.memory, gpu_count=gpu.gpu_count,
+                       gpu_type=gpu.gpu_type)
+
+
+def placement_ask(request: pb.StartSandboxRequest) -> PlacementAsk:
+    """Pins, resources and network modes of a start request."""
+    requests = _resource_ask(request.resource_requests, "resource_requests")
+    limits = _resource_ask(request.resource_limits, "resource_limits")
+    if requests.empty and limits.empty and request.HasField("resources"):
+        requests = _resource_ask(request.resources, "resources")  # the older single field
+    return PlacementAsk(
+        runner_ids=tuple(request.runner_ids), profile_ids=tuple(request.profile_ids),
+        profile_names=tuple(request.profile_names), requests=requests, limits=limits,
+        ingress_mode=request.network.ingress_mode, egress_mode=request.network.egress_mode)
+
+
+def resource_message(values: dict[str, str]) -> pb.ResourceRequest:
+    message = pb.ResourceRequest(cpu=values.get("cpu", ""), memory=values.get("memory", ""))
+    if values.get("gpu_count") or values.get("gpu_type"):
+        message.gpu.gpu_count = int(values.get("gpu_count") or 0)
+        if values.get("gpu_type"):
+            message.gpu.gpu_type = values["gpu_type"]
+    return message
 
 
 def _required(value: str, field_name: str) -> str:

@@ -65,6 +65,16 @@ class SandboxSpec:
     ingress_mode: str = ""
     egress_mode: str = ""
     exposed_ports: list[int] = field(default_factory=list)
+    # Where it was placed and what was applied (see discovery.py); empty for records
+    # written before placement existed.
+    runner_id: str = ""
+    runner_group_id: str = ""
+    profile_id: str = ""
+    profile_name: str = ""
+    requests: dict[str, str] = field(default_factory=dict)  # cpu, memory, gpu_count, gpu_type
+    limits: dict[str, str] = field(default_factory=dict)
+    reserved: list[int] = field(default_factory=list)  # cpu millicores, memory bytes, gpus
+    runtime: str = ""  # how the image was provided, said in the details
 
 
 @dataclass

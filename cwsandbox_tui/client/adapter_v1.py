@@ -26,8 +26,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
+from ..proto.v1 import discovery_pb2 as dpb
+from ..proto.v1 import discovery_pb2_grpc, sandbox_pb2_grpc, settings_pb2_grpc, volume_pb2_grpc
 from ..proto.v1 import sandbox_pb2 as pb
-from ..proto.v1 import sandbox_pb2_grpc, settings_pb2_grpc, volume_pb2_grpc
 from ..proto.v1 import settings_pb2 as spb
 from ..proto.v1 import volume_pb2 as vpb
 from . import errors
@@ -38,6 +39,9 @@ from .models import (
     ExecExit,
     ExecOutput,
     LogChunk,
+    Profile,
+    Runner,
+    RunnerResources,
     Sandbox,
     SandboxSpec,
     SandboxStatus,
@@ -140,6 +144,26 @@ def bucket_from(m: spb.FileSystemSnapshotBucketConfig) -> BucketConfig:
                         effective_bucket_name=m.effective_bucket_name)
 
 
+NO_PROFILES = ("Profiles are not part of the coreweave.sandbox.v1 API; use --api v1beta2 to "
+               "list them")
+
+
+def runner_from(m: dpb.AvailableRunner) -> Runner:
+    caps = m.capabilities
+    res = m.resources
+    return Runner(
+        runner_id=m.runner_id, runner_group_id=m.runner_group_id, tags=tuple(m.tags),
+        healthy=m.healthy, connected_at=_stamp(m.connected_at, m.HasField("connected_at")),
+        max_cpu_millicores=caps.max_cpu_millicores, max_memory_bytes=caps.max_memory_bytes,
+        max_gpu_count=caps.max_gpu_count, gpu_types=tuple(caps.supported_gpu_types),
+        architectures=tuple(caps.supported_architectures),
+        supports_privileged=caps.supports_privileged,
+        storage_classes=tuple(caps.available_storage_classes), shared=m.is_shared,
+        resources=RunnerResources(res.available_cpu_millicores, res.available_memory_bytes,
+                                  res.available_gpu_count, res.running_sandboxes)
+        if m.HasField("resources") else None)
+
+
 def volume_from(m: vpb.Volume) -> Volume:
     status = m.status
     return Volume(
@@ -167,6 +191,7 @@ class Adapter:
         self._sandboxes = sandbox_pb2_grpc.SandboxServiceStub(channel)
         self._settings = settings_pb2_grpc.SettingsServiceStub(channel)
         self._volumes = volume_pb2_grpc.VolumeServiceStub(channel)
+        self._discovery = discovery_pb2_grpc.DiscoveryServiceStub(channel)
         self._sleep = sleep
 
     async def close(self) -> None:
@@ -385,6 +410,56 @@ class Adapter:
                                    sandbox_id=sandbox_id) from None
         finally:
             call.cancel()
+
+    # discovery (v1 lists runners; it has no profiles)
+    async def _discover(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
+                        timeout: float) -> T:
+        try:
+            return await call(request, timeout=timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), op, discovery="runner") from None
+
+    async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
+                                group_id: str = "", profile_name: str = "",
+                                architecture: str = "", page_size: int = 0) -> Page[Runner]:
+        if profile_name:
+            raise errors.DiscoveryError(NO_PROFILES)
+        view = dpb.RUNNER_VIEW_FULL if full else dpb.RUNNER_VIEW_BASIC
+        request = dpb.ListAvailableRunnersRequest(
+            page_token=token, page_size=page_size, view=view, runner_group_id=group_id,
+            architecture=architecture)
+        reply = await self._discover("List runners", self._discovery.ListAvailableRunners,
+                                     request, timeout)
+        return Page(reply.next_page_token, lambda: [runner_from(r) for r in reply.runners])
+
+    async def get_runner(self, runner_id: str, timeout: float) -> Runner:
+        # v1 names a runner together with its organisation, which its listing tells
+        give_up = time.monotonic() + timeout
+        token, seen = "", set()
+        while True:
+            reply = await self._discover(
+                "Get runner", self._discovery.ListAvailableRunners,
+                dpb.ListAvailableRunnersRequest(page_token=token, view=dpb.RUNNER_VIEW_BASIC),
+                max(give_up - time.monotonic(), 0.001))
+            found = next((r for r in reply.runners if r.runner_id == runner_id), None)
+            if found is not None or not reply.next_page_token or reply.next_page_token in seen:
+                break
+            seen.add(token := reply.next_page_token)
+        if found is None:
+            raise errors.RunnerNotFoundError(f"Get runner failed: runner {runner_id!r} not found",
+                                             code="NOT_FOUND")
+        request = dpb.GetAvailableRunnerRequest(runner_id=runner_id, view=dpb.RUNNER_VIEW_FULL,
+                                                organization_id=found.organization_id)
+        return runner_from(await self._discover(
+            "Get runner", self._discovery.GetAvailableRunner, request,
+            max(give_up - time.monotonic(), 0.001)))
+
+    async def list_profiles_page(self, token: str, timeout: float, *, runner_id: str = "",
+                                 architecture: str = "", page_size: int = 0) -> Page[Profile]:
+        raise errors.DiscoveryError(NO_PROFILES)
+
+    async def get_profile(self, name: str, timeout: float, runner_id: str = "") -> Profile:
+        raise errors.DiscoveryError(NO_PROFILES)
 
     # snapshots
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,

@@ -15,8 +15,9 @@ import grpc
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from ..proto.v1beta2 import discovery_pb2 as dpb
+from ..proto.v1beta2 import discovery_pb2_grpc, gateway_pb2_grpc, streaming_pb2_grpc
 from ..proto.v1beta2 import gateway_pb2 as pb
-from ..proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 from ..proto.v1beta2 import streaming_pb2 as spb
 from . import errors
 from .models import (
@@ -25,6 +26,10 @@ from .models import (
     ExecExit,
     ExecOutput,
     LogChunk,
+    Profile,
+    ResourceAmounts,
+    Runner,
+    RunnerResources,
     Sandbox,
     SandboxSpec,
     SandboxStatus,
@@ -111,7 +116,43 @@ def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
         ended_at=_time(d.ended_at, has_details and d.HasField("ended_at")),
         exit_code=d.exit_code if d.HasField("exit_code") else None,
         isolation=d.isolation,
+        runner_group_id=message.runner_group_id,
+        ingress_mode=message.applied_ingress_mode,
+        egress_mode=message.applied_egress_mode,
+        requests=_amounts(d.resource_requests) if d.HasField("resource_requests") else None,
+        limits=_amounts(d.resource_limits) if d.HasField("resource_limits") else None,
+        runtime=d.runtime,
     )
+
+
+def _amounts(m: pb.ResourceRequest) -> ResourceAmounts:
+    return ResourceAmounts(cpu=m.cpu, memory=m.memory, gpu_count=m.gpu.gpu_count,
+                           gpu_type=m.gpu.gpu_type)
+
+
+def runner_from(m: dpb.AvailableRunner) -> Runner:
+    caps = m.capabilities
+    res = m.resources
+    return Runner(
+        runner_id=m.runner_id, runner_group_id=m.runner_group_id, tags=tuple(m.tags),
+        healthy=m.healthy, profile_names=tuple(m.profile_names),
+        connected_at=_time(m.connected_at, m.HasField("connected_at")),
+        max_cpu_millicores=caps.max_cpu_millicores, max_memory_bytes=caps.max_memory_bytes,
+        max_gpu_count=caps.max_gpu_count, gpu_types=tuple(caps.supported_gpu_types),
+        architectures=tuple(caps.supported_architectures),
+        supports_privileged=caps.supports_privileged,
+        storage_classes=tuple(caps.available_storage_classes), shared=m.is_shared,
+        resources=RunnerResources(res.available_cpu_millicores, res.available_memory_bytes,
+                                  res.available_gpu_count, res.running_sandboxes)
+        if m.HasField("resources") else None)
+
+
+def profile_from(m: dpb.ProfileSummary) -> Profile:
+    return Profile(name=m.profile_name, runner_id=m.runner_id,
+                   gpu_types=tuple(m.supported_gpu_types),
+                   architectures=tuple(m.supported_architectures),
+                   exposure_modes=tuple(x.name for x in m.service_exposure_modes),
+                   egress_modes=tuple(x.name for x in m.egress_modes))
 
 
 def _stamp(stamp: timestamp_pb2.Timestamp) -> float | None:
@@ -201,6 +242,7 @@ class Adapter:
         self._metadata = tuple(metadata)
         self._gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         self._streaming = streaming_pb2_grpc.GatewayStreamingServiceStub(channel)
+        self._discovery = discovery_pb2_grpc.DiscoveryServiceStub(channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -225,6 +267,14 @@ class Adapter:
             command=spec.command, args=list(spec.args), tags=list(spec.tags),
             container_image=spec.image, environment_variables=spec.env,
             max_lifetime_seconds=spec.max_lifetime_seconds)
+        if spec.runner_id:
+            request.runner_ids.append(spec.runner_id)
+        if spec.profile_name:
+            request.profile_names.append(spec.profile_name)
+        if spec.cpu:
+            request.resource_requests.cpu = spec.cpu
+        if spec.memory:
+            request.resource_requests.memory = spec.memory
         if spec.mount_path:
             request.file_system.mount_path = spec.mount_path
             if spec.size:
@@ -356,6 +406,46 @@ class Adapter:
                                    sandbox_id=sandbox_id) from None
         finally:
             call.cancel()
+
+    # discovery
+    async def _discover(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
+                        timeout: float, kind: str) -> T:
+        try:
+            return await call(request, timeout=timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), op, discovery=kind) from None
+
+    async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
+                                group_id: str = "", profile_name: str = "",
+                                architecture: str = "", page_size: int = 0) -> Page[Runner]:
+        view = dpb.RunnerView.RUNNER_VIEW_FULL if full else dpb.RunnerView.RUNNER_VIEW_BASIC
+        request = dpb.ListAvailableRunnersRequest(
+            page_token=token, page_size=page_size, view=view, runner_group_id=group_id,
+            profile_name=profile_name, architecture=architecture)
+        reply = await self._discover("List runners", self._discovery.ListAvailableRunners,
+                                     request, timeout, "runner")
+        return Page(reply.next_page_token, lambda: [runner_from(r) for r in reply.runners])
+
+    async def get_runner(self, runner_id: str, timeout: float) -> Runner:
+        request = dpb.GetAvailableRunnerRequest(runner_id=runner_id,
+                                                view=dpb.RunnerView.RUNNER_VIEW_FULL)
+        reply = await self._discover("Get runner", self._discovery.GetAvailableRunner, request,
+                                     timeout, "runner")
+        return runner_from(reply)
+
+    async def list_profiles_page(self, token: str, timeout: float, *, runner_id: str = "",
+                                 architecture: str = "", page_size: int = 0) -> Page[Profile]:
+        request = dpb.ListProfilesRequest(page_token=token, page_size=page_size,
+                                          runner_id=runner_id, architecture=architecture)
+        reply = await self._discover("List profiles", self._discovery.ListProfiles, request,
+                                     timeout, "profile")
+        return Page(reply.next_page_token, lambda: [profile_from(p) for p in reply.profiles])
+
+    async def get_profile(self, name: str, timeout: float, runner_id: str = "") -> Profile:
+        request = dpb.GetProfileRequest(profile_name=name, runner_id=runner_id)
+        reply = await self._discover("Get profile", self._discovery.GetProfile, request,
+                                     timeout, "profile")
+        return profile_from(reply)
 
     # snapshots
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,

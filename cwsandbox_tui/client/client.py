@@ -34,6 +34,8 @@ from .models import (
     ExecExit,
     ExecOutput,
     LogChunk,
+    Profile,
+    Runner,
     Sandbox,
     SandboxSpec,
     SandboxStatus,
@@ -680,6 +682,51 @@ class Client:
                         failed=result.count(Outcome.FAILED),
                         untouched=result.count(Outcome.UNTOUCHED), cancelled=result.cancelled)
             return result
+
+    # discovery
+    async def list_runners(self, *, group_id: str = "", profile_name: str = "",
+                           architecture: str = "", full: bool = True) -> list[Runner]:
+        async with self._op("List runners") as op:
+            async def attempt(_: int) -> list[Runner]:
+                return await self._all_pages(
+                    "List runners",
+                    lambda token, timeout: self.adapter.list_runners_page(
+                        token, timeout, full=full, group_id=group_id,
+                        profile_name=profile_name, architecture=architecture,
+                        page_size=self.options.page_size))
+            rows: list[Runner] = await self._retrying(op, attempt)
+            op.finished(f"{len(rows)} runners", count=len(rows))
+            return rows
+
+    async def get_runner(self, runner_id: str) -> Runner:
+        async with self._op("Get runner", runner_id) as op:
+            async def attempt(_: int) -> Runner:
+                return await self.adapter.get_runner(runner_id, self.options.request_timeout)
+            runner: Runner = await self._retrying(op, attempt)
+            op.finished(f"runner {runner.runner_id}")
+            return runner
+
+    async def list_profiles(self, *, runner_id: str = "", architecture: str = ""
+                            ) -> list[Profile]:
+        async with self._op("List profiles") as op:
+            async def attempt(_: int) -> list[Profile]:
+                return await self._all_pages(
+                    "List profiles",
+                    lambda token, timeout: self.adapter.list_profiles_page(
+                        token, timeout, runner_id=runner_id, architecture=architecture,
+                        page_size=self.options.page_size))
+            rows: list[Profile] = await self._retrying(op, attempt)
+            op.finished(f"{len(rows)} profiles", count=len(rows))
+            return rows
+
+    async def get_profile(self, name: str, *, runner_id: str = "") -> Profile:
+        async with self._op("Get profile", name) as op:
+            async def attempt(_: int) -> Profile:
+                return await self.adapter.get_profile(name, self.options.request_timeout,
+                                                      runner_id)
+            profile: Profile = await self._retrying(op, attempt)
+            op.finished(f"profile {profile.name}")
+            return profile
 
     # bucket
     async def get_bucket(self, *, routine: bool = False) -> BucketConfig:

@@ -142,6 +142,18 @@ class SnapshotOnStopConflictError(SnapshotError):
     """Raised by the client only: a snapshot-on-stop that cannot be honoured (see stops.py)."""
 
 
+class DiscoveryError(CwsError):
+    """A runner or profile listing or lookup failed."""
+
+
+class RunnerNotFoundError(DiscoveryError):
+    pass
+
+
+class ProfileNotFoundError(DiscoveryError):
+    pass
+
+
 _FILE_REASONS = {"CWSANDBOX_FILE_NOT_FOUND", "CWSANDBOX_FILE_IS_DIRECTORY",
                  "CWSANDBOX_FILE_IO_FAILED", "CWSANDBOX_FILE_PERMISSION_DENIED",
                  "CWSANDBOX_FILE_TOO_LARGE", "CWSANDBOX_FILE_TRUNCATED"}
@@ -176,9 +188,16 @@ class RpcFailure:
 
 
 def translate(failure: RpcFailure, op: str, *, snapshot_id: str | None = None,
-              sandbox_id: str | None = None) -> CwsError:
-    """Map a failed RPC to our error class (the SDK's steps A, B and C, in that order)."""
-    cls, message = _classify(failure, op, snapshot_id, sandbox_id)
+              sandbox_id: str | None = None, discovery: str | None = None) -> CwsError:
+    """Map a failed RPC to our error class (the SDK's steps A, B and C, in that order).
+
+    `discovery` ("runner" or "profile") marks a discovery call: a NOT_FOUND is then about
+    that, and other failures fall back to DiscoveryError.
+    """
+    if discovery is not None:
+        cls, message = _classify_discovery(failure, op, discovery)
+    else:
+        cls, message = _classify(failure, op, snapshot_id, sandbox_id)
     error = cls(message, code=failure.code, reason=failure.reason,
                 metadata=dict(failure.metadata), retry_delay=failure.retry_delay,
                 violations=failure.violations)
@@ -187,10 +206,27 @@ def translate(failure: RpcFailure, op: str, *, snapshot_id: str | None = None,
     return error
 
 
+def _classify_discovery(failure: RpcFailure, op: str, kind: str) -> tuple[type[CwsError], str]:
+    d = failure.details or failure.code
+    reason = failure.reason if failure.domain == TRUSTED_DOMAIN else None
+    if reason == "CWSANDBOX_RUNNER_NOT_FOUND" or (failure.code == "NOT_FOUND"
+                                                  and kind == "runner" and not reason):
+        return RunnerNotFoundError, f"{op} failed: {d}"
+    if reason == "CWSANDBOX_PROFILE_NOT_FOUND" or (failure.code == "NOT_FOUND"
+                                                   and kind == "profile" and not reason):
+        return ProfileNotFoundError, f"{op} failed: {d}"
+    cls, template = _BY_CODE.get(failure.code, (DiscoveryError, "{op} failed: {d}"))
+    return cls, template.format(op=op, d=d)
+
+
 def _classify(failure: RpcFailure, op: str, snapshot_id: str | None, sandbox_id: str | None
               ) -> tuple[type[CwsError], str]:
     d = failure.details or failure.code
     reason = failure.reason if failure.domain == TRUSTED_DOMAIN else None
+    if reason == "CWSANDBOX_RUNNER_NOT_FOUND":
+        return RunnerNotFoundError, f"{op} failed: {d}"
+    if reason == "CWSANDBOX_PROFILE_NOT_FOUND":
+        return ProfileNotFoundError, f"{op} failed: {d}"
     if reason in _FILE_REASONS:
         return FileError, f"File operation failed ({reason}): {d}"
     if reason == "CWSANDBOX_SANDBOX_NOT_FOUND":

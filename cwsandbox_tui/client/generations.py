@@ -22,6 +22,8 @@ from .models import (
     ExecExit,
     ExecOutput,
     LogChunk,
+    Profile,
+    Runner,
     Sandbox,
     SandboxSpec,
     SandboxStatus,
@@ -152,6 +154,24 @@ class AutoAdapter:
 
     async def set_bucket(self, bucket_name: str, region: str, timeout: float) -> BucketConfig:
         return await (await self.resolve()).set_bucket(bucket_name, region, timeout)
+
+    async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
+                                group_id: str = "", profile_name: str = "",
+                                architecture: str = "", page_size: int = 0) -> Page[Runner]:
+        return await (await self.resolve()).list_runners_page(
+            token, timeout, full=full, group_id=group_id, profile_name=profile_name,
+            architecture=architecture, page_size=page_size)
+
+    async def get_runner(self, runner_id: str, timeout: float) -> Runner:
+        return await (await self.resolve()).get_runner(runner_id, timeout)
+
+    async def list_profiles_page(self, token: str, timeout: float, *, runner_id: str = "",
+                                 architecture: str = "", page_size: int = 0) -> Page[Profile]:
+        return await (await self.resolve()).list_profiles_page(
+            token, timeout, runner_id=runner_id, architecture=architecture, page_size=page_size)
+
+    async def get_profile(self, name: str, timeout: float, runner_id: str = "") -> Profile:
+        return await (await self.resolve()).get_profile(name, timeout, runner_id)
 
     async def list_volumes(self, timeout: float) -> list[Volume]:
         return await (await self.resolve()).list_volumes(timeout)

@@ -52,6 +52,22 @@ class BucketMode(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceAmounts:
+    """Resources as asked for (Kubernetes quantities); empty fields were not given."""
+
+    cpu: str = ""
+    memory: str = ""
+    gpu_count: int = 0
+    gpu_type: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"cpu {self.cpu}" if self.cpu else "", f"memory {self.memory}" if self.memory
+                 else "", f"{self.gpu_count} GPU {self.gpu_type}".strip() if self.gpu_count
+                 else ""]
+        return ", ".join(p for p in parts if p) or "-"
+
+
+@dataclass(frozen=True, slots=True)
 class Sandbox:
     """A sandbox as listed; fields the endpoint does not report are empty or None."""
 
@@ -72,6 +88,51 @@ class Sandbox:
     ended_at: float | None = None
     exit_code: int | None = None
     isolation: str = ""
+    runner_group_id: str = ""
+    ingress_mode: str = ""
+    egress_mode: str = ""
+    requests: ResourceAmounts | None = None
+    limits: ResourceAmounts | None = None
+    runtime: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerResources:
+    """What a runner has left now."""
+
+    available_cpu_millicores: int
+    available_memory_bytes: int
+    available_gpu_count: int
+    running_sandboxes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    runner_id: str
+    runner_group_id: str = ""
+    tags: tuple[str, ...] = ()
+    healthy: bool = False
+    profile_names: tuple[str, ...] = ()
+    connected_at: float | None = None
+    max_cpu_millicores: int = 0
+    max_memory_bytes: int = 0
+    max_gpu_count: int = 0
+    gpu_types: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    supports_privileged: bool = False
+    storage_classes: tuple[str, ...] = ()
+    shared: bool = False
+    resources: RunnerResources | None = None  # only when asked for in full
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    runner_id: str = ""
+    gpu_types: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    exposure_modes: tuple[str, ...] = ()
+    egress_modes: tuple[str, ...] = ()
 
 
 class Snapshot(NamedTuple):
@@ -134,6 +195,10 @@ class SandboxSpec:
     size: str = ""
     restore_from: str = ""
     max_lifetime_seconds: int = 0
+    runner_id: str = ""
+    profile_name: str = ""
+    cpu: str = ""  # requests, e.g. 500m
+    memory: str = ""  # e.g. 512Mi
 
 
 @dataclass(frozen=True, slots=True)

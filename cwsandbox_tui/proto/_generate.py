@@ -26,7 +26,8 @@ from grpc_tools import protoc
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
 PROTO_ROOT: Path = REPO_ROOT / "protos"
 PROTO_PACKAGE_DIR: str = "coreweave/sandbox/v1beta2"
-PROTO_FILES: tuple[str, ...] = ("gateway.proto", "streaming.proto", "secrets.proto")
+PROTO_FILES: tuple[str, ...] = (
+    "gateway.proto", "streaming.proto", "secrets.proto", "discovery.proto")
 DEFAULT_OUT_DIR: Path = Path(__file__).resolve().parent / "v1beta2"
 
 SOURCE_PACKAGE: str = "coreweave.sandbox.v1beta2"

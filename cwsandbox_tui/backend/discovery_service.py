@@ -1,0 +1,118 @@
+"""DiscoveryService: the runner catalogue of `discovery.py` as v1beta2 messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..proto.v1beta2 import discovery_pb2 as dpb
+from ..proto.v1beta2 import discovery_pb2_grpc
+from .discovery import Profile, Runner
+from .engine import Engine
+from .errors import ApiError, invalid
+from .paging import page_size
+from .service import timestamp
+
+_FULL = dpb.RunnerView.RUNNER_VIEW_FULL
+
+
+def _offset(token: str, kind: str) -> int:
+    if not token:
+        return 0
+    prefix = f"{kind}:"
+    if not token.startswith(prefix) or not token[len(prefix):].isdigit():
+        raise invalid("page_token", "is not a token this server issued")
+    return int(token[len(prefix):])
+
+
+def _page(items: list[Any], token: str, size: int, kind: str) -> tuple[list[Any], str]:
+    start = _offset(token, kind)
+    limit = page_size(size)
+    end = start + limit
+    return items[start:end], f"{kind}:{end}" if end < len(items) else ""
+
+
+def profile_message(profile: Profile) -> dpb.ProfileSummary:
+    return dpb.ProfileSummary(
+        profile_name=profile.name, runner_id=profile.runner_id,
+        supported_gpu_types=profile.gpu_types, supported_architectures=profile.architectures,
+        service_exposure_modes=[dpb.ServiceExposureMode(name=n) for n in profile.ingress_modes],
+        egress_modes=[dpb.EgressMode(name=n) for n in profile.egress_modes])
+
+
+class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _runner_message(self, runner: Runner, view: int) -> dpb.AvailableRunner:
+        capacity = runner.capacity
+        message = dpb.AvailableRunner(
+            runner_id=runner.runner_id, runner_group_id=runner.group_id, tags=runner.tags,
+            healthy=runner.healthy, profile_names=runner.profile_names,
+            connected_at=timestamp(runner.connected_at), is_shared=runner.shared,
+            capabilities=dpb.RunnerCapabilitySummary(
+                max_cpu_millicores=capacity.cpu_millicores,
+                max_memory_bytes=capacity.memory_bytes, max_gpu_count=capacity.gpu_count,
+                supported_gpu_types=runner.gpu_types,
+                supported_architectures=runner.architectures))
+        if view == _FULL:
+            catalogue = self.engine.catalogue
+            live = catalogue.availability(
+                runner, self.engine.reserved().get(runner.runner_id, []))
+            message.resources.CopyFrom(dpb.RunnerResourceSummary(
+                available_cpu_millicores=live.free.cpu_millicores,
+                available_memory_bytes=live.free.memory_bytes,
+                available_gpu_count=live.free.gpu_count, running_sandboxes=live.running))
+        return message
+
+    async def ListAvailableRunners(self, request: dpb.ListAvailableRunnersRequest, context: Any
+                                   ) -> dpb.ListAvailableRunnersResponse:
+        try:
+            if request.view not in dpb.RunnerView.values():
+                raise invalid("view", f"{request.view} is not a RunnerView")
+            runners = self.engine.catalogue.list_runners(
+                group_id=request.runner_group_id, profile_name=request.profile_name,
+                gpu_type=request.gpu_type, architecture=request.architecture,
+                exclude_shared=request.exclude_shared, healthy_only=request.healthy_only)
+            page, token = _page(runners, request.page_token, request.page_size, "runners")
+        except ApiError as error:
+            await error.abort(context)
+            raise
+        return dpb.ListAvailableRunnersResponse(
+            runners=[self._runner_message(r, request.view) for r in page], next_page_token=token)
+
+    async def GetAvailableRunner(self, request: dpb.GetAvailableRunnerRequest, context: Any
+                                 ) -> dpb.AvailableRunner:
+        try:
+            if not request.runner_id:
+                raise invalid("runner_id", "is required")
+            runner = self.engine.catalogue.runner(request.runner_id)
+        except ApiError as error:
+            await error.abort(context)
+            raise
+        # A single runner is always reported in full unless BASIC is asked for explicitly.
+        view = request.view or _FULL
+        return self._runner_message(runner, view)
+
+    async def ListProfiles(self, request: dpb.ListProfilesRequest, context: Any
+                           ) -> dpb.ListProfilesResponse:
+        try:
+            profiles = self.engine.catalogue.profiles(
+                runner_id=request.runner_id, gpu_type=request.gpu_type,
+                architecture=request.architecture, exclude_shared=request.exclude_shared)
+            page, token = _page(profiles, request.page_token, request.page_size, "profiles")
+        except ApiError as error:
+            await error.abort(context)
+            raise
+        return dpb.ListProfilesResponse(profiles=[profile_message(p) for p in page],
+                                        next_page_token=token)
+
+    async def GetProfile(self, request: dpb.GetProfileRequest, context: Any
+                         ) -> dpb.ProfileSummary:
+        try:
+            if not request.profile_name:
+                raise invalid("profile_name", "is required")
+            profile = self.engine.catalogue.profile(request.profile_name, request.runner_id)
+        except ApiError as error:
+            await error.abort(context)
+            raise
+        return profile_message(profile)

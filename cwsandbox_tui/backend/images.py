@@ -1,0 +1,130 @@
+"""What a container image becomes on this machine, which runs no containers.
+
+Every sandbox runs on the machine's own root file system. For a Python image (`python:3.11`
+is the SDK's default) the sandbox also gets `python`, `python3`, `pythonX.Y` and `pip` on its
+PATH, from a per-sandbox directory of links placed first on the PATH: a real Python of the
+image's version where the machine has one, else the machine's own Python 3, and the record
+says which.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .isolation import BASE_PATH
+
+# Where the links appear inside an isolated sandbox (a directory the host root does not have).
+SANDBOX_BIN = "/.cwsandbox/bin"
+_VERSION = re.compile(r"^(\d+)(?:\.(\d+))?")
+_PYTHON_REPOS = {"python", "library/python"}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Executables to link into the sandbox (name -> host path) and what to say about it."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    scripts: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def parse_image(image: str) -> tuple[str, str]:
+    """`docker.io/library/python:3.11-slim` -> ("library/python", "3.11-slim")."""
+    name, _, digestless = image.partition("@")
+    name = name or digestless
+    repo, tag = name, ""
+    last_slash = name.rfind("/")
+    if ":" in name[last_slash + 1:]:
+        repo, tag = name.rsplit(":", 1)
+    parts = repo.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # a registry host
+    return "/".join(parts).lower(), tag
+
+
+def _find(name: str, search_path: str) -> str | None:
+    for directory in search_path.split(":"):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _version_of(executable: str) -> str:
+    try:
+        probe = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return probe.stdout.strip() if probe.returncode == 0 else ""
+
+
+def _has_pip(executable: str) -> bool:
+    try:
+        probe = subprocess.run([executable, "-m", "pip", "--version"], capture_output=True,
+                               timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+_cache: dict[tuple[str, str], Runtime] = {}
+
+
+def provide(image: str, search_path: str = BASE_PATH) -> Runtime:
+    """How `image` is provided here (memoised: probing a Python costs a few milliseconds)."""
+    key = (image, search_path)
+    if key not in _cache:
+        _cache[key] = _provide(image, search_path)
+    return _cache[key]
+
+
+def _provide(image: str, search_path: str) -> Runtime:
+    if not image:
+        return Runtime(note="no image: the machine's root file system")
+    repo, tag = parse_image(image)
+    if repo not in _PYTHON_REPOS:
+        return Runtime(note=f"image {image} is not available here: "
+                            "it runs on the machine's root file system")
+    match = _VERSION.match(tag)
+    wanted = ".".join(g for g in match.groups() if g) if match else ""
+    exact = _find(f"python{wanted}", search_path) if wanted else None
+    chosen = exact or _find("python3", search_path)
+    if chosen is None:
+        return Runtime(note=f"image {image}: this machine has no python3; it runs on the "
+                            "machine's root file system without Python")
+    version = _version_of(chosen) or "3"
+    if exact is not None and (not wanted or version.startswith(wanted)):
+        note = f"image {image}: python {version} from {chosen}, on the machine's root file system"
+    else:
+        asked = f"python {wanted}" if wanted else "that python"
+        note = (f"image {image}: {asked} is not on this machine; python is the machine's own "
+                f"python {version} ({chosen}), on the machine's root file system")
+    links = {"python": chosen, "python3": chosen, f"python{version}": chosen}
+    scripts = {}
+    if _has_pip(chosen):
+        pip = f'#!/bin/sh\nexec {chosen} -m pip "$@"\n'
+        scripts = {"pip": pip, "pip3": pip, f"pip{version}": pip}
+    return Runtime(links=links, scripts=scripts, note=note)
+
+
+def install(runtime: Runtime, bin_dir: Path) -> bool:
+    """Write the runtime's links and scripts into `bin_dir`; False when there are none."""
+    if not runtime.links and not runtime.scripts:
+        return False
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, target in runtime.links.items():
+        link = bin_dir / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+    for name, text in runtime.scripts.items():
+        script = bin_dir / name
+        script.write_text(text)
+        script.chmod(0o555)
+    return True
