@@ -18,7 +18,7 @@ from ..client.factory import ConnectOptions, connect
 from ..client.models import Sandbox, Snapshot, SnapshotStatus
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
 from ..formatting import human_age, human_size, iso
-from . import volumes
+from . import discovery, volumes
 from .render import table, to_json
 from .reporter import StderrReporter
 
@@ -103,6 +103,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     _common(p, run_bucket_set)
     _common(bk.add_parser("reset", help="go back to the managed bucket"), run_bucket_reset)
     volumes.add_parsers(subparsers, _common)
+    discovery.add_parsers(subparsers, _common)
 
 
 def _common(parser: argparse.ArgumentParser,

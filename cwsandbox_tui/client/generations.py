@@ -16,7 +16,7 @@ import grpc
 
 from . import adapter_v1, adapter_v1beta2
 from .adapter_v1beta2 import CreateReply, Page, StopReply
-from .errors import ConfigError
+from .errors import ConfigError, CwsError
 from .models import (
     BucketConfig,
     ExecExit,
@@ -50,6 +50,7 @@ class AutoAdapter:
         self._v1 = adapter_v1.Adapter(channel, metadata)
         self._v1beta2 = adapter_v1beta2.Adapter(channel, metadata)
         self._chosen: Generation | None = None
+        self._discovery_chosen: Generation | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -155,23 +156,37 @@ class AutoAdapter:
     async def set_bucket(self, bucket_name: str, region: str, timeout: float) -> BucketConfig:
         return await (await self.resolve()).set_bucket(bucket_name, region, timeout)
 
+    # Discovery prefers v1beta2 wherever the endpoint speaks it, whatever else was chosen:
+    # only v1beta2 has profiles (and runners' profile names). An endpoint without it is
+    # asked in v1.
+    async def _discovery(self) -> Generation:
+        if self._discovery_chosen is None:
+            try:
+                await self._v1beta2.list_profiles_page("", PROBE_TIMEOUT, page_size=1)
+                self._discovery_chosen = self._v1beta2
+            except CwsError as error:
+                if error.code != "UNIMPLEMENTED":
+                    raise
+                self._discovery_chosen = self._v1
+        return self._discovery_chosen
+
     async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
                                 group_id: str = "", profile_name: str = "",
                                 architecture: str = "", page_size: int = 0) -> Page[Runner]:
-        return await (await self.resolve()).list_runners_page(
+        return await (await self._discovery()).list_runners_page(
             token, timeout, full=full, group_id=group_id, profile_name=profile_name,
             architecture=architecture, page_size=page_size)
 
     async def get_runner(self, runner_id: str, timeout: float) -> Runner:
-        return await (await self.resolve()).get_runner(runner_id, timeout)
+        return await (await self._discovery()).get_runner(runner_id, timeout)
 
     async def list_profiles_page(self, token: str, timeout: float, *, runner_id: str = "",
                                  architecture: str = "", page_size: int = 0) -> Page[Profile]:
-        return await (await self.resolve()).list_profiles_page(
+        return await (await self._discovery()).list_profiles_page(
             token, timeout, runner_id=runner_id, architecture=architecture, page_size=page_size)
 
     async def get_profile(self, name: str, timeout: float, runner_id: str = "") -> Profile:
-        return await (await self.resolve()).get_profile(name, timeout, runner_id)
+        return await (await self._discovery()).get_profile(name, timeout, runner_id)
 
     async def list_volumes(self, timeout: float) -> list[Volume]:
         return await (await self.resolve()).list_volumes(timeout)
