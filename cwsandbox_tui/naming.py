@@ -27,6 +27,32 @@ def quantity_bytes(value: str) -> int | None:
     return parse_size(value)
 
 
+_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m)?$")
+
+
+def cpu_millicores(value: str) -> int | None:
+    """A Kubernetes CPU quantity (`500m`, `2`, `0.5`) in millicores, or None if not one."""
+    match = _CPU.match(value.strip())
+    if not match:
+        return None
+    amount = float(match.group(1))
+    return int(amount if match.group(2) else amount * 1000)
+
+
+def cpu_problem(value: str) -> str | None:
+    amount = cpu_millicores(value)
+    if amount is None:
+        return f"{value!r} is not a CPU amount like 500m or 2"
+    return "must be greater than zero" if amount <= 0 else None
+
+
+def memory_problem(value: str) -> str | None:
+    amount = quantity_bytes(value)
+    if amount is None:
+        return f"{value!r} is not a memory amount like 512Mi or 2Gi"
+    return "must be greater than zero" if amount <= 0 else None
+
+
 def size_problem(value: str) -> str | None:
     amount = quantity_bytes(value)
     if amount is None:

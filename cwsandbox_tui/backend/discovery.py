@@ -148,23 +148,17 @@ class PlacementAsk:
 
 
 def cpu_millicores(value: str, field_name: str) -> int:
-    text = value.strip()
-    try:
-        amount = float(text[:-1]) if text.endswith("m") else float(text) * 1000
-    except ValueError:
-        raise invalid(field_name, f"{value!r} is not a CPU amount like 500m or 2") from None
-    if amount <= 0:
-        raise invalid(field_name, "must be greater than zero")
-    return int(amount)
+    problem = naming.cpu_problem(value)
+    if problem:
+        raise invalid(field_name, problem)
+    return naming.cpu_millicores(value) or 0
 
 
 def memory_bytes(value: str, field_name: str) -> int:
-    amount = naming.quantity_bytes(value)
-    if amount is None:
-        raise invalid(field_name, f"{value!r} is not a memory amount like 512Mi or 2Gi")
-    if amount <= 0:
-        raise invalid(field_name, "must be greater than zero")
-    return amount
+    problem = naming.memory_problem(value)
+    if problem:
+        raise invalid(field_name, problem)
+    return naming.quantity_bytes(value) or 0
 
 
 # The machine ----------------------------------------------------------------------------

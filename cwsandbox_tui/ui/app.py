@@ -19,7 +19,12 @@ from textual.worker import Worker, WorkerState
 
 from ..client import events as ev
 from ..client.client import Client
-from ..client.errors import CwsError, ValidationError
+from ..client.errors import (
+    CwsError,
+    ProfileNotFoundError,
+    RunnerNotFoundError,
+    ValidationError,
+)
 from ..client.models import BucketConfig, Sandbox, Snapshot
 from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
@@ -31,6 +36,7 @@ from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
 from .screens.forms import new_sandbox_form, spec_from
 from .screens.ops import OpRow, OpsScreen, describe
 from .screens.output import ExecScreen, LogsScreen
+from .screens.runners import RunnersScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
 from .screens.volumes import VolumesScreen
@@ -54,6 +60,7 @@ class DashboardApp(TypeAheadApp[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
         "bucket": BucketScreen, "ops": OpsScreen, "volumes": VolumesScreen,
+        "runners": RunnersScreen,
     }
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}
@@ -61,6 +68,7 @@ class DashboardApp(TypeAheadApp[None]):
         Binding("1", "switch_mode('sandboxes')", "Sandboxes", show=False, id="app.sandboxes"),
         Binding("2", "switch_mode('snapshots')", "Snapshots", show=False, id="app.snapshots"),
         Binding("3", "switch_mode('bucket')", "Bucket", show=False, id="app.bucket"),
+        Binding("4", "switch_mode('runners')", "Runners", show=False, id="app.runners"),
         Binding("colon", "command_bar", "Command", show=False, id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
@@ -340,6 +348,11 @@ class DashboardApp(TypeAheadApp[None]):
                         self.open_new_sandbox(values.get("restore_from", ""), values=values,
                                               refused=str(error))
                     raise
+                except (ProfileNotFoundError, RunnerNotFoundError) as error:
+                    name = "profile" if isinstance(error, ProfileNotFoundError) else "runner"
+                    self.open_new_sandbox(values.get("restore_from", ""),
+                                          {name: "not found on this endpoint"}, values)
+                    raise
                 except CwsError as error:
                     # Whatever went wrong, what was typed comes back with the reason.
                     self.open_new_sandbox(values.get("restore_from", ""), values=values,
@@ -465,7 +478,7 @@ class DashboardApp(TypeAheadApp[None]):
             rows += entries
         rows += [("[everywhere]", ""), ("up down j k", "Move"),
                  ("pgup pgdn g G", "Page, top, bottom"),
-                 ("ctrl+p", "Command palette"), (":sb :snap :bucket :ops :q", "Commands"),
+                 ("ctrl+p", "Command palette"), (":sb :snap :bucket :runners :ops :q", "Commands"),
                  ("[filter]", "text  /regex/  !term (not)"),
                  ("", "status=ready  trigger=stop  source=sb-..."),
                  ("", "age>7d  age<12h  size>1GiB  size<=500MB")]

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snap": ("Show snapshots", "switch_mode('snapshots')"),
     "snapshots": ("Show snapshots", "switch_mode('snapshots')"),
     "bucket": ("Show the snapshot bucket settings", "switch_mode('bucket')"),
+    "runners": ("Show runners, their capacity and profiles", "switch_mode('runners')"),
     "ops": ("Show the operations log", "switch_mode('ops')"),
     "volumes": ("Show registered volumes (API v1)", "switch_mode('volumes')"),
     "vol": ("Show registered volumes (API v1)", "switch_mode('volumes')"),

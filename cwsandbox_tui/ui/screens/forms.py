@@ -36,6 +36,14 @@ def _tags(value: str) -> str | None:
     return f"tags are separated by commas and hold no spaces ({bad[0]!r})" if bad else None
 
 
+def _optional_cpu(value: str) -> str | None:
+    return naming.cpu_problem(value) if value else None
+
+
+def _optional_memory(value: str) -> str | None:
+    return naming.memory_problem(value) if value else None
+
+
 def _grace(value: str) -> str | None:
     try:
         number = float(value)
@@ -81,6 +89,14 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
         FormField("size", "Size", v.get("size", ""), placeholder="10Gi", validate=_optional_size),
         FormField("restore_from", "Restore from snapshot", v.get("restore_from", restore_from),
                   placeholder="fss-... (empty: start with an empty mount)"),
+        FormField("profile", "Profile", v.get("profile", ""),
+                  placeholder="default (empty: any; see 4 Runners)"),
+        FormField("runner", "Runner", v.get("runner", ""),
+                  placeholder="local-runner (empty: any)"),
+        FormField("cpu", "CPU request", v.get("cpu", ""), placeholder="500m or 2",
+                  validate=_optional_cpu),
+        FormField("memory", "Memory request", v.get("memory", ""), placeholder="512Mi or 2Gi",
+                  validate=_optional_memory),
     ]
     for f in fields:
         f.error = e.get(f.name, "")
@@ -94,7 +110,9 @@ def spec_from(values: dict[str, str]) -> SandboxSpec:
     return SandboxSpec(
         image=values["image"], command="/bin/sh", args=("-c", values["command"]), tags=tags,
         mount_path=values.get("mount_path", ""), size=values.get("size", ""),
-        restore_from=values.get("restore_from", ""))
+        restore_from=values.get("restore_from", ""), profile_name=values.get("profile", ""),
+        runner_id=values.get("runner", ""), cpu=values.get("cpu", ""),
+        memory=values.get("memory", ""))
 
 
 def stop_snapshot_form(sandbox_id: str) -> FormDialog:

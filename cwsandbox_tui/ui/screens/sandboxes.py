@@ -65,7 +65,12 @@ class SandboxesScreen(TableScreen[Sandbox]):
             ("Stop snapshot", s.stop_snapshot_id or "-"), ("Created", iso(s.created_at)),
             ("Started", iso(s.started_at)), ("Ended", iso(s.ended_at)),
             ("Exit code", "-" if s.exit_code is None else str(s.exit_code)),
-            ("Runner", s.runner_id or "-"),
+            ("Runner", f"{s.runner_id or '-'} (group {s.runner_group_id or '-'})"),
+            ("Profile", s.profile_id or "-"),
+            ("Requests", str(s.requests) if s.requests else "-"),
+            ("Limits", str(s.limits) if s.limits else "-"),
+            ("Network", f"ingress {s.ingress_mode or '-'}, egress {s.egress_mode or '-'}"),
+            ("Runtime", s.runtime or "-"),
             ("Isolation", s.isolation or "-"),
         ]))
 

@@ -7,7 +7,8 @@ from typing import Any
 from textual.widgets import Static
 
 VIEW_NAMES = {"sandboxes": "sandboxes", "snapshots": "snapshots", "bucket": "bucket",
-              "ops": "operations", "volumes": "volumes", "exec": "exec", "logs": "logs"}
+              "ops": "operations", "volumes": "volumes", "exec": "exec", "logs": "logs",
+              "runners": "runners"}
 
 
 class HeaderBar(Static):
