@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -158,8 +159,9 @@ class RunnersScreen(Screen[None]):
 
     def load(self) -> None:
         """Fetch runners (with live resources) and profiles, then repaint."""
-        self.run_worker(self._fetch, group="runners", exclusive=True, exit_on_error=False)
+        self._fetch()
 
+    @work(group="runners", exclusive=True, exit_on_error=False)
     async def _fetch(self) -> None:
         client = self.dashboard.client
         try:
