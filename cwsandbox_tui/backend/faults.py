@@ -10,9 +10,12 @@ Rules per method (or `*` for every method): `latency=DURATION`, and the faults `
 `deadline` (DEADLINE_EXCEEDED), `throttle` (RESOURCE_EXHAUSTED with RetryInfo and reason
 CWSANDBOX_FSS_BACKEND_THROTTLED), `busy` (UNAVAILABLE with a RetryInfo hint, which SDK 1.x
 retries on stop, delete and file reads) and `lost` (the change is committed, then the call
-answers UNAVAILABLE), each at a rate (`10%`, `0.1`) or on the first N calls (`first3`).
+answers UNAVAILABLE), each at a rate (`10%`, `0.1`) or on the first N calls (`first3`); for
+the streaming methods also `cut` (the stream breaks with UNAVAILABLE after `cut_after` frames,
+a disconnect in mid-stream).
 Global rules: `seed=N`, `retry_delay=DURATION` (the RetryInfo hint), `drain_after=DURATION`
-(every sandbox is drained by the backend that long after it starts running).
+(every sandbox is drained by the backend that long after it starts running), `cut_after=N`
+(frames a cut stream delivers first, default 3).
 
 Every method draws from its own generator seeded from (seed, method), so a run is
 deterministic for a given seed whatever the interleaving of different methods.
@@ -30,7 +33,7 @@ import grpc
 from .. import units
 from .errors import ApiError
 
-FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost", "busy")
+FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost", "busy", "cut")
 
 
 def parse_duration(text: str) -> float:
@@ -75,6 +78,7 @@ class Decision:
     latency: float = 0.0
     error: ApiError | None = None
     lose_response: bool = False
+    cut_after: int | None = None  # a stream breaks after this many frames
 
 
 class FaultPlan:
@@ -82,6 +86,7 @@ class FaultPlan:
         self.seed = seed
         self.retry_delay = 0.5
         self.drain_after: float | None = None
+        self.cut_after = 3
         self.methods: dict[str, MethodFaults] = {}
         self._calls: Counter[str] = Counter()
         self._rngs: dict[str, random.Random] = {}
@@ -106,6 +111,10 @@ class FaultPlan:
             self.retry_delay = parse_duration(value)
         elif key == "drain_after":
             self.drain_after = parse_duration(value)
+        elif key == "cut_after":
+            if not value.isdigit():
+                raise ValueError(f"{value!r} is not a number of frames")
+            self.cut_after = int(value)
         elif "." in key:
             method, kind = key.split(".", 1)
             if kind == "latency":
@@ -115,7 +124,7 @@ class FaultPlan:
             else:
                 raise ValueError(f"unknown fault {kind!r}; use latency or one of {FAULT_KINDS}")
         else:
-            raise ValueError("expected seed, retry_delay, drain_after or METHOD.FAULT")
+            raise ValueError("expected seed, retry_delay, drain_after, cut_after or METHOD.FAULT")
 
     def set_latency(self, method: str, seconds: float) -> None:
         self.methods.setdefault(method, MethodFaults()).latency = seconds
@@ -153,6 +162,8 @@ class FaultPlan:
                     fired = kind
         if fired == "lost":
             return Decision(latency=latency, lose_response=True)
+        if fired == "cut":
+            return Decision(latency=latency, cut_after=self.cut_after)
         return Decision(latency=latency, error=self._error(fired, method) if fired else None)
 
     def _error(self, kind: str, method: str) -> ApiError:

@@ -63,9 +63,14 @@ class Gate(grpc.aio.ServerInterceptor):
             inner_stream = handler.stream_stream
 
             async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                await self._admit(method, authorized, context)
+                decision = await self._admit(method, authorized, context)
+                sent = 0
                 async for item in inner_stream(requests, context):
+                    if decision.cut_after is not None and sent >= decision.cut_after:
+                        await ApiError(grpc.StatusCode.UNAVAILABLE,
+                                       f"injected fault: {method} stream cut").abort(context)
                     yield item
+                    sent += 1
 
             return handler._replace(stream_stream=stream)
         return handler

@@ -6,6 +6,10 @@ without reading what came before; `-` marks output that had no newline there (a 
 last line, or a piece of a line longer than `LINE_LIMIT`). Files written before offsets were
 stored (`<epoch ns> <data>`) are still read. File I/O runs in threads, never on the loop,
 and no read holds more than a block of the file plus the records asked for.
+
+Output without a newline is not held back: after `FRAGMENT_DELAY` it is written as a piece,
+so a process that prints a progress line (or anything unterminated) is seen as it prints. A
+reader may resume at any byte offset, inside a line too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from .blocking import run_io
 
 LINE_LIMIT = 64 * 1024  # output without a newline is stored in pieces of at most this
+FRAGMENT_DELAY = 0.2  # seconds an unterminated line waits for its newline
 READ_BLOCK = 1 << 20
 TAIL_BLOCK = 64 * 1024
 
@@ -40,16 +45,38 @@ class LogBook:
         self._pending: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._offset: int | None = None  # output bytes written so far (read from the file)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._fragments: set[asyncio.Task[None]] = set()
 
     # writing
     async def feed(self, stream: str, chunk: bytes) -> None:
         """Take raw output from one stream; complete lines (and over-long pieces) are written."""
         await run_io(self._feed, stream, chunk)
         self._wake()
+        if self._pending.get(stream) and stream not in self._timers:
+            self._timers[stream] = asyncio.get_running_loop().call_later(
+                FRAGMENT_DELAY, self._fragment_due, stream)
+
+    def _fragment_due(self, stream: str) -> None:
+        self._timers.pop(stream, None)
+        task = asyncio.ensure_future(self.flush(stream))
+        self._fragments.add(task)
+        task.add_done_callback(self._fragments.discard)
 
     async def flush(self, stream: str) -> None:
+        timer = self._timers.pop(stream, None)
+        if timer is not None:
+            timer.cancel()
         await run_io(self._flush, stream)
         self._wake()
+
+    async def size(self) -> int:
+        """Bytes of output logged so far (the offset of a reader at the end)."""
+        return await run_io(self._size)
+
+    def _size(self) -> int:
+        with self._lock:
+            return self._offset if self._offset is not None else self._last_offset()
 
     def _feed(self, stream: str, chunk: bytes) -> None:
         with self._lock:
@@ -70,6 +97,9 @@ class LogBook:
                 self._write([(rest, False)])
 
     def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for stream in list(self._pending):
             self._flush(stream)  # at most LINE_LIMIT bytes per stream
         self._closed = True
@@ -164,7 +194,7 @@ class LogBook:
             records, position = await run_io(self._tail, tail, since)
             for line in records:
                 if line.offset > skip_bytes:
-                    yield line
+                    yield _after(line, skip_bytes)
         else:
             position, at_end = 0, False
             while not at_end:
@@ -172,7 +202,7 @@ class LogBook:
                     self._forward, position, legacy)
                 for line in records:
                     if line.offset > skip_bytes and (since is None or line.timestamp >= since):
-                        yield line
+                        yield _after(line, skip_bytes)
         while follow:
             waiter = self._changed
             more, position, legacy, _ = await run_io(self._forward, position, legacy)
@@ -183,7 +213,15 @@ class LogBook:
                 continue
             for line in more:
                 if line.offset > skip_bytes:
-                    yield line
+                    yield _after(line, skip_bytes)
+
+
+def _after(line: LogLine, skip_bytes: int) -> LogLine:
+    """The part of a line past byte `skip_bytes` (a resume may stop inside a line)."""
+    start = line.offset - len(line.data)
+    if start >= skip_bytes:
+        return line
+    return LogLine(line.timestamp, line.data[skip_bytes - start:], line.offset)
 
 
 def _parse(raw: bytes, legacy: int) -> tuple[list[LogLine], int]:

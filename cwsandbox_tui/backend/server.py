@@ -115,6 +115,7 @@ class BackendServer:
         self.config = config
         self.faults = config.faults
         self.engine: Engine | None = None
+        self.streaming: StreamingService | None = None
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._lock_fd: int | None = None
@@ -156,8 +157,9 @@ class BackendServer:
         if api in ("both", "v1beta2"):
             gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayService(self.engine),
                                                                   server)
-            streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(
-                StreamingService(self.engine), server)
+            self.streaming = StreamingService(self.engine)
+            streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(self.streaming,
+                                                                             server)
             discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(
                 DiscoveryService(self.engine), server)
         if api in ("both", "v1"):

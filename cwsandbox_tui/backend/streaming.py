@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,9 +23,27 @@ _STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
 
 
+MAX_LOG_SESSIONS = 10_000
+
+
 class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Log sessions this server opened: session id -> sandbox id. A resume names one; the
+        # offsets it carries count bytes of the sandbox's output, so the session only has to
+        # say whose output it was. Kept in memory: after a restart every resume is answered
+        # SESSION_NOT_FOUND and the client starts afresh.
+        self._log_sessions: OrderedDict[str, str] = OrderedDict()
+
+    def forget_log_sessions(self) -> None:
+        self._log_sessions.clear()
+
+    def _open_log_session(self, sandbox_id: str) -> str:
+        session = f"ls-{uuid.uuid4().hex}"
+        self._log_sessions[session] = sandbox_id
+        while len(self._log_sessions) > MAX_LOG_SESSIONS:
+            self._log_sessions.popitem(last=False)
+        return session
 
     async def StreamExec(self, requests: AsyncIterator[spb.ExecStreamRequest], context: Any
                          ) -> AsyncIterator[spb.ExecStreamResponse]:
@@ -125,8 +144,29 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             await internal_error(context)
             return
         book = self.engine.runtime.logbook_for(init.sandbox_id)
-        session = init.resume_session_id or f"{init.sandbox_id}-{uuid.uuid4().hex[:8]}"
-        since = init.since_time.ToNanoseconds() / 1e9 if init.HasField("since_time") else None
+        resuming = bool(init.resume_session_id)
+        if resuming:
+            if self._log_sessions.get(init.resume_session_id) != init.sandbox_id:
+                yield spb.LogStreamResponse(error=spb.LogStreamError(
+                    code="SESSION_NOT_FOUND",
+                    message=f"log session {init.resume_session_id!r} is not known for sandbox "
+                            f"{init.sandbox_id!r}; start a new one (no resume_session_id)"))
+                return
+            logged = await book.size()
+            if init.resume_offset > logged:
+                yield spb.LogStreamResponse(error=spb.LogStreamError(
+                    code="INVALID_RESUME_OFFSET",
+                    message=f"resume_offset {init.resume_offset} is past the end of the "
+                            f"log ({logged} bytes)"))
+                return
+            session = init.resume_session_id
+            self._log_sessions.move_to_end(session)
+        else:
+            session = self._open_log_session(init.sandbox_id)
+        # A resume continues the session's bytes: its replay window no longer applies.
+        tail = 0 if resuming else init.tail_lines
+        since = (init.since_time.ToNanoseconds() / 1e9
+                 if init.HasField("since_time") and not resuming else None)
 
         async def closed_by_client() -> None:
             with contextlib.suppress(Exception):
@@ -136,8 +176,8 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             await asyncio.Event().wait()  # half-close alone does not end the stream
 
         watcher = asyncio.ensure_future(closed_by_client())
-        lines = book.lines(follow=init.follow, tail=init.tail_lines, since=since,
-                           skip_bytes=init.resume_offset).__aiter__()
+        lines = book.lines(follow=init.follow, tail=tail, since=since,
+                           skip_bytes=init.resume_offset if resuming else 0).__aiter__()
         try:
             while True:
                 step = asyncio.ensure_future(anext(lines, None))

@@ -380,10 +380,16 @@ class Adapter:
         raise errors.SandboxError("Exec failed: the stream ended without an exit status")
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
-                   timeout: float | None = None) -> AsyncIterator[LogChunk]:
+                   timeout: float | None = None, resume_session: str = "",
+                   resume_offset: int = 0) -> AsyncIterator[LogChunk]:
         async def requests() -> AsyncIterator[spb.LogStreamRequest]:
-            yield spb.LogStreamRequest(init=spb.LogStreamInit(
-                sandbox_id=sandbox_id, follow=follow, tail_lines=tail, timestamps=True))
+            init = spb.LogStreamInit(sandbox_id=sandbox_id, follow=follow, timestamps=True)
+            if resume_session:
+                init.resume_session_id = resume_session
+                init.resume_offset = resume_offset
+            else:
+                init.tail_lines = tail
+            yield spb.LogStreamRequest(init=init)
             if follow:
                 await asyncio.Event().wait()  # a follow keeps its send side open until cancelled
 
@@ -393,12 +399,13 @@ class Adapter:
                 kind = reply.WhichOneof("response")
                 if kind == "data":
                     d = reply.data
-                    yield LogChunk(d.data, d.offset, _time(d.timestamp, d.HasField("timestamp")))
+                    yield LogChunk(d.data, d.offset, _time(d.timestamp, d.HasField("timestamp")),
+                                   d.session_id)
                 elif kind == "complete":
                     return
                 elif kind == "error":
-                    raise errors.SandboxError(f"Logs failed ({reply.error.code}): "
-                                              f"{reply.error.message}", reason=reply.error.code)
+                    raise errors.LogStreamError(f"Logs failed ({reply.error.code}): "
+                                                f"{reply.error.message}", reason=reply.error.code)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.CANCELLED:
                 return

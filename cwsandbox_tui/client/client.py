@@ -18,6 +18,7 @@ from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
     CwsError,
+    LogStreamError,
     PaginationError,
     ReadOnlyError,
     RequestTimeoutError,
@@ -26,6 +27,7 @@ from .errors import (
     SnapshotError,
     SnapshotOnStopConflictError,
     TerminalStateUnavailableError,
+    UnavailableError,
     is_not_found,
 )
 from .generations import AnyAdapter
@@ -34,6 +36,7 @@ from .models import (
     ExecExit,
     ExecOutput,
     LogChunk,
+    LogReconnected,
     Profile,
     Runner,
     Sandbox,
@@ -52,6 +55,10 @@ if TYPE_CHECKING:
     from .link import Link
 
 T = TypeVar("T")
+LOG_RECONNECTS = 8
+# In-band log errors after which a follow starts a new session (the SDK's list).
+LOG_FRESH_START_CODES = ("SESSION_NOT_FOUND", "REPLAY_GAP", "RUNNER_UNAVAILABLE",
+                         "RUNNER_DRAINING")
 
 
 @dataclass(frozen=True)
@@ -464,6 +471,40 @@ class Client:
              ) -> AsyncIterator[LogChunk]:
         return self.adapter.logs(sandbox_id, follow=follow, tail=tail,
                                  timeout=None if follow else self.options.request_timeout)
+
+    async def follow_logs(self, sandbox_id: str, *, tail: int = 0,
+                          max_reconnects: int = LOG_RECONNECTS
+                          ) -> AsyncIterator[LogChunk | LogReconnected]:
+        """Follow a sandbox's log across disconnects.
+
+        After a transport failure it resumes its session at the last offset it delivered, so
+        nothing is lost or repeated; a session the server no longer knows (it restarted)
+        starts a new session, and says so. `max_reconnects` failures in a row,
+        each after a growing pause, end it with the last error.
+        """
+        session, offset, failures = "", 0, 0
+        while True:
+            try:
+                async for chunk in self.adapter.logs(
+                        sandbox_id, follow=True, tail=tail if not session else 0,
+                        resume_session=session, resume_offset=offset):
+                    failures = 0
+                    session, offset = chunk.session_id or session, chunk.offset or offset
+                    yield chunk
+                return  # the sandbox stopped: the log is complete
+            except LogStreamError as error:
+                if error.reason not in LOG_FRESH_START_CODES or failures >= max_reconnects:
+                    raise
+                failures += 1
+                session, offset = "", 0
+                tail = 0  # the window asked for was shown already
+                yield LogReconnected(False, 0, str(error))
+            except (UnavailableError, RequestTimeoutError) as error:
+                if failures >= max_reconnects:
+                    raise
+                failures += 1
+                await self.clock.sleep(min(0.2 * 2 ** (failures - 1), 5.0))
+                yield LogReconnected(bool(session), offset, str(error))
 
     async def add_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         self._writable("Add file")

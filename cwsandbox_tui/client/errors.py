@@ -142,6 +142,10 @@ class SnapshotOnStopConflictError(SnapshotError):
     """Raised by the client only: a snapshot-on-stop that cannot be honoured (see stops.py)."""
 
 
+class LogStreamError(SandboxError):
+    """The server ended a log stream with an in-band error (`reason` holds its code)."""
+
+
 class DiscoveryError(CwsError):
     """A runner or profile listing or lookup failed."""
 

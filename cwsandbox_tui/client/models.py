@@ -217,6 +217,18 @@ class LogChunk:
     data: bytes
     offset: int
     timestamp: float | None = None
+    session_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogReconnected:
+    """A followed log lost its connection and carries on: from where it stopped (`resumed`),
+    or, when the server no longer knew the session, in a new session (`resumed` False), whose
+    first lines may repeat some already shown."""
+
+    resumed: bool
+    offset: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

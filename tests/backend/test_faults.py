@@ -77,7 +77,7 @@ def test_bad_specs_are_refused(spec: str) -> None:
 def test_set_fault_refuses_unknown_kinds() -> None:
     with pytest.raises(ValueError):
         FaultPlan().set_fault("Get", "explode", Trigger(first=1))
-    assert set(FAULT_KINDS) == {"unavailable", "deadline", "throttle", "lost", "busy"}
+    assert set(FAULT_KINDS) == {"unavailable", "deadline", "throttle", "lost", "busy", "cut"}
 
 
 def outcomes(plan: FaultPlan, method: str, count: int) -> list[str]:

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from ...client.errors import CwsError
-from ...client.models import ExecExit, ExecOutput
+from ...client.models import ExecExit, ExecOutput, LogReconnected
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 
@@ -81,6 +81,7 @@ class LogsScreen(OutputScreen):
     def __init__(self, sandbox_id: str) -> None:
         super().__init__(f"logs of {sandbox_id} (following)")
         self.sandbox_id = sandbox_id
+        self.reconnects = 0
 
     def on_mount(self) -> None:
         self.status("following... (esc closes)")
@@ -89,8 +90,14 @@ class LogsScreen(OutputScreen):
     @work(group="logs", exit_on_error=False)
     async def follow(self) -> None:
         try:
-            async for chunk in self.dashboard.client.logs(self.sandbox_id, follow=True, tail=500):
-                self.write(chunk.data)
+            async for item in self.dashboard.client.follow_logs(self.sandbox_id, tail=500):
+                if isinstance(item, LogReconnected):
+                    self.reconnects += 1
+                    how = (f"resumed at byte {item.offset}" if item.resumed
+                           else "the server lost the session; following anew (lines may repeat)")
+                    self.status(f"connection lost ({item.reason}); {how}")
+                    continue
+                self.write(item.data)
             self.status("the sandbox has stopped; no more output")
         except CwsError as error:
             self.status(f"failed: {error}")
