@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
+import pty
+import shutil
 import signal
+import struct
+import termios
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -284,6 +290,35 @@ class Runtime:
             await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
         return proc
 
+    async def start_tty_exec(self, live: LiveSandbox, argv: list[str], env: dict[str, str],
+                             width: int, height: int) -> tuple[asyncio.subprocess.Process, int]:
+        """A process on a new pseudo-terminal inside the sandbox; returns it and the master.
+
+        The slave end is the process's stdin, stdout and stderr and, through `setsid
+        --ctty`, its controlling terminal, so job control and ctrl+c work as in a shell.
+        """
+        master, slave = pty.openpty()
+        try:
+            set_window(master, width or 80, height or 24)
+            env = {"TERM": "xterm-256color", **env}
+            setsid = [TTY_SETSID, "--ctty"] if TTY_SETSID else []
+            launch = self._launch(live, [*setsid, *argv], {**live.row.spec.env, **env})
+            # Forked from the event loop's thread, as in _spawn (the parent-death signal).
+            proc = await asyncio.create_subprocess_exec(
+                *launch.argv, cwd=launch.cwd, env=launch.env, stdin=slave, stdout=slave,
+                stderr=slave, start_new_session=True)
+            self._launch_marks[proc.pid] = launch.env[LAUNCH_ENV]
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        live.execs.add(proc)
+        if live.row.status == states.PAUSED:  # paused while this exec was being started
+            await self._wait_started(proc)
+            await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
+        return proc, master
+
     def end_exec(self, live: LiveSandbox, proc: asyncio.subprocess.Process) -> None:
         live.execs.discard(proc)
         if proc.returncode is None:
@@ -316,4 +351,11 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+
+TTY_SETSID = shutil.which("setsid", path="/usr/bin:/bin")
+
+
+def set_window(master: int, width: int, height: int) -> None:
+    """Tell the terminal (and so the process on it, by SIGWINCH) its size."""
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 

@@ -18,6 +18,7 @@ from .engine import Engine
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
 from .service import timestamp
+from .terminal import tty_session
 
 _STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
@@ -58,6 +59,10 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             if not init.command:
                 raise invalid("init.command", "is required")
             live = await self.engine.running_sandbox(init.sandbox_id)
+            if init.tty:
+                async for reply in tty_session(self.engine.runtime, live, init, requests):
+                    yield reply
+                return
             try:
                 proc = await self.engine.runtime.start_exec(live, list(init.command),
                                                             dict(init.env))
