@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from ..client.errors import ConfigError, CwsError
 from ..client.factory import ConnectOptions, connect
 from ..client.models import Sandbox, Snapshot, SnapshotStatus
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
+from ..client.terminal import DEFAULT_SHELL, attach
 from ..formatting import human_age, human_size, iso
 from . import discovery, volumes
 from .render import table, to_json
@@ -57,6 +59,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
                    help="with --snapshot: return once the snapshot is started")
     p.add_argument("--missing-ok", action="store_true")
     _common(p, run_sandboxes_stop)
+    p = sb.add_parser("shell", help="open an interactive shell in a sandbox (exits with the "
+                                    "shell's exit code)")
+    p.add_argument("sandbox_id")
+    p.add_argument("--command", dest="shell_command", default="",
+                   help="run this instead of bash, e.g. python3")
+    _common(p, run_sandboxes_shell)
     p = sb.add_parser("delete", help="delete sandboxes")
     p.add_argument("sandbox_ids", nargs="+")
     p.add_argument("--missing-ok", action="store_true")
@@ -123,6 +131,11 @@ def check_arguments(args: argparse.Namespace) -> None:
     concurrency = getattr(args, "concurrency", None)
     if concurrency is not None and not 1 <= concurrency <= 256:
         raise ConfigError(f"--concurrency: {concurrency} is outside 1 to 256")
+    if getattr(args, "shell_command", ""):
+        try:
+            shlex.split(args.shell_command)
+        except ValueError as exc:
+            raise ConfigError(f"--command: cannot be split into words ({exc})") from None
     if getattr(args, "status", ""):
         parse_statuses(args.status)
     if getattr(args, "older_than", None):
@@ -202,6 +215,11 @@ async def run_sandboxes_stop(client: Client, args: argparse.Namespace) -> int:
         _out(f"Stopped {result.sandbox_id} ({result.final_status.value})"
              + (f", snapshot {result.snapshot_id}" if result.snapshot_id else "") + ".")
     return OK
+
+
+async def run_sandboxes_shell(client: Client, args: argparse.Namespace) -> int:
+    argv = shlex.split(args.shell_command) if args.shell_command else list(DEFAULT_SHELL)
+    return await attach(client, args.sandbox_id, argv)
 
 
 async def run_sandboxes_delete(client: Client, args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     SnapshotTrigger,
+    TerminalInput,
     Volume,
 )
 
@@ -144,6 +145,8 @@ def bucket_from(m: spb.FileSystemSnapshotBucketConfig) -> BucketConfig:
                         effective_bucket_name=m.effective_bucket_name)
 
 
+NO_TERMINAL = ("A shell (TTY exec) is opened over coreweave.sandbox.v1beta2 by this client; "
+               "use --api v1beta2 or --api auto")
 NO_PROFILES = ("Profiles are not part of the coreweave.sandbox.v1 API; use --api v1beta2 to "
                "list them")
 
@@ -391,18 +394,30 @@ class Adapter:
             call.cancel()
         raise errors.SandboxError("Exec failed: the stream ended without an exit status")
 
+    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+                       inbox: asyncio.Queue[TerminalInput | None]
+                       ) -> AsyncIterator[bytes | ExecExit]:
+        raise errors.SandboxError(NO_TERMINAL)
+        yield b""  # an async generator, like the other generation's  # pragma: no cover
+
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
-                   timeout: float | None = None) -> AsyncIterator[LogChunk]:
-        request = pb.StreamLogsRequest(sandbox_id=sandbox_id, follow=follow, tail_lines=tail,
-                                       timestamps=True)
+                   timeout: float | None = None, resume_session: str = "",
+                   resume_offset: int = 0) -> AsyncIterator[LogChunk]:
+        request = pb.StreamLogsRequest(sandbox_id=sandbox_id, follow=follow)
+        if resume_session:
+            request.resume_log_session_id = resume_session
+            request.resume_log_offset = resume_offset
+        else:
+            request.tail_lines = tail
         call = self._sandboxes.StreamLogs(request, timeout=timeout, metadata=self._metadata)
         try:
             async for entry in call:
                 if entry.HasField("error"):
-                    raise errors.SandboxError(f"Logs failed ({entry.error.code}): "
-                                              f"{entry.error.message}", reason=entry.error.code)
+                    raise errors.LogStreamError(f"Logs failed ({entry.error.code}): "
+                                                f"{entry.error.message}", reason=entry.error.code)
                 yield LogChunk(entry.data, entry.next_log_offset,
-                               _stamp(entry.timestamp, entry.HasField("timestamp")))
+                               _stamp(entry.timestamp, entry.HasField("timestamp")),
+                               entry.log_session_id)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.CANCELLED:
                 return

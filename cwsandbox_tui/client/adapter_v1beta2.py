@@ -7,6 +7,7 @@ our error hierarchy. A second API version would get an adapter of its own beside
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -36,6 +37,7 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     SnapshotTrigger,
+    TerminalInput,
     Volume,
 )
 
@@ -378,6 +380,42 @@ class Adapter:
         finally:
             call.cancel()
         raise errors.SandboxError("Exec failed: the stream ended without an exit status")
+
+    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+                       inbox: asyncio.Queue[TerminalInput | None]
+                       ) -> AsyncIterator[bytes | ExecExit]:
+        """A TTY exec: what `inbox` holds is typed or resized; yields what the terminal shows,
+        then its exit. None in the inbox ends the input side."""
+        async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
+            yield spb.ExecStreamRequest(init=spb.ExecStreamInit(
+                sandbox_id=sandbox_id, command=list(argv), tty=True, tty_width=width,
+                tty_height=height, env={"TERM": os.environ.get("TERM", "xterm-256color")}))
+            while (item := await inbox.get()) is not None:
+                if item.resize is not None:
+                    columns, rows = item.resize
+                    yield spb.ExecStreamRequest(resize=spb.ExecStreamResize(width=columns,
+                                                                            height=rows))
+                if item.data:
+                    yield spb.ExecStreamRequest(stdin=spb.ExecStreamData(data=item.data))
+
+        call = self._streaming.StreamExec(requests(), metadata=self._metadata)
+        try:
+            async for reply in call:
+                kind = reply.WhichOneof("response")
+                if kind == "output":
+                    yield reply.output.data
+                elif kind == "exit":
+                    yield ExecExit(reply.exit.exit_code)
+                    return
+                elif kind == "error":
+                    raise errors.SandboxError(
+                        f"Shell failed ({reply.error.code}): {reply.error.message}",
+                        reason=reply.error.code)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
+        finally:
+            call.cancel()
+        raise errors.SandboxError("Shell failed: the stream ended without an exit status")
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
                    timeout: float | None = None, resume_session: str = "",

@@ -45,6 +45,7 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     StopResult,
+    TerminalInput,
     Volume,
 )
 from .operation import Operation
@@ -453,6 +454,15 @@ class Client:
                 if not op.done:
                     op.finished("output no longer read; the command may still run")
                 raise
+
+    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+                       inbox: asyncio.Queue[TerminalInput | None]
+                       ) -> AsyncIterator[bytes | ExecExit]:
+        """An interactive shell (TTY exec); see `terminal.attach` for a local terminal."""
+        self._writable("Shell")
+        async for item in self.adapter.terminal(sandbox_id, argv, width=width, height=height,
+                                                inbox=inbox):
+            yield item
 
     async def exec(self, sandbox_id: str, argv: Sequence[str], *, timeout: float | None = None,
                    stdin: bytes | None = None) -> ExecResult:

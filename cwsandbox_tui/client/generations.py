@@ -28,6 +28,7 @@ from .models import (
     SandboxSpec,
     SandboxStatus,
     Snapshot,
+    TerminalInput,
     Volume,
 )
 
@@ -129,10 +130,21 @@ class AutoAdapter:
             yield item
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
-                   timeout: float | None = None) -> AsyncIterator[LogChunk]:
+                   timeout: float | None = None, resume_session: str = "",
+                   resume_offset: int = 0) -> AsyncIterator[LogChunk]:
         adapter = await self.resolve()
-        async for chunk in adapter.logs(sandbox_id, follow=follow, tail=tail, timeout=timeout):
+        async for chunk in adapter.logs(sandbox_id, follow=follow, tail=tail, timeout=timeout,
+                                        resume_session=resume_session,
+                                        resume_offset=resume_offset):
             yield chunk
+
+    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+                       inbox: asyncio.Queue[TerminalInput | None]
+                       ) -> AsyncIterator[bytes | ExecExit]:
+        adapter = await self._discovery()  # v1beta2 wherever the endpoint speaks it
+        async for item in adapter.terminal(sandbox_id, argv, width=width, height=height,
+                                           inbox=inbox):
+            yield item
 
     async def create_snapshot(self, sandbox_id: str, *, key: str, wait_for_ready: bool,
                               max_timeout: int | None, timeout: float) -> CreateReply:
@@ -156,9 +168,9 @@ class AutoAdapter:
     async def set_bucket(self, bucket_name: str, region: str, timeout: float) -> BucketConfig:
         return await (await self.resolve()).set_bucket(bucket_name, region, timeout)
 
-    # Discovery prefers v1beta2 wherever the endpoint speaks it, whatever else was chosen:
-    # only v1beta2 has profiles (and runners' profile names). An endpoint without it is
-    # asked in v1.
+    # Discovery and the shell prefer v1beta2 wherever the endpoint speaks it, whatever else
+    # was chosen: only v1beta2 has profiles (and runners' profile names), and this client
+    # opens terminals over v1beta2. An endpoint without it is asked in v1.
     async def _discovery(self) -> Generation:
         if self._discovery_chosen is None:
             try:

@@ -213,6 +213,14 @@ class ExecExit:
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalInput:
+    """Keys typed into a remote terminal, or its new size (columns, rows)."""
+
+    data: bytes = b""
+    resize: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LogChunk:
     data: bytes
     offset: int

@@ -1,0 +1,111 @@
+"""`sandboxes shell ID` on a real pseudo-terminal: raw keys in, output out, resize, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import pty
+import shutil
+import struct
+import sys
+import termios
+
+from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.client import Client, EndpointInfo
+from cwsandbox_tui.client.models import SandboxSpec
+
+from .helpers import REPO
+
+SETSID = shutil.which("setsid") or "setsid"
+
+
+class LocalTerminal:
+    """The CLI run on a pty of ours, as a person's terminal emulator would run it."""
+
+    def __init__(self, master: int, process: asyncio.subprocess.Process) -> None:
+        self.master = master
+        self.process = process
+        self.screen = b""
+
+    @classmethod
+    async def open(cls, *args: str, env: dict[str, str], columns: int = 90, rows: int = 28
+                   ) -> LocalTerminal:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        # `setsid --ctty --wait` makes the pty the CLI's controlling terminal, as a terminal
+        # emulator does, so that the kernel sends it SIGWINCH when the window changes.
+        process = await asyncio.create_subprocess_exec(
+            SETSID, "--ctty", "--wait", sys.executable, "-m", "cwsandbox_tui", *args, cwd=REPO,
+            env={**os.environ, **env}, stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        os.set_blocking(master, False)
+        return cls(master, process)
+
+    async def prompt(self, timeout: float = 20) -> None:
+        """Wait until the shell shows its prompt: typing before it would race its start."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.screen.rpartition(b"\n")[2].rstrip(b" ").endswith((b"#", b"$")):
+                    await self._read()
+        except TimeoutError:
+            raise AssertionError(f"no prompt; the screen: {self.screen!r}") from None
+
+    def type(self, text: bytes) -> None:
+        os.write(self.master, text)
+
+    def resize(self, columns: int, rows: int) -> None:
+        # what a terminal emulator does: the kernel then sends SIGWINCH to the foreground
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    async def until(self, text: bytes, timeout: float = 20) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while text not in self.screen:
+                    await self._read()
+        except TimeoutError:
+            raise AssertionError(f"{text!r} never shown; the screen: {self.screen!r}") from None
+
+    async def _read(self) -> None:
+        try:
+            self.screen += os.read(self.master, 65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.02)  # a pty has no awaitable reader: poll it, bounded above
+        except OSError:
+            await asyncio.sleep(0.02)
+
+    async def exit_code(self, timeout: float = 20) -> int:
+        async with asyncio.timeout(timeout):
+            while self.process.returncode is None:
+                await self._read()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.process.wait(), 0.05)
+        os.close(self.master)
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+
+async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
+    channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
+    client = Client(Adapter(channel, []), EndpointInfo(url=backend.url, source="test",
+                                                       auth_mode="none", read_only=False))
+    sandbox_id = (await client.start_sandbox(SandboxSpec(args=("-c", "exec sleep infinity")))).id
+    await client.close()
+    term = await LocalTerminal.open("sandboxes", "shell", sandbox_id,
+                                    env={"CWSANDBOX_BASE_URL": backend.url})
+    await term.prompt()
+    term.type(b"stty size; echo marker-$((6*7))\n")
+    await term.until(b"marker-42")
+    assert b"28 90" in term.screen
+    term.resize(120, 33)
+    await term.prompt()
+    term.type(b"stty size\n")
+    await term.until(b"33 120")
+    term.type(b"sleep 30\n")
+    await term.until(b"sleep 30\r\n")
+    term.type(b"\x03")  # raw mode: ctrl+c goes to the remote shell, not to the CLI
+    term.type(b"echo still-here; exit 5\n")
+    await term.until(b"still-here")
+    assert await term.exit_code() == 5
