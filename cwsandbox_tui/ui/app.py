@@ -40,6 +40,7 @@ from .screens.runners import RunnersScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
 from .screens.volumes import VolumesScreen
+from .shell import shell_into
 from .typeahead import TypeAheadApp
 from .widgets.header import HeaderBar
 from .widgets.rowtable import RowTable
@@ -380,6 +381,10 @@ class DashboardApp(TypeAheadApp[None]):
 
     def open_exec(self, sandbox_id: str, command: str) -> None:
         self.push_screen(ExecScreen(sandbox_id, command))
+
+    def open_shell(self, sandbox_id: str) -> None:
+        self.run_worker(shell_into(self, sandbox_id), group="shell", exclusive=True,
+                        exit_on_error=False)
 
     def open_logs(self, sandbox_id: str) -> None:
         self.push_screen(LogsScreen(sandbox_id))

@@ -77,7 +77,7 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
     e = errors or {}
     fields = [
         FormField("image", "Image", v.get("image", "python:3.11"), validate=_required,
-                  help="recorded by the local backend, not pulled"),
+                  help="not pulled locally: python:X gets python, pip"),
         FormField("command", "Command", v.get("command", "sleep infinity"), validate=_command,
                   help="run with /bin/sh -c"),
         FormField("tags", "Tags", v.get("tags", ""), placeholder="team-a, experiment-7",

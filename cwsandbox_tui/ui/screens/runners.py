@@ -117,6 +117,9 @@ class RunnersScreen(Screen[None]):
         Binding("r", "reload", "Reload", id="runners.reload"),
     ]
     mode_name = "runners"
+    DEFAULT_CSS = """
+    RunnersScreen #runners-list { padding: 0 1; }
+    """
 
     def __init__(self) -> None:
         super().__init__()

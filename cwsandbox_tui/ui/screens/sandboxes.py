@@ -24,11 +24,13 @@ class SandboxesScreen(TableScreen[Sandbox]):
         Binding("t", "snapshot", "Snap now", show=False, id="sandboxes.snapshot"),
         Binding("p", "pause", "Pause/resume", show=False, id="sandboxes.pause"),
         Binding("e", "exec", "Exec", show=False, id="sandboxes.exec"),
+        Binding("x", "shell", "Shell", show=False, id="sandboxes.shell"),
         Binding("l", "logs", "Logs", show=False, id="sandboxes.logs"),
         Binding("o", "open_snapshots", "Its snapshots", show=False,
                 id="sandboxes.open_snapshots"),
     ]
-    MUTATING = frozenset({"delete", "new", "stop", "stop_snapshot", "snapshot", "pause", "exec"})
+    MUTATING = frozenset({"delete", "new", "stop", "stop_snapshot", "snapshot", "pause", "exec",
+                          "shell"})
     kind = "sandboxes"
     mode_name = "sandboxes"
 
@@ -158,6 +160,16 @@ class SandboxesScreen(TableScreen[Sandbox]):
                 self.dashboard.open_exec(s.id, result.values["command"])
 
         self.app.push_screen(exec_form(s.id), chosen)
+
+    def action_shell(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+        if not s.status.running:
+            self.notify(f"{s.id} is {s.status.value}: a shell needs a running sandbox.",
+                        severity="warning", markup=False)
+            return
+        self.dashboard.open_shell(s.id)
 
     def action_logs(self) -> None:
         s = self._current()

@@ -1,0 +1,36 @@
+"""`x` on a sandbox: hand the terminal to a shell in it, then bring the dashboard back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import SuspendNotSupported
+
+from ..client.errors import CwsError
+from ..client.terminal import DEFAULT_SHELL, attach
+
+if TYPE_CHECKING:
+    from .app import DashboardApp
+
+
+async def shell_into(app: DashboardApp, sandbox_id: str) -> None:
+    """Suspend the app, attach this terminal to a shell in the sandbox, resume on its exit.
+
+    While the shell runs the app draws nothing (a batch holds every repaint back), so the
+    shell has the screen to itself; the app's own work carries on underneath.
+    """
+    try:
+        with app.batch_update(), app.suspend():
+            print(f"\r\n[cwsandbox-tui] shell in {sandbox_id}; exit the shell to return to "
+                  "the dashboard\r\n", flush=True)
+            code = await attach(app.client, sandbox_id, DEFAULT_SHELL)
+    except SuspendNotSupported:
+        app.notify("This terminal cannot be handed over to a shell (no suspend here); use "
+                   f"`cwsandbox-tui sandboxes shell {sandbox_id}`.", severity="error",
+                   markup=False)
+        return
+    except CwsError as error:
+        app.notify(str(error), title="Shell failed", severity="error", markup=False)
+        return
+    app.notify(f"The shell in {sandbox_id} exited with code {code}.", title="Shell",
+               markup=False)
