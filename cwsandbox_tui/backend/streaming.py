@@ -25,6 +25,7 @@ _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
 
 
 MAX_LOG_SESSIONS = 10_000
+BACKPRESSURE_SECONDS = 60.0
 
 
 class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
@@ -35,6 +36,9 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         # say whose output it was. Kept in memory: after a restart every resume is answered
         # SESSION_NOT_FOUND and the client starts afresh.
         self._log_sessions: OrderedDict[str, str] = OrderedDict()
+        # How long exec output may wait for a client that does not read before the stream
+        # ends with STREAM_BACKPRESSURE (the SDK's SandboxStreamBackpressureError).
+        self.backpressure_seconds = BACKPRESSURE_SECONDS
 
     def forget_log_sessions(self) -> None:
         self._log_sessions.clear()
@@ -83,12 +87,20 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         session = uuid.uuid4().hex
         queue: asyncio.Queue[spb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
 
+        stalled = asyncio.Event()  # the client stopped reading for too long
+
         async def pump(stream: asyncio.StreamReader | None, kind: int) -> None:
             if stream is None:
                 return
             while chunk := await stream.read(65536):
-                await queue.put(spb.ExecStreamResponse(output=spb.ExecStreamOutput(
-                    stream_type=kind, data=chunk)))  # type: ignore[arg-type]
+                frame = spb.ExecStreamResponse(output=spb.ExecStreamOutput(
+                    stream_type=kind, data=chunk))  # type: ignore[arg-type]
+                try:
+                    await asyncio.wait_for(queue.put(frame), self.backpressure_seconds)
+                except TimeoutError:
+                    stalled.set()
+                    self.engine.runtime.end_exec(live, proc)  # stop it now, not when read
+                    return
 
         async def feed() -> None:
             # The client's half-close is the end of stdin, not a cancel.
@@ -108,6 +120,8 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
 
         async def finish() -> None:
             await asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
+            if stalled.is_set():
+                return
             code = await proc.wait()
             await queue.put(spb.ExecStreamResponse(exit=spb.ExecStreamExit(
                 exit_code=code if code >= 0 else 128 - code, completed_at=timestamp_now())))
@@ -118,8 +132,24 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         try:
             yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
                 ready_at=timestamp_now(), session_id=session))
-            while (item := await queue.get()) is not None:
+            stall = asyncio.ensure_future(stalled.wait())
+            while True:
+                getting = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getting, stall}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    # The command was stopped and the output it was still making is lost:
+                    # the stream ends early, and says so.
+                    yield spb.ExecStreamResponse(error=spb.ExecStreamError(
+                        code="STREAM_BACKPRESSURE",
+                        message=f"output was not read for {self.backpressure_seconds:g} s; "
+                                "the command was stopped and the rest of its output dropped"))
+                    break
+                item = getting.result()
+                if item is None:
+                    break
                 yield item
+            stall.cancel()
         finally:
             feeder.cancel()
             finisher.cancel()
