@@ -176,9 +176,14 @@ def machine_capacity() -> Resources:
     return Resources((cores or 1) * 1000, memory, gpus)
 
 
-def local_runner(connected_at: float | None = None) -> Runner:
+def local_runner(connected_at: float | None = None, *,
+                 ingress_modes: tuple[str, ...] = INGRESS_MODES,
+                 egress_modes: tuple[str, ...] = EGRESS_MODES) -> Runner:
+    """This machine as a runner; its one profile offers the network modes given (those the
+    isolation enforces)."""
     arch = machine_architecture()
-    profile = Profile(DEFAULT_PROFILE, RUNNER_ID, (arch,))
+    profile = Profile(DEFAULT_PROFILE, RUNNER_ID, (arch,), ingress_modes=ingress_modes,
+                      egress_modes=egress_modes)
     return Runner(runner_id=RUNNER_ID, group_id=RUNNER_GROUP_ID, capacity=machine_capacity(),
                   architectures=(arch,), profiles=(profile,),
                   connected_at=connected_at if connected_at is not None else time.time(),
