@@ -9,6 +9,7 @@ says which.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -54,30 +55,33 @@ def _find(name: str, search_path: str) -> str | None:
     return None
 
 
+_PROBE = ("import importlib.util, sys; "
+          "print('%d.%d' % sys.version_info[:2], importlib.util.find_spec('pip') is not None)")
+
+
+def _probe(executable: str) -> tuple[str, bool]:
+    """The major.minor of a Python, and whether it has pip (one short run of it)."""
+    try:
+        probe = subprocess.run([executable, "-I", "-c", _PROBE], capture_output=True,
+                               text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return "", False
+    words = probe.stdout.split()
+    if probe.returncode != 0 or len(words) != 2:
+        return "", False
+    return words[0], words[1] == "True"
+
+
 def _version_of(executable: str) -> str:
-    try:
-        probe = subprocess.run(
-            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return probe.stdout.strip() if probe.returncode == 0 else ""
-
-
-def _has_pip(executable: str) -> bool:
-    try:
-        probe = subprocess.run([executable, "-m", "pip", "--version"], capture_output=True,
-                               timeout=20, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    return _probe(executable)[0]
 
 
 _cache: dict[tuple[str, str], Runtime] = {}
 
 
 def provide(image: str, search_path: str = BASE_PATH) -> Runtime:
-    """How `image` is provided here (memoised: probing a Python costs a few milliseconds)."""
+    """How `image` is provided here (memoised: probing a Python runs it once; callers on the
+    event loop warm the memo in a thread first, see `provide_soon`)."""
     key = (image, search_path)
     if key not in _cache:
         _cache[key] = _provide(image, search_path)
@@ -98,7 +102,8 @@ def _provide(image: str, search_path: str) -> Runtime:
     if chosen is None:
         return Runtime(note=f"image {image}: this machine has no python3; it runs on the "
                             "machine's root file system without Python")
-    version = _version_of(chosen) or "3"
+    version, has_pip = _probe(chosen)
+    version = version or "3"
     if exact is not None and (not wanted or version.startswith(wanted)):
         note = f"image {image}: python {version} from {chosen}, on the machine's root file system"
     else:
@@ -107,7 +112,7 @@ def _provide(image: str, search_path: str) -> Runtime:
                 f"python {version} ({chosen}), on the machine's root file system")
     links = {"python": chosen, "python3": chosen, f"python{version}": chosen}
     scripts = {}
-    if _has_pip(chosen):
+    if has_pip:
         pip = f'#!/bin/sh\nexec {chosen} -m pip "$@"\n'
         scripts = {"pip": pip, "pip3": pip, f"pip{version}": pip}
     return Runtime(links=links, scripts=scripts, note=note)
@@ -118,6 +123,7 @@ def install(runtime: Runtime, bin_dir: Path) -> bool:
     if not runtime.links and not runtime.scripts:
         return False
     bin_dir.mkdir(parents=True, exist_ok=True)
+    bin_dir.chmod(0o755)  # a root backend's sandboxes (uid 65534) read it through the stage
     for name, target in runtime.links.items():
         link = bin_dir / name
         if link.is_symlink() or link.exists():
@@ -128,3 +134,9 @@ def install(runtime: Runtime, bin_dir: Path) -> bool:
         script.write_text(text)
         script.chmod(0o555)
     return True
+
+
+async def provide_soon(image: str) -> Runtime:
+    """`provide`, run in a thread the first time an image is seen."""
+    cached = _cache.get((image, BASE_PATH))
+    return cached if cached is not None else await asyncio.to_thread(provide, image)

@@ -67,8 +67,8 @@ class Runtime:
 
     def layout_for(self, row: SandboxRow) -> Layout:
         base = self.sandbox_dir(row.id)
-        bin_dir = base / "bin"
-        has_bin = images.install(images.provide(row.spec.container_image), bin_dir)
+        provided = images.provide(row.spec.container_image)
+        has_bin = bool(provided.links or provided.scripts)
         return Layout(
             tmp_dir=base / "tmp",
             mount_dir=base / "mount" if row.spec.mount_path else None,
@@ -76,7 +76,7 @@ class Runtime:
             hidden=self.hidden,
             hostname=row.id,
             owner=self.isolation.owner,
-            bin_dir=bin_dir if has_bin else None,
+            bin_dir=base / "bin" if has_bin else None,
             bin_path=images.SANDBOX_BIN,
         )
 
@@ -99,6 +99,8 @@ class Runtime:
         layout.tmp_dir.mkdir(parents=True, exist_ok=True)
         layout.tmp_dir.parent.chmod(0o755)  # a root backend's launcher stages it for uid 65534
         self.isolation.hand_over(layout.tmp_dir)
+        if layout.bin_dir is not None:
+            images.install(images.provide(row.spec.container_image), layout.bin_dir)
         if layout.mount_dir is not None:
             layout.mount_dir.mkdir(parents=True, exist_ok=True)
             self.isolation.hand_over(layout.mount_dir)

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from ..proto.v1beta2 import gateway_pb2 as pb
 from ..proto.v1beta2 import gateway_pb2_grpc
-from . import states
+from . import images, states
 from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
@@ -241,6 +241,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             if has_fs and fs.HasField("file_system_snapshot") and not restore:
                 raise invalid("file_system.file_system_snapshot.file_system_snapshot_id",
                               "is required when restoring a snapshot")
+            await images.provide_soon(spec.container_image)  # probing a Python, off the loop
             row = self.engine.start(spec, restore, ask=placement_ask(request))
             placed = row.spec
             response = pb.StartSandboxResponse(

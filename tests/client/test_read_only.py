@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,12 +15,12 @@ from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.errors import ReadOnlyError
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.proto.v1 import sandbox_pb2, settings_pb2, volume_pb2
-from cwsandbox_tui.proto.v1beta2 import gateway_pb2, streaming_pb2
+from cwsandbox_tui.proto.v1beta2 import discovery_pb2, gateway_pb2, streaming_pb2
 
 from .helpers import MOUNT, Harness, seed_snapshots, server_snapshot_ids, start
 
 ALL_METHODS = [m.name for module in (gateway_pb2, streaming_pb2, sandbox_pb2, settings_pb2,
-                                     volume_pb2)
+                                     volume_pb2, discovery_pb2)
                for service in module.DESCRIPTOR.services_by_name.values()
                for m in service.methods]
 
@@ -46,6 +47,8 @@ MUTATIONS: dict[str, Callable[[Client, str, str], Awaitable[Any]]] = {
     "set_bucket": lambda c, s, f: c.set_bucket("my-bucket"),
     "reset_bucket": lambda c, s, f: c.reset_bucket(),
     "delete_volume": lambda c, s, f: c.delete_volume("vol-x"),
+    "terminal": lambda c, s, f: _drain(c.terminal(s, ["/bin/sh"], width=80, height=24,
+                                                  inbox=asyncio.Queue())),
 }
 
 
@@ -100,3 +103,5 @@ async def test_read_only_still_reads(harness: Harness, backend: BackendServer) -
     assert (await reader.get_snapshot(snapshot_id)).id == snapshot_id
     assert [s.id for s in await reader.list_snapshots()] == [snapshot_id]
     assert (await reader.get_bucket()).mode.value == "cw_managed"
+    assert [r.runner_id for r in await reader.list_runners()] == ["local-runner"]
+    assert [p.name for p in await reader.list_profiles()] == ["default"]
