@@ -264,6 +264,37 @@ def _() -> Any:
             "bytes": len(result.stdout_bytes), "failing": [failing.returncode, failing.stderr]}
 
 
+# the rest of the lifecycle -------------------------------------------------------------------
+
+@step("lifecycle")
+def _() -> Any:
+    short = Sandbox(command="/bin/sh", args=["-c", "echo short-lived; exit 0"], tags=[TAG])
+    short.start().result()
+    started.append(short)
+    finished = short.wait_until_complete(timeout=60).result()
+    long = sandbox()
+    status = str(long.get_status())
+    proc = long.exec(["/bin/sh", "-c", "sleep 30"])
+    polled = proc.poll()
+    cancelled = proc.cancel()
+    done, pending = cwsandbox.wait([long.exec(["true"])], timeout=30)
+    [echoed] = cwsandbox.results([long.exec(["echo", "via-results"])])
+    long.write_file("/tmp/peer.txt", b"written by the SDK").result()
+    read_back = long.read_file("/tmp/peer.txt").result()
+    with Session(report_to=[]) as session:
+        owned = session.sandbox(command="/bin/sh", args=["-c", "exec sleep infinity"],
+                                tags=[TAG, "session"])
+        owned.wait()
+        in_session = [s.sandbox_id for s in session.list(tags=["session"]).result()]
+        attached = session.from_id(long.sandbox_id, adopt=False).result().sandbox_id
+        session.adopt(Sandbox.from_id(owned.sandbox_id).result())
+    return {"short": str(finished.get_status()), "status": status, "polled": polled,
+            "cancelled": cancelled, "wait": [len(done), len(pending)],
+            "results": echoed.stdout, "read_back": read_back.decode(),
+            "session": [owned.sandbox_id in in_session, attached == long.sandbox_id,
+                        str(Sandbox.from_id(owned.sandbox_id).result().get_status())]}
+
+
 for made in started:
     with suppress(Exception):
         made.stop().result()

@@ -157,3 +157,13 @@ def test_exec_stdin_and_large_output(steps: dict[str, Any]) -> None:
     big = ok(steps, "exec_large_output")
     assert big["count"] == 200000 and big["in_order"] and big["bytes"] > 1_000_000
     assert big["failing"] == [4, "oops\n"]
+
+
+def test_the_rest_of_the_lifecycle(steps: dict[str, Any]) -> None:
+    s = ok(steps, "lifecycle")
+    assert s["short"] == "completed" and s["status"] == "running"
+    assert s["polled"] is None and s["cancelled"] is True
+    assert s["wait"] == [1, 0] and s["results"] == "via-results\n"
+    assert s["read_back"] == "written by the SDK"
+    assert s["session"][:2] == [True, True]
+    assert s["session"][2] in ("terminating", "completed")  # the session stopped what it owns
