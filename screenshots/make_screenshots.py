@@ -1,6 +1,6 @@
 """Make the SVG screenshots shown in the README from the demo data.
 
-    .venv/bin/python screenshots/make_screenshots.py
+    .venv/bin/python screenshots/make_screenshots.py [NAME ...]
 
 It starts the embedded backend with `--demo` in a temporary directory, waits until the demo
 records are in place, then drives the dashboard headless and exports one SVG per view.
@@ -31,6 +31,7 @@ SHOTS: list[tuple[str, Sequence[str]]] = [
     ("new-sandbox", ("n",)),
     ("stop-with-snapshot", ("S",)),
     ("bucket", ("3",)),
+    ("runners", ("4",)),
     ("operations-log", ("colon", *"ops", "enter")),
     ("help", ("question_mark",)),
 ]
@@ -74,16 +75,18 @@ def shoot(url: str, name: str, keys: Sequence[str]) -> None:
     print(f"wrote screenshots/{name}.svg")
 
 
-def main() -> None:
+def main(only: Sequence[str] = ()) -> None:
+    """All screenshots, or only those named on the command line."""
     with tempfile.TemporaryDirectory() as tmp:
         process, url = start_backend(Path(tmp) / "data")
         try:
             for name, keys in SHOTS:
-                shoot(url, name, keys)
+                if not only or name in only:
+                    shoot(url, name, keys)
         finally:
             process.terminate()
             process.wait(timeout=20)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
