@@ -303,7 +303,7 @@ class Runtime:
         try:
             set_window(master, width or 80, height or 24)
             env = {"TERM": "xterm-256color", **env}
-            setsid = [TTY_SETSID, "--ctty"] if TTY_SETSID else []
+            setsid = [TTY_SETSID, "--ctty", "--wait"] if TTY_SETSID else []
             launch = self._launch(live, [*setsid, *argv], {**live.row.spec.env, **env})
             # Forked from the event loop's thread, as in _spawn (the parent-death signal).
             proc = await asyncio.create_subprocess_exec(

@@ -10,6 +10,7 @@ import pytest
 
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 
+from .conftest import StartBackend
 from .helpers import Gateway, Streaming, start_sandbox
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -114,3 +115,14 @@ async def test_a_window_too_large_names_the_field(gateway: Gateway,
         await term.finish()
     assert caught.value.code() == INVALID
     assert "init.tty_width" in (caught.value.details() or "")
+
+
+async def test_an_unisolated_terminal_keeps_the_exit_code(start_backend: StartBackend) -> None:
+    # Unisolated, the shell's launcher leads its own process group (it is not under
+    # bubblewrap), which is where a terminal's session setup must not lose the exit status.
+    connected = await start_backend(isolate=False)
+    sid = await start_sandbox(connected.gateway)
+    term = Terminal(connected.streaming, sid, ["/bin/sh"], width=90, height=20)
+    term.type(b"stty size; exit 2\n")
+    assert await term.finish() == 2
+    assert b"20 90" in term.screen
