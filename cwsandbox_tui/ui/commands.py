@@ -48,7 +48,7 @@ class CommandBar(ModalScreen[str | None]):
     """
 
     def compose(self) -> ComposeResult:
-        yield TextField(placeholder=":sb  :snap  :bucket  :ops  :q", id="command-input")
+        yield TextField(placeholder=":sb  :snap  :bucket  :runners  :ops  :q", id="command-input")
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(Input))
