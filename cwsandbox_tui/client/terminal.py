@@ -69,7 +69,12 @@ async def attach(client: Client, sandbox_id: str, argv: Sequence[str] = DEFAULT_
 
     code = 1
     with raw_mode(stdin_fd):
-        loop.add_reader(stdin_fd, typed)
+        try:
+            loop.add_reader(stdin_fd, typed)
+        except PermissionError:
+            # a file (or /dev/null) cannot be watched for input: it is all there already
+            with os.fdopen(os.dup(stdin_fd), "rb") as source:
+                inbox.put_nowait(TerminalInput(data=source.read() + b"\x04"))
         watching = os.isatty(stdout_fd)
         if watching:
             loop.add_signal_handler(signal.SIGWINCH, resized)

@@ -11,6 +11,7 @@ import shutil
 import struct
 import sys
 import termios
+from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
@@ -109,3 +110,22 @@ async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
     term.type(b"echo still-here; exit 5\n")
     await term.until(b"still-here")
     assert await term.exit_code() == 5
+
+
+async def test_shell_reads_a_script_from_a_file(backend: BackendServer, tmp_path: Path) -> None:
+    channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
+    client = Client(Adapter(channel, []), EndpointInfo(url=backend.url, source="test",
+                                                       auth_mode="none", read_only=False))
+    sandbox_id = (await client.start_sandbox(SandboxSpec(args=("-c", "exec sleep infinity")))).id
+    await client.close()
+    script = tmp_path / "script.sh"
+    script.write_bytes(b"echo from-a-file-$((2+3))\nexit 6\n")
+    with open(script, "rb") as stdin:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cwsandbox_tui", "sandboxes", "shell", sandbox_id,
+            "--command", "/bin/sh", cwd=REPO,
+            env={**os.environ, "CWSANDBOX_BASE_URL": backend.url}, stdin=stdin,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 6, err
+    assert b"from-a-file-5" in out
