@@ -211,6 +211,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             await asyncio.Event().wait()  # half-close alone does not end the stream
 
         watcher = asyncio.ensure_future(closed_by_client())
+        at_line_start = True
         lines = book.lines(follow=init.follow, tail=tail, since=since,
                            skip_bytes=init.resume_offset if resuming else 0).__aiter__()
         try:
@@ -223,13 +224,28 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 line = step.result()
                 if line is None:
                     break
-                data = spb.LogStreamData(data=line.data, session_id=session, offset=line.offset)
+                text = line.data
+                if init.timestamps:
+                    # As `kubectl logs --timestamps` (and the SDK's docs) have it: each line
+                    # starts with its time; offsets still count the output alone.
+                    if at_line_start:
+                        text = rfc3339(line.timestamp).encode() + b" " + text
+                    at_line_start = line.data.endswith(b"\n")
+                data = spb.LogStreamData(data=text, session_id=session, offset=line.offset)
                 if init.timestamps:
                     data.timestamp.CopyFrom(timestamp(line.timestamp))
                 yield spb.LogStreamResponse(data=data)
             yield spb.LogStreamResponse(complete=spb.LogStreamComplete())
         finally:
             watcher.cancel()
+
+
+def rfc3339(seconds: float) -> str:
+    """`2026-11-29T07:22:49.123456789Z`, the form Kubernetes prefixes log lines with."""
+    whole = int(seconds)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{nanos:09d}Z"
 
 
 def timestamp_now() -> Any:

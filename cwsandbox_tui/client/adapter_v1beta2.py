@@ -421,7 +421,7 @@ class Adapter:
                    timeout: float | None = None, resume_session: str = "",
                    resume_offset: int = 0) -> AsyncIterator[LogChunk]:
         async def requests() -> AsyncIterator[spb.LogStreamRequest]:
-            init = spb.LogStreamInit(sandbox_id=sandbox_id, follow=follow, timestamps=True)
+            init = spb.LogStreamInit(sandbox_id=sandbox_id, follow=follow)
             if resume_session:
                 init.resume_session_id = resume_session
                 init.resume_offset = resume_offset

@@ -4,6 +4,7 @@ and continuous output streamed as it is printed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -145,3 +146,15 @@ async def test_a_cut_stream_resumes_where_it_broke(gateway: Gateway, streaming: 
 
 async def _init(sid: str) -> AsyncIterator[spb.LogStreamRequest]:
     yield spb.LogStreamRequest(init=spb.LogStreamInit(sandbox_id=sid))
+
+
+async def test_timestamps_prefix_each_line(gateway: Gateway, streaming: Streaming) -> None:
+    sid = await start_sandbox(gateway, args=["-c", "echo one; printf 'two-'; sleep 0.5; "
+                                                   "echo end; exec sleep infinity"])
+    await until_logged(streaming, sid, b"end\n")
+    text = log_text(await read_logs(streaming, sid, timestamps=True)).decode()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z "
+    # a line printed in two parts (the first streamed before its newline) has one stamp
+    assert re.fullmatch(f"{stamp}one\n{stamp}two-end\n", text), text
+    plain = log_text(await read_logs(streaming, sid))
+    assert plain == b"one\ntwo-end\n"

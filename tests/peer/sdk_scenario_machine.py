@@ -220,7 +220,9 @@ def _() -> Any:
         lines.append(line.rstrip("\n"))
         if line.startswith("log-end"):
             break
-    return {"lines": lines}
+    tail = [line.rstrip("\n") for line in sb.stream_logs(tail_lines=2)]
+    stamped = list(sb.stream_logs(tail_lines=1, timestamps=True))
+    return {"lines": lines, "tail": tail, "stamped": stamped}
 
 
 # shell and exec ----------------------------------------------------------------------------
@@ -279,6 +281,7 @@ def _() -> Any:
     cancelled = proc.cancel()
     done, pending = cwsandbox.wait([long.exec(["true"])], timeout=30)
     [echoed] = cwsandbox.results([long.exec(["echo", "via-results"])])
+    cwd = long.exec(["pwd"], cwd="/tmp").result().stdout
     long.write_file("/tmp/peer.txt", b"written by the SDK").result()
     read_back = long.read_file("/tmp/peer.txt").result()
     with Session(report_to=[]) as session:
@@ -290,7 +293,7 @@ def _() -> Any:
         session.adopt(Sandbox.from_id(owned.sandbox_id).result())
     return {"short": str(finished.get_status()), "status": status, "polled": polled,
             "cancelled": cancelled, "wait": [len(done), len(pending)],
-            "results": echoed.stdout, "read_back": read_back.decode(),
+            "results": echoed.stdout, "read_back": read_back.decode(), "cwd": cwd,
             "session": [owned.sandbox_id in in_session, attached == long.sandbox_id,
                         str(Sandbox.from_id(owned.sandbox_id).result().get_status())]}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,10 @@ def test_remote_functions(steps: dict[str, Any]) -> None:
 def test_log_resume_after_a_cut(steps: dict[str, Any]) -> None:
     lines = ok(steps, "log_resume")["lines"]
     assert lines == [f"log-{i}" for i in range(1, 61)] + ["log-end"]
-    assert steps["stream_logs_calls"] == 2  # the cut call, then the SDK's resume
+    assert steps["stream_logs_calls"] == 4  # the cut call, the SDK's resume, two tails
+    assert ok(steps, "log_resume")["tail"] == ["log-60", "log-end"]
+    [stamped] = ok(steps, "log_resume")["stamped"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z log-end\n", stamped), stamped
 
 
 def test_shell(steps: dict[str, Any]) -> None:
@@ -164,6 +168,6 @@ def test_the_rest_of_the_lifecycle(steps: dict[str, Any]) -> None:
     assert s["short"] == "completed" and s["status"] == "running"
     assert s["polled"] is None and s["cancelled"] is True
     assert s["wait"] == [1, 0] and s["results"] == "via-results\n"
-    assert s["read_back"] == "written by the SDK"
+    assert s["read_back"] == "written by the SDK" and s["cwd"] == "/tmp\n"
     assert s["session"][:2] == [True, True]
     assert s["session"][2] in ("terminating", "completed")  # the session stopped what it owns
