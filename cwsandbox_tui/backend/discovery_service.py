@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
 
 from ..proto.v1beta2 import discovery_pb2 as dpb
 from ..proto.v1beta2 import discovery_pb2_grpc
 from .discovery import Profile, Runner
 from .engine import Engine
-from .errors import ApiError, invalid
+from .errors import ApiError, internal_error, invalid
+from .limits import check_request
 from .paging import page_size
 from .service import timestamp
 
+T = TypeVar("T")
 _FULL = dpb.RunnerView.RUNNER_VIEW_FULL
 
 
@@ -43,6 +50,21 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    async def _call(self, request: Message, context: grpc.aio.ServicerContext,
+                    work: Callable[[], T]) -> T:
+        """Edge limits first; API errors answered with their details; anything else INTERNAL."""
+        try:
+            check_request(request)
+            return work()
+        except ApiError as error:
+            await error.abort(context)
+            raise
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            await internal_error(context)
+            raise
+
     def _runner_message(self, runner: Runner, view: int) -> dpb.AvailableRunner:
         capacity = runner.capacity
         message = dpb.AvailableRunner(
@@ -66,7 +88,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
 
     async def ListAvailableRunners(self, request: dpb.ListAvailableRunnersRequest, context: Any
                                    ) -> dpb.ListAvailableRunnersResponse:
-        try:
+        def work() -> dpb.ListAvailableRunnersResponse:
             if request.view not in dpb.RunnerView.values():
                 raise invalid("view", f"{request.view} is not a RunnerView")
             runners = self.engine.catalogue.list_runners(
@@ -74,45 +96,39 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
                 gpu_type=request.gpu_type, architecture=request.architecture,
                 exclude_shared=request.exclude_shared, healthy_only=request.healthy_only)
             page, token = _page(runners, request.page_token, request.page_size, "runners")
-        except ApiError as error:
-            await error.abort(context)
-            raise
-        return dpb.ListAvailableRunnersResponse(
-            runners=[self._runner_message(r, request.view) for r in page], next_page_token=token)
+            return dpb.ListAvailableRunnersResponse(
+                runners=[self._runner_message(r, request.view) for r in page],
+                next_page_token=token)
+        return await self._call(request, context, work)
 
     async def GetAvailableRunner(self, request: dpb.GetAvailableRunnerRequest, context: Any
                                  ) -> dpb.AvailableRunner:
-        try:
+        def work() -> dpb.AvailableRunner:
             if not request.runner_id:
                 raise invalid("runner_id", "is required")
+            if request.view not in dpb.RunnerView.values():
+                raise invalid("view", f"{request.view} is not a RunnerView")
             runner = self.engine.catalogue.runner(request.runner_id)
-        except ApiError as error:
-            await error.abort(context)
-            raise
-        # A single runner is always reported in full unless BASIC is asked for explicitly.
-        view = request.view or _FULL
-        return self._runner_message(runner, view)
+            # One runner is reported in full unless BASIC is asked for explicitly.
+            return self._runner_message(runner, request.view or _FULL)
+        return await self._call(request, context, work)
 
     async def ListProfiles(self, request: dpb.ListProfilesRequest, context: Any
                            ) -> dpb.ListProfilesResponse:
-        try:
+        def work() -> dpb.ListProfilesResponse:
             profiles = self.engine.catalogue.profiles(
                 runner_id=request.runner_id, gpu_type=request.gpu_type,
                 architecture=request.architecture, exclude_shared=request.exclude_shared)
             page, token = _page(profiles, request.page_token, request.page_size, "profiles")
-        except ApiError as error:
-            await error.abort(context)
-            raise
-        return dpb.ListProfilesResponse(profiles=[profile_message(p) for p in page],
-                                        next_page_token=token)
+            return dpb.ListProfilesResponse(profiles=[profile_message(p) for p in page],
+                                            next_page_token=token)
+        return await self._call(request, context, work)
 
     async def GetProfile(self, request: dpb.GetProfileRequest, context: Any
                          ) -> dpb.ProfileSummary:
-        try:
+        def work() -> dpb.ProfileSummary:
             if not request.profile_name:
                 raise invalid("profile_name", "is required")
-            profile = self.engine.catalogue.profile(request.profile_name, request.runner_id)
-        except ApiError as error:
-            await error.abort(context)
-            raise
-        return profile_message(profile)
+            return profile_message(
+                self.engine.catalogue.profile(request.profile_name, request.runner_id))
+        return await self._call(request, context, work)

@@ -42,6 +42,11 @@ LIMITS: dict[str, Limit] = {
     "runner_ids": Limit(ID_CHARS, 64),
     "profile_ids": Limit(ID_CHARS, 64),
     "profile_names": Limit(256, 64),
+    "runner_id": Limit(ID_CHARS),
+    "runner_group_id": Limit(ID_CHARS),
+    "profile_name": Limit(256),
+    "gpu_type": Limit(128),
+    "architecture": Limit(64),
     "args": Limit(128 * 1024, 4096),
     "command": Limit(128 * 1024, 4096),  # StreamExec's command is a list of argv strings
     "environment_variables": Limit(128 * 1024, 1024),

@@ -226,3 +226,15 @@ async def test_a_sandbox_asking_nothing_lands_on_the_default_profile(gateway: Ga
     got = await gateway.Get(pb.GetSandboxRequest(sandbox_id=sandbox_id))
     assert got.profile_id == "local-runner/default"
     assert not got.local_details.HasField("resource_requests")
+
+
+async def test_discovery_requests_are_held_to_the_edge_limits(discovery: Discovery) -> None:
+    found = await expect_error(discovery.GetProfile(
+        dpb.GetProfileRequest(profile_name="p" * 10_000)), INVALID, field_name="profile_name")
+    assert "p" * 300 not in found.message  # the value is not echoed
+    await expect_error(discovery.ListAvailableRunners(
+        dpb.ListAvailableRunnersRequest(page_size=-1)), INVALID, field_name="page_size")
+    await expect_error(discovery.GetAvailableRunner(
+        dpb.GetAvailableRunnerRequest(runner_id="r\x00")), INVALID, field_name="runner_id")
+    await expect_error(discovery.ListAvailableRunners(
+        dpb.ListAvailableRunnersRequest(view=7)), INVALID, field_name="view")  # type: ignore

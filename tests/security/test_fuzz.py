@@ -24,6 +24,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
+from cwsandbox_tui.proto.v1beta2 import discovery_pb2 as dpb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 from tests.backend.helpers import MOUNT, add_file, snapshot, start_sandbox
@@ -132,7 +133,8 @@ def _repeated(field: FieldDescriptor) -> bool:
 
 def every_method() -> list[tuple[str, MethodDescriptor]]:
     found = []
-    for module, name in ((pb, "GatewayService"), (spb, "GatewayStreamingService")):
+    for module, name in ((pb, "GatewayService"), (spb, "GatewayStreamingService"),
+                         (dpb, "DiscoveryService")):
         service = module.DESCRIPTOR.services_by_name[name]
         found += [(service.full_name, method) for method in service.methods]
     return found
