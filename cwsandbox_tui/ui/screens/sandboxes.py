@@ -24,7 +24,9 @@ class SandboxesScreen(TableScreen[Sandbox]):
         Binding("t", "snapshot", "Snap now", show=False, id="sandboxes.snapshot"),
         Binding("p", "pause", "Pause/resume", show=False, id="sandboxes.pause"),
         Binding("e", "exec", "Exec", show=False, id="sandboxes.exec"),
+        # `x` is a shell here (issue 9, as k9s shells into a pod); exporting moves to `X`
         Binding("x", "shell", "Shell", show=False, id="sandboxes.shell"),
+        Binding("X", "export", "Export shown", show=False, id="sandboxes.export"),
         Binding("l", "logs", "Logs", show=False, id="sandboxes.logs"),
         Binding("o", "open_snapshots", "Its snapshots", show=False,
                 id="sandboxes.open_snapshots"),
