@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from .. import naming
+from . import network
 from .errors import ApiError, invalid
 
 RUNNER_ID = "local-runner"
@@ -28,11 +29,6 @@ DEFAULT_PROFILE = "default"
 DEFAULT_CPU_MILLICORES = 0
 DEFAULT_MEMORY_BYTES = 0
 
-# Network modes the embedded backend enforces. Sandboxes get no exposed service and no
-# network of their own, so "none" is the only honest answer for both directions; switch here
-# (one place) when the isolation learns to offer more.
-INGRESS_MODES: tuple[str, ...] = ("none",)
-EGRESS_MODES: tuple[str, ...] = ("none",)
 
 _ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
                   "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -86,8 +82,9 @@ class Profile:
     runner_id: str
     architectures: tuple[str, ...]
     gpu_types: tuple[str, ...] = ()
-    ingress_modes: tuple[str, ...] = INGRESS_MODES
-    egress_modes: tuple[str, ...] = EGRESS_MODES
+    # the network modes offered (for this machine: network.py's, those the isolation enforces)
+    ingress_modes: tuple[str, ...] = network.ISOLATED.ingress_modes
+    egress_modes: tuple[str, ...] = network.ISOLATED.egress_modes
 
     @property
     def profile_id(self) -> str:
@@ -177,8 +174,8 @@ def machine_capacity() -> Resources:
 
 
 def local_runner(connected_at: float | None = None, *,
-                 ingress_modes: tuple[str, ...] = INGRESS_MODES,
-                 egress_modes: tuple[str, ...] = EGRESS_MODES) -> Runner:
+                 ingress_modes: tuple[str, ...] = network.ISOLATED.ingress_modes,
+                 egress_modes: tuple[str, ...] = network.ISOLATED.egress_modes) -> Runner:
     """This machine as a runner; its one profile offers the network modes given (those the
     isolation enforces)."""
     arch = machine_architecture()

@@ -142,7 +142,8 @@ class Engine:
         self._stop_keys: dict[str, str] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
-        self.catalogue = Catalogue([local_runner()])
+        self.catalogue = Catalogue([local_runner(ingress_modes=self.network.ingress_modes,
+                                                 egress_modes=self.network.egress_modes)])
         # request id of a create -> (sandbox id, what was asked), for retried creates
         self._create_requests: dict[str, tuple[str, str]] = {}
 
