@@ -197,8 +197,9 @@ async def test_more_than_the_machine_has_is_refused(gateway: Gateway) -> None:
 async def test_a_network_mode_not_enforced_here_is_refused(gateway: Gateway) -> None:
     request = start_request()
     request.network.egress_mode = "internet"
-    found = await expect_error(gateway.Start(request), EXHAUSTED,
-                               reason="CWSANDBOX_RUNNER_UNAVAILABLE")
+    # refused by the network check before placement, naming the field
+    found = await expect_error(gateway.Start(request), INVALID,
+                               field_name="network.egress_mode")
     assert "'internet'" in found.message
 
 
