@@ -54,7 +54,7 @@ async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFact
         assert len(shown) == 4
 
         json_path = tmp_path / "out" / "failed.json"
-        await pilot.press("x")
+        await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
         await pilot.press(*str(json_path), "enter")
         await wait_for(pilot, lambda: json_path.exists(), "the JSON file")
@@ -63,7 +63,7 @@ async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFact
         assert {r["status"] for r in records} == {"failed"}
 
         csv_path = tmp_path / "failed.csv"
-        await pilot.press("x")
+        await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
         await pilot.press(*str(csv_path), "enter")
         await wait_for(pilot, lambda: csv_path.exists(), "the CSV file")

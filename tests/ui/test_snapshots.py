@@ -134,3 +134,19 @@ class TestDialogs:
     def test_command_bar(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
             "colon", *"sn", shows=("sn",)))
+
+
+async def test_help_shows_every_key_and_whole_description(snapshot_app: Build) -> None:
+    """At 120x40 the two-column help fits: no key or description is cut."""
+    from cwsandbox_tui.ui.screens.dialogs import HelpDialog
+
+    app = snapshot_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await loaded(pilot)
+        assert isinstance(app.screen, HelpDialog)
+        text = screen_text(app)
+        missing = [f"{key} / {what}" for key, what in app.screen.rows
+                   if key.strip() not in text or what.strip() not in text]
+        assert not missing, f"cut or missing in help: {missing}\n{text}"

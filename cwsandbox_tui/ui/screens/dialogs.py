@@ -241,18 +241,33 @@ class HelpDialog(DetailsDialog):
     the terminal allows (no 15-line cut), scrolled with the arrows when it is taller."""
 
     CHROME = 8  # rows around the body: borders, title and its margin, button row and margin
-    COLUMN = 52  # one key and its description
-    TWO_COLUMNS_FROM = 2 * COLUMN + 10  # terminal width at which the keys go side by side
+    FRAME = 4  # columns around the body: borders and padding
+    GAP = 3  # between the two columns of keys
+    wide_width = 0  # the body's width when the keys stand in two columns
+
+    def _columns(self) -> tuple[list[str], list[str]] | None:
+        """The rows as two columns, each as wide as its own longest key and description;
+        None when the two would not fit the terminal side by side."""
+        half = (len(self.rows) + 1) // 2
+        columns = []
+        for part in (self.rows[:half], self.rows[half:]):
+            width = max((len(k) for k, _ in part), default=0)
+            columns.append([f"{k.ljust(width)}  {v}" for k, v in part])
+        left, right = columns
+        left_width = max((len(c) for c in left), default=0) + self.GAP
+        if left_width + max((len(c) for c in right), default=0) + self.FRAME + 2 \
+                > self.app.size.width:
+            return None
+        return [c.ljust(left_width) for c in left], right
 
     def compose(self) -> ComposeResult:
-        if self.app.size.width < self.TWO_COLUMNS_FROM:
+        columns = self._columns()
+        if columns is None:
             yield from super().compose()
             return
-        width = max((len(k) for k, _ in self.rows), default=0)
-        cells = [f"{k.ljust(width)}  {v}"[:self.COLUMN - 2].ljust(self.COLUMN)
-                 for k, v in self.rows]
-        half = (len(cells) + 1) // 2
-        left, right = cells[:half], cells[half:]
+        left, right = columns
+        self.wide_width = max(len(cell) + (len(right[n]) if n < len(right) else 0)
+                              for n, cell in enumerate(left))
         with Vertical(id="dialog", classes="dialog -wide"):
             yield Label(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
@@ -265,7 +280,7 @@ class HelpDialog(DetailsDialog):
         super().on_mount()
         dialog = self.query_one("#dialog")
         if dialog.has_class("-wide"):
-            dialog.styles.width = 2 * self.COLUMN + 4
+            dialog.styles.width = self.wide_width + self.FRAME + 2
         self._fit()
 
     def on_resize(self) -> None:

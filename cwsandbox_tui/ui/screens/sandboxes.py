@@ -26,7 +26,6 @@ class SandboxesScreen(TableScreen[Sandbox]):
         Binding("e", "exec", "Exec", show=False, id="sandboxes.exec"),
         # `x` is a shell here (issue 9, as k9s shells into a pod); exporting moves to `X`
         Binding("x", "shell", "Shell", show=False, id="sandboxes.shell"),
-        Binding("X", "export", "Export shown", show=False, id="sandboxes.export"),
         Binding("l", "logs", "Logs", show=False, id="sandboxes.logs"),
         Binding("o", "open_snapshots", "Its snapshots", show=False,
                 id="sandboxes.open_snapshots"),

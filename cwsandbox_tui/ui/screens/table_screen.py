@@ -75,7 +75,7 @@ class TableScreen(Screen[None], Generic[R]):
         Binding("u", "clear_marks", "Unmark all", show=False, id="table.clear_marks"),
         Binding("V,ctrl+space", "mark_range", "Mark range", show=False, id="table.mark_range"),
         Binding("c", "copy_id", "Copy id", show=False, id="table.copy"),
-        Binding("x", "export", "Export shown", show=False, id="table.export"),
+        Binding("X", "export", "Export shown", show=False, id="table.export"),
         Binding("ctrl+d", "delete", "Delete", id="table.delete"),
     ]
     kind = "rows"
