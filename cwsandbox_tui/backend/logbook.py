@@ -82,7 +82,14 @@ class LogBook:
         with self._lock:
             buffer = self._pending.get(stream, b"") + chunk
             *lines, rest = buffer.split(b"\n")
-            records = [(line, True) for line in lines]
+            records: list[tuple[bytes, bool]] = []
+            for line in lines:
+                # a line finished by this chunk may still be longer than a piece (what was
+                # pending plus up to a whole read)
+                while len(line) > LINE_LIMIT:
+                    records.append((line[:LINE_LIMIT], False))
+                    line = line[LINE_LIMIT:]
+                records.append((line, True))
             while len(rest) >= LINE_LIMIT:
                 records.append((rest[:LINE_LIMIT], False))
                 rest = rest[LINE_LIMIT:]

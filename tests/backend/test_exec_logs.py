@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from cwsandbox_tui.backend.logbook import LINE_LIMIT, LogBook
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 
@@ -313,3 +315,15 @@ async def test_many_concurrent_execs(gateway: Gateway, streaming: Streaming) -> 
     for i, result in enumerate(results):
         assert result.stdout == f"{i}\n".encode() and result.exit_code == i % 3
         assert result.kinds.count("exit") == 1
+
+
+async def test_a_line_finished_by_a_chunk_is_stored_in_pieces(tmp_path: Path) -> None:
+    """What was pending plus a whole read can make one finished line longer than a piece."""
+    book = LogBook(tmp_path / "output.log")
+    await book.feed("stdout", b"a" * 12_289)
+    await book.feed("stdout", b"a" * LINE_LIMIT + b"\nnext\n")
+    book.close()
+    lines = [line async for line in book.lines(follow=False)]
+    assert max(len(line.data) for line in lines) <= LINE_LIMIT + 1
+    assert b"".join(line.data for line in lines) == b"a" * (12_289 + LINE_LIMIT) + b"\nnext\n"
+    assert [line.offset for line in lines][-1] == 12_289 + LINE_LIMIT + 6
