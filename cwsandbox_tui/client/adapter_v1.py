@@ -197,8 +197,9 @@ class Adapter:
         self._discovery = discovery_pb2_grpc.DiscoveryServiceStub(channel)
         self._sleep = sleep
 
-    async def close(self) -> None:
-        await self._channel.close()
+    async def close(self, grace: float | None = None) -> None:
+        """Close the channel; with `grace`, calls in flight may finish first."""
+        await self._channel.close(grace)
 
     async def _unary(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
                      timeout: float | None, *, snapshot_id: str | None = None,

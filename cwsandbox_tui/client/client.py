@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import random
 import uuid
@@ -57,6 +56,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LOG_RECONNECTS = 8
+RETIRE_GRACE = 30.0  # seconds calls in flight on a replaced connection may still take
 # In-band log errors after which a follow starts a new session (the SDK's list).
 LOG_FRESH_START_CODES = ("SESSION_NOT_FOUND", "REPLAY_GAP", "RUNNER_UNAVAILABLE",
                          "RUNNER_DRAINING")
@@ -111,6 +111,7 @@ class Client:
         self._stop_snapshots: dict[str, str] = {}
         self._on_close: list[Callable[[], None]] = []
         self.link: Link | None = None  # set by whoever can reopen the connection
+        self._retiring: set[asyncio.Future[None]] = set()  # old connections closing
 
     @property
     def read_only(self) -> bool:
@@ -129,10 +130,16 @@ class Client:
         return self.adapter.api_version
 
     async def replace_adapter(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
-        """Talk through a newly opened connection from the next call on."""
+        """Talk through a newly opened connection from the next call on.
+
+        Calls still in flight on the old connection finish there (or fail and are retried on
+        the new one): closing it at once would cancel them, and a cancelled call is not a
+        failed attempt but the end of the whole operation (a bulk delete gave up part-way).
+        """
         old, self.adapter, self.info = self.adapter, adapter, info
-        with contextlib.suppress(Exception):
-            await old.close()
+        retiring = asyncio.ensure_future(old.close(RETIRE_GRACE))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         self._on_close.append(callback)
@@ -140,6 +147,8 @@ class Client:
     async def close(self) -> None:
         for flight in list(self._stops.values()):
             flight.task.cancel()
+        for retiring in list(self._retiring):
+            retiring.cancel()
         await self.adapter.close()
         for callback in self._on_close:
             callback()

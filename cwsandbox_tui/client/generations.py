@@ -85,8 +85,8 @@ class AutoAdapter:
         assert self._chosen is not None
         return self._chosen
 
-    async def close(self) -> None:
-        await self._v1.close()  # one channel under both
+    async def close(self, grace: float | None = None) -> None:
+        await self._v1.close(grace)  # one channel under both
 
     async def start(self, spec: SandboxSpec, timeout: float) -> str:
         return await (await self.resolve()).start(spec, timeout)

@@ -28,6 +28,7 @@ DISCONNECTED = "disconnected"
 
 DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
 PROBE_TIMEOUT = 3.0
+PROBES = 3  # failed probes in a row that mean the connection is gone
 
 # Opens a fresh adapter (and says where it leads); raises when it cannot.
 Reopen = Callable[[], Awaitable[tuple[Any, "EndpointInfo"]]]
@@ -81,11 +82,17 @@ class Link:
             attempt=attempt, next_try_in=next_try_in, reason=reason))
 
     async def _answers(self, adapter: Any) -> bool:
-        try:
-            await adapter.get_bucket(PROBE_TIMEOUT)
-        except CwsError as error:
-            return error.code != "UNAVAILABLE" or bool(error.reason)  # a live server refused
-        return True
+        # A lossy network fails a single probe now and then while the server is fine; a dead
+        # one refuses every probe at once, so asking a few times costs it nothing.
+        for _ in range(PROBES):
+            try:
+                await adapter.get_bucket(PROBE_TIMEOUT)
+            except CwsError as error:
+                if error.code != "UNAVAILABLE" or error.reason:
+                    return True  # a live server refused
+                continue
+            return True
+        return False
 
     async def _recover(self, reason: str) -> None:
         if self.state == CONNECTED and await self._answers(self.client.adapter):

@@ -12,7 +12,7 @@ from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import AdaptiveLimit, Outcome
 from cwsandbox_tui.client.clock import FakeClock
 
-from .helpers import Harness, count_calls, seed_snapshots, server_snapshot_ids
+from .helpers import Harness, count_calls, seed_snapshots, server_snapshot_ids, until
 
 DELETE = "DeleteFileSystemSnapshot"
 
@@ -198,3 +198,20 @@ async def test_tiny_bulk_deletes(harness: Harness, backend: BackendServer, count
     result = await c.delete_snapshots(ids)
     assert result.ok and len(result.items) == count
     assert backend.faults.calls(DELETE) == count
+
+
+async def test_a_connection_replaced_mid_way_does_not_cancel_the_bulk_delete(
+        harness: Harness, backend: BackendServer) -> None:
+    """A reconnect (the link replacing the adapter) lets the calls in flight finish."""
+    c, _ = harness.make(clock=FakeClock())
+    fresh, _ = harness.make()  # a second connection to the same server, to switch to
+    ids = seed_snapshots(backend, 40)
+    backend.faults.set_latency(DELETE, 0.2)
+    run = asyncio.ensure_future(c.delete_snapshots(ids, concurrency=8))
+    await until(lambda: backend.faults.calls(DELETE) > 0)  # deletes are in flight
+    await c.replace_adapter(fresh.adapter, fresh.info)
+    result = await asyncio.wait_for(run, 30)
+    assert not result.cancelled and result.ok, result.summary()
+    assert result.count(Outcome.DELETED) == 40
+    assert server_snapshot_ids(backend).isdisjoint(ids)
+
