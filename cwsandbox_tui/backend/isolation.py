@@ -221,43 +221,6 @@ def host_path_for(layout: Layout, sandbox_path: str) -> Path | None:
     return None
 
 
-MAX_SYMLINKS = 40
-
-
-def resolve_in_sandbox(layout: Layout, sandbox_path: str) -> Path | None:
-    """The host path behind a sandbox path, its symlinks followed as the sandbox sees them.
-
-    A link target is a path inside the sandbox (an absolute one starts at the sandbox's own
-    root), so it can never lead to host files; None when the path ends outside the sandbox's
-    writable areas or has too many links (a loop).
-    """
-    if not sandbox_path.startswith("/"):
-        sandbox_path = os.path.join(layout.workdir, sandbox_path)
-    pending = sandbox_path.split("/")
-    current = "/"
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            current = os.path.dirname(current)
-            continue
-        candidate = os.path.join(current, part)
-        host = host_path_for(layout, candidate)
-        if host is not None and host.is_symlink():
-            links += 1
-            if links > MAX_SYMLINKS:
-                return None
-            target = os.readlink(host)
-            pending = target.split("/") + pending
-            if target.startswith("/"):
-                current = "/"
-            continue
-        current = candidate
-    return host_path_for(layout, current)
-
-
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 

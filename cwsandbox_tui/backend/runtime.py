@@ -60,6 +60,9 @@ class Runtime:
         self._launch_marks: dict[int, str] = {}  # launcher pid -> its LAUNCH_ENV value
         self.live: dict[str, LiveSandbox] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # How long exec output may wait for a client that does not read before the stream
+        # ends with STREAM_BACKPRESSURE (the SDK's SandboxStreamBackpressureError).
+        self.backpressure_seconds = BACKPRESSURE_SECONDS
         self._on_running = on_running
 
     def sandbox_dir(self, sandbox_id: str) -> Path:
@@ -349,12 +352,31 @@ class Runtime:
         if waits:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), timeout=5)
+        if self._tasks:  # output readers end at their pipes' end: let them store the last
+            await asyncio.wait(set(self._tasks), timeout=PIPE_DRAIN_SECONDS)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+BACKPRESSURE_SECONDS = 60.0
 TTY_SETSID = shutil.which("setsid", path="/usr/bin:/bin")
+PIPE_DRAIN_SECONDS = 2.0
+
+
+async def drain_pipes(proc: asyncio.subprocess.Process) -> None:
+    """Read an ended process's pipes to their end, so that they close now.
+
+    A pipe left open is closed later by the garbage collector, on whatever loop is left
+    (or none). Bounded: a process that escaped its kill could hold a pipe forever.
+    """
+    async def drain(stream: asyncio.StreamReader | None) -> None:
+        while stream is not None and await stream.read(65536):
+            pass
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(drain(proc.stdout), drain(proc.stderr)),
+                               PIPE_DRAIN_SECONDS)
 
 
 def set_window(master: int, width: int, height: int) -> None:

@@ -16,6 +16,7 @@ from ..proto.v1beta2 import streaming_pb2 as spb
 from ..proto.v1beta2 import streaming_pb2_grpc
 from .engine import Engine
 from .errors import ApiError, internal_error, invalid
+from .exec_session import Exited, Output, Started, run_exec
 from .limits import check_request
 from .service import timestamp
 from .terminal import tty_session
@@ -25,7 +26,6 @@ _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
 
 
 MAX_LOG_SESSIONS = 10_000
-BACKPRESSURE_SECONDS = 60.0
 
 
 class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
@@ -36,9 +36,6 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         # say whose output it was. Kept in memory: after a restart every resume is answered
         # SESSION_NOT_FOUND and the client starts afresh.
         self._log_sessions: OrderedDict[str, str] = OrderedDict()
-        # How long exec output may wait for a client that does not read before the stream
-        # ends with STREAM_BACKPRESSURE (the SDK's SandboxStreamBackpressureError).
-        self.backpressure_seconds = BACKPRESSURE_SECONDS
 
     def forget_log_sessions(self) -> None:
         self._log_sessions.clear()
@@ -84,78 +81,26 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         except Exception:
             await internal_error(context)
             return
-        session = uuid.uuid4().hex
-        queue: asyncio.Queue[spb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
-
-        stalled = asyncio.Event()  # the client stopped reading for too long
-
-        async def pump(stream: asyncio.StreamReader | None, kind: int) -> None:
-            if stream is None:
-                return
-            while chunk := await stream.read(65536):
-                frame = spb.ExecStreamResponse(output=spb.ExecStreamOutput(
-                    stream_type=kind, data=chunk))  # type: ignore[arg-type]
-                try:
-                    await asyncio.wait_for(queue.put(frame), self.backpressure_seconds)
-                except TimeoutError:
-                    stalled.set()
-                    self.engine.runtime.end_exec(live, proc)  # stop it now, not when read
-                    return
-
-        async def feed() -> None:
-            # The client's half-close is the end of stdin, not a cancel.
-            assert proc.stdin is not None
-            try:
-                async for message in requests:
-                    if message.HasField("stdin"):
-                        proc.stdin.write(message.stdin.data)
-                        await proc.stdin.drain()
-                    elif message.HasField("close"):
-                        break
-            except (ConnectionError, grpc.aio.AioRpcError):
-                pass
-            finally:
-                with contextlib.suppress(Exception):
-                    proc.stdin.close()
-
-        async def finish() -> None:
-            await asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
-            if stalled.is_set():
-                return
-            code = await proc.wait()
-            await queue.put(spb.ExecStreamResponse(exit=spb.ExecStreamExit(
-                exit_code=code if code >= 0 else 128 - code, completed_at=timestamp_now())))
-            await queue.put(None)
-
-        feeder = asyncio.ensure_future(feed())
-        finisher = asyncio.ensure_future(finish())
-        try:
-            yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
-                ready_at=timestamp_now(), session_id=session))
-            stall = asyncio.ensure_future(stalled.wait())
-            while True:
-                getting = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getting, stall}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
-                    # The command was stopped and the output it was still making is lost:
-                    # the stream ends early, and says so.
+        session = run_exec(self.engine.runtime, live, proc, _stdin_of(requests))
+        async with contextlib.aclosing(session):  # the process ends when the call does
+            async for event in session:
+                if isinstance(event, Started):
+                    yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
+                        ready_at=timestamp(event.at), session_id=uuid.uuid4().hex))
+                elif isinstance(event, Output):
+                    kind = _STDERR if event.stderr else _STDOUT
+                    yield spb.ExecStreamResponse(output=spb.ExecStreamOutput(
+                        stream_type=kind, data=event.data))  # type: ignore[arg-type]
+                elif isinstance(event, Exited):
+                    yield spb.ExecStreamResponse(exit=spb.ExecStreamExit(
+                        exit_code=event.code, completed_at=timestamp(event.at)))
+                else:
+                    # The command was stopped and the output it was still making is lost: the
+                    # stream ends early, and says so.
                     yield spb.ExecStreamResponse(error=spb.ExecStreamError(
                         code="STREAM_BACKPRESSURE",
-                        message=f"output was not read for {self.backpressure_seconds:g} s; "
+                        message=f"output was not read for {event.seconds:g} s; "
                                 "the command was stopped and the rest of its output dropped"))
-                    break
-                item = getting.result()
-                if item is None:
-                    break
-                yield item
-            stall.cancel()
-        finally:
-            feeder.cancel()
-            finisher.cancel()
-            self.engine.runtime.end_exec(live, proc)
-            with contextlib.suppress(ProcessLookupError):
-                await proc.wait()
 
     async def StreamLogs(self, requests: AsyncIterator[spb.LogStreamRequest], context: Any
                          ) -> AsyncIterator[spb.LogStreamResponse]:
@@ -240,6 +185,15 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             watcher.cancel()
 
 
+async def _stdin_of(requests: AsyncIterator[spb.ExecStreamRequest]) -> AsyncIterator[bytes]:
+    """The bytes typed into a StreamExec, until a close frame or the client's half-close."""
+    async for message in requests:
+        if message.HasField("stdin"):
+            yield message.stdin.data
+        elif message.HasField("close"):
+            return
+
+
 def rfc3339(seconds: float) -> str:
     """`2026-11-29T07:22:49.123456789Z`, the form Kubernetes prefixes log lines with."""
     whole = int(seconds)
@@ -247,6 +201,3 @@ def rfc3339(seconds: float) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return f"{stamp}.{nanos:09d}Z"
 
-
-def timestamp_now() -> Any:
-    return timestamp(time.time())

@@ -52,20 +52,29 @@ async def attach(client: Client, sandbox_id: str, argv: Sequence[str] = DEFAULT_
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[TerminalInput | None] = asyncio.Queue()
     columns, rows = window_size(stdout_fd)
+    sent = [(columns, rows)]  # the window size the sandbox knows
+    watching = os.isatty(stdout_fd)
+
+    def resized() -> None:
+        size = window_size(stdout_fd)
+        if size != sent[0]:
+            sent[0] = size
+            inbox.put_nowait(TerminalInput(resize=size))
 
     def typed() -> None:
         try:
             data = os.read(stdin_fd, 65536)
         except OSError:
             data = b""
+        if watching:
+            # Keys typed after a resize reach the shell after it, even when the loop reads
+            # them before it runs the SIGWINCH handler.
+            resized()
         if data:
             inbox.put_nowait(TerminalInput(data=data))
         else:  # end of our input: no more keys will come
             loop.remove_reader(stdin_fd)
             inbox.put_nowait(TerminalInput(data=b"\x04"))
-
-    def resized() -> None:
-        inbox.put_nowait(TerminalInput(resize=window_size(stdout_fd)))
 
     code = 1
     with raw_mode(stdin_fd):
@@ -75,7 +84,6 @@ async def attach(client: Client, sandbox_id: str, argv: Sequence[str] = DEFAULT_
             # a file (or /dev/null) cannot be watched for input: it is all there already
             with os.fdopen(os.dup(stdin_fd), "rb") as source:
                 inbox.put_nowait(TerminalInput(data=source.read() + b"\x04"))
-        watching = os.isatty(stdout_fd)
         if watching:
             loop.add_signal_handler(signal.SIGWINCH, resized)
         try:

@@ -108,8 +108,8 @@ async def test_exit_codes(gateway: Gateway, streaming: Streaming, script: str, c
 
 async def test_a_reader_that_stops_reading_gets_stream_backpressure(
         gateway: Gateway, streaming: Streaming, backend: BackendServer) -> None:
-    assert backend.streaming is not None and backend.engine is not None
-    backend.streaming.backpressure_seconds = 0.5
+    assert backend.engine is not None
+    backend.engine.runtime.backpressure_seconds = 0.5
     sid = await start_sandbox(gateway)
     live = backend.engine.runtime.live[sid]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -11,7 +12,7 @@ from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 
 from .conftest import StartBackend
-from .helpers import INVALID, NOT_FOUND, PRECONDITION, expect_error, poll
+from .helpers import INVALID, NOT_FOUND, PRECONDITION, expect_error, poll, until
 from .v1_helpers import MOUNT, V1, V1_TERMINAL, run, run_ok, start, wait_state
 
 STDOUT = pb.ExecStreamOutput.STREAM_STDOUT
@@ -178,3 +179,53 @@ async def test_serving_one_generation_leaves_the_other_unimplemented(
         await V1.on(only_beta.channel).sandboxes.ListSandboxes(pb.ListSandboxesRequest())
     assert new.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert isinstance(only_beta.server, BackendServer)
+
+
+def _exec_init(sandbox_id: str, script: str) -> pb.ExecStreamRequest:
+    return pb.ExecStreamRequest(init=pb.ExecStreamInit(
+        sandbox_id=sandbox_id, command=["/bin/sh", "-c", script]))
+
+
+async def test_a_cancelled_exec_ends_its_process(v1: V1, backend: BackendServer) -> None:
+    sandbox_id = await start(v1)
+    assert backend.engine is not None
+    live = backend.engine.runtime.live[sandbox_id]
+
+    async def requests() -> AsyncIterator[pb.ExecStreamRequest]:
+        yield _exec_init(sandbox_id, "sleep 60")
+        await asyncio.Event().wait()  # stdin stays open: only the cancel ends the call
+
+    call = v1.sandboxes.StreamExec(requests())
+    assert (await call.read()).WhichOneof("message") == "ready"
+    await until(lambda: len(live.execs) == 1, what="the exec to start")
+    proc = next(iter(live.execs))
+    call.cancel()
+    await until(lambda: proc.returncode is not None and not live.execs,
+                what="the cancelled exec's process to be ended")
+
+
+async def test_a_reader_that_stops_reading_gets_stream_backpressure(
+        v1: V1, backend: BackendServer) -> None:
+    assert backend.engine is not None
+    backend.engine.runtime.backpressure_seconds = 0.5
+    sandbox_id = await start(v1)
+    live = backend.engine.runtime.live[sandbox_id]
+
+    async def requests() -> AsyncIterator[pb.ExecStreamRequest]:
+        yield _exec_init(sandbox_id, "yes 0123456789abcdef")  # never ends by itself
+        await asyncio.Event().wait()
+
+    call = v1.sandboxes.StreamExec(requests())
+    assert (await call.read()).WhichOneof("message") == "ready"
+    await until(lambda: bool(live.execs), what="the exec to start")
+    # We stop reading: the server gives up on us, stops the command and says so.
+    await until(lambda: not live.execs, timeout=30, what="the server to end the stalled exec")
+    kinds: list[str] = []
+    async with asyncio.timeout(30):
+        while (frame := await call.read()) is not grpc.aio.EOF:
+            kinds.append(frame.WhichOneof("message"))
+            if kinds[-1] != "output":
+                break
+    assert kinds[-1] == "error" and "output" in kinds and "exit" not in kinds
+    assert frame.error.code == "STREAM_BACKPRESSURE"
+    call.cancel()

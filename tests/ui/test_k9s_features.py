@@ -7,6 +7,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, osc52
 from cwsandbox_tui.ui.screens.dialogs import FormDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
@@ -39,8 +41,9 @@ async def test_c_copies_the_id_under_the_cursor(app_factory: AppFactory) -> None
         assert note is not None and "sb-00000000bbbb" in note.message
 
 
-async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFactory,
-                                                            tmp_path: Path) -> None:
+async def test_export_writes_the_shown_rows_in_screen_order(
+        app_factory: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # short relative paths: every typed key costs a frame
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -56,7 +59,7 @@ async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFact
         json_path = tmp_path / "out" / "failed.json"
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
-        await pilot.press(*str(json_path), "enter")
+        await pilot.press(*"out/failed.json", "enter")
         await wait_for(pilot, lambda: json_path.exists(), "the JSON file")
         records = json.loads(json_path.read_text())
         assert [r["id"] for r in records] == shown
@@ -65,7 +68,7 @@ async def test_export_writes_the_shown_rows_in_screen_order(app_factory: AppFact
         csv_path = tmp_path / "failed.csv"
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
-        await pilot.press(*str(csv_path), "enter")
+        await pilot.press(*"failed.csv", "enter")
         await wait_for(pilot, lambda: csv_path.exists(), "the CSV file")
         with open(csv_path, newline="") as f:
             rows = list(csv.DictReader(f))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ import grpc
 from ...proto.v1 import sandbox_pb2 as pb
 from ..engine import Engine
 from ..errors import ApiError, internal_error, invalid
+from ..exec_session import Exited, Output, Started, exit_code, run_exec
 from ..limits import check_request
 from ..store import SandboxRow
 from . import convert
@@ -39,16 +39,6 @@ def check_container(row: SandboxRow, name: str, field_name: str = "container") -
 def log_session_id(sandbox_id: str) -> str:
     """One log session per sandbox: offsets count from its first byte, so any resume works."""
     return f"{sandbox_id}.log"
-
-
-def _now() -> Any:
-    stamp = pb.ExecStreamReady().ready_time
-    convert.stamp(stamp, time.time())
-    return stamp
-
-
-def _exit_code(code: int) -> int:
-    return code if code >= 0 else 128 - code
 
 
 async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamRequest],
@@ -78,54 +68,35 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
     except Exception:
         await internal_error(context)
         return
-    queue: asyncio.Queue[pb.ExecStreamResponse | None] = asyncio.Queue(maxsize=64)
+    session = run_exec(engine.runtime, live, proc, _stdin_of(requests))
+    async with contextlib.aclosing(session):  # the process ends when the call does
+        async for event in session:
+            if isinstance(event, Started):
+                ready = pb.ExecStreamResponse()
+                convert.stamp(ready.ready.ready_time, event.at)
+                yield ready
+            elif isinstance(event, Output):
+                yield pb.ExecStreamResponse(output=pb.ExecStreamOutput(
+                    stream=_STDERR if event.stderr else _STDOUT, data=event.data))
+            elif isinstance(event, Exited):
+                exit_frame = pb.ExecStreamExit(exit_code=event.code)
+                convert.stamp(exit_frame.completed_time, event.at)
+                yield pb.ExecStreamResponse(exit=exit_frame)
+            else:
+                yield pb.ExecStreamResponse(error=pb.ExecStreamError(
+                    code="STREAM_BACKPRESSURE",
+                    message=f"output was not read for {event.seconds:g} s; "
+                            "the command was stopped and the rest of its output dropped"))
 
-    async def pump(stream: asyncio.StreamReader | None, kind: int) -> None:
-        if stream is None:
+
+async def _stdin_of(requests: AsyncIterator[pb.ExecStreamRequest]) -> AsyncIterator[bytes]:
+    """The bytes typed into a StreamExec, until a close frame or the client's half-close."""
+    async for message in requests:
+        kind = message.WhichOneof("message")
+        if kind == "stdin":
+            yield message.stdin
+        elif kind == "close":
             return
-        while chunk := await stream.read(65536):
-            await queue.put(pb.ExecStreamResponse(output=pb.ExecStreamOutput(
-                stream=kind, data=chunk)))  # type: ignore[arg-type]
-
-    async def feed() -> None:
-        # The client's half-close (or a close frame) is the end of stdin, not a cancel.
-        assert proc.stdin is not None
-        try:
-            async for message in requests:
-                kind = message.WhichOneof("message")
-                if kind == "stdin":
-                    proc.stdin.write(message.stdin)
-                    await proc.stdin.drain()
-                elif kind == "close":
-                    break
-        except (ConnectionError, grpc.aio.AioRpcError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                proc.stdin.close()
-
-    async def finish() -> None:
-        await asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
-        code = await proc.wait()
-        exit_frame = pb.ExecStreamExit(exit_code=_exit_code(code))
-        exit_frame.completed_time.CopyFrom(_now())
-        await queue.put(pb.ExecStreamResponse(exit=exit_frame))
-        await queue.put(None)
-
-    feeder = asyncio.ensure_future(feed())
-    finisher = asyncio.ensure_future(finish())
-    try:
-        ready = pb.ExecStreamResponse()
-        ready.ready.ready_time.CopyFrom(_now())
-        yield ready
-        while (item := await queue.get()) is not None:
-            yield item
-    finally:
-        feeder.cancel()
-        finisher.cancel()
-        engine.runtime.end_exec(live, proc)
-        with contextlib.suppress(ProcessLookupError):
-            await proc.wait()
 
 
 async def exec_once(engine: Engine, request: pb.ExecRequest) -> pb.ExecResponse:
@@ -143,7 +114,7 @@ async def exec_once(engine: Engine, request: pb.ExecRequest) -> pb.ExecResponse:
     finally:
         engine.runtime.end_exec(live, proc)
     return pb.ExecResponse(
-        stdout=stdout[:limit], stderr=stderr[:limit], exit_code=_exit_code(proc.returncode or 0),
+        stdout=stdout[:limit], stderr=stderr[:limit], exit_code=exit_code(proc.returncode or 0),
         stdout_truncated=len(stdout) > limit, stderr_truncated=len(stderr) > limit,
         stdout_bytes_produced=len(stdout), stderr_bytes_produced=len(stderr))
 
