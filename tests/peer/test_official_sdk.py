@@ -2,9 +2,7 @@
 
 The SDK pins protobuf<7 and registers the same `coreweave.sandbox.v1beta2` descriptors as our
 generated modules, so it cannot share our venv or our process. It gets its own virtualenv,
-built once and cached at `<repo>/.cache/sdk-venv-0.26.0` (`python -m venv` + `pip install
-cwsandbox==0.26.0`). A marker file written after a successful install says the venv is
-complete; a file lock keeps parallel runs from building it twice or using it half-built.
+built once and cached at `<repo>/.cache/sdk-venv-0.26.0` by `sdk_venv.py`.
 
 `sdk_scenario.py` then runs in that venv against a backend started here, does what the SDK's
 `examples/file_system_snapshots.py` does (plus bucket config, listing, attach and delete) and
@@ -17,151 +15,28 @@ never when CI is set: CI has PyPI and must run them.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_venv import venv_or_skip
 
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 
 SDK_VERSION = "0.26.0"
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / ".cache"
-SDK_VENV = CACHE / f"sdk-venv-{SDK_VERSION}"
-MARKER = SDK_VENV / ".cwsandbox-installed"
-LOCK = CACHE / f"sdk-venv-{SDK_VERSION}.lock"
 SCENARIO = Path(__file__).with_name("sdk_scenario.py")
 
-VENV_TIMEOUT = 120        # python -m venv
-PIP_TIMEOUT = 600         # pip install, whole process
-LOCK_TIMEOUT = PIP_TIMEOUT + VENV_TIMEOUT + 60
-PROBE_TIMEOUT = 30        # importing the SDK in the cached venv
 SCENARIO_TIMEOUT = 180    # the whole SDK scenario (normally a few seconds)
 
 API_KEY = "peer-test-key-7c1d9e40b2"
 
-_NETWORK_MARKERS = (
-    "NewConnectionError", "Failed to establish a new connection", "Temporary failure in name",
-    "Name or service not known", "Network is unreachable", "Connection refused",
-    "ConnectTimeoutError", "ReadTimeoutError", "ProxyError", "SSLError",
-    "No route to host", "Connection reset", "timed out",
-)
-
-
-class PyPIUnreachable(RuntimeError):
-    pass
-
-
-def _venv_python() -> Path:
-    return SDK_VENV / "bin" / "python"
-
-
-def _pypi_reachable() -> bool:
-    try:
-        with socket.create_connection(("pypi.org", 443), timeout=5):
-            return True
-    except OSError:
-        return False
-
-
-def _cached_venv_ok() -> bool:
-    """The marker says the install finished, and the venv still imports the right SDK."""
-    if not MARKER.is_file() or not _venv_python().exists():
-        return False
-    try:
-        info = json.loads(MARKER.read_text())
-        probe = subprocess.run(
-            [str(_venv_python()), "-c", "import cwsandbox; print(cwsandbox.__version__)"],
-            capture_output=True, text=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
-    except (ValueError, OSError, subprocess.TimeoutExpired):
-        return False
-    return info.get("sdk") == SDK_VERSION and probe.returncode == 0 \
-        and probe.stdout.strip() == SDK_VERSION
-
-
-def _build_venv() -> float:
-    """Create the venv and install the SDK in it; the marker is written last."""
-    started = time.monotonic()
-    shutil.rmtree(SDK_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True,
-                   capture_output=True, text=True, timeout=VENV_TIMEOUT, stdin=subprocess.DEVNULL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    try:
-        pip = subprocess.run(
-            [str(_venv_python()), "-m", "pip", "install", "--no-input", "--retries", "2",
-             "--timeout", "30", f"cwsandbox=={SDK_VERSION}"],
-            capture_output=True, text=True, timeout=PIP_TIMEOUT, env=env,
-            stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        shutil.rmtree(SDK_VENV, ignore_errors=True)
-        raise PyPIUnreachable(f"pip install did not finish within {PIP_TIMEOUT} s") from exc
-    if pip.returncode != 0:
-        shutil.rmtree(SDK_VENV, ignore_errors=True)
-        output = pip.stdout + pip.stderr
-        network = [line.strip() for line in output.splitlines()
-                   if any(m in line for m in _NETWORK_MARKERS)]
-        if network or not _pypi_reachable():
-            why = network[-1][:300] if network else "pypi.org:443 does not accept connections"
-            raise PyPIUnreachable(f"pip install cwsandbox=={SDK_VERSION} failed: {why}\n"
-                                  f"{output[-3000:]}")
-        raise RuntimeError(f"pip install cwsandbox=={SDK_VERSION} failed "
-                           f"(exit {pip.returncode}):\n{output[-5000:]}")
-    elapsed = time.monotonic() - started
-    MARKER.write_text(json.dumps({"sdk": SDK_VERSION, "python": sys.version.split()[0],
-                                  "seconds": round(elapsed, 1), "at": time.time()}))
-    return elapsed
-
-
-def ensure_sdk_venv() -> Path:
-    """The SDK venv's python, building the venv once (under a file lock) if needed."""
-    if _cached_venv_ok():
-        return _venv_python()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(LOCK, "a+") as lock:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"waited {LOCK_TIMEOUT} s for {LOCK}") from None
-                time.sleep(0.5)
-        try:
-            if not _cached_venv_ok():  # another run may have built it while we waited
-                elapsed = _build_venv()
-                sys.stderr.write(f"\n[peer] built {SDK_VENV} in {elapsed:.1f} s\n")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return _venv_python()
-
 
 @pytest.fixture(scope="session")
 def sdk_python() -> Path:
-    try:
-        return ensure_sdk_venv()
-    except PyPIUnreachable as exc:
-        message = ("\n" + "!" * 78 + "\n"
-                   f"!!! PEER TEST NOT RUN: cannot build the cwsandbox=={SDK_VERSION} venv, "
-                   "PyPI is unreachable.\n"
-                   "!!! The official-SDK compatibility of the backend is UNTESTED in this run.\n"
-                   f"!!! {str(exc).splitlines()[0]}\n" + "!" * 78)
-        if os.environ.get("CI"):
-            pytest.fail(message + "\n(CI is set: CI has PyPI and must run this test)\n" + str(exc),
-                        pytrace=False)
-        warnings.warn(message, stacklevel=1)
-        sys.stderr.write(message + "\n")
-        pytest.skip(message)
+    return venv_or_skip(SDK_VERSION, "The official-SDK compatibility of the backend")
 
 
 def _scenario_env(url: str, api_key: str | None, debug: bool) -> dict[str, str]:

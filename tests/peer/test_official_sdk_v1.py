@@ -18,13 +18,12 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sdk_venv import PyPIUnreachable, SdkVenv
+from sdk_venv import venv_or_skip
 
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig, read_state
 
@@ -37,17 +36,7 @@ API_KEY = "peer-v1-key-4be1a07c93"
 
 @pytest.fixture(scope="session")
 def sdk_v1_python() -> Path:
-    try:
-        return SdkVenv(SDK_VERSION).ensure()
-    except PyPIUnreachable as exc:
-        message = (f"PEER TEST NOT RUN: cannot build the cwsandbox=={SDK_VERSION} venv, PyPI is "
-                   f"unreachable; v1 compatibility is UNTESTED in this run. "
-                   f"{str(exc).splitlines()[0]}")
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        warnings.warn(message, stacklevel=1)
-        sys.stderr.write(message + "\n")
-        pytest.skip(message)
+    return venv_or_skip(SDK_VERSION, "The v1 compatibility of the backend")
 
 
 def _run(python: Path, server: BackendServer | Served, cwd: Path, api_key: str | None = None
