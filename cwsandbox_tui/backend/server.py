@@ -33,7 +33,6 @@ MAX_MESSAGE_BYTES = 100 * 2**20
 STATE_FILE = "backend.json"
 LOCK_FILE = "backend.lock"
 LEASES_DIR = "clients"
-LINGER_SECONDS = 5.0
 DEMO_ARCHIVE_RATE = 8 * 2**20
 
 
@@ -208,8 +207,9 @@ def _report_seeding(task: asyncio.Task[None]) -> None:
         log.error("seeding the demo failed: %s", task.exception())
 
 
-async def serve_forever(config: ServerConfig, exit_when_unused: bool = False) -> None:
-    """Serve until SIGINT or SIGTERM (or, if asked, until no client holds a lease)."""
+async def serve_forever(config: ServerConfig, exit_when_unused: float | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, or, given `exit_when_unused`, once no client has held a
+    lease for that many seconds."""
     server = BackendServer(config)
     await server.start()
     stopping = asyncio.Event()
@@ -227,12 +227,13 @@ async def serve_forever(config: ServerConfig, exit_when_unused: bool = False) ->
                 idle_since = None
                 continue
             idle_since = idle_since if idle_since is not None else loop.time()
-            if loop.time() - idle_since >= LINGER_SECONDS:
+            if loop.time() - idle_since >= linger:
                 break
         log.info("no client is left; stopping")
         stopping.set()
 
-    watcher = asyncio.ensure_future(watch_leases()) if exit_when_unused else None
+    linger = exit_when_unused or 0.0
+    watcher = asyncio.ensure_future(watch_leases()) if exit_when_unused is not None else None
     if config.demo and server.engine is not None:
         from .demo import seed_demo
 

@@ -47,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="add M stopped sandbox records (benchmarks)")
     parser.add_argument("--api", choices=("both", "v1", "v1beta2"), default="both",
                         help="API generations to serve on the one port (default both)")
-    parser.add_argument("--exit-when-unused", action="store_true", help=argparse.SUPPRESS)
+    # seconds to linger after the last client's lease (the embedded backend's)
+    parser.add_argument("--exit-when-unused", type=float, default=None, metavar="SECONDS",
+                        help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -66,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= value <= 10_000_000:
             print(f"error: {flag}: {value} is outside 0 to 10000000", file=sys.stderr)
             return 2
+    if args.exit_when_unused is not None and not 0 <= args.exit_when_unused <= 86_400:
+        print(f"error: --exit-when-unused: {args.exit_when_unused:g} is outside 0 to 86400 "
+              "seconds", file=sys.stderr)
+        return 2
     if not 0 <= args.port <= 65535:
         print(f"error: --port: {args.port} is not a port number", file=sys.stderr)
         return 2

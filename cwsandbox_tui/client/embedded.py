@@ -96,6 +96,25 @@ class StartingBackend:
                                spawned=self.process is not None)
 
 
+LINGER_SECONDS = 30.0
+LINGER_ENV = "CWSANDBOX_TUI_LINGER"
+
+
+def linger_seconds() -> float:
+    """How long the backend stays after its last client: long enough that commands run one
+    after another (a script, a second pane, a person reading output) share it."""
+    text = os.environ.get(LINGER_ENV, "").strip()
+    if not text:
+        return LINGER_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:  # NaN fails this too
+        raise ConfigError(f"{LINGER_ENV}: {text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
 def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> StartingBackend:
     """Take a lease and start the backend unless one already serves `data_dir`.
 
@@ -111,7 +130,8 @@ def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> Starting
         with open(data_dir / "backend.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cwsandbox_tui", "serve", "--port", "0",
-                 "--data-dir", str(data_dir), "--exit-when-unused", *extra_args],
+                 "--data-dir", str(data_dir), "--exit-when-unused", f"{linger_seconds():g}",
+                 *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env={k: v for k, v in os.environ.items() if k != "CWSANDBOX_API_KEY"},
             )

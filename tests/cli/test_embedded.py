@@ -75,3 +75,26 @@ async def test_commands_start_and_share_the_embedded_backend(data_dir_backend: P
 async def test_embedded_usage_errors_still_exit_2(data_dir_backend: Path) -> None:
     run = await cli("snapshots", "prune", "--older-than", "soon", "--yes")
     assert run.code == 2 and "--older-than: 'soon'" in run.stderr, run
+
+
+async def test_the_backend_lingers_then_exits_once_no_client_is_left(
+        data_dir_backend: Path) -> None:
+    linger = {"CWSANDBOX_TUI_LINGER": "1"}
+    first = await cli("sandboxes", "list", "--json", env=linger)
+    assert first.code == 0, first
+    state = _state(data_dir_backend)
+    assert state is not None and isinstance(state["pid"], int)
+    pid = state["pid"]
+    give_up = time.monotonic() + 20
+    while _alive(pid):  # no lease is left: it goes after the linger, and cleans up after itself
+        assert time.monotonic() < give_up, "the unused embedded backend never exited"
+        await asyncio.sleep(0.05)
+    assert _state(data_dir_backend) is None
+    assert not list((data_dir_backend / "clients").iterdir())
+
+
+async def test_a_bad_linger_is_refused_by_name(data_dir_backend: Path) -> None:
+    for bad in ("soon", "-1", "nan", "1e9"):
+        run = await cli("sandboxes", "list", env={"CWSANDBOX_TUI_LINGER": bad})
+        assert run.code == 2 and f"CWSANDBOX_TUI_LINGER: {bad!r}" in run.stderr, run
+    assert _state(data_dir_backend) is None  # refused before any backend was started
