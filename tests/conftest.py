@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from cwsandbox_tui.backend.faults import FaultPlan
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
+from cwsandbox_tui.backend.server import BackendServer, ServerConfig, read_state
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test away from the user's real data, state and config directories."""
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep every test away from the user's real data, state and config directories; an
+    embedded backend a test's commands started there is stopped with the test (it would
+    otherwise linger after its last client)."""
     for name in ("DATA", "STATE", "CONFIG"):
         monkeypatch.setenv(f"CWSANDBOX_TUI_{name}_DIR", str(tmp_path / name.lower()))
     for name in ("CWSANDBOX_BASE_URL", "CWSANDBOX_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    yield
+    stop_embedded_backend(tmp_path / "data")
+
+
+def stop_embedded_backend(data_dir: Path, timeout: float = 15.0) -> None:
+    state = read_state(data_dir)
+    pid = state.get("pid") if state else None
+    if not isinstance(pid, int):
+        return
+    try:  # a state file a killed backend left names a pid that may be anyone's now
+        if str(data_dir).encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+    except OSError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            os.kill(pid, 0)  # ProcessLookupError once it is gone
+            time.sleep(0.05)
+        raise AssertionError(f"the embedded backend {pid} did not stop within {timeout} s")
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -34,23 +32,9 @@ def _state(data_dir: Path) -> dict[str, object] | None:
 
 
 @pytest.fixture
-async def data_dir_backend() -> AsyncIterator[Path]:
-    """The embedded data dir; whatever backend a test starts there is stopped afterwards."""
-    data_dir = paths.data_dir()
-    pids: set[int] = set()
-    try:
-        yield data_dir
-    finally:
-        state = _state(data_dir)
-        if state and isinstance(state.get("pid"), int):
-            pids.add(state["pid"])  # type: ignore[arg-type]
-        for pid in pids:
-            if _alive(pid):
-                os.kill(pid, signal.SIGTERM)
-        give_up = time.monotonic() + 15
-        while any(_alive(pid) for pid in pids):
-            assert time.monotonic() < give_up, f"the embedded backend {pids} did not stop"
-            await asyncio.sleep(0.05)
+def data_dir_backend() -> Path:
+    """The embedded data dir (a backend started there is stopped by tests/conftest.py)."""
+    return paths.data_dir()
 
 
 async def test_commands_start_and_share_the_embedded_backend(data_dir_backend: Path) -> None:
