@@ -561,6 +561,14 @@ class Engine:
         rows = rows[:limit]
         return rows, encode("snapshots", rows[-1][0]) if more else ""
 
+    def snapshot_page_keys(self, token: str, size: int) -> tuple[list[tuple[int, str]], str]:
+        """A page of snapshots as (seq, id) pairs in order, and the next token."""
+        limit = page_size(size)
+        keys = self.store.snapshot_keys(decode(token, "snapshots"), limit + 1)
+        more = len(keys) > limit
+        keys = keys[:limit]
+        return keys, encode("snapshots", keys[-1][0]) if more else ""
+
     async def delete_snapshot(self, snapshot_id: str) -> None:
         """Like `delete`: overlapping deletes of one snapshot join one deletion."""
         await self._joined(self._deleting_snapshots, snapshot_id,

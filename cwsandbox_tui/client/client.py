@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LOG_RECONNECTS = 8
+CONVERT_CHUNK = 100  # listing rows converted between yields to the loop
 RETIRE_GRACE = 30.0  # seconds calls in flight on a replaced connection may still take
 # In-band log errors after which a follow starts a new session (the SDK's list).
 LOG_FRESH_START_CODES = ("SESSION_NOT_FOUND", "REPLAY_GAP", "RUNNER_UNAVAILABLE",
@@ -201,8 +202,10 @@ class Client:
                          restarted: bool = False) -> list[T]:
         """Walk every page within one total deadline; a repeated token is an error.
 
-        The next page is requested before this one is converted, so the server's work on
-        one page overlaps ours on the other.
+        The next page is requested before this one is converted, and the conversion yields
+        to the loop between chunks: the first yields let the request actually go out (a
+        task only starts when the loop runs it), so the next page's round trip overlaps our
+        work on this one instead of following it.
         """
         give_up = self.clock.monotonic() + self.options.request_timeout
 
@@ -223,7 +226,10 @@ class Client:
             seen.add(token)
             ahead = asyncio.ensure_future(fetch(token, remaining())) if token else None
             try:
-                batch = page.rows()
+                batch: list[T] = []
+                for chunk in page.chunks(CONVERT_CHUNK):
+                    batch += chunk
+                    await asyncio.sleep(0)
                 rows.extend(batch)
                 if on_page is not None:
                     on_page(batch, restarted and first)
