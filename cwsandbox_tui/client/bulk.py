@@ -111,6 +111,29 @@ class AdaptiveLimit:
             self.limit += 1
 
 
+class ProgressPacer:
+    """When a bulk run's progress is worth an event: at most every `interval` seconds, plus
+    every failed item (so each one is told, and logged, by id) and the last one.
+
+    An event per item cost more than the call it reported: every listener ran per item (the
+    operations log serialized and wrote a line, the dashboard queued a message for its
+    loop), about a fifth of a bulk delete's CPU in the client."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, clock: Clock, interval: float = INTERVAL) -> None:
+        self.clock = clock
+        self.interval = interval
+        self._last: float | None = None
+
+    def due(self, *, final: bool = False, urgent: bool = False) -> bool:
+        now = self.clock.monotonic()
+        if final or urgent or self._last is None or now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+
 Attempt = Callable[[str, int], Awaitable[Outcome]]  # (id, attempt number) -> outcome
 
 DEFAULT_RETRY_POLICY = RetryPolicy()

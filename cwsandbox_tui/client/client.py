@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import deadlines
 from . import events as ev
 from .adapter_v1beta2 import CreateReply, Page
-from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
+from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, ProgressPacer, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
     CwsError,
@@ -728,13 +728,17 @@ class Client:
         cancel = cancel or asyncio.Event()
         async with self._op(label, *ids, detail=f"{len(ids)} {noun}") as op:
             failed = 0
+            pacer = ProgressPacer(self.clock)
 
             def on_item(item: ItemResult, done: int, total: int) -> None:
                 nonlocal failed
-                failed += item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
-                op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}",
-                            target=item.id)
+                bad = item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
+                failed += bad
+                if pacer.due(final=done == total, urgent=bad):
+                    op.progress(done, total, failed=failed,
+                                detail=f"{item.id} {item.outcome.value}", target=item.id)
 
+            pacer.due()
             op.progress(0, len(ids))
             result = await bulk_delete(
                 ids,
