@@ -2,9 +2,13 @@
 cancellable.
 
 Only the ids it is given are ever sent. An item that fails in a way worth retrying gives its
-slot back while it waits (a throttled server halves the slots), and is tried again after the
-SDK's backoff, within the SDK's 30 s budget counted from its own first failure. Items not
-started when the run is cancelled are reported untouched.
+slot back while it waits (a throttled server halves the slots), and is tried again after its
+RetryInfo hint if the answer carried one, else after a short jittered pause (from 50 ms,
+growing x2 to the SDK's 2 s), within the SDK's 30 s budget counted from its own first
+failure. The pause is shorter than the SDK's 0.2 s for one call because one item's failure
+in a bulk run says little about the server while the other calls are answered: under 20%
+lost calls the 0.2 s steps, chained over an item's repeated failures, made the run's tail.
+Items not started when the run is cancelled are reported untouched.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .clock import Clock
@@ -137,6 +141,13 @@ class ProgressPacer:
 Attempt = Callable[[str, int], Awaitable[Outcome]]  # (id, attempt number) -> outcome
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+ITEM_BASE = 0.05  # seconds: an item's first pause after a failure without a hint
+
+
+def item_policy(policy: RetryPolicy) -> RetryPolicy:
+    """The per-item backoff of a bulk run: `policy` with a shorter, faster-growing start."""
+    return replace(policy, base=min(policy.base, ITEM_BASE),
+                               factor=max(policy.factor, 2.0))
 
 
 async def bulk_delete(
@@ -162,6 +173,7 @@ async def bulk_delete(
     last_error: dict[str, str] = {}
     tie = itertools.count()
     rng = rng or random.Random()
+    per_item = item_policy(policy)
 
     def record(item: ItemResult) -> None:
         results[item.id] = item
@@ -181,7 +193,7 @@ async def bulk_delete(
             record(ItemResult(snapshot_id, Outcome.FAILED,
                               f"{error} (after {attempts[snapshot_id]} attempts)"))
             return
-        delay = backoffs.setdefault(snapshot_id, Backoff(policy, rng)).next(
+        delay = backoffs.setdefault(snapshot_id, Backoff(per_item, rng)).next(
             remaining, error.retry_delay)
         if on_retry is not None:
             on_retry(snapshot_id,
