@@ -258,9 +258,11 @@ class Store:
         rows = self._db.execute("SELECT * FROM snapshots WHERE status = ?", (status,))
         return [_snapshot(r) for r in rows]
 
-    def archive_users(self, archive: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM snapshots WHERE archive = ?", (archive,))
-        return int(row.fetchone()[0])
+    def archive_used(self, archive: str) -> bool:
+        """Whether any record still names this archive (stops at the first, unlike a count:
+        seeded records share one archive, and each of their deletes asked)."""
+        row = self._db.execute("SELECT 1 FROM snapshots WHERE archive = ? LIMIT 1", (archive,))
+        return row.fetchone() is not None
 
     def all_archives(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT archive FROM snapshots")}
