@@ -95,3 +95,32 @@ class SnapshotWire:
             if self._bytes + cost <= self._budget:
                 self._framed[snapshot_id] = entry
                 self._bytes += cost
+
+
+class PageBytes:
+    """Whole encoded listing pages by (page token, page size), dropped at any change to any
+    snapshot record (the store says so). A refresh of an unchanged table (the dashboard
+    lists everything again every few seconds) is then served without reading the store.
+    Like `SnapshotWire`, it keeps what it has when its budget is full."""
+
+    def __init__(self, store: Store, budget: int = 32 * 2**20) -> None:
+        self._pages: dict[tuple[str, int], bytes] = {}
+        self._budget = budget
+        self._bytes = 0
+        store.on_snapshot_change(self.clear)
+
+    def get(self, token: str, size: int) -> bytes | None:
+        return self._pages.get((token, size))
+
+    def put(self, token: str, size: int, page: bytes) -> None:
+        if self._bytes + len(page) <= self._budget:
+            self._pages[(token, size)] = page
+            self._bytes += len(page)
+
+    def clear(self, _changed: str = "") -> None:
+        if self._pages:
+            self._pages.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._pages)

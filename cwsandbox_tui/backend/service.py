@@ -17,7 +17,7 @@ from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
-from .listing_wire import SnapshotWire, passthrough
+from .listing_wire import PageBytes, SnapshotWire, passthrough
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -67,6 +67,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._wire = SnapshotWire(engine.store, fill_snapshot)
+        self._pages = PageBytes(engine.store)
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
         spec = row.spec
@@ -260,8 +261,13 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                                       ) -> bytes:
         """Answered as encoded bytes (see listing_wire.py and `register`)."""
         async def work() -> bytes:
-            keys, token = self.engine.snapshot_page_keys(request.page_token, request.page_size)
-            return self._wire.page(keys, token) if keys else b""
+            page = self._pages.get(request.page_token, request.page_size)
+            if page is None:  # (an identical request was checked when the page was kept)
+                keys, token = self.engine.snapshot_page_keys(request.page_token,
+                                                             request.page_size)
+                page = self._wire.page(keys, token) if keys else b""
+                self._pages.put(request.page_token, request.page_size, page)
+            return page
         return await self._call(request, context, work)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,

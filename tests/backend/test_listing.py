@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from cwsandbox_tui.backend.listing_wire import SnapshotWire
+from cwsandbox_tui.backend.listing_wire import PageBytes, SnapshotWire
 from cwsandbox_tui.backend.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.service import fill_snapshot
@@ -271,3 +271,21 @@ async def test_pages_stay_whole_when_the_kept_messages_fill_their_budget(
     assert second[-1].size_bytes == 77
     assert [s.SerializeToString() for s in second[1:3]] == [
         s.SerializeToString() for s in first[1:3]]
+
+
+async def test_kept_pages_stay_within_budget_and_go_at_any_change(
+        backend: BackendServer) -> None:
+    assert backend.engine is not None
+    store = backend.engine.store
+    ids = seed_snapshots(backend, 2)
+    pages = PageBytes(store, budget=250)
+    pages.put("", 100, b"a" * 200)
+    pages.put("t2", 100, b"b" * 100)  # over the budget: not kept, the first page stays
+    assert pages.get("", 100) == b"a" * 200 and pages.get("t2", 100) is None
+    assert pages.get("", 50) is None  # another page size is another page
+    store.update_snapshot(ids[0], size_bytes=5)
+    assert len(pages) == 0
+    pages.put("t2", 100, b"b" * 100)
+    store.insert_snapshot(SnapshotRow(id="fss-new", status=FSS_READY, created_at=1.0,
+                                      updated_at=1.0))
+    assert pages.get("t2", 100) is None
