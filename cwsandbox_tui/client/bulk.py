@@ -193,8 +193,13 @@ async def bulk_delete(
             record(ItemResult(snapshot_id, Outcome.FAILED,
                               f"{error} (after {attempts[snapshot_id]} attempts)"))
             return
-        delay = backoffs.setdefault(snapshot_id, Backoff(per_item, rng)).next(
-            remaining, error.retry_delay)
+        hint = error.retry_delay
+        if hint is not None and hint > 0:
+            # As given (capped), and apart from the item's own backoff: a throttle's 0.5 s
+            # must not become the step an unhinted failure grows from (it made 1 s pauses).
+            delay = min(hint, remaining, policy.hint_cap)
+        else:
+            delay = backoffs.setdefault(snapshot_id, Backoff(per_item, rng)).next(remaining)
         if on_retry is not None:
             on_retry(snapshot_id,
                      RetryNotice(attempts[snapshot_id], delay, error, remaining - delay))
