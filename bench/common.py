@@ -163,16 +163,21 @@ def wait_pid_gone(pid: int, timeout: float) -> bool:
 
 # --- the official SDK's virtualenv ----------------------------------------------------------
 
+SDK_VERSION = "0.26.0"
+
+
 def sdk_python() -> Path:
-    """The python of the cached cwsandbox==0.26.0 venv, built by the peer test's helper."""
+    """The python of the cached cwsandbox==0.26.0 venv, built by the peer tests' helper
+    (`tests/peer/sdk_venv.py`, loaded by path: tests/ is not a package on our path)."""
     import importlib.util
 
-    path = REPO / "tests" / "peer" / "test_official_sdk.py"
-    spec = importlib.util.spec_from_file_location("_bench_peer_helper", path)
+    path = REPO / "tests" / "peer" / "sdk_venv.py"
+    spec = importlib.util.spec_from_file_location("_bench_sdk_venv", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
-    return Path(module.ensure_sdk_venv())
+    return Path(module.SdkVenv(SDK_VERSION).ensure())
 
 
 def sdk_env(url: str) -> dict[str, str]:

@@ -561,6 +561,14 @@ class Engine:
         rows = rows[:limit]
         return rows, encode("snapshots", rows[-1][0]) if more else ""
 
+    def snapshot_page_keys(self, token: str, size: int) -> tuple[list[tuple[int, str]], str]:
+        """A page of snapshots as (seq, id) pairs in order, and the next token."""
+        limit = page_size(size)
+        keys = self.store.snapshot_keys(decode(token, "snapshots"), limit + 1)
+        more = len(keys) > limit
+        keys = keys[:limit]
+        return keys, encode("snapshots", keys[-1][0]) if more else ""
+
     async def delete_snapshot(self, snapshot_id: str) -> None:
         """Like `delete`: overlapping deletes of one snapshot join one deletion."""
         await self._joined(self._deleting_snapshots, snapshot_id,
@@ -568,9 +576,10 @@ class Engine:
 
     async def _delete_snapshot(self, snapshot_id: str) -> None:
         snap = self.get_snapshot(snapshot_id)
-        self.store.update_snapshot(snapshot_id, status=states.FSS_DELETING, updated_at=time.time())
         task = self._archiving.get(snapshot_id)
-        if task is not None:
+        if task is not None:  # DELETING is seen only while its archiving is stopped
+            self.store.update_snapshot(snapshot_id, status=states.FSS_DELETING,
+                                       updated_at=time.time())
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self.store.delete_snapshot(snapshot_id)
@@ -578,12 +587,12 @@ class Engine:
 
     def _drop_archive(self, archive: str) -> None:
         """Remove an archive file unless another snapshot record still uses it."""
-        if archive and self.store.archive_users(archive) == 0:
+        if archive and not self.store.archive_used(archive):
             _unlink_archive(self.buckets_dir / archive)
 
     async def _drop_archive_later(self, archive: str) -> None:
         """`_drop_archive` with the file removed off the loop (the store stays on it)."""
-        if archive and self.store.archive_users(archive) == 0:
+        if archive and not self.store.archive_used(archive):
             await run_io(_unlink_archive, self.buckets_dir / archive)
 
     # bucket

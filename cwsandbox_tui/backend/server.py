@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from ..proto.v1beta2 import discovery_pb2_grpc, gateway_pb2_grpc, streaming_pb2_grpc
+from ..proto.v1beta2 import discovery_pb2_grpc, streaming_pb2_grpc
 from .discovery_service import DiscoveryService
 from .engine import RUNNER_ID, Engine, owner_token
 from .faults import FaultPlan
@@ -24,6 +24,7 @@ from .isolation import detect
 from .leases import live_leases
 from .seeding import seed_bulk
 from .service import GatewayService
+from .service import register as register_gateway
 from .streaming import StreamingService
 from .volumes import Volumes
 
@@ -154,8 +155,7 @@ class BackendServer:
                                  options=options)
         api = self.config.api
         if api in ("both", "v1beta2"):
-            gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayService(self.engine),
-                                                                  server)
+            register_gateway(GatewayService(self.engine), server)
             self.streaming = StreamingService(self.engine)
             streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(self.streaming,
                                                                              server)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +17,7 @@ from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
-from .paging import page_size
+from .listing_wire import PageBytes, SnapshotWire, passthrough
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -64,112 +63,11 @@ def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
     return message
 
 
-class WireCache:
-    """Each snapshot's encoded message, kept while its record is unchanged (LRU, by bytes).
-
-    A listing of many thousands then costs a dictionary lookup and a tuple comparison per
-    row instead of building a message: refreshes of a large table list everything again.
-    """
-
-    ROW_OVERHEAD = 400  # the row tuple and the dictionary entry, roughly
-
-    def __init__(self, budget: int = 64 * 2**20) -> None:
-        self._encoded: OrderedDict[str, tuple[tuple[Any, ...], bytes]] = OrderedDict()
-        self._budget = budget
-        self._bytes = 0
-
-    def page(self, rows: list[tuple[Any, ...]]) -> bytes:
-        """`rows` (Store.LISTING_COLUMNS) as the bytes of field 1 of a list response."""
-        parts = []
-        for row in rows:
-            cached = self._encoded.get(row[1])
-            if cached is None or cached[0] != row:
-                message = pb.FileSystemSnapshot()
-                fill_snapshot(message, *row[1:])
-                cached = (row, message.SerializeToString())
-                self._put(row[1], cached)
-            else:
-                self._encoded.move_to_end(row[1])
-            encoded = cached[1]
-            parts.append(_FIELD_1 + _varint(len(encoded)) + encoded)
-        return b"".join(parts)
-
-    def _put(self, key: str, value: tuple[tuple[Any, ...], bytes]) -> None:
-        self.forget(key)
-        self._encoded[key] = value
-        self._bytes += len(value[1]) + self.ROW_OVERHEAD
-        while self._bytes > self._budget and self._encoded:
-            _, (_, dropped) = self._encoded.popitem(last=False)
-            self._bytes -= len(dropped) + self.ROW_OVERHEAD
-
-    def forget(self, snapshot_id: str) -> None:
-        old = self._encoded.pop(snapshot_id, None)
-        if old is not None:
-            self._bytes -= len(old[1]) + self.ROW_OVERHEAD
-
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
-
-class PageCache:
-    """Whole listing responses, kept encoded (a message of a thousand snapshots takes several
-    times its encoded size in memory), least recently used dropped first, within a budget."""
-
-    def __init__(self, budget: int = 8 * 2**20) -> None:
-        self._pages: OrderedDict[tuple[str, int], bytes] = OrderedDict()
-        self._budget = budget
-        self._bytes = 0
-
-    def get(self, key: tuple[str, int]) -> pb.ListFileSystemSnapshotsResponse | None:
-        found = self._pages.get(key)
-        if found is None:
-            return None
-        self._pages.move_to_end(key)
-        return pb.ListFileSystemSnapshotsResponse.FromString(found)
-
-    def put(self, key: tuple[str, int], response: pb.ListFileSystemSnapshotsResponse) -> None:
-        encoded = response.SerializeToString()
-        if len(encoded) > self._budget:
-            return
-        old = self._pages.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old)
-        self._pages[key] = encoded
-        self._bytes += len(encoded)
-        while self._bytes > self._budget:
-            _, dropped = self._pages.popitem(last=False)
-            self._bytes -= len(dropped)
-
-    def clear(self) -> None:
-        self._pages.clear()
-        self._bytes = 0
-
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
-
-_FIELD_1 = b"\x0a"  # field 1, length-delimited
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._wire = WireCache()
-        # Whole listing pages, kept while no snapshot record changes (a refresh of a large
-        # table asks for every page again).
-        self._pages = PageCache()
-        self._pages_generation = -1
+        self._wire = SnapshotWire(engine.store, fill_snapshot)
+        self._pages = PageBytes(engine.store)
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
         spec = row.spec
@@ -360,20 +258,16 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         return await self._call(request, context, work)
 
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest, context: Any
-                                      ) -> pb.ListFileSystemSnapshotsResponse:
-        async def work() -> pb.ListFileSystemSnapshotsResponse:
-            generation = self.engine.store.snapshot_generation
-            key = (request.page_token, page_size(request.page_size))
-            if self._pages_generation != generation:
-                self._pages.clear()  # something changed: every kept page is stale
-                self._pages_generation = generation
-            response = self._pages.get(key)
-            if response is None:
-                rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
-                response = pb.ListFileSystemSnapshotsResponse.FromString(self._wire.page(rows))
-                response.next_page_token = token
-                self._pages.put(key, response)
-            return response
+                                      ) -> bytes:
+        """Answered as encoded bytes (see listing_wire.py and `register`)."""
+        async def work() -> bytes:
+            page = self._pages.get(request.page_token, request.page_size)
+            if page is None:  # (an identical request was checked when the page was kept)
+                keys, token = self.engine.snapshot_page_keys(request.page_token,
+                                                             request.page_size)
+                page = self._wire.page(keys, token) if keys else b""
+                self._pages.put(request.page_token, request.page_size, page)
+            return page
         return await self._call(request, context, work)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
@@ -381,7 +275,6 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         async def work() -> pb.DeleteFileSystemSnapshotResponse:
             snapshot_id = _required(request.file_system_snapshot_id, "file_system_snapshot_id")
             await self.engine.delete_snapshot(snapshot_id)
-            self._wire.forget(snapshot_id)
             return pb.DeleteFileSystemSnapshotResponse(success=True)
         return await self._call(request, context, work)
 
@@ -456,3 +349,32 @@ def _required(value: str, field_name: str) -> str:
     if not value:
         raise invalid(field_name, "is required")
     return value
+
+
+class _Handlers:
+    """Stands in for a server to collect the handlers the generated code registers."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, name: str,
+                                       handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.name, self.handlers = name, handlers
+
+
+def register(service: GatewayService, server: grpc.aio.Server) -> None:
+    """Add the gateway to `server` as the generated code does, except that the listing of
+    snapshots may answer with the response already encoded (it is built from kept bytes)."""
+    collected = _Handlers()
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, collected)
+    collected.handlers["ListFileSystemSnapshots"] = grpc.unary_unary_rpc_method_handler(
+        service.ListFileSystemSnapshots,
+        request_deserializer=pb.ListFileSystemSnapshotsRequest.FromString,
+        response_serializer=passthrough)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(collected.name, collected.handlers),))
+    server.add_registered_method_handlers(collected.name, collected.handlers)

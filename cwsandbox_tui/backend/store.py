@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -113,9 +113,7 @@ _SNAPSHOT_COLUMNS = [f.name for f in fields(SnapshotRow)]
 
 class Store:
     def __init__(self, path: Path) -> None:
-        # Counts every change to the snapshot records, so a listing page made since the
-        # last change can be served again as it was.
-        self.snapshot_generation = 0
+        self._snapshot_listeners: list[Callable[[str], None]] = []
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -124,6 +122,15 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def on_snapshot_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(id)` whenever a snapshot record is changed or deleted (before the
+        change is visible, in the same turn of the loop)."""
+        self._snapshot_listeners.append(listener)
+
+    def _snapshot_changed(self, snapshot_id: str) -> None:
+        for listener in self._snapshot_listeners:
+            listener(snapshot_id)
 
     # settings
     def get_setting(self, key: str, default: str = "") -> str:
@@ -173,7 +180,7 @@ class Store:
 
     # snapshots
     def insert_snapshot(self, row: SnapshotRow) -> SnapshotRow:
-        self.snapshot_generation += 1
+        self._snapshot_changed(row.id)
         values = asdict(row)
         values.pop("seq")
         names = ", ".join(values)
@@ -185,8 +192,10 @@ class Store:
         return row
 
     def insert_snapshots(self, rows: Sequence[SnapshotRow]) -> None:
-        self.snapshot_generation += 1
         """Bulk insert in one transaction (seeding)."""
+        if self._snapshot_listeners:
+            for row in rows:
+                self._snapshot_changed(row.id)
         names = [n for n in _SNAPSHOT_COLUMNS if n != "seq"]
         query = (f"INSERT INTO snapshots ({', '.join(names)}) "
                  f"VALUES ({', '.join('?' * len(names))})")
@@ -194,7 +203,7 @@ class Store:
             self._db.executemany(query, [tuple(getattr(r, n) for n in names) for r in rows])
 
     def update_snapshot(self, snapshot_id: str, **changes: Any) -> None:
-        self.snapshot_generation += 1
+        self._snapshot_changed(snapshot_id)
         assignments = ", ".join(f"{name} = ?" for name in changes)
         self._db.execute(
             f"UPDATE snapshots SET {assignments} WHERE id = ?", (*changes.values(), snapshot_id)
@@ -229,19 +238,37 @@ class Store:
             f"SELECT {self.LISTING_COLUMNS} FROM snapshots WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit)).fetchall()
 
+    def snapshot_keys(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, id) of the next `limit` records after `after_seq`, in order: a listing page's
+        members, read from the primary key alone."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return cursor.execute("SELECT seq, id FROM snapshots WHERE seq > ? ORDER BY seq LIMIT ?",
+                              (after_seq, limit)).fetchall()
+
+    def snapshot_listing_range(self, first_seq: int, last_seq: int) -> list[tuple[Any, ...]]:
+        """The records from `first_seq` to `last_seq` (both included) in LISTING_COLUMNS."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return cursor.execute(
+            f"SELECT {self.LISTING_COLUMNS} FROM snapshots WHERE seq >= ? AND seq <= ? "
+            "ORDER BY seq", (first_seq, last_seq)).fetchall()
+
     def snapshots_with_status(self, status: int) -> list[SnapshotRow]:
         rows = self._db.execute("SELECT * FROM snapshots WHERE status = ?", (status,))
         return [_snapshot(r) for r in rows]
 
-    def archive_users(self, archive: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM snapshots WHERE archive = ?", (archive,))
-        return int(row.fetchone()[0])
+    def archive_used(self, archive: str) -> bool:
+        """Whether any record still names this archive (stops at the first, unlike a count:
+        seeded records share one archive, and each of their deletes asked)."""
+        row = self._db.execute("SELECT 1 FROM snapshots WHERE archive = ? LIMIT 1", (archive,))
+        return row.fetchone() is not None
 
     def all_archives(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT archive FROM snapshots")}
 
     def delete_snapshot(self, snapshot_id: str) -> bool:
-        self.snapshot_generation += 1
+        self._snapshot_changed(snapshot_id)
         return self._db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,)).rowcount > 0
 
     def _transaction(self) -> _Transaction:

@@ -280,7 +280,7 @@ class Adapter:
             request.state = _STATE_VALUE.get(status, 0)  # type: ignore[assignment]
         reply = await self._unary("List sandboxes", self._sandboxes.ListSandboxes, request,
                                   timeout)
-        return Page(reply.next_page_token, lambda: [sandbox_from(s) for s in reply.sandboxes])
+        return Page(reply.next_page_token, reply.sandboxes, sandbox_from)
 
     async def stop(self, sandbox_id: str, *, grace: int, snapshot: bool, wait_for_ready: bool,
                    max_timeout: int, idempotency_key: str, timeout: float) -> StopReply:
@@ -446,7 +446,7 @@ class Adapter:
             architecture=architecture)
         reply = await self._discover("List runners", self._discovery.ListAvailableRunners,
                                      request, timeout)
-        return Page(reply.next_page_token, lambda: [runner_from(r) for r in reply.runners])
+        return Page(reply.next_page_token, reply.runners, runner_from)
 
     async def get_runner(self, runner_id: str, timeout: float) -> Runner:
         # v1 names a runner together with its organisation, which its listing tells
@@ -500,8 +500,7 @@ class Adapter:
         reply = await self._unary(
             "List file-system snapshots", self._sandboxes.ListFileSystemSnapshots,
             pb.ListFileSystemSnapshotsRequest(page_token=token, page_size=page_size), timeout)
-        return Page(reply.next_page_token,
-                    lambda: [snapshot_from(s) for s in reply.file_system_snapshots])
+        return Page(reply.next_page_token, reply.file_system_snapshots, snapshot_from)
 
     async def delete_snapshot(self, snapshot_id: str, timeout: float) -> tuple[bool, str]:
         await self._unary(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -47,14 +47,23 @@ MAX_MESSAGE_BYTES = 100 * 2**20
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """A listing page whose rows are converted only when asked for, so the caller can have
-    the next page requested (the token is known at once) while this one is converted."""
+    """A listing page whose rows are converted only when asked for (and in chunks, see
+    `chunks`), so the caller can have the next page requested first (its token is known at
+    once) and convert this one while the next is on its way."""
 
     next_token: str
-    convert: Callable[[], list[T]]
+    items: Sequence[Any]  # the page's messages, read only by `convert`
+    convert: Callable[[Any], T]
 
     def rows(self) -> list[T]:
-        return self.convert()
+        convert = self.convert
+        return [convert(item) for item in self.items]
+
+    def chunks(self, size: int) -> Iterator[list[T]]:
+        convert = self.convert
+        items = self.items
+        for start in range(0, len(items), size):
+            yield [convert(item) for item in items[start:start + size]]
 
 
 @dataclass(frozen=True)
@@ -301,7 +310,7 @@ class Adapter:
         if status is not None:
             request.status = pb.SandboxStatus.Value(f"SANDBOX_STATUS_{status.value.upper()}")
         reply = await self._unary("List sandboxes", self._gateway.List, request, timeout)
-        return Page(reply.next_page_token, lambda: [sandbox_from(s) for s in reply.sandboxes])
+        return Page(reply.next_page_token, reply.sandboxes, sandbox_from)
 
     async def stop(self, sandbox_id: str, *, grace: int, snapshot: bool, wait_for_ready: bool,
                    max_timeout: int, idempotency_key: str, timeout: float) -> StopReply:
@@ -470,7 +479,7 @@ class Adapter:
             profile_name=profile_name, architecture=architecture)
         reply = await self._discover("List runners", self._discovery.ListAvailableRunners,
                                      request, timeout, "runner")
-        return Page(reply.next_page_token, lambda: [runner_from(r) for r in reply.runners])
+        return Page(reply.next_page_token, reply.runners, runner_from)
 
     async def get_runner(self, runner_id: str, timeout: float) -> Runner:
         request = dpb.GetAvailableRunnerRequest(runner_id=runner_id,
@@ -485,7 +494,7 @@ class Adapter:
                                           runner_id=runner_id, architecture=architecture)
         reply = await self._discover("List profiles", self._discovery.ListProfiles, request,
                                      timeout, "profile")
-        return Page(reply.next_page_token, lambda: [profile_from(p) for p in reply.profiles])
+        return Page(reply.next_page_token, reply.profiles, profile_from)
 
     async def get_profile(self, name: str, timeout: float, runner_id: str = "") -> Profile:
         request = dpb.GetProfileRequest(profile_name=name, runner_id=runner_id)
@@ -517,8 +526,7 @@ class Adapter:
         reply = await self._unary(
             "List file-system snapshots", self._gateway.ListFileSystemSnapshots,
             pb.ListFileSystemSnapshotsRequest(page_token=token, page_size=page_size), timeout)
-        return Page(reply.next_page_token,
-                    lambda: [snapshot_from(s) for s in reply.file_system_snapshots])
+        return Page(reply.next_page_token, reply.file_system_snapshots, snapshot_from)
 
     async def delete_snapshot(self, snapshot_id: str, timeout: float) -> tuple[bool, str]:
         reply = await self._unary(

@@ -2,9 +2,13 @@
 cancellable.
 
 Only the ids it is given are ever sent. An item that fails in a way worth retrying gives its
-slot back while it waits (a throttled server halves the slots), and is tried again after the
-SDK's backoff, within the SDK's 30 s budget counted from its own first failure. Items not
-started when the run is cancelled are reported untouched.
+slot back while it waits (a throttled server halves the slots), and is tried again after its
+RetryInfo hint if the answer carried one, else after a short jittered pause (from 50 ms,
+growing x2 to the SDK's 2 s), within the SDK's 30 s budget counted from its own first
+failure. The pause is shorter than the SDK's 0.2 s for one call because one item's failure
+in a bulk run says little about the server while the other calls are answered: under 20%
+lost calls the 0.2 s steps, chained over an item's repeated failures, made the run's tail.
+Items not started when the run is cancelled are reported untouched.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .clock import Clock
@@ -111,9 +115,39 @@ class AdaptiveLimit:
             self.limit += 1
 
 
+class ProgressPacer:
+    """When a bulk run's progress is worth an event: at most every `interval` seconds, plus
+    every failed item (so each one is told, and logged, by id) and the last one.
+
+    An event per item cost more than the call it reported: every listener ran per item (the
+    operations log serialized and wrote a line, the dashboard queued a message for its
+    loop), about a fifth of a bulk delete's CPU in the client."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, clock: Clock, interval: float = INTERVAL) -> None:
+        self.clock = clock
+        self.interval = interval
+        self._last: float | None = None
+
+    def due(self, *, final: bool = False, urgent: bool = False) -> bool:
+        now = self.clock.monotonic()
+        if final or urgent or self._last is None or now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+
 Attempt = Callable[[str, int], Awaitable[Outcome]]  # (id, attempt number) -> outcome
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+ITEM_BASE = 0.05  # seconds: an item's first pause after a failure without a hint
+
+
+def item_policy(policy: RetryPolicy) -> RetryPolicy:
+    """The per-item backoff of a bulk run: `policy` with a shorter, faster-growing start."""
+    return replace(policy, base=min(policy.base, ITEM_BASE),
+                               factor=max(policy.factor, 2.0))
 
 
 async def bulk_delete(
@@ -139,6 +173,7 @@ async def bulk_delete(
     last_error: dict[str, str] = {}
     tie = itertools.count()
     rng = rng or random.Random()
+    per_item = item_policy(policy)
 
     def record(item: ItemResult) -> None:
         results[item.id] = item
@@ -158,8 +193,13 @@ async def bulk_delete(
             record(ItemResult(snapshot_id, Outcome.FAILED,
                               f"{error} (after {attempts[snapshot_id]} attempts)"))
             return
-        delay = backoffs.setdefault(snapshot_id, Backoff(policy, rng)).next(
-            remaining, error.retry_delay)
+        hint = error.retry_delay
+        if hint is not None and hint > 0:
+            # As given (capped), and apart from the item's own backoff: a throttle's 0.5 s
+            # must not become the step an unhinted failure grows from (it made 1 s pauses).
+            delay = min(hint, remaining, policy.hint_cap)
+        else:
+            delay = backoffs.setdefault(snapshot_id, Backoff(per_item, rng)).next(remaining)
         if on_retry is not None:
             on_retry(snapshot_id,
                      RetryNotice(attempts[snapshot_id], delay, error, remaining - delay))

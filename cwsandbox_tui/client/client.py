@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import deadlines
 from . import events as ev
 from .adapter_v1beta2 import CreateReply, Page
-from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, bulk_delete
+from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, ProgressPacer, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
     CwsError,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LOG_RECONNECTS = 8
+CONVERT_CHUNK = 100  # listing rows converted between yields to the loop
 RETIRE_GRACE = 30.0  # seconds calls in flight on a replaced connection may still take
 # In-band log errors after which a follow starts a new session (the SDK's list).
 LOG_FRESH_START_CODES = ("SESSION_NOT_FOUND", "REPLAY_GAP", "RUNNER_UNAVAILABLE",
@@ -201,8 +202,10 @@ class Client:
                          restarted: bool = False) -> list[T]:
         """Walk every page within one total deadline; a repeated token is an error.
 
-        The next page is requested before this one is converted, so the server's work on
-        one page overlaps ours on the other.
+        The next page is requested before this one is converted, and the conversion yields
+        to the loop between chunks: the first yields let the request actually go out (a
+        task only starts when the loop runs it), so the next page's round trip overlaps our
+        work on this one instead of following it.
         """
         give_up = self.clock.monotonic() + self.options.request_timeout
 
@@ -223,7 +226,10 @@ class Client:
             seen.add(token)
             ahead = asyncio.ensure_future(fetch(token, remaining())) if token else None
             try:
-                batch = page.rows()
+                batch: list[T] = []
+                for chunk in page.chunks(CONVERT_CHUNK):
+                    batch += chunk
+                    await asyncio.sleep(0)
                 rows.extend(batch)
                 if on_page is not None:
                     on_page(batch, restarted and first)
@@ -722,13 +728,17 @@ class Client:
         cancel = cancel or asyncio.Event()
         async with self._op(label, *ids, detail=f"{len(ids)} {noun}") as op:
             failed = 0
+            pacer = ProgressPacer(self.clock)
 
             def on_item(item: ItemResult, done: int, total: int) -> None:
                 nonlocal failed
-                failed += item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
-                op.progress(done, total, failed=failed, detail=f"{item.id} {item.outcome.value}",
-                            target=item.id)
+                bad = item.outcome in (Outcome.FAILED, Outcome.NOT_FOUND)
+                failed += bad
+                if pacer.due(final=done == total, urgent=bad):
+                    op.progress(done, total, failed=failed,
+                                detail=f"{item.id} {item.outcome.value}", target=item.id)
 
+            pacer.due()
             op.progress(0, len(ids))
             result = await bulk_delete(
                 ids,

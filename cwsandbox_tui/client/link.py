@@ -29,6 +29,7 @@ DISCONNECTED = "disconnected"
 DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
 PROBE_TIMEOUT = 3.0
 PROBES = 3  # failed probes in a row that mean the connection is gone
+NO_ANSWER = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "")  # codes that prove no answer
 
 # Opens a fresh adapter (and says where it leads); raises when it cannot.
 Reopen = Callable[[], Awaitable[tuple[Any, "EndpointInfo"]]]
@@ -44,6 +45,7 @@ class Link:
         self.give_up_after = give_up_after
         self.sleep = sleep
         self.state = CONNECTED
+        self._heard = 0  # answers seen on the bus (calls that reached a live server)
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = client.bus.subscribe(self._on_event)
         client.on_close(self.stop)
@@ -53,9 +55,13 @@ class Link:
         return self.state == CONNECTED
 
     def _on_event(self, event: ev.Event) -> None:
-        if isinstance(event, (ev.RetryScheduled, ev.Failed)) and event.code == "UNAVAILABLE" \
-                and not event.reason:
-            self.check(event.message)
+        if isinstance(event, (ev.RetryScheduled, ev.Failed)):
+            if event.code == "UNAVAILABLE" and not event.reason:
+                self.check(event.message)
+            elif event.code not in NO_ANSWER:
+                self._heard += 1  # refused, throttled, not found...: something answered
+        elif isinstance(event, ev.Finished) or (isinstance(event, ev.Progress) and event.done):
+            self._heard += 1
 
     def check(self, reason: str = "") -> None:
         """Find out whether the server still answers, and recover if not (idempotent)."""
@@ -95,8 +101,14 @@ class Link:
         return False
 
     async def _recover(self, reason: str) -> None:
-        if self.state == CONNECTED and await self._answers(self.client.adapter):
-            return  # the server answers: that failure was its own, not the connection's
+        heard = self._heard
+        if self.state == CONNECTED and (await self._answers(self.client.adapter)
+                                        or self._heard != heard):
+            # The server answers (a probe, or other calls meanwhile): that failure was its
+            # own or the network's, not a lost connection. Under a lossy network a bulk run
+            # has calls answered all along while now and then three probes in a row fail;
+            # reconnecting then only costs a new connection and a pause.
+            return
         for attempt in range(1, self.give_up_after + 1):
             delay = self.delays[min(attempt, len(self.delays)) - 1]
             self._emit(RECONNECTING, attempt=attempt, next_try_in=delay, reason=reason)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
+from cwsandbox_tui.backend.listing_wire import PageBytes, SnapshotWire
 from cwsandbox_tui.backend.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.service import fill_snapshot
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
@@ -236,3 +238,54 @@ async def test_a_page_served_again_reflects_every_change(backend: BackendServer,
     assert backend.engine is not None
     backend.engine.store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)
     assert (await first_page())[ids[0]] == pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
+
+
+async def test_pages_stay_whole_when_the_kept_messages_fill_their_budget(
+        backend: BackendServer) -> None:
+    """Past its budget the cache keeps what it has and encodes the rest on each listing."""
+    assert backend.engine is not None
+    store = backend.engine.store
+    ids = seed_snapshots(backend, 25)
+    wire = SnapshotWire(store, fill_snapshot, budget=10 * (SnapshotWire.ENTRY_OVERHEAD + 200))
+
+    def listing() -> list[pb.FileSystemSnapshot]:
+        rows: list[pb.FileSystemSnapshot] = []
+        token = ""
+        while True:
+            keys, token = backend.engine.snapshot_page_keys(token, 7)  # type: ignore[union-attr]
+            reply = pb.ListFileSystemSnapshotsResponse.FromString(wire.page(keys, token))
+            assert reply.next_page_token == token
+            rows += reply.file_system_snapshots
+            if not token:
+                return rows
+
+    first = listing()
+    assert [s.file_system_snapshot_id for s in first] == ids
+    assert 0 < len(wire) < 25 and wire.size_bytes <= 10 * (SnapshotWire.ENTRY_OVERHEAD + 200)
+    store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)  # a kept one
+    store.update_snapshot(ids[24], size_bytes=77)  # one never kept
+    store.delete_snapshot(ids[3])
+    second = listing()
+    assert [s.file_system_snapshot_id for s in second] == [i for i in ids if i != ids[3]]
+    assert second[0].status == pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
+    assert second[-1].size_bytes == 77
+    assert [s.SerializeToString() for s in second[1:3]] == [
+        s.SerializeToString() for s in first[1:3]]
+
+
+async def test_kept_pages_stay_within_budget_and_go_at_any_change(
+        backend: BackendServer) -> None:
+    assert backend.engine is not None
+    store = backend.engine.store
+    ids = seed_snapshots(backend, 2)
+    pages = PageBytes(store, budget=250)
+    pages.put("", 100, b"a" * 200)
+    pages.put("t2", 100, b"b" * 100)  # over the budget: not kept, the first page stays
+    assert pages.get("", 100) == b"a" * 200 and pages.get("t2", 100) is None
+    assert pages.get("", 50) is None  # another page size is another page
+    store.update_snapshot(ids[0], size_bytes=5)
+    assert len(pages) == 0
+    pages.put("t2", 100, b"b" * 100)
+    store.insert_snapshot(SnapshotRow(id="fss-new", status=FSS_READY, created_at=1.0,
+                                      updated_at=1.0))
+    assert pages.get("t2", 100) is None

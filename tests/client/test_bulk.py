@@ -84,11 +84,18 @@ async def test_cancelling_mid_way_leaves_untouched_items_alone(
     backend.faults.set_latency(DELETE, 0.002)
     cancel = asyncio.Event()
 
-    def cancel_after_50(event: ev.Event) -> None:
-        if isinstance(event, ev.Progress) and event.done >= 50:
-            cancel.set()
+    delete = c.adapter.delete_snapshot
+    answered = 0
 
-    c.bus.subscribe(cancel_after_50)
+    async def cancel_after_50(snapshot_id: str, timeout: float) -> tuple[bool, str]:
+        nonlocal answered
+        reply = await delete(snapshot_id, timeout)
+        answered += 1
+        if answered >= 50:  # progress comes at most every 0.1 s, so count the answers
+            cancel.set()
+        return reply
+
+    c.adapter.delete_snapshot = cancel_after_50  # type: ignore[method-assign]
     result = await c.delete_snapshots(asked, cancel=cancel, concurrency=4)
 
     assert result.cancelled and not result.ok
@@ -215,3 +222,38 @@ async def test_a_connection_replaced_mid_way_does_not_cancel_the_bulk_delete(
     assert result.count(Outcome.DELETED) == 40
     assert server_snapshot_ids(backend).isdisjoint(ids)
 
+
+
+async def test_chaos_loses_nothing_and_unhinted_failures_retry_soon(
+        harness: Harness, backend: BackendServer) -> None:
+    """20% UNAVAILABLE (a quarter of them after the change was made) and 10% throttled:
+    every asked item ends deleted exactly once, nothing else is touched, and a failure that
+    carries no RetryInfo waits a short jittered pause, not the SDK's 0.2 s."""
+    clock = FakeClock()
+    c, recorder = harness.make(clock=clock, seed=3)
+    ids = seed_snapshots(backend, 300)
+    asked, kept = ids[:250], ids[250:]
+    backend.faults.retry_delay = 0.5
+    backend.faults.set_fault(DELETE, "unavailable", Trigger(rate=0.15))
+    backend.faults.set_fault(DELETE, "lost", Trigger(rate=0.05))
+    backend.faults.set_fault(DELETE, "throttle", Trigger(rate=0.1))
+    result = await c.delete_snapshots(asked, concurrency=16)
+    assert result.ok, result.summary()
+    assert [item.id for item in result.items] == asked
+    assert result.count(Outcome.DELETED) == 250  # a lost answer's retry finds it gone: deleted
+    assert server_snapshot_ids(backend) == set(kept)
+    retries = recorder.of(ev.RetryScheduled)
+    unhinted = [r for r in retries if r.code == "UNAVAILABLE"]
+    hinted = [r for r in retries if r.code != "UNAVAILABLE"]
+    assert len(unhinted) > 20 and len(hinted) > 10  # the faults really fired
+    assert all(r.delay == 0.5 for r in hinted)  # the server's hint is honoured as given
+    by_item: dict[str, list[ev.RetryScheduled]] = {}
+    for r in retries:
+        by_item.setdefault(r.targets[0], []).append(r)
+    for item_retries in by_item.values():
+        steps = [r.delay for r in item_retries if r.code == "UNAVAILABLE"]
+        if steps:  # its own backoff, whatever throttles came between: 50 ms growing x2
+            assert 0.05 <= steps[0] <= 0.1
+            assert all(0.05 <= d <= 0.1 * 2 ** n for n, d in enumerate(steps))
+    [finished] = recorder.of(ev.Finished)
+    assert finished.result["deleted"] == 250 and finished.result["failed"] == 0

@@ -11,6 +11,7 @@ from cwsandbox_tui import paths
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client import events as ev
+from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import SnapshotNotFoundError
 from cwsandbox_tui.client.factory import ConnectOptions, connect
@@ -54,8 +55,37 @@ async def test_bulk_events_name_every_target(harness: Harness, backend: BackendS
     assert started.targets == tuple(ids) and started.detail == "5 snapshots"
     progress = recorder.of(ev.Progress)
     assert {p.op_id for p in progress} == {started.op_id}
-    assert [p.done for p in progress] == [0, 1, 2, 3, 4, 5]
+    assert [p.done for p in progress] == [0, 5]  # no time passed: the start and the end
     assert all(p.total == 5 for p in progress)
+
+
+async def test_bulk_progress_is_paced_but_tells_every_failure_by_id(
+        harness: Harness, backend: BackendServer) -> None:
+    clock = FakeClock()
+    c, recorder = harness.make(clock=clock)
+    ids = seed_snapshots(backend, 12)
+    asked = ids[:4] + ["fss-unknown"] + ids[4:]
+    delete = c.adapter.delete_snapshot
+    answered = 0
+
+    async def slow_delete(snapshot_id: str, timeout: float) -> tuple[bool, str]:
+        nonlocal answered
+        try:
+            return await delete(snapshot_id, timeout)
+        finally:
+            answered += 1
+            clock.advance(0.04)  # 0.1 s passes every 2.5 answers
+
+    c.adapter.delete_snapshot = slow_delete  # type: ignore[method-assign]
+    result = await c.delete_snapshots(asked, missing_ok=False, concurrency=1)
+    assert result.count(Outcome.DELETED) == 12 and result.count(Outcome.NOT_FOUND) == 1
+    progress = recorder.of(ev.Progress)
+    done = [p.done for p in progress]
+    assert done[0] == 0 and done[-1] == 13 and done == sorted(done)
+    assert 4 <= len(progress) - 2 <= 7  # about every third item, not all 13
+    [unknown] = [p for p in progress if p.targets == ("fss-unknown",)]
+    assert unknown.done == 5 and unknown.failed == 1 and unknown.detail == "fss-unknown not_found"
+    assert progress[-1].failed == 1
 
 
 async def test_the_operations_log_appends_every_event_as_a_json_line(

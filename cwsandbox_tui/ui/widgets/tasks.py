@@ -80,7 +80,7 @@ class TaskRow(Horizontal):
         self.state = task
         if not self.query(Label):
             return  # mounted but not composed yet (events come fast): on_mount shows it
-        self.query_one(Label).update(task.describe())
+        self.query_one(Label).update(task.describe(), layout=False)  # its size is fixed
         bar = self.query_one(ProgressBar)
         if task.total > 1:
             bar.update(total=task.total, progress=task.done)
