@@ -31,6 +31,7 @@ from .commands import COMMANDS, CommandBar, DashboardCommands
 from .jobs import Job, JobRunner
 from .messages import BucketRefused, RowsChanged, SnapshotPage
 from .notifier import Notifier
+from .palette import few_colours
 from .screens.bucket import BucketScreen
 from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
 from .screens.forms import new_sandbox_form, spec_from
@@ -122,6 +123,8 @@ class DashboardApp(TypeAheadApp[None]):
         return SandboxesScreen()
 
     def on_mount(self) -> None:
+        # Known only now that the driver exists (see palette.py).
+        self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
         if self._keymap:
             self.set_keymap(self._keymap)
