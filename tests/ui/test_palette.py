@@ -17,6 +17,10 @@ from .flows_support import settle
 RED_BACKGROUNDS = {"41", "101"}  # ANSI red and bright red
 
 
+def _text(line: Strip) -> str:
+    return "".join(segment.text for segment in line)
+
+
 def _sgr_codes(line: Strip, system: ColorSystem) -> list[set[str]]:
     """The SGR parameters each visible segment is written with on a terminal of `system`."""
     codes = []
@@ -45,6 +49,12 @@ async def test_the_cursor_row_is_reverse_video_not_red_on_sixteen_colours(
             assert "7" in segment, f"the cursor row is not reverse video: {segment}"
         other = _sgr_codes(table.render_line(2), ColorSystem.STANDARD)
         assert all("7" not in segment for segment in other), "only the cursor row is reversed"
+        # PAUSED (busy, the theme's warning colour) is yellow, not the red of FAILED.
+        paused = next(y for y in range(2, 6) if "PAUSED" in _text(table.render_line(y)))
+        [word] = [s for s in table.render_line(paused) if "PAUSED" in s.text]
+        assert word.style is not None
+        assert "93" in set(re.sub(r"[^0-9;]", "", Strip.render_ansi(
+            word.style, ColorSystem.STANDARD)).split(";"))
         await pilot.press("slash")  # the table loses focus: the cursor stays visible
         await pilot.pause()
         blurred = _sgr_codes(table.render_line(1), ColorSystem.STANDARD)
