@@ -31,6 +31,7 @@ LISTING_SHARE = 5  # snapshots are listed at most once per this many times a lis
 # The client's operation labels whose outcome changes rows.
 BULK_DELETES = {"Delete file-system snapshots": "snapshots", "Delete sandboxes": "sandboxes"}
 GONE = frozenset({Outcome.DELETED.value, Outcome.ALREADY_GONE.value})
+KEPT = frozenset({Outcome.FAILED.value, Outcome.NOT_FOUND.value})  # each told as it happens
 STOPS = frozenset({"Stop sandbox", "Stop sandbox with snapshot"})
 PAUSES = {"Pause sandbox": SandboxStatus.PAUSED, "Resume sandbox": SandboxStatus.RUNNING}
 
@@ -81,7 +82,7 @@ class RowStore:
         self._bucket_again = False
         self._snapshots_due = True
         self._next_snapshots = 0.0  # on the client's clock
-        self._gone: dict[str, set[str]] = {}  # a bulk delete's op id -> ids it removed so far
+        self._kept: dict[str, set[str]] = {}  # a bulk delete's op id -> ids it did not delete
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -205,14 +206,19 @@ class RowStore:
             self._finished(event, event.targets[0])
 
     def _bulk_delete(self, event: ev.Event, which: str) -> None:
-        """Items are gathered as they go; the rows go at the end, in one change (a thousand
-        changes would repaint the table a thousand times)."""
+        """The rows go at the end, in one change (a thousand changes would repaint the table
+        a thousand times). Progress is paced, but every item that failed or was not found is
+        told at once: at a finish with nothing left untouched, every other target is gone.
+        Which items a cancelled or failed run left is not told: the refresh after it says."""
         if isinstance(event, ev.Progress):
             item, _, outcome = event.detail.rpartition(" ")
-            if outcome in GONE and item:
-                self._gone.setdefault(event.op_id, set()).add(item)
-        elif isinstance(event, (ev.Finished, ev.Failed)):  # a cancelled run deleted some too
-            self._remove(which, self._gone.pop(event.op_id, set()))
+            if item and outcome in KEPT:
+                self._kept.setdefault(event.op_id, set()).add(item)
+        elif isinstance(event, (ev.Finished, ev.Failed)):
+            kept = self._kept.pop(event.op_id, set())
+            if isinstance(event, ev.Finished) and not event.result.get("untouched") \
+                    and not event.result.get("cancelled"):
+                self._remove(which, set(event.targets) - kept)
 
     def _finished(self, event: ev.Finished, target: str) -> None:
         if event.op == "Delete file-system snapshot" \
