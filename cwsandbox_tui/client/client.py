@@ -49,6 +49,7 @@ from .models import (
 )
 from .operation import Operation
 from .retry import RetryPolicy, retry_call
+from .stop_phase import StopPhase
 from .stops import InFlight, StopAction, decide_stop
 
 if TYPE_CHECKING:
@@ -374,8 +375,13 @@ class Client:
             if not observe_only:
                 budget = deadlines.stop_budget(grace, snapshot)
                 op.deadline(budget.deadline, budget.explanation)
-                ticker = asyncio.ensure_future(self._tick(op, budget.deadline, "stop accepted"
-                                                          if not snapshot else "archiving"))
+                phase = StopPhase(self.adapter, sandbox_id) if snapshot else None
+                # No fraction of an archive is known: a snapshot stop's progress is its phase
+                # and elapsed time (total 0, an indeterminate bar), not time against 645 s.
+                ticker = asyncio.ensure_future(self._tick(
+                    op, budget.deadline, (lambda: phase.text) if phase else "stop accepted",
+                    total=0 if phase else 1))
+                watcher = asyncio.ensure_future(phase.follow()) if phase else None
                 try:
                     reply = await self.adapter.stop(
                         sandbox_id, grace=int(grace), snapshot=snapshot,
@@ -398,6 +404,8 @@ class Client:
                     raise
                 finally:
                     ticker.cancel()
+                    if watcher is not None:
+                        watcher.cancel()
                 if not reply.success:
                     error_cls = SnapshotError if snapshot else SandboxError
                     raise error_cls(
@@ -406,6 +414,9 @@ class Client:
                 if snapshot and not snapshot_id:
                     warning = "the endpoint accepted the stop but returned no snapshot id"
                     op.warn(warning)
+                if snapshot:
+                    op.progress(0, 0, detail=f"snapshot {snapshot_id or '?'} taken, waiting "
+                                "for the sandbox to end", budget=budget.deadline)
             final = await self._poll_until(op, sandbox_id, lambda s: s.status.terminal,
                                            owned_stop=True, budget=None)
             snapshot_id = snapshot_id or final.stop_snapshot_id
@@ -417,10 +428,13 @@ class Client:
                         status=final.status.value)
             return StopResult(sandbox_id, final.status, snapshot_id=snapshot_id, warning=warning)
 
-    async def _tick(self, op: Operation, budget: float, detail: str) -> None:
-        """Elapsed-against-deadline progress while a long call is in flight."""
+    async def _tick(self, op: Operation, budget: float, detail: str | Callable[[], str],
+                    total: int = 1) -> None:
+        """Elapsed time (against the deadline) while a long call is in flight; `total` 0
+        says no fraction is known."""
         while True:
-            op.progress(0, 1, detail=detail, budget=budget)
+            op.progress(0, total, detail=detail if isinstance(detail, str) else detail(),
+                        budget=budget)
             await asyncio.sleep(0.5)
 
     async def delete_sandbox(self, sandbox_id: str, *, missing_ok: bool = False) -> bool:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
@@ -31,22 +29,25 @@ from .commands import COMMANDS, CommandBar, DashboardCommands
 from .jobs import Job, JobRunner
 from .messages import BucketRefused, RowsChanged, SnapshotPage
 from .notifier import Notifier
+from .op_rows import OpRow
+from .palette import few_colours
 from .screens.bucket import BucketScreen
 from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
 from .screens.forms import new_sandbox_form, spec_from
-from .screens.ops import OpRow, OpsScreen, describe
+from .screens.ops import OpsScreen
 from .screens.output import ExecScreen, LogsScreen
 from .screens.runners import RunnersScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
 from .screens.volumes import VolumesScreen
 from .shell import shell_into
+from .store import OPS_KEPT, Change, RowStore, What
 from .typeahead import TypeAheadApp
 from .widgets.header import HeaderBar
 from .widgets.rowtable import RowTable
 from .widgets.tasks import TaskModel, TaskPanel
 
-OPS_KEPT = 2000  # rows the operations view keeps in memory (the file keeps more, rotated)
+__all__ = ["OPS_KEPT", "ClientEvent", "DashboardApp"]
 
 
 class ClientEvent(Message):
@@ -84,24 +85,10 @@ class DashboardApp(TypeAheadApp[None]):
         super().__init__()
         self._connector = client
         self.refresh_interval = refresh_interval
-        self.sandboxes: dict[str, Sandbox] = {}
-        self.snapshots: dict[str, Snapshot] = {}
-        self.bucket: BucketConfig | None = None
-        self.op_rows: deque[OpRow] = deque(maxlen=OPS_KEPT)
-        self._op_seq = itertools.count()
         self.runner = JobRunner(self, on_done=self.action_refresh_now)
         self.notifier = Notifier(self.notify)
         self.task_model = TaskModel()
-        self._loaded = False
-        self.load_error: str | None = None  # why the last refresh failed, for the header
-        self._next_snapshots = 0.0
-        self._snapshots_due = True
-        self._refreshing = False
-        self._refresh_again = False
         self._keymap = dict(keymap or {})
-        self.link_state = "connected"
-        self.link_note = ""  # e.g. "next try in 4s" while reconnecting
-        self.stale = False  # the rows shown came from a connection that is gone
         if isinstance(client, Client):
             self._adopt(client)
 
@@ -109,6 +96,9 @@ class DashboardApp(TypeAheadApp[None]):
         self.client = client
         self.clock = client.clock
         self.read_only = client.read_only
+        # The rows and their state; screens read them from here.
+        self.store = RowStore(client, interval=self.refresh_interval)
+        self.store.subscribe(self._store_changed)
         self._unsubscribe = client.bus.subscribe(self._forward)
 
     def _forward(self, event: ev.Event) -> None:
@@ -122,6 +112,8 @@ class DashboardApp(TypeAheadApp[None]):
         return SandboxesScreen()
 
     def on_mount(self) -> None:
+        # Known only now that the driver exists (see palette.py).
+        self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
         if self._keymap:
             self.set_keymap(self._keymap)
@@ -130,16 +122,42 @@ class DashboardApp(TypeAheadApp[None]):
         if self.refresh_interval > 0:
             self.set_interval(self.refresh_interval, self.refresh_tick)
 
+    # The store's state, read through the app by tests and scripts (screens use the store).
+    @property
+    def sandboxes(self) -> dict[str, Sandbox]:
+        return self.store.sandboxes
+
+    @property
+    def snapshots(self) -> dict[str, Snapshot]:
+        return self.store.snapshots
+
+    @property
+    def bucket(self) -> BucketConfig | None:
+        return self.store.bucket
+
+    @property
+    def op_rows(self) -> deque[OpRow]:
+        return self.store.op_rows
+
     @property
     def loaded(self) -> bool:
-        return self._loaded
+        return self.store.loaded
+
+    @property
+    def load_error(self) -> str | None:
+        return self.store.load_error
+
+    @property
+    def link_state(self) -> str:
+        return self.store.link_state
+
+    @property
+    def stale(self) -> bool:
+        return self.store.stale
 
     @property
     def jobs(self) -> list[Job]:
         return self.runner.jobs
-
-    def counts(self) -> tuple[int, int]:
-        return len(self.sandboxes), len(self.snapshots)
 
     def screen_shown(self, screen: Screen[Any]) -> None:
         """A view came to the front: bring its header and task panel up to date."""
@@ -148,25 +166,41 @@ class DashboardApp(TypeAheadApp[None]):
         for panel in screen.query(TaskPanel):
             panel.sync(self.task_model)
         for table in screen.query(RowTable):
-            table.set_stale(self.stale)
+            table.set_stale(self.store.stale)
 
-    def _update_counts(self) -> None:
-        for header in self.screen.query(HeaderBar):
+    def _store_changed(self, change: Change) -> None:
+        """The store's changes, as messages to the view in front (the others read the
+        store when they come back) and the header's state."""
+        if not self.screen_stack:
+            return  # the app is closing
+        screen = self.screen
+        what = change.what
+        if what is What.PAGE:
+            screen.post_message(SnapshotPage(list(change.page), change.restarted))
+        elif what is What.OPS:
+            if isinstance(screen, OpsScreen):
+                screen.post_message(RowsChanged(what.value))
+            return  # the header shows no count of operations
+        elif what in (What.SANDBOXES, What.SNAPSHOTS, What.BUCKET):
+            screen.post_message(RowsChanged(what.value))
+        elif what is What.STALE:
+            for table in screen.query(RowTable):
+                table.set_stale(self.store.stale)
+        for header in screen.query(HeaderBar):
             header.sync()
+        if change.refresh:
+            self.action_refresh_now()
 
     # refresh
     def modal_open(self) -> bool:
         return any(isinstance(s, ModalScreen) for s in self.screen_stack)
 
     def refresh_tick(self) -> None:
-        if self.modal_open() or self._refreshing:
-            return  # a dialog is open: the rows under it must not move
-        if self.link_state != "connected":
-            return  # the link retries on its own schedule; polling would only add failures
-        self.refresh_now()
+        if self.store.tick_due(modal_open=self.modal_open()):
+            self.refresh_now()
 
     def action_refresh_now(self) -> None:
-        self._snapshots_due = True  # asked for (or after a change): list them whatever the pace
+        self.store.want_snapshots()
         link = self.client.link
         if link is not None and not link.connected:
             link.retry_now()
@@ -175,52 +209,7 @@ class DashboardApp(TypeAheadApp[None]):
 
     @work(group="refresh", exit_on_error=False)
     async def refresh_now(self, first: bool = False) -> None:
-        if self._refreshing:
-            self._refresh_again = True  # after a change: the refresh under way may predate it
-            return
-        self._refreshing = True
-        self._refresh_again = False
-        try:
-            sandboxes = await self.client.list_sandboxes(routine=True)
-            self.load_error = None
-            self._set_stale(False)
-            self.sandboxes = {s.id: s for s in sandboxes}
-            self._reload("sandboxes")
-            if self.bucket is None or first or isinstance(self.screen, BucketScreen):
-                self.bucket = await self.client.get_bucket(routine=True)
-                self._reload("bucket")
-            started = time.monotonic()  # what a listing costs is measured in real time
-            if self._snapshots_due or self.clock.monotonic() >= self._next_snapshots:
-                self._snapshots_due = False  # a request from now on lists them once more
-                snapshots = await self.client.list_snapshots(
-                    on_page=self._snapshot_page if not self._loaded else None, routine=True)
-                self.snapshots = {s.id: s for s in snapshots}
-                # Listing is the costly part; keep it under a fifth of the time.
-                took = time.monotonic() - started
-                self._next_snapshots = self.clock.monotonic() + max(self.refresh_interval,
-                                                                    5 * took)
-                self._loaded = True
-                self._reload("snapshots")
-        except CwsError:
-            pass  # the Failed event already told the person
-        finally:
-            self._refreshing = False
-            self._update_counts()
-        if self._refresh_again:
-            self.refresh_now()
-
-    def _snapshot_page(self, page: list[Snapshot], restarted: bool) -> None:
-        """Rows become visible page by page on the first load."""
-        if restarted:
-            self.snapshots.clear()
-        for snap in page:
-            self.snapshots[snap.id] = snap
-        self.screen.post_message(SnapshotPage(page, restarted))
-
-    def _reload(self, which: str) -> None:
-        """Tell the view in front; the others take the rows when they come back."""
-        self.screen.post_message(RowsChanged(which))
-        self._update_counts()
+        await self.store.refresh(first=first, bucket=isinstance(self.screen, BucketScreen))
 
     # failures of the app's own work: never silent
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -230,8 +219,7 @@ class DashboardApp(TypeAheadApp[None]):
         error = worker.error
         label = "Refresh" if worker.group == "refresh" else (worker.name or "Background work")
         if worker.group == "refresh":
-            self.load_error = f"{type(error).__name__}: {error}"
-            self._update_counts()
+            self.store.refresh_failed(f"{type(error).__name__}: {error}")
         # Through the client's bus, so it is notified, in :ops and in operations.jsonl.
         self.client.bus.emit(ev.Failed(
             op_id=self.client.bus.new_op_id(), op=label, at=self.clock.time(),
@@ -243,57 +231,15 @@ class DashboardApp(TypeAheadApp[None]):
             if command.title not in ("Quit", "Keys"):
                 yield command
 
-    # the connection
-    def _set_stale(self, stale: bool) -> None:
-        if stale == self.stale:
-            return
-        self.stale = stale
-        for table in self.screen.query(RowTable):
-            table.set_stale(stale)
-        self._update_counts()
-
-    def _link_changed(self, event: ev.ConnectionChanged) -> None:
-        was = self.link_state
-        self.link_state = event.state
-        if event.state == "reconnecting":
-            self.link_note = f"try {event.attempt}, next in {event.next_try_in or 0:g}s"
-            self._set_stale(True)
-            if was == "connected":
-                self.notify(f"Lost the connection ({event.reason}); reconnecting.",
-                            title="Connection", severity="warning", markup=False)
-        elif event.state == "disconnected":
-            self.link_note = "ctrl+r retries"
-            self._set_stale(True)
-            self.notify(f"Gave up reconnecting after {event.attempt} tries ({event.reason}). "
-                        "ctrl+r tries again.", title="Connection", severity="error",
-                        markup=False, timeout=30)
-        else:
-            self.link_note = ""
-            if was != "connected":
-                self.notify("Connected again; refreshing.", title="Connection", markup=False)
-            self.action_refresh_now()
-        self._update_counts()
-
     # events from the client
     def on_client_event(self, message: ClientEvent) -> None:
         event = message.event
         if not self.screen_stack:
             return  # the app is closing: a late event (a refresh's) has no screen to go to
-        if isinstance(event, ev.ConnectionChanged):
-            self._link_changed(event)
-        if not isinstance(event, ev.Progress):
-            self.op_rows.append(OpRow(next(self._op_seq), event.at, event.op, event.kind,
-                                      describe(event), ", ".join(event.targets[:3])
-                                      + (" ..." if len(event.targets) > 3 else "")))
-            if isinstance(self.screen, OpsScreen):
-                self._reload("ops")
+        self.store.apply(event)
         if self.task_model.apply(event):
             for panel in self.screen.query(TaskPanel):
                 panel.sync(self.task_model)
-        self.notify_event(event)
-
-    def notify_event(self, event: ev.Event) -> None:
-        self.notifier.link_down = self.link_state != "connected"
         self.notifier(event)
 
     # jobs: long work owned by the app, cancellable with ctrl+k
@@ -368,14 +314,14 @@ class DashboardApp(TypeAheadApp[None]):
     def set_bucket(self, name: str, region: str) -> None:
         async def save(_: asyncio.Event) -> None:
             try:
-                self.bucket = await self.client.set_bucket(name, region)
+                config = await self.client.set_bucket(name, region)
             except ValidationError as error:
                 fields = {v.field: v.description for v in error.violations}
                 if fields:
                     self.screen.post_message(BucketRefused(
                         fields, {"bucket_name": name, "region": region}))
                 raise
-            self._reload("bucket")
+            self.store.set_bucket(config)
 
         self.run_job("Set bucket", save)
 

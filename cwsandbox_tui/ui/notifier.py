@@ -20,9 +20,17 @@ class Notifier:
         self._monotonic = monotonic
         self._retry_noticed: dict[str, tuple[float, int]] = {}
         self._conflicted: set[str] = set()  # operations whose failure a conflict notice told
-        self.link_down = False  # the header says the connection is down
+        self.link_state = "connected"
+
+    @property
+    def link_down(self) -> bool:
+        """The header says the connection is down: its failures need no notice each."""
+        return self.link_state != "connected"
 
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ConnectionChanged):
+            self._link(event)
+            return
         if isinstance(event, (ev.Finished, ev.Failed)):
             self._retry_noticed.pop(event.op_id, None)
         if self.link_down and isinstance(event, (ev.RetryScheduled, ev.Failed)) \
@@ -60,3 +68,16 @@ class Notifier:
         self._notify(f"{event.op}{target}: attempt {event.attempt} failed with "
                      f"{event.reason or event.code}; retrying in {event.delay:.1f}s{more}",
                      title="Retrying", severity="warning", markup=False)
+
+    def _link(self, event: ev.ConnectionChanged) -> None:
+        was, self.link_state = self.link_state, event.state
+        if event.state == "reconnecting":
+            if was == "connected":
+                self._notify(f"Lost the connection ({event.reason}); reconnecting.",
+                             title="Connection", severity="warning", markup=False)
+        elif event.state == "disconnected":
+            self._notify(f"Gave up reconnecting after {event.attempt} tries ({event.reason}). "
+                         "ctrl+r tries again.", title="Connection", severity="error",
+                         markup=False, timeout=30)
+        elif was != "connected":
+            self._notify("Connected again; refreshing.", title="Connection", markup=False)

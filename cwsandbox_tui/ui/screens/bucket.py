@@ -52,7 +52,7 @@ class BucketScreen(Screen[None]):
         self.dashboard.screen_shown(self)
 
     def load(self) -> None:
-        self.show(self.dashboard.bucket)
+        self.show(self.dashboard.store.bucket)
 
     def on_rows_changed(self, message: RowsChanged) -> None:
         if message.which == "bucket":
@@ -80,7 +80,7 @@ class BucketScreen(Screen[None]):
 
     def action_edit(self, errors: dict[str, str] | None = None,
                     values: dict[str, str] | None = None) -> None:
-        config = self.dashboard.bucket
+        config = self.dashboard.store.bucket
         name = (values or {}).get("bucket_name", config.bucket_name if config else "")
         region = (values or {}).get("region", config.region if config else "")
 

@@ -3,57 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ...client import events as ev
 from ..messages import RowsChanged
+from ..op_rows import OpRow
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import Column, RowTable
 from ..widgets.tasks import TaskPanel
 
 if TYPE_CHECKING:
     from ..app import DashboardApp
-
-
-@dataclass(frozen=True)
-class OpRow:
-    seq: int
-    at: float
-    op: str
-    kind: str
-    detail: str
-    targets: str
-
-
-def describe(event: ev.Event) -> str:
-    if isinstance(event, ev.RetryScheduled):
-        return (f"attempt {event.attempt} failed ({event.reason or event.code}); retry in "
-                f"{event.delay:.1f}s, {event.budget_left:.0f}s of budget left")
-    if isinstance(event, ev.DeadlineSet):
-        return f"deadline {event.seconds:g}s: {event.what}"
-    if isinstance(event, ev.DeadlineExceeded):
-        return event.message
-    if isinstance(event, ev.Conflict):
-        return f"{event.message} {event.advice}"
-    if isinstance(event, ev.Failed):
-        return event.message
-    if isinstance(event, ev.Finished):
-        return event.summary
-    if isinstance(event, ev.OperationWarning):
-        return event.message
-    if isinstance(event, ev.OperationStarted):
-        return event.detail
-    if isinstance(event, ev.ConnectionChanged):
-        detail = event.state + (f", try {event.attempt}" if event.attempt else "")
-        if event.next_try_in is not None:
-            detail += f", next in {event.next_try_in:g}s"
-        return detail + (f": {event.reason}" if event.reason else "")
-    return ""
 
 
 def _clock(at: float) -> str:
@@ -104,7 +67,7 @@ class OpsScreen(Screen[None]):
 
     def load(self) -> None:
         table: RowTable[OpRow] = self.query_one(RowTable)
-        table.replace_all(self.dashboard.op_rows)
+        table.replace_all(self.dashboard.store.op_rows)
         table.move_cursor(len(table.view) - 1)
         polls = sum(self.dashboard.client.bus.routine.values())
         self.query_one("#ops-help", Static).update(

@@ -47,7 +47,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
 
     def load(self) -> None:
         self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
-        self.table.replace_all(self.dashboard.sandboxes.values())
+        self.table.replace_all(self.dashboard.store.sandboxes.values())
         self.update_status()
 
     def _current(self) -> Sandbox | None:

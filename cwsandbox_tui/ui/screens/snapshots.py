@@ -44,7 +44,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
 
     def load(self) -> None:
         self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
-        self.table.replace_all(self.dashboard.snapshots.values())
+        self.table.replace_all(self.dashboard.store.snapshots.values())
         self.update_status()
 
     def action_sort(self) -> None:
@@ -125,7 +125,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         snap = self.table.cursor_row
         if snap is None:
             return
-        source = self.dashboard.sandboxes.get(snap.source_sandbox_id)
+        source = self.dashboard.store.sandboxes.get(snap.source_sandbox_id)
         # Where the source had its mount, so paths inside the snapshot stay valid.
         mount = source.mount_path if source is not None and source.mount_path else ""
         self.dashboard.open_new_sandbox(restore_from=snap.id, mount_path=mount)

@@ -47,21 +47,22 @@ class HeaderBar(Static):
         api = app.client.api_version
         if api != "v1beta2":  # v1beta2 is the embedded backend's default; others are named
             where = f"{where} API {api}"
-        if app.link_state != "connected":
-            where = f"{where}, {app.link_state.upper()}" + (f" ({app.link_note})"
-                                                            if app.link_note else "")
+        store = app.store
+        if store.link_state != "connected":
+            where = f"{where}, {store.link_state.upper()}" + (f" ({store.link_note})"
+                                                              if store.link_note else "")
         elif info.embedded or info.url:
             where = f"{where}, connected"
-        sandboxes, snapshots = app.counts()
+        sandboxes, snapshots = store.counts()
         width = self.size.width - 2
         # The widest form that fits, so 80 columns still show every fact.
         for name, counts in ((f"cwsandbox-tui > {view}",
                               f"{sandboxes} sandboxes, {snapshots} snapshots"),
                              (view, f"{sandboxes} sandboxes, {snapshots} snapshots"),
                              (view, f"{sandboxes} sb / {snapshots} snap")):
-            if not app.loaded:
-                counts = "load failed (see :ops)" if app.load_error else "loading..."
-            elif app.load_error:
+            if not store.loaded:
+                counts = "load failed (see :ops)" if store.load_error else "loading..."
+            elif store.load_error:
                 counts += " | refresh failed (see :ops)"
             text = " | ".join(p for p in (name, counts, access, auth, where) if p)
             if len(text) <= width:

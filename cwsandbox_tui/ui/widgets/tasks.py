@@ -34,9 +34,16 @@ class TaskState:
                 text += f", ETA {eta:.0f}s"
             return text + "  (ctrl+k cancels)"
         text = f"{self.label}: {self.detail or 'working'} {self.elapsed:.0f}s"
-        if self.budget:
+        if self.budget and self.indeterminate:
+            text += f" (deadline {self.budget:.0f}s)"
+        elif self.budget:
             text += f" of {self.budget:.0f}s deadline"
         return text
+
+    @property
+    def indeterminate(self) -> bool:
+        """No fraction is known (a stop with a snapshot): the bar says only "working"."""
+        return self.total == 0
 
 
 class TaskModel:
@@ -82,21 +89,25 @@ class TaskRow(Horizontal):
             return  # mounted but not composed yet (events come fast): on_mount shows it
         self.query_one(Label).update(task.describe(), layout=False)  # its size is fixed
         bar = self.query_one(ProgressBar)
-        if task.total > 1:
+        if task.indeterminate:
+            bar.update(total=None)
+        elif task.total > 1:
             bar.update(total=task.total, progress=task.done)
         elif task.budget:
             bar.update(total=task.budget, progress=min(task.elapsed, task.budget))
 
 
 class TaskPanel(Vertical):
-    """Shown above the footer while operations with progress run.
+    """Shown above the footer while operations with progress run. Laid out in the screen's
+    flow, not docked: docked at the bottom it lay under the footer, and one task's row (one
+    line high) was hidden whole.
 
     A bulk run reports every item; repainting the bars for each held the app's loop for
     milliseconds per item (~3 s over 1,000 deletes). Rows come and go at once; a change of
     progress alone is shown at most every SYNC_INTERVAL, with the latest figures."""
 
     DEFAULT_CSS = """
-    TaskPanel { dock: bottom; height: auto; max-height: 4; background: $boost; display: none; }
+    TaskPanel { height: auto; max-height: 4; background: $boost; display: none; }
     TaskPanel.-active { display: block; }
     """
     SYNC_INTERVAL = 0.1

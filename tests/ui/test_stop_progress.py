@@ -1,0 +1,82 @@
+"""A stop with a snapshot shows its task while it archives: phase, elapsed time, and an
+indeterminate bar above the footer (no API reports how much of an archive is written)."""
+
+from __future__ import annotations
+
+from textual.widgets import Footer, Label, ProgressBar
+
+from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.client.clock import FakeClock
+from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.ui.widgets.tasks import TaskPanel, TaskRow
+
+from .conftest import AppFactory
+from .flows_support import note_titled, screen_text, settle, wait_for
+
+MIB = 2**20
+
+
+async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
+        app_factory: AppFactory, backend: BackendServer) -> None:
+    assert backend.engine is not None
+    backend.engine.archive_rate = 2 * MIB  # 6 MiB: about three seconds of archiving
+    app = app_factory(seed=False)
+    clock = app.client.clock
+    assert isinstance(clock, FakeClock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sandbox = await app.client.start_sandbox(SandboxSpec(mount_path="/workspace"))
+        await app.client.add_file(sandbox.id, "/workspace/data.bin", bytes(6 * MIB))
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+
+        await pilot.press("S")  # the stop-with-snapshot form; grace 10 s, ctrl+s sends it
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        panel = app.screen.query_one(TaskPanel)
+        await wait_for(pilot, lambda: "archiving fss-" in screen_text(app),
+                       "the archiving phase on screen")
+        row = panel.query_one(TaskRow)
+        label = str(row.query_one(Label).render())
+        assert label.startswith("Stop sandbox with snapshot: archiving fss-")
+        assert "(deadline 645s)" in label
+        assert row.query_one(ProgressBar).total is None  # indeterminate: no made-up fraction
+        # On screen, above the footer (docked, the panel used to lie under it, unseen).
+        footer = app.screen.query_one(Footer)
+        assert panel.region.height >= 1 and panel.region.bottom <= footer.region.y
+        shown = screen_text(app).splitlines()
+        assert any(line.startswith(" Stop sandbox with snapshot: archiving fss-")
+                   for line in shown[panel.region.y:panel.region.bottom])
+
+        clock.advance(12)  # the elapsed time moves on (the client's clock)
+        await wait_for(pilot, lambda: "archiving" in str(row.query_one(Label).render())
+                       and " 12s (deadline" in str(row.query_one(Label).render()),
+                       "the elapsed time to be shown")
+
+        await settle(pilot, timeout=30)
+        done = note_titled(app, "Stop sandbox with snapshot")
+        assert done is not None
+        snap_id = app.sandboxes[sandbox.id].stop_snapshot_id
+        assert snap_id.startswith("fss-")
+        assert done.message == f"{sandbox.id} completed, snapshot {snap_id}"
+        assert label.split("archiving ")[1].startswith(snap_id)  # the phase named it
+        assert not panel.query(TaskRow) and not panel.has_class("-active")
+
+
+async def test_a_stop_with_snapshot_that_fails_ends_its_task_with_the_error(
+        app_factory: AppFactory) -> None:
+    app = app_factory(seed=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sandbox = await app.client.start_sandbox(SandboxSpec(mount_path=""))  # nothing to archive
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        failed = note_titled(app, "Stop sandbox with snapshot failed")
+        assert failed is not None and "no file-system mount" in failed.message
+        assert sandbox.id in failed.message
+        panel = app.screen.query_one(TaskPanel)
+        assert not panel.query(TaskRow) and not app.task_model.tasks
