@@ -297,7 +297,7 @@ async def _measure(kind: str, url: str, page_size: int, rows: int,
 def _state(app: Any) -> str:
     """What the app holds, for a report when loading stalls."""
     parts = [f"loaded={getattr(app, '_loaded', getattr(app, 'loaded', None))}",
-             f"refreshing={getattr(app, '_refreshing', None)}",
+             f"refreshing={app.store.refreshing}",
              f"screen={type(app.screen).__name__}"]
     screen = app.screen
     table = getattr(screen, "table", None) or getattr(app, "table", None)
