@@ -52,6 +52,15 @@ def _dirs(root: Path) -> dict[str, str]:
             "CWSANDBOX_TUI_CONFIG_DIR": str(root / "config")}
 
 
+def _app_env(**extra: str) -> dict[str, str]:
+    """The child's environment. Without PYTHONDONTWRITEBYTECODE (set in some shells and CI):
+    with it the warm-up run writes no bytecode caches and every measured start compiles the
+    package's modules again, which no installed copy does."""
+    env = clean_env(TERM="xterm-256color", **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def one_start(env: dict[str, str]) -> tuple[float, float]:
     """(seconds to the first interactive frame, seconds from "q" to exit)."""
     started = time.perf_counter()
@@ -90,8 +99,7 @@ def warm_case(runs: int) -> tuple[list[float], list[float]]:
     shown: list[float] = []
     quits: list[float] = []
     with backend() as server, tempfile.TemporaryDirectory(prefix="cws-bench-") as tmp:
-        env = clean_env(TERM="xterm-256color", CWSANDBOX_BASE_URL=server.url,
-                        **_dirs(Path(tmp)))
+        env = _app_env(CWSANDBOX_BASE_URL=server.url, **_dirs(Path(tmp)))
         for n in range(runs + 1):
             first, quit_time = one_start(env)
             if n:  # run 0 warms the caches
@@ -106,7 +114,7 @@ def cold_case(runs: int) -> list[float]:
     for n in range(runs + 1):
         with tempfile.TemporaryDirectory(prefix="cws-bench-") as tmp:
             root = Path(tmp)
-            env = clean_env(TERM="xterm-256color", **_dirs(root))
+            env = _app_env(**_dirs(root))
             try:
                 first, _ = one_start(env)
             finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from .. import __version__
 from ..client.errors import ConfigError
@@ -26,12 +27,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, process: bool = False) -> int:
+    """`process`: this is the program's own entry point, whose process may end at once."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
-        return dashboard(args)
+        code = dashboard(args)
+        if process and code == 0:
+            leave(code)
+        return code
     return int(args.run(args))
+
+
+def leave(code: int) -> None:
+    """End the process now that the dashboard has closed its client (the connection, the
+    embedded backend's lease, the operations log) and given the terminal back.
+
+    Python's own teardown after grpc has been used takes about a third of a second (the
+    library's shutdown) and has nothing of ours left to do; the dashboard starts no threads
+    or processes that outlive it (the embedded backend keeps its own lifetime, by leases).
+    """
+    import logging
+    import os
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def dashboard(args: argparse.Namespace) -> int:

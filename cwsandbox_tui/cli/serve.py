@@ -10,14 +10,6 @@ import sys
 from pathlib import Path
 
 from .. import paths
-from ..backend.faults import FaultPlan
-from ..backend.server import (
-    BackendConfigError,
-    DataDirBusy,
-    ServerConfig,
-    serve_forever,
-)
-from ..naming import quantity_bytes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: the dashboard and the commands build this parser too, and the
+    # backend is a third of their start-up time that they never use.
+    from ..backend.faults import FaultPlan
+    from ..backend.server import BackendConfigError, DataDirBusy, ServerConfig, serve_forever
+    from ..naming import quantity_bytes
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     api_key = None

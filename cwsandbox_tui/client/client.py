@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import deadlines
 from . import events as ev
-from .adapter_v1beta2 import CreateReply, Page
 from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, ProgressPacer, bulk_delete
 from .clock import Clock, SystemClock
 from .errors import (
@@ -48,11 +47,13 @@ from .models import (
     Volume,
 )
 from .operation import Operation
+from .pending import PendingAdapter
 from .retry import RetryPolicy, retry_call
 from .stop_phase import StopPhase
 from .stops import InFlight, StopAction, decide_stop
 
 if TYPE_CHECKING:
+    from .adapter_v1beta2 import CreateReply, Page
     from .link import Link
 
 T = TypeVar("T")
@@ -97,6 +98,13 @@ class ClientOptions:
     page_size: int = 1000  # per listing call; 0 takes the server's default (100 for v1beta2)
 
 
+def answered(error: CwsError) -> bool:
+    """Whether the endpoint itself sent this error (rather than no answer coming)."""
+    if error.code == "UNAVAILABLE":
+        return bool(error.reason)  # with a reason the server said it
+    return error.code not in ("", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
+
+
 class Client:
     def __init__(self, adapter: AnyAdapter, info: EndpointInfo, *, bus: ev.EventBus | None = None,
                  clock: Clock | None = None, rng: random.Random | None = None,
@@ -130,6 +138,16 @@ class Client:
         if resolve is not None:
             await resolve()
         return self.adapter.api_version
+
+    def open(self) -> None:
+        """Begin opening a connection made with `Plan.connect(defer=True)`; calls made before
+        wait for it. A connection opened at once has nothing to do."""
+        if isinstance(self.adapter, PendingAdapter):
+            self.adapter.open()
+
+    def adopt(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
+        """Talk through `adapter` from now on: the connection a pending one stood for."""
+        self.adapter, self.info = adapter, info
 
     async def replace_adapter(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
         """Talk through a newly opened connection from the next call on.
@@ -168,7 +186,15 @@ class Client:
                         target: str | None = None) -> T:
         async def counted(number: int) -> T:
             op.attempting(number)
-            return await attempt_fn(number)
+            try:
+                result = await attempt_fn(number)
+            except CwsError as error:
+                if self.link is not None and answered(error):
+                    self.link.answered()
+                raise
+            if self.link is not None:
+                self.link.answered()
+            return result
         return await retry_call(counted, clock=self.clock, policy=self.options.retry,
                                 rng=self.rng, non_retryable=non_retryable,
                                 on_retry=lambda n: op.retrying(n, target))

@@ -13,8 +13,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
@@ -71,11 +72,18 @@ class StartingBackend:
     lease: Path
     state: dict[str, object] | None
     process: subprocess.Popen[bytes] | None
+    abandoned: threading.Event = field(default_factory=threading.Event)
+
+    def abandon(self) -> None:
+        """Stop a `wait()` in another thread (the caller quit before the backend was up)."""
+        self.abandoned.set()
 
     def wait(self, timeout: float = 20.0) -> EmbeddedBackend:
         log_path = self.data_dir / "backend.log"
         give_up = time.monotonic() + timeout
         while (state := self.state or _running_state(self.data_dir)) is None:
+            if self.abandoned.is_set():
+                raise ConfigError("stopped waiting for the embedded backend")
             if time.monotonic() > give_up:
                 self.lease.unlink(missing_ok=True)
                 raise ConfigError(f"the embedded backend did not start within {timeout:g} s; "

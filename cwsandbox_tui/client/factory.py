@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
-from .adapter_v1beta2 import open_channel
 from .client import Client, ClientOptions, EndpointInfo
 from .connection import (
     Credentials,
@@ -21,6 +20,7 @@ from .errors import ConfigError
 from .events import EventBus, OperationsLog
 from .generations import AnyAdapter, check_api, make_adapter
 from .link import Link
+from .pending import PendingAdapter
 from .profiles import load_settings
 
 
@@ -55,6 +55,8 @@ class Plan:
         else:
             url, target, tls, roots = (endpoint.url, endpoint.target, endpoint.tls,
                                        endpoint.root_certificates)
+        from .adapter_v1beta2 import open_channel  # grpc: not before the dashboard's first frame
+
         channel = open_channel(target, tls, roots)
         info = EndpointInfo(url=url, source=endpoint.source, auth_mode=self.credentials.mode,
                             read_only=self.read_only, embedded=embedded is not None,
@@ -73,21 +75,55 @@ class Plan:
             embedded = await asyncio.to_thread(starting.wait)  # its lease is this pid's again
         return self._open(embedded)
 
+    async def _open_started(self) -> tuple[AnyAdapter, EndpointInfo]:
+        """The first opening: wait (in a thread) for the backend `prepare` started."""
+        embedded = None
+        if self.starting is not None:
+            starting = self.starting
+            try:
+                embedded = await asyncio.to_thread(starting.wait)
+            except asyncio.CancelledError:
+                starting.abandon()  # or the thread would hold the loop's shutdown up
+                raise
+        return self._open(embedded)
+
+    def _planned_info(self) -> EndpointInfo:
+        """What is known before the connection is open (the embedded backend's address and
+        isolation are not: the header says it is starting)."""
+        endpoint = self.endpoint
+        return EndpointInfo(url="" if endpoint.embedded else endpoint.url,
+                            source=endpoint.source, auth_mode=self.credentials.mode,
+                            read_only=self.read_only, embedded=endpoint.embedded)
+
+    def _planned_api(self) -> str:
+        return "v1beta2" if self.api == "auto" and self.endpoint.embedded else self.api
+
     def connect(self, *, bus: EventBus | None = None,
-                client_options: ClientOptions | None = None) -> Client:
-        """Build the client; call this on the event loop it will be used on."""
-        embedded = self.starting.wait() if self.starting is not None else None
-        adapter, info = self._open(embedded)
+                client_options: ClientOptions | None = None, defer: bool = False) -> Client:
+        """Build the client; call this on the event loop it will be used on.
+
+        `defer`: return at once, and open the connection (wait for the embedded backend,
+        load grpc) when `client.open()` is called; calls made before wait for it, and the
+        link says "connecting" until the endpoint has answered one.
+        """
         bus = bus or EventBus()
-        client = Client(adapter, info, bus=bus, options=client_options)
+        lease = self.starting.lease if self.starting is not None else None
+        if defer:
+            pending = PendingAdapter(self._open_started, self.reopen, api=self._planned_api())
+            client = Client(pending, self._planned_info(), bus=bus, options=client_options)
+            pending.on_open = client.adopt
+        else:
+            embedded = self.starting.wait() if self.starting is not None else None
+            adapter, info = self._open(embedded)
+            client = Client(adapter, info, bus=bus, options=client_options)
         if self.options.oplog:
             log = OperationsLog(paths.state_dir() / "operations.jsonl")
             unsubscribe = bus.subscribe(log)
             client.on_close(unsubscribe)  # a shared bus outlives this client and its log
             client.on_close(log.close)
-        if embedded is not None:
-            client.on_close(embedded.release)
-        client.link = Link(client, self.reopen)
+        if lease is not None:
+            client.on_close(lambda: lease.unlink(missing_ok=True))  # the backend's lease
+        client.link = Link(client, self.reopen, connecting=defer)
         return client
 
 

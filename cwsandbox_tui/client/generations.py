@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import grpc
-
-from . import adapter_v1, adapter_v1beta2
-from .adapter_v1beta2 import CreateReply, Page, StopReply
 from .errors import ConfigError, CwsError
 from .models import (
     BucketConfig,
@@ -32,10 +29,22 @@ from .models import (
     Volume,
 )
 
+if TYPE_CHECKING:
+    import grpc
+
+    from . import adapter_v1, adapter_v1beta2
+    from .adapter_v1beta2 import CreateReply, Page, StopReply
+    from .pending import PendingAdapter
+
+    Generation: TypeAlias = adapter_v1.Adapter | adapter_v1beta2.Adapter
+    AnyAdapter: TypeAlias = Generation | "AutoAdapter" | PendingAdapter
+else:
+    # Only for annotations; at run time an adapter module (its generated classes, grpc) is
+    # imported when that generation is first spoken, not when the client is built.
+    Generation = AnyAdapter = Any
+
 API_CHOICES = ("auto", "v1", "v1beta2")
 PROBE_TIMEOUT = 10.0
-
-Generation = adapter_v1.Adapter | adapter_v1beta2.Adapter
 
 
 def check_api(value: str, source: str) -> str:
@@ -48,11 +57,24 @@ class AutoAdapter:
     """Asks the endpoint which generation it speaks on first use, then delegates."""
 
     def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]]) -> None:
+        from . import adapter_v1
+
+        self._channel = channel
+        self._metadata = metadata
         self._v1 = adapter_v1.Adapter(channel, metadata)
-        self._v1beta2 = adapter_v1beta2.Adapter(channel, metadata)
+        self._v1beta2_adapter: adapter_v1beta2.Adapter | None = None
         self._chosen: Generation | None = None
         self._discovery_chosen: Generation | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def _v1beta2(self) -> adapter_v1beta2.Adapter:
+        """Made when first needed: an endpoint that speaks v1 may never need it."""
+        if self._v1beta2_adapter is None:
+            from . import adapter_v1beta2
+
+            self._v1beta2_adapter = adapter_v1beta2.Adapter(self._channel, self._metadata)
+        return self._v1beta2_adapter
 
     @property
     def api_version(self) -> str:
@@ -70,6 +92,8 @@ class AutoAdapter:
         if self._chosen is None:
             async with self._lock:
                 if self._chosen is None:
+                    import grpc  # loaded with the adapters already
+
                     try:
                         await self._v1.probe(PROBE_TIMEOUT)
                         self._chosen = self._v1
@@ -211,13 +235,14 @@ class AutoAdapter:
         return await (await self.resolve()).delete_volume(volume_id, timeout, missing_ok)
 
 
-AnyAdapter = Generation | AutoAdapter
-
-
 def make_adapter(api: str, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]],
                  *, embedded: bool = False) -> AnyAdapter:
     if api == "v1":
+        from . import adapter_v1
+
         return adapter_v1.Adapter(channel, metadata)
     if api == "v1beta2" or (api == "auto" and embedded):
+        from . import adapter_v1beta2
+
         return adapter_v1beta2.Adapter(channel, metadata)
     return AutoAdapter(channel, metadata)

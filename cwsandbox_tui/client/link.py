@@ -22,6 +22,7 @@ from .errors import CwsError
 if TYPE_CHECKING:
     from .client import Client, EndpointInfo
 
+CONNECTING = "connecting"  # not answered yet (a dashboard that drew before connecting)
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 DISCONNECTED = "disconnected"
@@ -38,13 +39,15 @@ Reopen = Callable[[], Awaitable[tuple[Any, "EndpointInfo"]]]
 class Link:
     def __init__(self, client: Client, reopen: Reopen, *, delays: tuple[float, ...] = DELAYS,
                  give_up_after: int = 20,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 connecting: bool = False) -> None:
+        """`connecting`: nothing has been asked yet; the first answer makes it "connected"."""
         self.client = client
         self.reopen = reopen
         self.delays = delays
         self.give_up_after = give_up_after
         self.sleep = sleep
-        self.state = CONNECTED
+        self.state = CONNECTING if connecting else CONNECTED
         self._heard = 0  # answers seen on the bus (calls that reached a live server)
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = client.bus.subscribe(self._on_event)
@@ -52,7 +55,13 @@ class Link:
 
     @property
     def connected(self) -> bool:
-        return self.state == CONNECTED
+        """Not known to be lost (it may not have answered yet)."""
+        return self.state in (CONNECTED, CONNECTING)
+
+    def answered(self) -> None:
+        """The endpoint answered a call: a link still connecting is connected."""
+        if self.state == CONNECTING:
+            self._emit(CONNECTED)
 
     def _on_event(self, event: ev.Event) -> None:
         if isinstance(event, (ev.RetryScheduled, ev.Failed)):
@@ -71,7 +80,7 @@ class Link:
 
     def retry_now(self) -> None:
         """After "disconnected": start trying again."""
-        if self.state != CONNECTED:
+        if not self.connected:
             self.check("asked to retry")
 
     def stop(self) -> None:
@@ -102,12 +111,13 @@ class Link:
 
     async def _recover(self, reason: str) -> None:
         heard = self._heard
-        if self.state == CONNECTED and (await self._answers(self.client.adapter)
-                                        or self._heard != heard):
+        if self.connected and (await self._answers(self.client.adapter)
+                               or self._heard != heard):
             # The server answers (a probe, or other calls meanwhile): that failure was its
             # own or the network's, not a lost connection. Under a lossy network a bulk run
             # has calls answered all along while now and then three probes in a row fail;
             # reconnecting then only costs a new connection and a pause.
+            self.answered()
             return
         for attempt in range(1, self.give_up_after + 1):
             delay = self.delays[min(attempt, len(self.delays)) - 1]

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,8 @@ _API_CHOICES = ("auto", "v1", "v1beta2")
 def load_settings(path: Path) -> Settings:
     if not path.exists():
         return Settings(path=path)
+    import tomllib  # only with a file to read: about 1% of a dashboard start otherwise
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

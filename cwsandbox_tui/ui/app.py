@@ -161,6 +161,10 @@ class DashboardApp(TypeAheadApp[None]):
 
     def screen_shown(self, screen: Screen[Any]) -> None:
         """A view came to the front: bring its header and task panel up to date."""
+        # Once it is on the screen, open the connection (load grpc, wait for the embedded
+        # backend), which the first refresh waits for; the header says so meanwhile. (Not on
+        # Textual's Ready: that comes before the first view is drawn.)
+        self.call_after_refresh(self.client.open)
         for header in screen.query(HeaderBar):
             header.sync()
         for panel in screen.query(TaskPanel):

@@ -14,8 +14,9 @@ def run_dashboard(plan: Plan, *, refresh_interval: float = 2.0) -> int:
     keymap = load_settings(paths.config_dir() / "config.toml").keys
 
     async def main() -> None:
-        # The gRPC channel must be made on the loop the app runs on.
-        client = plan.connect()
+        # The gRPC channel must be made on the loop the app runs on; it is opened (and the
+        # embedded backend waited for) on the first call, after the first frame.
+        client = plan.connect(defer=True)
         try:
             await DashboardApp(client, refresh_interval=refresh_interval, keymap=keymap).run_async()
         finally:

@@ -74,7 +74,8 @@ class RowStore:
         self._op_seq = itertools.count()
         self.loaded = False  # the snapshots have been listed once
         self.load_error: str | None = None  # why the last refresh failed, for the header
-        self.link_state = "connected"
+        # "connecting" until the endpoint first answers (a dashboard draws before it connects)
+        self.link_state = client.link.state if client.link is not None else "connected"
         self.link_note = ""  # e.g. "try 3, next in 4s" while reconnecting
         self.stale = False
         self.refreshing = False
@@ -101,7 +102,8 @@ class RowStore:
         """May the periodic refresh run now? Not under a dialog (the rows under it must not
         move), not while one runs, not while the link is down (it retries on its own
         schedule; polling would only add failures)."""
-        return not modal_open and not self.refreshing and self.link_state == "connected"
+        return not modal_open and not self.refreshing and self.link_state in ("connected",
+                                                                              "connecting")
 
     def want_snapshots(self) -> None:
         """Asked for (ctrl+r, or after a change): the next refresh lists the snapshots
@@ -180,7 +182,7 @@ class RowStore:
             self._emit(Change(What.STALE))
 
     def _link(self, event: ev.ConnectionChanged) -> None:
-        self.link_state = event.state
+        was, self.link_state = self.link_state, event.state
         if event.state == "reconnecting":
             self.link_note = f"try {event.attempt}, next in {event.next_try_in or 0:g}s"
             self.set_stale(True)
@@ -190,7 +192,8 @@ class RowStore:
         else:
             self.link_note = ""
             self.want_snapshots()
-        self._emit(Change(What.LINK, refresh=event.state == "connected"))
+        # The first answer ("connecting" before) came to a refresh that goes on.
+        self._emit(Change(What.LINK, refresh=event.state == "connected" and was != "connecting"))
 
     # events
     def apply(self, event: ev.Event) -> None:

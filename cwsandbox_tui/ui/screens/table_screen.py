@@ -100,7 +100,10 @@ class TableScreen(Screen[None], Generic[R]):
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield FilterBar()
-        yield self.make_table()
+        table = self.make_table()
+        self._empty_text = table.empty_text
+        self._say_if_loading(table)
+        yield table
         yield Static("", id="status-line", markup=False)
         yield TaskPanel()
         yield Footer(compact=True)
@@ -116,7 +119,16 @@ class TableScreen(Screen[None], Generic[R]):
 
     def on_screen_resume(self) -> None:
         self.load()
+        self._say_if_loading(self.table)
         self.dashboard.screen_shown(self)
+
+    def _say_if_loading(self, table: RowTable[R]) -> None:
+        """An empty table says "No sandboxes" only once the endpoint has said so; before
+        (the dashboard draws before it connects) it says it is loading."""
+        text = self._empty_text if self.dashboard.loaded else f"Loading {self.kind}..."
+        if table.empty_text != text:
+            table.empty_text = text
+            table.refresh()
 
     def load(self) -> None:
         """Take the app's current rows (only changed lines repaint)."""
@@ -126,6 +138,8 @@ class TableScreen(Screen[None], Generic[R]):
             self.load()
         else:
             self.table.tick(self.dashboard.clock.time())  # ages move on
+        self._say_if_loading(self.table)
+        self.update_status()  # "loading..." ends with the first load, whichever rows it was
 
     def on_snapshot_page(self, message: SnapshotPage) -> None:
         if self.mode_name != "snapshots":
@@ -246,7 +260,8 @@ class TableScreen(Screen[None], Generic[R]):
 
     def update_status(self) -> None:
         table = self.table
-        parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}"]
+        parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}" if table.rows
+                 or self.dashboard.loaded else f"loading {self.kind}..."]
         if table.marks:
             hidden = len(table.hidden_marks())
             parts.append(f"{len(table.marks)} marked" + (f" ({hidden} hidden by the filter)"

@@ -12,7 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from ...client.errors import CwsError
 from ...client.models import Volume
@@ -22,6 +22,8 @@ from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog
 
 if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
     from ..app import DashboardApp
 
 COLUMNS = ("ID", "STATE", "RUNNER", "CLAIM", "CAPACITY", "CREATED", "DESCRIPTION")
@@ -46,11 +48,20 @@ class VolumesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar()
         yield Static("loading...", id="volumes-status", markup=False)
+        # Imported here: DataTable is the dearest widget to import, and only this seldom
+        # shown view uses it (the dashboard's first frame waits for every import at the top).
+        from textual.widgets import DataTable
+
         table: DataTable[str] = DataTable(id="volumes-table", cursor_type="row")
         table.add_columns(*COLUMNS)
         yield table
         yield TaskPanel()
         yield Footer()
+
+    def _table(self) -> DataTable[str]:
+        from textual.widgets import DataTable
+
+        return self.query_one("#volumes-table", DataTable)
 
     def on_mount(self) -> None:
         self.load()
@@ -68,7 +79,7 @@ class VolumesScreen(Screen[None]):
     async def load(self) -> None:
         client = self.dashboard.client
         status = self.query_one("#volumes-status", Static)
-        table = self.query_one("#volumes-table", DataTable)
+        table = self._table()
         try:
             await client.resolve_api()
             if not client.has_volumes:
@@ -90,7 +101,7 @@ class VolumesScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_delete(self) -> None:
-        table = self.query_one("#volumes-table", DataTable)
+        table = self._table()
         if not self.volumes or table.cursor_row >= len(self.volumes):
             return
         volume = self.volumes[table.cursor_row]

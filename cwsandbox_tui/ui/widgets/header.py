@@ -41,14 +41,19 @@ class HeaderBar(Static):
         access = "READ-ONLY" if info.read_only else "rw"
         auth = "no auth" if info.auth_mode == "no authentication" else info.auth_mode
         where = (info.url or "starting...").removeprefix("http://")
-        if info.embedded:
+        if info.embedded and not info.url:
+            where = "local backend starting..."  # its port and isolation are not known yet
+        elif info.embedded:
             isolated = "isolated" if info.isolation == "bubblewrap" else "NOT isolated"
             where = f"local :{where.rpartition(':')[2]} {isolated}"
         api = app.client.api_version
         if api != "v1beta2":  # v1beta2 is the embedded backend's default; others are named
             where = f"{where} API {api}"
         store = app.store
-        if store.link_state != "connected":
+        if store.link_state == "connecting":
+            if info.url:
+                where = f"{where}, connecting..."
+        elif store.link_state != "connected":
             where = f"{where}, {store.link_state.upper()}" + (f" ({store.link_note})"
                                                               if store.link_note else "")
         elif info.embedded or info.url:
