@@ -129,9 +129,13 @@ def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> Starting
     It returns at once, so the caller can do other work (import the UI) while it boots.
     """
     leases = data_dir / LEASES
-    leases.mkdir(parents=True, exist_ok=True)
     lease = leases / str(os.getpid())
-    lease.write_text(str(os.getpid()))
+    try:
+        leases.mkdir(parents=True, exist_ok=True)
+        lease.write_text(str(os.getpid()))
+    except OSError as exc:
+        raise ConfigError(f"the data directory {data_dir} cannot be used ({exc.strerror}); "
+                          "set CWSANDBOX_TUI_DATA_DIR to a writable directory") from None
     state = _running_state(data_dir)
     process = None
     if state is None:

@@ -124,6 +124,8 @@ class Plan:
         if lease is not None:
             client.on_close(lambda: lease.unlink(missing_ok=True))  # the backend's lease
         client.link = Link(client, self.reopen, connecting=defer)
+        if defer:
+            pending.on_failed = client.link.opening_failed
         return client
 
 

@@ -78,6 +78,12 @@ class Link:
             with contextlib.suppress(RuntimeError):  # no running loop: nothing to do
                 self._task = asyncio.get_running_loop().create_task(self._recover(reason))
 
+    def opening_failed(self, reason: str) -> None:
+        """The first opening failed (say, the embedded backend did not start): nothing was
+        ever connected, so no retries run on their own; `retry_now()` tries again."""
+        if self.state == CONNECTING:
+            self._emit(DISCONNECTED, reason=reason)
+
     def retry_now(self) -> None:
         """After "disconnected": start trying again."""
         if not self.connected:

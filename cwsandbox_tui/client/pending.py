@@ -35,6 +35,7 @@ class PendingAdapter:
         self._open = open_
         self._again = again
         self.on_open: Opened = lambda adapter, info: None
+        self.on_failed: Callable[[str], None] = lambda reason: None  # an opening failed
         self._asked = asyncio.Event()
         self._task: asyncio.Task[AnyAdapter] | None = None
         self._adapter: AnyAdapter | None = None
@@ -51,7 +52,12 @@ class PendingAdapter:
             self._asked.set()
 
     async def _opening(self, open_: Opener) -> AnyAdapter:
-        adapter, info = await open_()
+        try:
+            adapter, info = await open_()
+        except Exception as error:
+            self.on_failed(str(error) if isinstance(error, CwsError)
+                           else f"{type(error).__name__}: {error}")
+            raise
         if self._closed:  # closed while it opened: this one is nobody's to close
             await adapter.close()
             raise CwsError("the client was closed before its connection opened",

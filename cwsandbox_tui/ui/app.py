@@ -185,8 +185,8 @@ class DashboardApp(TypeAheadApp[None]):
             if isinstance(screen, OpsScreen):
                 screen.post_message(RowsChanged(what.value))
             return  # the header shows no count of operations
-        elif what in (What.SANDBOXES, What.SNAPSHOTS, What.BUCKET):
-            screen.post_message(RowsChanged(what.value))
+        elif what in (What.SANDBOXES, What.SNAPSHOTS, What.BUCKET, What.STATUS):
+            screen.post_message(RowsChanged(what.value))  # STATUS: "loading" or why not
         elif what is What.STALE:
             for table in screen.query(RowTable):
                 table.set_stale(self.store.stale)

@@ -75,6 +75,9 @@ class Notifier:
             if was == "connected":
                 self._notify(f"Lost the connection ({event.reason}); reconnecting.",
                              title="Connection", severity="warning", markup=False)
+        elif event.state == "disconnected" and not event.attempt:  # never connected
+            self._notify(f"Could not connect: {event.reason}. ctrl+r tries again.",
+                         title="Connection", severity="error", markup=False, timeout=30)
         elif event.state == "disconnected":
             self._notify(f"Gave up reconnecting after {event.attempt} tries ({event.reason}). "
                          "ctrl+r tries again.", title="Connection", severity="error",

@@ -126,8 +126,9 @@ class RowStore:
                 self._again = False
                 try:
                     await self._refresh_once(first, bucket)
-                except CwsError:
-                    pass
+                except CwsError as error:
+                    if not self.loaded:  # nothing to show yet: say why, not "loading"
+                        self.load_error = str(error)
                 first, bucket = False, self._bucket_again
                 self._bucket_again = False
                 again = self._again

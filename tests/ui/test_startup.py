@@ -24,7 +24,7 @@ from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.widgets.header import HeaderBar
 
 from .conftest import seed_rows
-from .flows_support import table_lines, wait_for
+from .flows_support import note_titled, table_lines, wait_for
 
 
 def opening(app: DashboardApp) -> bool:
@@ -129,3 +129,31 @@ async def test_quitting_before_the_backend_is_up_gives_the_lease_up() -> None:
     await app.client.close()  # as the launcher does after the app
     assert starting.abandoned.is_set()  # the waiting thread stops (asyncio.run waits for it)
     assert not starting.lease.exists()
+
+
+async def test_a_backend_that_fails_to_start_is_said_once_and_ctrl_r_retries() -> None:
+    data_dir = paths.data_dir()  # a backend started there is stopped with the test
+    (data_dir / "state.sqlite3").mkdir(parents=True)  # its database cannot be opened
+    plan = prepare(ConnectOptions(oplog=False))
+    app = DashboardApp(lambda: plan.connect(defer=True), refresh_interval=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.link_state == "disconnected",
+                       "the failed start to be said", timeout=30)
+        text = header_text(app)
+        assert "local backend not started, DISCONNECTED (ctrl+r retries)" in text
+        assert "load failed (see :ops)" in text
+        await wait_for(pilot, lambda: any("Could not load sandboxes" in line
+                                          for line in table_lines(app)), "the table's reason")
+        note = note_titled(app, "Connection")
+        assert note is not None and "Could not connect" in note.message
+        assert "unable to open database file" in note.message
+        # A link that is down is not polled (each poll would be one more failure notice).
+        assert not app.store.tick_due(modal_open=False)
+
+        (data_dir / "state.sqlite3").rmdir()  # the cause is fixed; the person asks again
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.loaded, "the load after ctrl+r", timeout=30)
+        assert header_text(app).rstrip().endswith(", connected")
+        await wait_for(pilot, lambda: any("No sandboxes. Press n to start one." in line
+                                          for line in table_lines(app)), "the empty state")
+    await app.client.close()

@@ -125,7 +125,12 @@ class TableScreen(Screen[None], Generic[R]):
     def _say_if_loading(self, table: RowTable[R]) -> None:
         """An empty table says "No sandboxes" only once the endpoint has said so; before
         (the dashboard draws before it connects) it says it is loading."""
-        text = self._empty_text if self.dashboard.loaded else f"Loading {self.kind}..."
+        if self.dashboard.loaded:
+            text = self._empty_text
+        elif self.dashboard.load_error:
+            text = f"Could not load {self.kind} (see :ops). ctrl+r tries again."
+        else:
+            text = f"Loading {self.kind}..."
         if table.empty_text != text:
             table.empty_text = text
             table.refresh()
@@ -260,8 +265,10 @@ class TableScreen(Screen[None], Generic[R]):
 
     def update_status(self) -> None:
         table = self.table
-        parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}" if table.rows
-                 or self.dashboard.loaded else f"loading {self.kind}..."]
+        if table.rows or self.dashboard.loaded:
+            parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}"]
+        else:
+            parts = ["load failed" if self.dashboard.load_error else f"loading {self.kind}..."]
         if table.marks:
             hidden = len(table.hidden_marks())
             parts.append(f"{len(table.marks)} marked" + (f" ({hidden} hidden by the filter)"

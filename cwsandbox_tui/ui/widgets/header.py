@@ -42,7 +42,9 @@ class HeaderBar(Static):
         auth = "no auth" if info.auth_mode == "no authentication" else info.auth_mode
         where = (info.url or "starting...").removeprefix("http://")
         if info.embedded and not info.url:
-            where = "local backend starting..."  # its port and isolation are not known yet
+            # Its port and isolation are not known yet.
+            where = ("local backend not started" if app.store.link_state == "disconnected"
+                     else "local backend starting...")
         elif info.embedded:
             isolated = "isolated" if info.isolation == "bubblewrap" else "NOT isolated"
             where = f"local :{where.rpartition(':')[2]} {isolated}"
