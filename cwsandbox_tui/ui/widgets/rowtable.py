@@ -28,6 +28,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from ..filter_expr import RowFilter
+from .sorted_merge import Column as MergedColumn
 from .sorted_merge import SortedIds
 
 R = TypeVar("R")
@@ -35,6 +36,7 @@ R = TypeVar("R")
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
 _SEPARATOR = "\x00"
+_TEXT = "text"  # the column of each row's filter text kept along the sorted order
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq}
 
@@ -186,6 +188,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             for values in self._number_cache.values():
                 values.pop(row_id, None)
         self._note_texts([*changed, *added])
+        self._patch_columns(changed)
         for row_id in removed:
             self._sort_keys.pop(row_id, None)
         if structural:
@@ -225,6 +228,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._order.extend(new)
         old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
         self._note_texts([self.key(row) for row in rows])
+        self._patch_columns(updated)
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
             # large listing streams in: the new ids wait in `_unsorted` and are merged into
@@ -269,6 +273,35 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             for row_id in ids:
                 keys[row_id] = sort_key(rows[row_id])
 
+    def _column_names(self) -> tuple[str, ...]:
+        return ((_TEXT,) if self._text is not None else ()) + tuple(self._number_getters)
+
+    def _column_values(self, name: str, ids: list[str]) -> MergedColumn:
+        """One filter column (texts, or creation times or sizes) for `ids`, in their order."""
+        if name == _TEXT:
+            texts = self._haystacks
+            return [texts[i] for i in ids]
+        values, nan = self._number_cache[name], math.nan
+        # sizes as floats: exact below 2**53 bytes
+        return array("d", [nan if (v := values[i]) is None else v for i in ids])
+
+    def _patch_columns(self, ids: list[str]) -> None:
+        """Rows already merged whose texts or numbers may have changed: their values in the
+        columns kept along the sorted order (the ones not merged yet come with theirs)."""
+        merged = self._merged
+        if merged is None or not merged.columns or not ids:
+            return
+        if len(ids) > 64:  # each costs a scan: drop the columns (a look-up per row later)
+            merged.columns.clear()
+            return
+        for row_id in ids:
+            try:
+                at = merged.find(row_id)
+            except ValueError:
+                continue
+            for name, values in merged.columns.items():
+                values[at] = self._column_values(name, [row_id])[0]
+
     def _matching(self, ids: list[str], keep: bool = True) -> list[str]:
         """The ids the filter lets through, in the order given (`ids` itself when every one
         does); `keep` keeps the aligned texts and numbers of `ids` for the next keystroke."""
@@ -307,6 +340,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         return aligned
 
     def _aligned_texts(self, aligned: _Aligned) -> list[str]:
+        merged = self._merged
+        if aligned.texts is None and merged is not None and aligned.ids is self._sorted \
+                and _TEXT in merged.columns:
+            aligned.texts = merged.display_column(_TEXT)  # type: ignore[assignment]
         if aligned.texts is None:
             haystacks = self._haystacks
             texts = [haystacks[i] for i in aligned.ids]
@@ -320,6 +357,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def _aligned_numbers(self, aligned: _Aligned, name: str,
                          row_filter: RowFilter[R]) -> array[float]:
         numbers = aligned.numbers.get(name)
+        merged = self._merged
+        if numbers is None and merged is not None and aligned.ids is self._sorted \
+                and name in merged.columns:
+            numbers = aligned.numbers[name] = merged.display_column(name)  # type: ignore
         if numbers is None:
             values, nan = self._numbers(name, row_filter), math.nan
             # sizes as floats: exact below 2**53 bytes
@@ -366,11 +407,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         key = self._sort_keys.__getitem__
         merged = self._merged
         if self._sorted is None or merged is None:
-            merged = self._merged = SortedIds.sort(self._order, key, self.sort_reverse)
+            merged = self._merged = SortedIds.sort(self._order, key, self.sort_reverse,
+                                                   self._column_names(), self._column_values)
             self._sorted = merged.display()
         elif self._unsorted:
             # k new ids cost k binary searches and one copy, not a sort of every row
-            merged.merge(self._unsorted, key)
+            merged.merge(self._unsorted, key, self._column_values)
             self._sorted = merged.display()
         self._unsorted = []
         return self._sorted
