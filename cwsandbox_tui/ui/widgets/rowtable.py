@@ -214,20 +214,23 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def append(self, rows: Iterable[R]) -> None:
         """Add rows at the end (a page streaming in); existing ids are updated in place."""
-        rows = list(rows)
         new: list[str] = []
         updated: list[str] = []
+        held, key = self.rows, self.key
         for row in rows:
-            row_id = self.key(row)
-            if row_id not in self.rows:
+            row_id = key(row)
+            old = held.get(row_id)
+            if old is None:
                 new.append(row_id)
+            elif old is row:
+                continue  # held already (the app's whole set was taken while pages were on the way)
             else:
                 self._cells.pop(row_id, None)
                 updated.append(row_id)
-            self.rows[row_id] = row
+            held[row_id] = row
         self._order.extend(new)
         old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
-        self._note_texts([self.key(row) for row in rows])
+        self._note_texts([*new, *updated])
         self._patch_columns(updated)
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
