@@ -89,3 +89,21 @@ async def test_filtering_by_columns_matches_the_row_by_row_filter() -> None:
             order = sorted(table.rows, key=lambda i: table.rows[i].size_bytes)
             assert table.view == [i for i in order
                                   if row_filter is None or row_filter(table.rows[i])]
+
+
+async def test_a_text_holding_the_separator_is_still_found() -> None:
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(RowTable)
+        rng = random.Random(5)
+        snaps = [make(rng, n) for n in range(50)]
+        odd = snaps[7]._replace(status_reason="a\x00b")  # the packing's separator
+        snaps[7] = odd
+        table.replace_all(snaps)
+        await pilot.pause()
+        table.pack_texts()
+        table.set_filter(compile_filter("a\x00b", SNAPSHOT_FIELDS, NOW))
+        assert table.view == [odd.id]
+        for expression in ["fss", "boom", "age>2d"]:
+            table.set_filter(compile_filter(expression, SNAPSHOT_FIELDS, NOW))
+            assert table.view == expected(table, expression), expression

@@ -35,6 +35,7 @@ R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
+PACKED_GROWTH = 1.25  # texts are packed again once this many times as many rows are shown
 _SEPARATOR = "\x00"
 _TEXT = "text"  # the column of each row's filter text kept along the sorted order
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -141,6 +142,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._unsorted: list[str] = []
         self._merged: SortedIds | None = None  # `_sorted` in ascending order, with its keys
         self._aligned: _Aligned | None = None
+        self._packed = 0  # rows whose texts were last packed (see `_pack`)
         self._parts: dict[str, Style] = {}
         self._base_style: Style | None = None
         self._width_for: tuple[Any, ...] = ()
@@ -179,6 +181,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                 self._resort.stop()
                 self._resort = None
                 self._rebuild()
+                self.call_after_refresh(self.pack_texts)
             return False
         self.rows = fresh
         for row_id in changed:
@@ -343,19 +346,42 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         return aligned
 
     def _aligned_texts(self, aligned: _Aligned) -> list[str]:
-        merged = self._merged
-        if aligned.texts is None and merged is not None and aligned.ids is self._sorted \
-                and _TEXT in merged.columns:
-            aligned.texts = merged.display_column(_TEXT)  # type: ignore[assignment]
         if aligned.texts is None:
-            haystacks = self._haystacks
-            texts = [haystacks[i] for i in aligned.ids]
-            joined = _SEPARATOR.join(texts)
-            if joined.count(_SEPARATOR) == len(texts) - 1:
-                # fresh copies side by side in memory: a scan then reads them in order
-                texts = joined.split(_SEPARATOR)
+            merged = self._merged
+            if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
+                texts: list[str] = merged.display_column(_TEXT)  # type: ignore[assignment]
+            else:
+                haystacks = self._haystacks
+                texts = [haystacks[i] for i in aligned.ids]
+            if len(texts) > PACKED_GROWTH * self._packed:
+                texts = self._pack(aligned, texts)
             aligned.texts = texts
         return aligned.texts
+
+    def _pack(self, aligned: _Aligned, texts: list[str]) -> list[str]:
+        """The texts as fresh copies side by side in memory, in display order: a scan then
+        reads memory in order instead of jumping to wherever each row's text was made (three
+        to five times faster). They replace the rows' texts (the old copies are freed) and
+        stay in order through merges, which keep the relative order of the rows held."""
+        joined = _SEPARATOR.join(texts)
+        if joined.count(_SEPARATOR) != len(texts) - 1:
+            return texts  # a text holds the separator: keep them where they are
+        packed = joined.split(_SEPARATOR)
+        if len(packed) == len(self._haystacks):  # every row: a new dict, no look-ups
+            self._haystacks = dict(zip(aligned.ids, packed, strict=True))
+        else:
+            self._haystacks.update(zip(aligned.ids, packed, strict=True))
+        merged = self._merged
+        if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
+            merged.columns[_TEXT] = packed[::-1] if merged.reverse else packed
+        self._packed = len(packed)
+        return packed
+
+    def pack_texts(self) -> None:
+        """Lay the filter texts out for the next keystroke now (after a listing ends) rather
+        than on that keystroke."""
+        if self._text is not None and self.rows:
+            self._aligned_texts(self._aligned_for(self._display_order()))
 
     def _aligned_numbers(self, aligned: _Aligned, name: str,
                          row_filter: RowFilter[R]) -> array[float]:
