@@ -107,3 +107,36 @@ async def test_a_text_holding_the_separator_is_still_found() -> None:
         for expression in ["fss", "boom", "age>2d"]:
             table.set_filter(compile_filter(expression, SNAPSHOT_FIELDS, NOW))
             assert table.view == expected(table, expression), expression
+
+
+async def test_scroll_range_and_scrollbar_follow_the_rows_shown() -> None:
+    """The table sets its own scroll range as rows come and go (no layout of the screen):
+    the scrollbar shows, hides and spans what a layout would give it."""
+    app = TableApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(RowTable)
+        rng = random.Random(9)
+        snaps = [make(rng, n) for n in range(300)]
+        table.append(snaps[:5])
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+        table.append(snaps[5:])
+        await wait_for(pilot, lambda: len(table.view) == 300, "every row shown")
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == 301
+        table.action_jump(-1)
+        await pilot.pause()
+        assert table.max_scroll_y == 301 - table.scrollable_content_region.height
+        assert table.scroll_offset.y == 300 - (table.size.height - 1)  # the last row in view
+        table.set_filter(compile_filter("fss-00", SNAPSHOT_FIELDS, NOW))
+        await pilot.pause()
+        shown = len(table.view)
+        assert 0 < shown < table.size.height - 1
+        assert not table.show_vertical_scrollbar
+        assert table.scroll_offset.y == 0
+        assert table.cursor_id in table.view
+        table.set_filter(None)
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == 301

@@ -486,7 +486,19 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         return self._width
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self.line_width, len(self.view) + 1)
+        size = Size(self.line_width, len(self.view) + 1)
+        if size == self.virtual_size:
+            return
+        if not self._size:
+            self.virtual_size = size
+            return
+        # Only this table's scroll range changed: set its scrollbars as a layout would, but
+        # without a layout of the whole screen, which repaints every widget on it (a new
+        # batch of rows streaming in, a keystroke of a filter). Showing or hiding a
+        # scrollbar still asks for a layout.
+        self.set_reactive(RowTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._resize()
