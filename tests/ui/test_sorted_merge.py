@@ -28,10 +28,13 @@ def test_merging_batches_equals_a_whole_sort(seed: int, reverse: bool) -> None:
     keys: dict[str, object] = {}
     numbers: dict[str, float] = {}
     use_text_keys = rng.random() < 0.3
+    mixed = rng.random() < 0.3
     for n in range(count):
         row_id = f"r{rng.randrange(10**9)}-{n}"
         keys[row_id] = f"k{rng.randrange(spread):05d}" if use_text_keys else float(
             rng.randrange(spread))
+        if mixed and not use_text_keys and rng.random() < 0.05:
+            keys[row_id] = rng.randrange(spread)  # an int among floats: kept as objects
         numbers[row_id] = rng.random()
     arrival = list(keys)
     column = column_of(numbers)
@@ -44,7 +47,7 @@ def test_merging_batches_equals_a_whole_sort(seed: int, reverse: bool) -> None:
         at += size
         want = sorted(arrival[:at], key=keys.__getitem__, reverse=reverse)
         assert merged.display() == want
-        assert merged.keys == [keys[i] for i in merged.ids]
+        assert list(merged.keys) == [keys[i] for i in merged.ids]
         assert merged.display_column("text") == [f"text of {i}" for i in want]
         assert list(merged.display_column("n")) == [numbers[i] for i in want]
     assert merged.display() == sorted(arrival, key=keys.__getitem__, reverse=reverse)

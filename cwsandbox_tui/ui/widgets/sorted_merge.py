@@ -33,7 +33,7 @@ class SortedIds:
     """
 
     ids: list[str]
-    keys: list[Any]
+    keys: Any  # a list, or an array of floats when every key is one (see `_packed_keys`)
     reverse: bool
     columns: dict[str, Column] = field(default_factory=dict)
 
@@ -45,7 +45,7 @@ class SortedIds:
         if reverse:
             ordered.reverse()
         columns = {name: column(name, ordered) for name in names} if column else {}
-        return cls(ordered, [key(i) for i in ordered], reverse, columns)
+        return cls(ordered, _packed_keys([key(i) for i in ordered]), reverse, columns)
 
     def display(self) -> list[str]:
         """The ids in display order (a new list when descending)."""
@@ -66,6 +66,8 @@ class SortedIds:
         # after them here when ascending and before them here when descending.
         find = bisect_left if self.reverse else bisect_right
         old_keys = self.keys
+        if isinstance(old_keys, array) and not isinstance(batch.keys, array):
+            old_keys = list(old_keys)  # a key that is no float came: keep them as objects
         cuts: list[int] = []  # where each new id goes among the old ones
         start = 0
         for row_key in batch.keys:
@@ -79,6 +81,14 @@ class SortedIds:
     def find(self, row_id: str) -> int:
         """Where an id stands in the ascending lists (ValueError if it is not held)."""
         return self.ids.index(row_id)
+
+
+def _packed_keys(keys: list[Any]) -> Any:
+    """Float keys as an array: a binary search then reads one block of memory instead of a
+    float object per step, wherever it was made (most sort keys are times)."""
+    if keys and all(type(k) is float for k in keys):
+        return array("d", keys)
+    return keys
 
 
 def _interleave(old: Any, new: Any, cuts: list[int]) -> Any:
