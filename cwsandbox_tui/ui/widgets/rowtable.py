@@ -459,8 +459,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         view = self._matching(source)
         if view == self.view:
             return False
-        if view is source:
-            view = list(view)  # the view grows in place (`append`): never the order's own list
+        if view is source and source is self._order:
+            view = list(view)  # `append` extends both in place: never share this one
+        # (a sorted order is never changed in place: a merge makes new lists)
         self.view = view
         self._index = None
         try:
