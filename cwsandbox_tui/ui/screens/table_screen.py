@@ -281,7 +281,8 @@ class TableScreen(Screen[None], Generic[R]):
         text = "  ".join(parts)
         if text != self._status_text:  # unchanged text must not repaint the line
             self._status_text = text
-            self.query_one("#status-line", Static).update(text)
+            # one line of fixed height and full width: new text never changes the layout
+            self.query_one("#status-line", Static).update(text, layout=False)
 
     def targets(self) -> list[R]:
         """The marked rows, else the row under the cursor."""

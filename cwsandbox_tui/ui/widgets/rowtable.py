@@ -8,9 +8,13 @@ nothing; a changed row repaints its own line.
 
 from __future__ import annotations
 
+import math
+import operator
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from rich.cells import set_cell_size
@@ -24,11 +28,31 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from ..filter_expr import RowFilter
+from .sorted_merge import Column as MergedColumn
+from .sorted_merge import SortedIds
 
 R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
+PACKED_GROWTH = 1.25  # texts are packed again once this many times as many rows are shown
+_SEPARATOR = "\x00"
+_TEXT = "text"  # the column of each row's filter text kept along the sorted order
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq}
+
+
+@dataclass
+class _Aligned:
+    """Filter inputs laid out in the order of one list of ids: each row's text and numbers at
+    its id's index, so that a filter term is one C-level pass (`map`/`compress`) with no
+    Python call and no dict look-up per row. Built once per order, not per keystroke."""
+
+    ids: list[str]
+    size: int  # len(ids) when built: a list extended since is another order
+    texts: list[str] | None = None
+    # None becomes NaN, for which every comparison is false (as `None` never matched)
+    numbers: dict[str, array[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,7 +140,15 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._sort_keys: dict[str, Any] = {}
         self._keyed: str | None = None
         self._unsorted: list[str] = []
+        self._merged: SortedIds | None = None  # `_sorted` in ascending order, with its keys
+        self._aligned: _Aligned | None = None
+        self._packed = 0  # rows whose texts were last packed (see `_pack`)
         self._parts: dict[str, Style] = {}
+        self._base_style: Style | None = None
+        self._width_for: tuple[Any, ...] = ()
+        self._width = 0
+        # finished lines of rows, by id, with what they were drawn from
+        self._strips: dict[str, tuple[tuple[Any, ...], Strip]] = {}
         self._column_index = {column.key: n for n, column in enumerate(columns)}
         self.stale = False  # rows from a connection that is gone: shown dim, with "?"
 
@@ -139,11 +171,17 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         """Make the table hold exactly `rows`; returns whether anything changed."""
         fresh = {self.key(r): r for r in rows}
         old = self.rows
-        changed = [k for k, r in fresh.items() if k in old and old[k] != r]
+        # the same object is the same row (a listing hands back the rows its pages showed)
+        changed = [k for k, r in fresh.items() if k in old and (o := old[k]) is not r and o != r]
         added = [k for k in fresh if k not in old]
         removed = old.keys() - fresh.keys()
         structural = bool(added or removed)
         if not changed and not structural:
+            if self._resort is not None:  # the listing is complete: show its last pages now
+                self._resort.stop()
+                self._resort = None
+                self._rebuild()
+                self.call_after_refresh(self.pack_texts)
             return False
         self.rows = fresh
         for row_id in changed:
@@ -153,6 +191,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             for values in self._number_cache.values():
                 values.pop(row_id, None)
         self._note_texts([*changed, *added])
+        self._patch_columns(changed)
         for row_id in removed:
             self._sort_keys.pop(row_id, None)
         if structural:
@@ -178,20 +217,24 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def append(self, rows: Iterable[R]) -> None:
         """Add rows at the end (a page streaming in); existing ids are updated in place."""
-        rows = list(rows)
         new: list[str] = []
         updated: list[str] = []
+        held, key = self.rows, self.key
         for row in rows:
-            row_id = self.key(row)
-            if row_id not in self.rows:
+            row_id = key(row)
+            old = held.get(row_id)
+            if old is None:
                 new.append(row_id)
+            elif old is row:
+                continue  # held already (the app's whole set was taken while pages were on the way)
             else:
                 self._cells.pop(row_id, None)
                 updated.append(row_id)
-            self.rows[row_id] = row
+            held[row_id] = row
         self._order.extend(new)
         old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
-        self._note_texts([self.key(row) for row in rows])
+        self._note_texts([*new, *updated])
+        self._patch_columns(updated)
         if self.sort_column is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
             # large listing streams in: the new ids wait in `_unsorted` and are merged into
@@ -206,7 +249,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                 self._resort = self.set_timer(self._resort_delay, self._resort_now)
             return
         start = len(self.view)
-        self.view.extend(self._matching(new))
+        self.view.extend(self._matching(new, keep=False))
         self._index = None
         self._resize()
         self.refresh_lines(start + 1, len(self.view) - start)
@@ -220,6 +263,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def _note_texts(self, ids: list[str]) -> None:
         """Keep the texts and numbers of these (new or changed) rows current."""
+        self._aligned = None
         rows = self.rows
         if self._text is not None:
             text, texts = self._text, self._haystacks
@@ -235,22 +279,123 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             for row_id in ids:
                 keys[row_id] = sort_key(rows[row_id])
 
-    def _matching(self, ids: Iterable[str]) -> list[str]:
-        """The ids the filter lets through, in the order given."""
+    def _column_names(self) -> tuple[str, ...]:
+        return ((_TEXT,) if self._text is not None else ()) + tuple(self._number_getters)
+
+    def _column_values(self, name: str, ids: list[str]) -> MergedColumn:
+        """One filter column (texts, or creation times or sizes) for `ids`, in their order."""
+        if name == _TEXT:
+            texts = self._haystacks
+            return [texts[i] for i in ids]
+        values, nan = self._number_cache[name], math.nan
+        # sizes as floats: exact below 2**53 bytes
+        return array("d", [nan if (v := values[i]) is None else v for i in ids])
+
+    def _patch_columns(self, ids: list[str]) -> None:
+        """Rows already merged whose texts or numbers may have changed: their values in the
+        columns kept along the sorted order (the ones not merged yet come with theirs)."""
+        merged = self._merged
+        if merged is None or not merged.columns or not ids:
+            return
+        if len(ids) > 64:  # each costs a scan: drop the columns (a look-up per row later)
+            merged.columns.clear()
+            return
+        for row_id in ids:
+            try:
+                at = merged.find(row_id)
+            except ValueError:
+                continue
+            for name, values in merged.columns.items():
+                values[at] = self._column_values(name, [row_id])[0]
+
+    def _matching(self, ids: list[str], keep: bool = True) -> list[str]:
+        """The ids the filter lets through, in the order given (`ids` itself when every one
+        does); `keep` keeps the aligned texts and numbers of `ids` for the next keystroke."""
         row_filter = self._filter
         if row_filter is None:
-            return list(ids)
+            return ids
+        rows = self.rows
         if self._text is None:
-            rows = self.rows
             return [i for i in ids if row_filter(rows[i])]
-        texts = self._haystacks
-        for needle in row_filter.needles:  # one `in` per row, no calls
-            ids = [i for i in ids if needle in texts[i]]
-        for bound in row_filter.ranges:  # one comparison per row
-            values = self._numbers(bound.field, row_filter)
-            ids = _within(ids, values, bound.op, bound.value)
-        predicate, rows = row_filter.predicate, self.rows
-        return [i for i in ids if predicate(rows[i])] if predicate is not None else list(ids)
+        aligned = self._aligned_for(ids) if keep else _Aligned(ids, len(ids))
+        masks: list[Iterator[bool]] = []
+        if row_filter.needles:
+            texts = self._aligned_texts(aligned)
+            masks += [map(operator.contains, texts, repeat(needle))
+                      for needle in row_filter.needles]
+        for bound in row_filter.ranges:
+            values = self._aligned_numbers(aligned, bound.field, row_filter)
+            masks.append(map(_COMPARE[bound.op], values, repeat(bound.value)))
+        passed = ids
+        if masks:
+            mask = masks[0]
+            for more in masks[1:]:
+                mask = map(operator.and_, mask, more)
+            flags = list(mask)
+            if not all(flags):
+                passed = list(compress(ids, flags))
+        predicate = row_filter.predicate
+        if predicate is not None:
+            passed = [i for i in passed if predicate(rows[i])]
+        return passed
+
+    def _aligned_for(self, ids: list[str]) -> _Aligned:
+        aligned = self._aligned
+        if aligned is None or aligned.ids is not ids or aligned.size != len(ids):
+            aligned = self._aligned = _Aligned(ids, len(ids))
+        return aligned
+
+    def _aligned_texts(self, aligned: _Aligned) -> list[str]:
+        if aligned.texts is None:
+            merged = self._merged
+            if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
+                texts: list[str] = merged.display_column(_TEXT)  # type: ignore[assignment]
+            else:
+                haystacks = self._haystacks
+                texts = [haystacks[i] for i in aligned.ids]
+            if len(texts) > PACKED_GROWTH * self._packed:
+                texts = self._pack(aligned, texts)
+            aligned.texts = texts
+        return aligned.texts
+
+    def _pack(self, aligned: _Aligned, texts: list[str]) -> list[str]:
+        """The texts as fresh copies side by side in memory, in display order: a scan then
+        reads memory in order instead of jumping to wherever each row's text was made (three
+        to five times faster). They replace the rows' texts (the old copies are freed) and
+        stay in order through merges, which keep the relative order of the rows held."""
+        joined = _SEPARATOR.join(texts)
+        if joined.count(_SEPARATOR) != len(texts) - 1:
+            return texts  # a text holds the separator: keep them where they are
+        packed = joined.split(_SEPARATOR)
+        if len(packed) == len(self._haystacks):  # every row: a new dict, no look-ups
+            self._haystacks = dict(zip(aligned.ids, packed, strict=True))
+        else:
+            self._haystacks.update(zip(aligned.ids, packed, strict=True))
+        merged = self._merged
+        if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
+            merged.columns[_TEXT] = packed[::-1] if merged.reverse else packed
+        self._packed = len(packed)
+        return packed
+
+    def pack_texts(self) -> None:
+        """Lay the filter texts out for the next keystroke now (after a listing ends) rather
+        than on that keystroke."""
+        if self._text is not None and self.rows:
+            self._aligned_texts(self._aligned_for(self._display_order()))
+
+    def _aligned_numbers(self, aligned: _Aligned, name: str,
+                         row_filter: RowFilter[R]) -> array[float]:
+        numbers = aligned.numbers.get(name)
+        merged = self._merged
+        if numbers is None and merged is not None and aligned.ids is self._sorted \
+                and name in merged.columns:
+            numbers = aligned.numbers[name] = merged.display_column(name)  # type: ignore
+        if numbers is None:
+            values, nan = self._numbers(name, row_filter), math.nan
+            # sizes as floats: exact below 2**53 bytes
+            numbers = aligned.numbers[name] = array(
+                "d", [nan if (v := values[i]) is None else v for i in aligned.ids])
+        return numbers
 
     def _numbers(self, name: str, row_filter: RowFilter[R]) -> dict[str, float | None]:
         """Every row's creation time or size (kept as rows come when the table was told how
@@ -266,7 +411,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         """Apply a filter; `narrowing` says it can only drop rows of the current view, so
         only those are tested (typing on at the end of a text filter)."""
         self._filter = row_filter
-        self._rebuild(self.view if narrowing and row_filter is not None else None)
+        # With texts kept per row, a pass over every row in order costs little more than one
+        # over the view, and its aligned texts are kept from one keystroke to the next.
+        narrow = narrowing and row_filter is not None and self._text is None
+        self._rebuild(self.view if narrow else None)
 
     def set_sort(self, column_key: str | None, reverse: bool = False) -> None:
         self.sort_column = column_key
@@ -286,13 +434,15 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._keyed = column.key
             self._sorted = None
         key = self._sort_keys.__getitem__
-        if self._sorted is None:
-            self._sorted = sorted(self._order, key=key, reverse=self.sort_reverse)
+        merged = self._merged
+        if self._sorted is None or merged is None:
+            merged = self._merged = SortedIds.sort(self._order, key, self.sort_reverse,
+                                                   self._column_names(), self._column_values)
+            self._sorted = merged.display()
         elif self._unsorted:
-            # the sorted list is one run and timsort finds it: merging the new ids in costs
-            # O(n + k log k), not a whole sort
-            self._sorted = sorted(self._sorted + self._unsorted, key=key,
-                                  reverse=self.sort_reverse)
+            # k new ids cost k binary searches and one copy, not a sort of every row
+            merged.merge(self._unsorted, key, self._column_values)
+            self._sorted = merged.display()
         self._unsorted = []
         return self._sorted
 
@@ -305,9 +455,13 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         """Recompute the view; False when it holds the same rows in the same order (a
         keystroke that hid nothing), in which case nothing is repainted."""
         keep = self.cursor_id
-        view = self._matching(among if among is not None else self._display_order())
+        source = among if among is not None else self._display_order()
+        view = self._matching(source)
         if view == self.view:
             return False
+        if view is source and source is self._order:
+            view = list(view)  # `append` extends both in place: never share this one
+        # (a sorted order is never changed in place: a merge makes new lists)
         self.view = view
         self._index = None
         try:
@@ -324,11 +478,28 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     @property
     def line_width(self) -> int:
-        """The width rows are drawn at: the widget less its vertical scrollbar."""
-        return self.scrollable_content_region.width
+        """The width rows are drawn at: the widget less its vertical scrollbar (looked up once
+        per size and scrollbar state: it is read for every line drawn)."""
+        key = (self._size, self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        if key != self._width_for:
+            self._width_for = key
+            self._width = self.scrollable_content_region.width
+        return self._width
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self.line_width, len(self.view) + 1)
+        size = Size(self.line_width, len(self.view) + 1)
+        if size == self.virtual_size:
+            return
+        if not self._size:
+            self.virtual_size = size
+            return
+        # Only this table's scroll range changed: set its scrollbars as a layout would, but
+        # without a layout of the whole screen, which repaints every widget on it (a new
+        # batch of rows streaming in, a keystroke of a filter). Showing or hiding a
+        # scrollbar still asks for a layout.
+        self.set_reactive(RowTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._resize()
@@ -471,11 +642,16 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def notify_style_update(self) -> None:
         self._parts.clear()  # the theme or the CSS changed
+        self._strips.clear()
+        self._base_style = None
+        self._width_for = ()
         super().notify_style_update()
 
     def render_line(self, y: int) -> Strip:
         width = self.line_width
-        base = self.rich_style
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
         if y == 0:
             return self._header(width, base)
         index = int(self.scroll_offset.y) + y - 1
@@ -500,17 +676,30 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         row_id = self.view[index]
         texts = self._cells_for(row_id)
         marked = row_id in self.marks
+        cursor = index == self.cursor
+        made_of = (texts, width, marked, cursor and self.has_focus, cursor, self.stale, base)
+        cached = self._strips.get(row_id)
+        if cached is not None and _same(cached[0], made_of):
+            return cached[1]
+        if len(self._strips) > 4096:
+            self._strips.clear()  # lines scrolled past long ago
+        strip = self._draw_row(row_id, texts, marked, cursor, width, base)
+        self._strips[row_id] = (made_of, strip)
+        return strip
+
+    def _draw_row(self, row_id: str, texts: tuple[str, ...], marked: bool, cursor: bool,
+                  width: int, base: Style) -> Strip:
         style = base
         if marked:
             style += self._part("rowtable--marked")
-        if index == self.cursor:  # last, so a marked row under the cursor stays readable
+        if cursor:  # last, so a marked row under the cursor stays readable
             style += self._part("rowtable--cursor" if self.has_focus else "rowtable--cursor-blur")
         if self.stale:
             style += self._part("rowtable--stale")
         segments = [Segment("* " if marked else "? " if self.stale else "  ", style)]
         used = GUTTER
         status = None
-        if self.status_class is not None and index != self.cursor and not self.stale:
+        if self.status_class is not None and not cursor and not self.stale:
             status = self._part(f"rowtable--{self.status_class(self.rows[row_id])}")
         positions = self._column_index
         for column, size in self.visible_columns():
@@ -523,17 +712,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         return Strip(segments).crop(0, width)
 
 
-def _within(ids: Iterable[str], values: dict[str, float | None], op: str,
-            bound: float) -> list[str]:
-    if op == "<":
-        return [i for i in ids if (v := values[i]) is not None and v < bound]
-    if op == "<=":
-        return [i for i in ids if (v := values[i]) is not None and v <= bound]
-    if op == ">":
-        return [i for i in ids if (v := values[i]) is not None and v > bound]
-    if op == ">=":
-        return [i for i in ids if (v := values[i]) is not None and v >= bound]
-    return [i for i in ids if values[i] == bound]
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Whether a line drawn from `old` is the line `new` would draw (texts by identity: a
+    row's texts are made afresh whenever they may have changed)."""
+    return old[0] is new[0] and old[1:] == new[1:]
 
 
 def _fit(text: str, width: int, align: str) -> str:
