@@ -26,6 +26,7 @@ from ..client.errors import (
 from ..client.models import BucketConfig, Sandbox, Snapshot
 from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
+from .gcpolicy import FreezeOnGrowth
 from .jobs import Job, JobRunner
 from .messages import BucketRefused, RowsChanged, SnapshotPage
 from .notifier import Notifier
@@ -88,6 +89,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.runner = JobRunner(self, on_done=self.action_refresh_now)
         self.notifier = Notifier(self.notify)
         self.task_model = TaskModel()
+        self._gc = FreezeOnGrowth()
         self._keymap = dict(keymap or {})
         if isinstance(client, Client):
             self._adopt(client)
@@ -179,6 +181,8 @@ class DashboardApp(TypeAheadApp[None]):
             return  # the app is closing
         screen = self.screen
         what = change.what
+        if what in (What.PAGE, What.SNAPSHOTS):
+            self._gc.rows(len(self.store.snapshots))
         if what is What.PAGE:
             screen.post_message(SnapshotPage(list(change.page), change.restarted))
         elif what is What.OPS:
