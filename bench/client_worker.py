@@ -1,6 +1,6 @@
 """Our client's side of the comparisons, run as its own process (like the SDK's side):
 
-    python -m bench.client_worker list   --url URL [--page-size N]
+    python -m bench.client_worker list   --url URL [--page-size N] [--api v1|v1beta2]
     python -m bench.client_worker delete --url URL      # lists every id, then times the delete
     python -m bench.client_worker count  --url URL
     python -m bench.client_worker ids    --url URL [--sandboxes]   # every id, for a command line
@@ -17,27 +17,30 @@ import sys
 import time
 from typing import Any
 
+from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 
 
-def make_client(url: str, page_size: int = 0) -> Client:
+def make_client(url: str, page_size: int = 0, api: str = "v1beta2") -> Client:
+    """A client on `url` speaking `api` (the CLI picks v1 on a server that serves it)."""
     channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
     info = EndpointInfo(url=url, source="bench", auth_mode="no authentication", read_only=False)
-    return Client(Adapter(channel, []), info, options=ClientOptions(page_size=page_size))
+    adapter = adapter_v1.Adapter(channel, []) if api == "v1" else Adapter(channel, [])
+    return Client(adapter, info, options=ClientOptions(page_size=page_size))
 
 
-async def list_all(url: str, page_size: int) -> dict[str, Any]:
-    client = make_client(url, page_size)
+async def list_all(url: str, page_size: int, api: str = "v1beta2") -> dict[str, Any]:
+    client = make_client(url, page_size, api)
     try:
         started = time.perf_counter()
         rows = await client.list_snapshots()
         seconds = time.perf_counter() - started
     finally:
         await client.close()
-    return {"seconds": seconds, "rows": len(rows), "page_size": page_size}
+    return {"seconds": seconds, "rows": len(rows), "page_size": page_size, "api": api}
 
 
 async def delete_all(url: str) -> dict[str, Any]:
@@ -84,9 +87,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sandboxes", action="store_true")
     parser.add_argument("--url", required=True)
     parser.add_argument("--page-size", type=int, default=0)
+    parser.add_argument("--api", choices=["v1", "v1beta2"], default="v1beta2")
     args = parser.parse_args(argv)
     if args.command == "list":
-        result = asyncio.run(list_all(args.url, args.page_size))
+        result = asyncio.run(list_all(args.url, args.page_size, args.api))
     elif args.command == "ids":
         result = asyncio.run(ids(args.url, args.sandboxes))
     elif args.command == "delete":

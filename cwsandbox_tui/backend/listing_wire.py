@@ -1,11 +1,15 @@
 """Listing pages of snapshots built from each record's encoded message, kept while it is
-unchanged, and handed to gRPC as bytes.
+unchanged, and handed to gRPC as bytes: the mechanism, shared by the API generations.
 
 A refresh of a large table lists every snapshot again. Building a message per row, then the
 response, then parsing it back and serializing it again cost ~17 ms a page of 1,000; a page
 built from kept bytes costs one query of (seq, id) pairs, a dictionary lookup per row and one
 join. The store tells this cache of every change to a record (`Store.on_snapshot_change`), so
 a kept message is never served past a change.
+
+Each generation supplies its encoder (a listing row -> that record's encoded message): the
+v1beta2 and v1 `ListFileSystemSnapshotsResponse` both carry the rows as field 1 and the next
+page token as field 2, so the framing and the page are the same for both.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..proto.v1beta2 import gateway_pb2 as pb
+import grpc
+
 from .store import Store
 
-Fill = Callable[..., None]  # fill_snapshot(message, *listing columns after seq)
+# A record's encoded message from its row of Store.LISTING_COLUMNS (seq first).
+Encode = Callable[[tuple[Any, ...]], bytes]
 
 _ROWS_FIELD = b"\x0a"  # ListFileSystemSnapshotsResponse field 1, length-delimited
 _TOKEN_FIELD = b"\x12"  # field 2 (next_page_token), length-delimited
@@ -46,9 +52,9 @@ class SnapshotWire:
 
     ENTRY_OVERHEAD = 250  # the id string, the bytes object and the dictionary slot, roughly
 
-    def __init__(self, store: Store, fill: Fill, budget: int = 64 * 2**20) -> None:
+    def __init__(self, store: Store, encode: Encode, budget: int = 64 * 2**20) -> None:
         self._store = store
-        self._fill = fill
+        self._encode = encode
         self._framed: dict[str, bytes] = {}
         self._budget = budget
         self._bytes = 0
@@ -67,7 +73,8 @@ class SnapshotWire:
         return len(self._framed)
 
     def page(self, keys: Sequence[tuple[int, str]], next_token: str) -> bytes:
-        """The encoded ListFileSystemSnapshotsResponse of these (seq, id) records, in order."""
+        """The encoded ListFileSystemSnapshotsResponse of these (seq, id) records, in order
+        (the keys may skip records, as a filtered page does)."""
         framed = self._framed
         parts = [framed.get(snapshot_id) for _, snapshot_id in keys]
         if None in parts:
@@ -86,9 +93,7 @@ class SnapshotWire:
         for index, (_, snapshot_id) in enumerate(keys):
             if parts[index] is not None:
                 continue
-            message = pb.FileSystemSnapshot()
-            self._fill(message, *rows[snapshot_id][1:])
-            encoded = message.SerializeToString()
+            encoded = self._encode(rows[snapshot_id])
             entry = _ROWS_FIELD + varint(len(encoded)) + encoded
             parts[index] = entry
             cost = len(entry) + self.ENTRY_OVERHEAD
@@ -98,23 +103,24 @@ class SnapshotWire:
 
 
 class PageBytes:
-    """Whole encoded listing pages by (page token, page size), dropped at any change to any
+    """Whole encoded listing pages by (page token, page size, and any filter of the request:
+    `scope`), dropped at any change to any
     snapshot record (the store says so). A refresh of an unchanged table (the dashboard
     lists everything again every few seconds) is then served without reading the store.
     Like `SnapshotWire`, it keeps what it has when its budget is full."""
 
     def __init__(self, store: Store, budget: int = 32 * 2**20) -> None:
-        self._pages: dict[tuple[str, int], bytes] = {}
+        self._pages: dict[tuple[Any, ...], bytes] = {}
         self._budget = budget
         self._bytes = 0
         store.on_snapshot_change(self.clear)
 
-    def get(self, token: str, size: int) -> bytes | None:
-        return self._pages.get((token, size))
+    def get(self, token: str, size: int, *scope: str) -> bytes | None:
+        return self._pages.get((token, size, *scope))
 
-    def put(self, token: str, size: int, page: bytes) -> None:
+    def put(self, token: str, size: int, page: bytes, *scope: str) -> None:
         if self._bytes + len(page) <= self._budget:
-            self._pages[(token, size)] = page
+            self._pages[(token, size, *scope)] = page
             self._bytes += len(page)
 
     def clear(self, _changed: str = "") -> None:
@@ -124,3 +130,34 @@ class PageBytes:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+class _Handlers:
+    """Stands in for a server to collect the handlers the generated code registers."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, name: str,
+                                       handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.name, self.handlers = name, handlers
+
+
+def register_encoded(add_servicer: Callable[[Any, Any], None], service: Any,
+                     server: grpc.aio.Server, encoded: dict[str, Any]) -> None:
+    """Add `service` to `server` as the generated `add_servicer` does, except that each method
+    named in `encoded` (name -> its request class) may answer with its response already
+    encoded as bytes."""
+    collected = _Handlers()
+    add_servicer(service, collected)
+    for name, request in encoded.items():
+        collected.handlers[name] = grpc.unary_unary_rpc_method_handler(
+            getattr(service, name), request_deserializer=request.FromString,
+            response_serializer=passthrough)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(collected.name, collected.handlers),))
+    server.add_registered_method_handlers(collected.name, collected.handlers)

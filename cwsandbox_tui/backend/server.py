@@ -89,16 +89,16 @@ API_CHOICES = ("both", "v1", "v1beta2")
 def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
     from ..proto.v1 import (
         discovery_pb2_grpc,
-        sandbox_pb2_grpc,
         settings_pb2_grpc,
         volume_pb2_grpc,
     )
     from .v1.discovery_service import DiscoveryService
     from .v1.sandbox_service import SandboxService
+    from .v1.sandbox_service import register as register_sandboxes
     from .v1.settings_service import SettingsService
     from .v1.volume_service import VolumeService
 
-    sandbox_pb2_grpc.add_SandboxServiceServicer_to_server(SandboxService(engine), server)
+    register_sandboxes(SandboxService(engine), server)
     settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsService(engine), server)
     volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeService(volumes), server)
     discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryService(engine), server)

@@ -17,7 +17,7 @@ from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid
 from .limits import check_request
-from .listing_wire import PageBytes, SnapshotWire, passthrough
+from .listing_wire import PageBytes, SnapshotWire, register_encoded
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -55,6 +55,13 @@ def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int,
     message.object_bucket = bucket
 
 
+def encode_snapshot(row: tuple[Any, ...]) -> bytes:
+    """A record's encoded message from its listing row (Store.LISTING_COLUMNS)."""
+    message = pb.FileSystemSnapshot()
+    fill_snapshot(message, *row[1:])
+    return message.SerializeToString()
+
+
 def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
     message = pb.FileSystemSnapshot()
     fill_snapshot(message, row.id, row.status, row.status_reason, row.size_bytes, row.created_at,
@@ -66,7 +73,7 @@ def snapshot_message(row: SnapshotRow) -> pb.FileSystemSnapshot:
 class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._wire = SnapshotWire(engine.store, fill_snapshot)
+        self._wire = SnapshotWire(engine.store, encode_snapshot)
         self._pages = PageBytes(engine.store)
 
     def _details(self, row: SandboxRow) -> pb.LocalSandboxDetails:
@@ -351,30 +358,8 @@ def _required(value: str, field_name: str) -> str:
     return value
 
 
-class _Handlers:
-    """Stands in for a server to collect the handlers the generated code registers."""
-
-    def __init__(self) -> None:
-        self.name = ""
-        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        pass
-
-    def add_registered_method_handlers(self, name: str,
-                                       handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        self.name, self.handlers = name, handlers
-
-
 def register(service: GatewayService, server: grpc.aio.Server) -> None:
     """Add the gateway to `server` as the generated code does, except that the listing of
     snapshots may answer with the response already encoded (it is built from kept bytes)."""
-    collected = _Handlers()
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, collected)
-    collected.handlers["ListFileSystemSnapshots"] = grpc.unary_unary_rpc_method_handler(
-        service.ListFileSystemSnapshots,
-        request_deserializer=pb.ListFileSystemSnapshotsRequest.FromString,
-        response_serializer=passthrough)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(collected.name, collected.handlers),))
-    server.add_registered_method_handlers(collected.name, collected.handlers)
+    register_encoded(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, service, server,
+                     {"ListFileSystemSnapshots": pb.ListFileSystemSnapshotsRequest})

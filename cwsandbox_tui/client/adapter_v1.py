@@ -124,14 +124,27 @@ def sandbox_from(m: pb.Sandbox) -> Sandbox:
 
 
 def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:
+    # The hot path of a listing of many thousands: each timestamp submessage is read once
+    # (every access wraps a new object) and its presence asked only when it is all zero (a
+    # set epoch stays 0.0, an unset time None, as `_stamp` gives); no helper calls.
+    # ~3.5 -> ~2.6 us a row.
+    t = m.create_time
+    s, n = t.seconds, t.nanos
+    created = s + n * 1e-9 if s or n else (0.0 if m.HasField("create_time") else None)
+    t = m.updated_at
+    s, n = t.seconds, t.nanos
+    updated = s + n * 1e-9 if s or n else (0.0 if m.HasField("updated_at") else None)
+    t = m.complete_time
+    s, n = t.seconds, t.nanos
+    completed = s + n * 1e-9 if s or n else (0.0 if m.HasField("complete_time") else None)
     return Snapshot(
         m.file_system_snapshot_id,
         _SNAPSHOT_STATE.get(m.state, SnapshotStatus.UNSPECIFIED),
         m.state_reason,
         m.size_bytes,
-        _stamp(m.create_time, m.HasField("create_time")),
-        _stamp(m.updated_at, m.HasField("updated_at")),
-        _stamp(m.complete_time, m.HasField("complete_time")),
+        created,
+        updated,
+        completed,
         m.source_sandbox_id,
         _TRIGGER.get(m.trigger, SnapshotTrigger.UNSPECIFIED),
         m.request_id,

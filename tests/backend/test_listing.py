@@ -8,7 +8,7 @@ import uuid
 from cwsandbox_tui.backend.listing_wire import PageBytes, SnapshotWire
 from cwsandbox_tui.backend.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.service import fill_snapshot
+from cwsandbox_tui.backend.service import encode_snapshot
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
@@ -246,7 +246,7 @@ async def test_pages_stay_whole_when_the_kept_messages_fill_their_budget(
     assert backend.engine is not None
     store = backend.engine.store
     ids = seed_snapshots(backend, 25)
-    wire = SnapshotWire(store, fill_snapshot, budget=10 * (SnapshotWire.ENTRY_OVERHEAD + 200))
+    wire = SnapshotWire(store, encode_snapshot, budget=10 * (SnapshotWire.ENTRY_OVERHEAD + 200))
 
     def listing() -> list[pb.FileSystemSnapshot]:
         rows: list[pb.FileSystemSnapshot] = []

@@ -8,8 +8,9 @@ from typing import Any
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.store import SnapshotRow
-from cwsandbox_tui.client.adapter_v1beta2 import Page
-from cwsandbox_tui.client.client import ClientOptions
+from cwsandbox_tui.client import adapter_v1
+from cwsandbox_tui.client.adapter_v1beta2 import Page, open_channel
+from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import Snapshot, SnapshotStatus
 
@@ -80,3 +81,46 @@ async def test_rows_come_once_each_in_order_across_changes_between_pages(
     again = {s.id: s for s in await c.list_snapshots()}
     assert again[ids[5]].status is SnapshotStatus.FAILED  # the kept bytes were not served
     assert list(again) == [i for i in ids if i != ids[130]] + [f"fss-late-{n}" for n in range(3)]
+
+
+async def test_through_v1_rows_come_once_each_in_order_across_changes_between_pages(
+        harness: Harness, backend: Any) -> None:
+    """The same through the v1 adapter (the CLI's path on a server serving v1), whose pages
+    the server also builds from kept bytes; both generations then list the same rows."""
+    channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
+    c = Client(adapter_v1.Adapter(channel, []),
+               EndpointInfo(url=backend.url, source="test", auth_mode="none", read_only=False),
+               clock=FakeClock(), options=ClientOptions(page_size=40))
+    try:
+        ids = seed_snapshots(backend, 250)
+        store = engine(backend).store
+        assert [s.id for s in await c.list_snapshots()] == ids  # every row's bytes kept
+        pages: list[list[str]] = []
+
+        def on_page(page: list[Snapshot], restart: bool) -> None:
+            pages.append([s.id for s in page])
+            if len(pages) == 1:
+                store.delete_snapshot(ids[130])
+                store.update_snapshot(ids[5], status=states.FSS_FAILED)
+                store.update_snapshot(ids[200], status=states.FSS_FAILED,
+                                      status_reason="disk full")
+                store.insert_snapshots([
+                    SnapshotRow(id=f"fss-late-{n}", status=states.FSS_READY, created_at=1.0,
+                                updated_at=1.0, object_bucket="cwsandbox-managed")
+                    for n in range(3)])
+
+        rows = await c.list_snapshots(on_page=on_page)
+        expected = [i for i in ids if i != ids[130]] + [f"fss-late-{n}" for n in range(3)]
+        assert [s.id for s in rows] == expected
+        assert [i for page in pages for i in page] == expected
+        by_id = {s.id: s for s in rows}
+        assert by_id[ids[5]].status is SnapshotStatus.READY  # listed before its change
+        assert (by_id[ids[200]].status, by_id[ids[200]].status_reason) == (
+            SnapshotStatus.FAILED, "disk full")
+        again = await c.list_snapshots()
+        assert {s.id: s for s in again}[ids[5]].status is SnapshotStatus.FAILED
+        beta, _ = harness.make(options=ClientOptions(page_size=40))
+        assert [(s.id, s.status, s.status_reason) for s in await beta.list_snapshots()] == [
+            (s.id, s.status, s.status_reason) for s in again]
+    finally:
+        await c.close()

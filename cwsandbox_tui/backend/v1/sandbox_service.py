@@ -23,6 +23,7 @@ from ...proto.v1 import sandbox_pb2_grpc
 from .. import states
 from ..engine import Engine, SandboxQuery
 from ..errors import ApiError, invalid
+from ..listing_wire import PageBytes, SnapshotWire, register_encoded
 from ..store import SandboxRow, SandboxSpec
 from . import convert, streams
 from .common import call, refuse, required
@@ -42,6 +43,8 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._volume_names: dict[str, str] = {}  # sandbox id -> its scratch volume's name
+        self._wire = SnapshotWire(engine.store, self._encode_snapshot)
+        self._pages = PageBytes(engine.store)
 
     # sandboxes
     async def CreateSandbox(self, request: pb.CreateSandboxRequest, context: Any) -> pb.Sandbox:
@@ -187,20 +190,33 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             return convert.snapshot_message(snap, self._volume_of(snap.source_sandbox_id))
         return await call(context, work, request=request)
 
+    def _encode_snapshot(self, row: tuple[Any, ...]) -> bytes:
+        """A record's v1 message, encoded, from its listing row (Store.LISTING_COLUMNS)."""
+        message = pb.FileSystemSnapshot()
+        convert.fill_snapshot(message, *row[1:], volume=self._volume_of(row[8]))
+        return message.SerializeToString()
+
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest,
-                                      context: Any) -> pb.ListFileSystemSnapshotsResponse:
-        async def work() -> pb.ListFileSystemSnapshotsResponse:
+                                      context: Any) -> bytes:
+        """Answered as encoded bytes (see ../listing_wire.py and `register`). A page holds the
+        records of one unfiltered page that match `source_sandbox_id`, and that page's token."""
+        async def work() -> bytes:
             if request.page_size < 0:
                 raise invalid("page_size", "must not be negative")
-            rows, token = self.engine.list_snapshots(request.page_token, request.page_size)
-            response = pb.ListFileSystemSnapshotsResponse(next_page_token=token)
             wanted = request.source_sandbox_id
-            for row in rows:
-                if wanted and row[8] != wanted:  # source_sandbox_id column
-                    continue
-                convert.fill_snapshot(response.file_system_snapshots.add(), *row[1:],
-                                      volume=self._volume_of(row[8]))
-            return response
+            page = self._pages.get(request.page_token, request.page_size, wanted)
+            if page is None:  # (an identical request was checked when the page was kept)
+                if wanted:
+                    rows, token = self.engine.list_snapshots(request.page_token,
+                                                             request.page_size)
+                    keys = [(row[0], row[1]) for row in rows
+                            if row[8] == wanted]  # source_sandbox_id column
+                else:
+                    keys, token = self.engine.snapshot_page_keys(request.page_token,
+                                                                 request.page_size)
+                page = self._wire.page(keys, token)
+                self._pages.put(request.page_token, request.page_size, page, wanted)
+            return page
         return await call(context, work, request=request)
 
     async def DeleteFileSystemSnapshot(self, request: pb.DeleteFileSystemSnapshotRequest,
@@ -270,3 +286,10 @@ def _engine_spec(spec: pb.SandboxSpec) -> tuple[SandboxSpec, str]:
         mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
         volume_name=volume.name if volume is not None else "", container_name=container.name,
     ), restore
+
+
+def register(service: SandboxService, server: grpc.aio.Server) -> None:
+    """Add the service to `server` as the generated code does, except that the listing of
+    snapshots may answer with the response already encoded (it is built from kept bytes)."""
+    register_encoded(sandbox_pb2_grpc.add_SandboxServiceServicer_to_server, service, server,
+                     {"ListFileSystemSnapshots": pb.ListFileSystemSnapshotsRequest})
