@@ -7,7 +7,7 @@ screen is mounted and bound). Then "q" quits it.
 
 (a) warm: CWSANDBOX_BASE_URL points at an empty backend that is already running.
 (b) cold: no endpoint; the app spawns the embedded backend itself on a fresh data directory
-    (DATA/STATE/CONFIG dirs are temp dirs). The spawned backend lingers ~5 s after its last
+    (DATA/STATE/CONFIG dirs are temp dirs). The spawned backend lingers 30 s after its last
     client; the benchmark stops it through the pid in DATA_DIR/backend.json and checks it is
     gone before the next run.
 
