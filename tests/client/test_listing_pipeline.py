@@ -58,15 +58,8 @@ async def test_rows_come_once_each_in_order_across_changes_between_pages(
 
     def on_page(page: list[Snapshot], restart: bool) -> None:
         pages.append([s.id for s in page])
-        if len(pages) == 1:  # between pages: change rows listed and rows still to come
-            store.delete_snapshot(ids[130])
-            store.update_snapshot(ids[5], status=states.FSS_FAILED)
-            store.update_snapshot(ids[200], status=states.FSS_FAILED,
-                                  status_reason="disk full")
-            store.insert_snapshots([
-                SnapshotRow(id=f"fss-late-{n}", status=states.FSS_READY, created_at=1.0,
-                            updated_at=1.0, object_bucket="cwsandbox-managed")
-                for n in range(3)])
+        if len(pages) == 1:
+            change_between_pages(store, ids)
 
     rows = await c.list_snapshots(on_page=on_page)
     listed = [s.id for s in rows]
@@ -81,6 +74,18 @@ async def test_rows_come_once_each_in_order_across_changes_between_pages(
     again = {s.id: s for s in await c.list_snapshots()}
     assert again[ids[5]].status is SnapshotStatus.FAILED  # the kept bytes were not served
     assert list(again) == [i for i in ids if i != ids[130]] + [f"fss-late-{n}" for n in range(3)]
+
+
+def change_between_pages(store: Any, ids: list[str]) -> None:
+    """Between two pages: delete and change rows already listed and rows still to come, and
+    add rows at the end."""
+    store.delete_snapshot(ids[130])
+    store.update_snapshot(ids[5], status=states.FSS_FAILED)
+    store.update_snapshot(ids[200], status=states.FSS_FAILED, status_reason="disk full")
+    store.insert_snapshots([
+        SnapshotRow(id=f"fss-late-{n}", status=states.FSS_READY, created_at=1.0,
+                    updated_at=1.0, object_bucket="cwsandbox-managed")
+        for n in range(3)])
 
 
 async def test_through_v1_rows_come_once_each_in_order_across_changes_between_pages(
@@ -100,14 +105,7 @@ async def test_through_v1_rows_come_once_each_in_order_across_changes_between_pa
         def on_page(page: list[Snapshot], restart: bool) -> None:
             pages.append([s.id for s in page])
             if len(pages) == 1:
-                store.delete_snapshot(ids[130])
-                store.update_snapshot(ids[5], status=states.FSS_FAILED)
-                store.update_snapshot(ids[200], status=states.FSS_FAILED,
-                                      status_reason="disk full")
-                store.insert_snapshots([
-                    SnapshotRow(id=f"fss-late-{n}", status=states.FSS_READY, created_at=1.0,
-                                updated_at=1.0, object_bucket="cwsandbox-managed")
-                    for n in range(3)])
+                change_between_pages(store, ids)
 
         rows = await c.list_snapshots(on_page=on_page)
         expected = [i for i in ids if i != ids[130]] + [f"fss-late-{n}" for n in range(3)]
