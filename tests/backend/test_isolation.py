@@ -27,6 +27,7 @@ from .helpers import (
     sh_ok,
     start_sandbox,
     stop,
+    until,
     wait_status,
 )
 
@@ -137,11 +138,21 @@ async def test_own_pid_namespace_and_hostname(gateway: Gateway, streaming: Strea
 @needs_bwrap
 async def test_sandbox_processes_die_with_their_stop(backend: BackendServer, gateway: Gateway,
                                                     streaming: Streaming) -> None:
+    before = _sleepers()  # another test's, still being reaped: not this sandbox's
     sid = await start_sandbox(gateway, args=["-c", "sleep 1000 & sleep 1001 & wait"])
+    await until(lambda: len(_sleepers() - before) == 2, what="the sandbox's two sleeps")
+    ours = _sleepers() - before
     await stop(gateway, sid, grace=1)
     await wait_status(gateway, sid, TERMINAL)
-    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and
-                _cmdline(p).startswith(b"sleep\x00100")]
+    # The kernel ends what is left in the sandbox's pid namespace once its init is gone, and
+    # that takes a moment to be reaped.
+    await until(lambda: not ours & _sleepers(), timeout=5,
+                what="the sandbox's processes to be gone")
+
+
+def _sleepers() -> set[str]:
+    return {p.name for p in Path("/proc").iterdir()
+            if p.name.isdigit() and _cmdline(p).startswith(b"sleep\x00100")}
 
 
 def _cmdline(proc: Path) -> bytes:
