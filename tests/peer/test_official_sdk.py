@@ -50,6 +50,19 @@ def _scenario_env(url: str, api_key: str | None, debug: bool) -> dict[str, str]:
     return env
 
 
+def run_scenario_json(sdk_python: Path, scenario: Path, url: str, cwd: Path,
+                      timeout: float) -> dict[str, Any]:
+    """Run a scenario script in the SDK's venv against `url`; the JSON it printed last."""
+    proc = subprocess.run([str(sdk_python), str(scenario)], cwd=cwd,
+                          env=_scenario_env(url, None, False), capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    except (IndexError, ValueError):
+        pytest.fail(f"the scenario printed no JSON (exit {proc.returncode})\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}", pytrace=False)
+
+
 def _run_scenario(sdk_python: Path, server: BackendServer, cwd: Path, *,
                   api_key: str | None = None, debug: bool = False
                   ) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,7 @@ FILE_ERROR = ["SandboxFileError", "SandboxError", "CWSandboxError"]
 
 
 def _run(sdk_python: Path, url: str, cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run([str(sdk_python), str(SCENARIO)], cwd=cwd,
-                          env=official._scenario_env(url, None, False), capture_output=True,
-                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-    except (IndexError, ValueError):
-        pytest.fail(f"the scenario printed no JSON (exit {proc.returncode})\n"
-                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}", pytrace=False)
+    return official.run_scenario_json(sdk_python, SCENARIO, url, cwd, TIMEOUT)
 
 
 @pytest.fixture(scope="module")

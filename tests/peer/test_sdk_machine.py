@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,7 @@ TIMEOUT = 240
 
 
 def _run(sdk_python: Path, server: BackendServer, cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run([str(sdk_python), str(SCENARIO)], cwd=cwd,
-                          env=official._scenario_env(server.url, None, False), capture_output=True,
-                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-    except (IndexError, ValueError):
-        pytest.fail(f"the scenario printed no JSON (exit {proc.returncode})\n"
-                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}", pytrace=False)
+    return official.run_scenario_json(sdk_python, SCENARIO, server.url, cwd, TIMEOUT)
 
 
 @pytest.fixture(scope="module")
