@@ -25,7 +25,7 @@ from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.widgets.header import HeaderBar
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
-from .flows_support import settle, table_lines, wait_for
+from .flows_support import table_lines, wait_for
 
 
 def _backend_pid(data_dir: Path) -> int | None:
@@ -87,7 +87,10 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
 
         # A delete made now goes to the restarted backend (same data directory).
         await pilot.press("2")
-        await settle(pilot)
+        # The new connection's listing may still be on its way: wait for its rows.
+        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
+                       and app.screen.table.cursor_id is not None,
+                       "the snapshots listed on the new connection", timeout=10)
         screen = app.screen
         assert isinstance(screen, SnapshotsScreen)
         target = screen.table.cursor_id
