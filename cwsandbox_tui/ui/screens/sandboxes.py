@@ -153,7 +153,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
 
     def action_exec(self) -> None:
         s = self._current()
-        if s is None:
+        if s is None or not self._can_run(s, "a command"):
             return
 
         def chosen(result: FormResult | None) -> None:
@@ -164,13 +164,16 @@ class SandboxesScreen(TableScreen[Sandbox]):
 
     def action_shell(self) -> None:
         s = self._current()
-        if s is None:
-            return
-        if not s.status.running:
-            self.notify(f"{s.id} is {s.status.value}: a shell needs a running sandbox.",
-                        severity="warning", markup=False)
-            return
-        self.dashboard.open_shell(s.id)
+        if s is not None and self._can_run(s, "a shell"):
+            self.dashboard.open_shell(s.id)
+
+    def _can_run(self, s: Sandbox, what: str) -> bool:
+        """Whether `s` can run `what`; says why not (a form would be typed for nothing)."""
+        if s.status.running:
+            return True
+        self.notify(f"{s.id} is {s.status.value}: {what} needs a running sandbox.",
+                    severity="warning", markup=False)
+        return False
 
     def action_logs(self) -> None:
         s = self._current()
