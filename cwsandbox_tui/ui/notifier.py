@@ -9,7 +9,7 @@ from typing import Any
 from ..client import events as ev
 
 QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
-             "Get bucket config", "List runners", "List profiles")
+             "Get bucket config", "List runners", "List profiles", "List volumes")
 RETRY_NOTICE_GAP = 3.0  # seconds between two retry notifications of one operation
 
 

@@ -141,8 +141,7 @@ class RunnersScreen(Screen[None]):
         yield TaskPanel()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.load()
+    def on_mount(self) -> None:  # the first load is on_screen_resume's, as every later one
         if self.dashboard.refresh_interval > 0:
             self.set_interval(self.dashboard.refresh_interval, self._tick)
 

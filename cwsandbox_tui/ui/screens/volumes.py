@@ -63,10 +63,7 @@ class VolumesScreen(Screen[None]):
 
         return self.query_one("#volumes-table", DataTable)
 
-    def on_mount(self) -> None:
-        self.load()
-
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # the first showing too
         self.load()
         self.dashboard.screen_shown(self)
 
@@ -97,7 +94,8 @@ class VolumesScreen(Screen[None]):
             claim = f"{v.namespace}/{v.claim_name}" if v.claim_name else "-"
             table.add_row(v.id, v.state, v.runner_id or "-", claim, v.capacity or "-",
                           iso(v.created_at), v.description, key=v.id)
-        status.update(f"{len(self.volumes)} volumes" if self.volumes else "No volumes.")
+        count = len(self.volumes)
+        status.update(f"{count} volume{'' if count == 1 else 's'}" if count else "No volumes.")
         self.refresh_bindings()
 
     def action_delete(self) -> None:
