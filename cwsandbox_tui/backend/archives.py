@@ -8,6 +8,7 @@ import os
 import stat
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -164,27 +165,22 @@ class _Exactly:
 def restore_archive(archive: Path, dest: Path) -> None:
     """Unpack an archive into `dest`, refusing members that would land outside it.
 
-    Everything but symbolic links is extracted with tarfile's `data` filter; links are made
-    last, each in a directory reached without following links, so no member is ever written
-    through one. A link's target is kept as it was: it is read inside the sandbox, where an
-    absolute target starts at the sandbox's own root.
+    Every member is written through directory fds opened without following links, so no
+    member is ever written through one, whatever the archive holds; links are made last. Only
+    directories, regular files and symbolic links (what `create_archive` writes) are restored;
+    anything else refuses the whole archive. A link's target is kept as it was: it is read
+    inside the sandbox, where an absolute target starts at the sandbox's own root. Modes lose
+    their set-id, sticky and group/other write bits, and nothing is chowned. (tarfile's own
+    `data` filter does much the same, but Debian 12's Python 3.11.2 predates it.)
     """
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, mode="r") as tar:
-            links: list[tarfile.TarInfo] = []
-            others: list[tarfile.TarInfo] = []
-            for member in tar:
-                (links if member.issym() else others).append(member)
-            tar.extractall(dest, members=others, filter="data")
-            for member in links:
-                _make_link(dest, member)
-    except tarfile.FilterError as exc:
-        name = exc.tarinfo.name[:200]
-        raise ArchiveError(f"restoring the archive failed: its member {name!r} would land "
-                           f"outside the mount or is not allowed there "
-                           f"({type(exc).__name__})") from exc
-    except tarfile.TarError as exc:
+            _Restorer(tar, dest).run()
+    except _Refused as exc:
+        raise ArchiveError(f"restoring the archive failed: its member {exc.name!r} would land "
+                           f"outside the mount or is not allowed there ({exc.why})") from exc
+    except (tarfile.TarError, OverflowError, ValueError) as exc:  # the last two: bad times
         raise ArchiveError(f"restoring the archive failed: it is damaged or unreadable "
                            f"({type(exc).__name__})") from exc
     except OSError as exc:  # the message would name host paths: only its cause is given
@@ -192,21 +188,112 @@ def restore_archive(archive: Path, dest: Path) -> None:
                            f"{exc.strerror or type(exc).__name__}") from exc
 
 
-def _make_link(dest: Path, member: tarfile.TarInfo) -> None:
-    parts = [p for p in member.name.split("/") if p not in ("", ".")]
-    if not parts or member.name.startswith("/") or ".." in parts or "\0" in member.linkname:
-        raise tarfile.OutsideDestinationError(member, member.name)
-    fd = os.open(dest, _DIR_FLAGS)
-    try:
-        for part in parts[:-1]:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+class _Refused(Exception):
+    def __init__(self, member: tarfile.TarInfo, why: str) -> None:
+        super().__init__(why)
+        self.name = member.name[:200]
+        self.why = why
+
+
+_NEW_FILE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NOCTTY
+                   | os.O_CLOEXEC)
+_COPY_CHUNK = 1 << 20
+
+
+class _Restorer:
+    def __init__(self, tar: tarfile.TarFile, dest: Path) -> None:
+        self.tar = tar
+        self.dest = dest
+        self.dir_times: list[tuple[list[str], int]] = []
+
+    def run(self) -> None:
+        links: list[tuple[list[str], tarfile.TarInfo]] = []
+        for member in self.tar:
+            parts = _parts(member)
+            if not parts:  # the mount itself, as `tar -C mount .` names it
+                continue
+            if member.issym():
+                if "\0" in member.linkname:
+                    raise _Refused(member, "a NUL byte in the link's target")
+                links.append((parts, member))
+            elif member.isdir():
+                with self._parent(parts) as fd:
+                    self._directory(fd, parts[-1], member)
+                self.dir_times.append((parts, int(member.mtime)))
+            elif member.isreg():
+                with self._parent(parts) as fd:
+                    self._file(fd, parts[-1], member)
+            else:
+                raise _Refused(member, "not a file, directory or symbolic link")
+        for parts, member in links:
+            with self._parent(parts) as fd:
+                os.symlink(member.linkname, parts[-1], dir_fd=fd)
+        for parts, mtime in reversed(self.dir_times):  # after their contents changed them
+            with self._parent(parts) as fd:
+                os.utime(parts[-1], (mtime, mtime), dir_fd=fd, follow_symlinks=False)
+
+    @contextlib.contextmanager
+    def _parent(self, parts: list[str]) -> Iterator[int]:
+        """The directory holding `parts[-1]`, made where missing, never through a link."""
+        fd = os.open(self.dest, _DIR_FLAGS)
+        try:
+            for part in parts[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)  # a link here is ELOOP
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
             os.close(fd)
-            fd = child
-        os.symlink(member.linkname, parts[-1], dir_fd=fd)
-    finally:
-        os.close(fd)
+
+    @staticmethod
+    def _directory(parent: int, name: str, member: tarfile.TarInfo) -> None:
+        mode = (member.mode & 0o755) | 0o700
+        try:
+            os.mkdir(name, mode, dir_fd=parent)
+        except FileExistsError:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)  # an existing link is refused
+            try:
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+
+    def _file(self, parent: int, name: str, member: tarfile.TarInfo) -> None:
+        source = self.tar.extractfile(member)
+        if source is None:
+            raise tarfile.ReadError("a file member without data")
+        fd = os.open(name, _NEW_FILE_FLAGS, (member.mode & 0o755) | 0o600, dir_fd=parent)
+        try:
+            left = member.size
+            while left > 0:
+                chunk = source.read(min(left, _COPY_CHUNK))
+                if not chunk:
+                    raise tarfile.ReadError("the archive ends inside a file")
+                _write_all(fd, chunk)
+                left -= len(chunk)
+            os.fchmod(fd, (member.mode & 0o755) | 0o600)  # not narrowed by the umask
+            os.utime(fd, (member.mtime, member.mtime))
+        finally:
+            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _parts(member: tarfile.TarInfo) -> list[str]:
+    """A member's path inside the mount; an absolute name is made relative, as tar does."""
+    if "\0" in member.name:
+        raise _Refused(member, "a NUL byte in its name")
+    parts = [p for p in member.name.split("/") if p not in ("", ".")]
+    if not parts and not member.isdir():
+        raise _Refused(member, "an empty name")
+    if ".." in parts:
+        raise _Refused(member, "'..' in its name")
+    return parts
 
 
 def remove_partials(root: Path) -> int:

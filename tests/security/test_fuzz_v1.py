@@ -107,8 +107,9 @@ async def test_fuzz_every_v1_rpc(guarded: Guarded) -> None:
             await fuzzer.alive()
     await fuzzer.alive()
     report("fuzzer v1", seed=SEED, requests=sent, methods=len(methods),
-           seconds=f"{time.perf_counter() - started:.1f}", codes=dict(fuzzer.codes),
-           alive_worst_ms=f"{max(fuzzer.alive_ms):.1f}")
+           seconds=f"{time.perf_counter() - started:.1f}", unknown=fuzzer.codes["UNKNOWN"],
+           internal=fuzzer.codes["INTERNAL"], hangs=fuzzer.codes["HANG"],
+           alive_worst_ms=f"{max(fuzzer.alive_ms):.1f}", codes=dict(fuzzer.codes))
     assert sent >= 200, f"only {sent} requests in {BUDGET_SECONDS} s"
     assert not fuzzer.bad, fuzzer.bad[:20]
     untried = {m.name for _, m in methods} - set(fuzzer.per_method)
