@@ -18,8 +18,9 @@ from .engine import Engine
 from .errors import ApiError, internal_error, invalid
 from .exec_session import Exited, Output, Started, run_exec
 from .limits import check_request
+from .runtime import LiveSandbox
 from .service import timestamp
-from .terminal import tty_session
+from .terminal import EndOfInput, Resize, TtyEvent, TtyInput, check_window, tty_session
 
 _STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
@@ -61,7 +62,8 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 raise invalid("init.command", "is required")
             live = await self.engine.running_sandbox(init.sandbox_id)
             if init.tty:
-                async for reply in tty_session(self.engine.runtime, live, init, requests):
+                check_window(init.tty_width, init.tty_height)
+                async for reply in _tty_frames(self.engine, live, init, requests):
                     yield reply
                 return
             try:
@@ -183,6 +185,44 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             yield spb.LogStreamResponse(complete=spb.LogStreamComplete())
         finally:
             watcher.cancel()
+
+
+async def _tty_frames(engine: Engine, live: LiveSandbox, init: spb.ExecStreamInit,
+                      requests: AsyncIterator[spb.ExecStreamRequest]
+                      ) -> AsyncIterator[spb.ExecStreamResponse]:
+    try:
+        session = tty_session(engine.runtime, live, list(init.command), dict(init.env),
+                              init.tty_width, init.tty_height, _tty_input_of(requests))
+        first = await anext(session)
+    except OSError as exc:
+        yield spb.ExecStreamResponse(error=spb.ExecStreamError(
+            code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
+        return
+    async with contextlib.aclosing(session):
+        event: TtyEvent | None = first
+        while event is not None:
+            if isinstance(event, Started):
+                yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
+                    ready_at=timestamp(event.at), session_id=uuid.uuid4().hex))
+            elif isinstance(event, Output):
+                yield spb.ExecStreamResponse(output=spb.ExecStreamOutput(
+                    stream_type=_STDOUT, data=event.data))  # type: ignore[arg-type]
+            else:
+                yield spb.ExecStreamResponse(exit=spb.ExecStreamExit(
+                    exit_code=event.code, completed_at=timestamp(event.at)))
+            event = await anext(session, None)
+
+
+async def _tty_input_of(requests: AsyncIterator[spb.ExecStreamRequest]
+                        ) -> AsyncIterator[TtyInput]:
+    async for message in requests:
+        kind = message.WhichOneof("request")
+        if kind == "stdin":
+            yield message.stdin.data
+        elif kind == "resize":
+            yield Resize(message.resize.width, message.resize.height)
+        elif kind == "close":
+            yield EndOfInput()
 
 
 async def _stdin_of(requests: AsyncIterator[spb.ExecStreamRequest]) -> AsyncIterator[bytes]:

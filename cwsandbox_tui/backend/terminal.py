@@ -1,8 +1,10 @@
-"""Interactive TTY exec: a process on a real pseudo-terminal inside the sandbox.
+"""Interactive TTY exec: a process on a real pseudo-terminal inside the sandbox, for either
+API generation.
 
-The client's stdin frames are typed into the terminal, resize frames change its window size
-(the process gets SIGWINCH), and whatever the terminal shows comes back as stdout frames,
-in order, until the process exits.
+Typed bytes go into the terminal, resize frames change its window size (the process gets
+SIGWINCH), and whatever the terminal shows comes back as stdout output, in order, until the
+process exits. Each generation turns its request frames into `TtyInput`s and these events
+(those of `exec_session`) into its own response frames.
 """
 
 from __future__ import annotations
@@ -11,20 +13,33 @@ import asyncio
 import contextlib
 import os
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 
-from ..proto.v1beta2 import streaming_pb2 as spb
 from .errors import invalid
+from .exec_session import Exited, Output, Started, exit_code
 from .runtime import LiveSandbox, Runtime, set_window
-from .service import timestamp
 
 MAX_WINDOW = 10_000  # columns or rows; the kernel keeps 16 bits, nobody needs more
 READ_CHUNK = 65536
 EXIT_DRAIN = 0.5  # seconds to collect a terminal's last output after its process exits
-_STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
+
+
+@dataclass(frozen=True)
+class Resize:
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class EndOfInput:
+    """The client has no more input: typed as ctrl+d, as on a terminal."""
+
+
+TtyInput = bytes | Resize | EndOfInput
+TtyEvent = Started | Output | Exited
 
 
 def check_window(width: int, height: int, prefix: str = "init.tty_") -> None:
@@ -33,17 +48,12 @@ def check_window(width: int, height: int, prefix: str = "init.tty_") -> None:
             raise invalid(f"{prefix}{name}", f"{value} is larger than {MAX_WINDOW}")
 
 
-async def tty_session(runtime: Runtime, live: LiveSandbox, init: spb.ExecStreamInit,
-                      requests: AsyncIterator[spb.ExecStreamRequest]
-                      ) -> AsyncIterator[spb.ExecStreamResponse]:
-    check_window(init.tty_width, init.tty_height)
-    try:
-        proc, master = await runtime.start_tty_exec(live, list(init.command), dict(init.env),
-                                                    init.tty_width, init.tty_height)
-    except OSError as exc:
-        yield spb.ExecStreamResponse(error=spb.ExecStreamError(
-            code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
-        return
+async def tty_session(runtime: Runtime, live: LiveSandbox, command: list[str],
+                      env: dict[str, str], width: int, height: int,
+                      inputs: AsyncIterator[TtyInput]) -> AsyncGenerator[TtyEvent, None]:
+    """Started, the terminal's output, then exactly one Exited. Raises OSError (before any
+    event) when the command cannot be started."""
+    proc, master = await runtime.start_tty_exec(live, command, env, width, height)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
     readable = asyncio.Event()
@@ -67,15 +77,13 @@ async def tty_session(runtime: Runtime, live: LiveSandbox, init: spb.ExecStreamI
 
     async def feed() -> None:
         try:
-            async for message in requests:
-                kind = message.WhichOneof("request")
-                if kind == "stdin":
-                    await _write_all(master, message.stdin.data)
-                elif kind == "resize":
-                    width, height = message.resize.width, message.resize.height
-                    if 0 < width <= MAX_WINDOW and 0 < height <= MAX_WINDOW:
-                        set_window(master, width, height)
-                elif kind == "close":
+            async for item in inputs:
+                if isinstance(item, bytes):
+                    await _write_all(master, item)
+                elif isinstance(item, Resize):
+                    if 0 < item.width <= MAX_WINDOW and 0 < item.height <= MAX_WINDOW:
+                        set_window(master, item.width, item.height)
+                else:
                     await _write_all(master, b"\x04")  # end of input, as ctrl+d on a terminal
         except (ConnectionError, OSError, grpc.aio.AioRpcError):
             pass
@@ -85,8 +93,7 @@ async def tty_session(runtime: Runtime, live: LiveSandbox, init: spb.ExecStreamI
     feeding = asyncio.ensure_future(feed())
     waiting = asyncio.ensure_future(proc.wait())
     try:
-        yield spb.ExecStreamResponse(ready=spb.StreamingExecReady(
-            ready_at=timestamp(time.time()), session_id=uuid.uuid4().hex))
+        yield Started(time.time())
         exited_at: float | None = None
         while True:
             if exited_at is None:
@@ -108,11 +115,9 @@ async def tty_session(runtime: Runtime, live: LiveSandbox, init: spb.ExecStreamI
                     break
             if data is None:
                 break
-            yield spb.ExecStreamResponse(output=spb.ExecStreamOutput(
-                stream_type=_STDOUT, data=data))  # type: ignore[arg-type]
+            yield Output(data)
         code = await proc.wait()
-        yield spb.ExecStreamResponse(exit=spb.ExecStreamExit(
-            exit_code=code if code >= 0 else 128 - code, completed_at=timestamp(time.time())))
+        yield Exited(exit_code(code), time.time())
     finally:
         loop.remove_reader(master)
         for task in (pumping, feeding, waiting):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -229,3 +231,82 @@ async def test_a_reader_that_stops_reading_gets_stream_backpressure(
     assert kinds[-1] == "error" and "output" in kinds and "exit" not in kinds
     assert frame.error.code == "STREAM_BACKPRESSURE"
     call.cancel()
+
+
+class _Tty:
+    """A TTY StreamExec as `Sandbox.shell()` sends it: init with tty, then typed frames."""
+
+    def __init__(self, v1: V1, sandbox_id: str, width: int = 80, height: int = 24) -> None:
+        self.outbox: asyncio.Queue[pb.ExecStreamRequest | None] = asyncio.Queue()
+        self.outbox.put_nowait(pb.ExecStreamRequest(init=pb.ExecStreamInit(
+            sandbox_id=sandbox_id, command=["/bin/sh"], tty=True, tty_width=width,
+            tty_height=height)))
+        self.call = v1.sandboxes.StreamExec(self._requests())
+        self.frames: list[pb.ExecStreamResponse] = []
+
+    async def _requests(self) -> AsyncIterator[pb.ExecStreamRequest]:
+        while (item := await self.outbox.get()) is not None:
+            yield item
+
+    @property
+    def screen(self) -> bytes:
+        return b"".join(f.output.data for f in self.frames if f.HasField("output"))
+
+    async def until(self, text: bytes) -> None:
+        async with asyncio.timeout(10):
+            while text not in self.screen:
+                frame = await self.call.read()
+                assert frame is not grpc.aio.EOF, self.screen
+                self.frames.append(frame)
+
+    async def finish(self) -> None:
+        async with asyncio.timeout(10):
+            while (frame := await self.call.read()) is not grpc.aio.EOF:
+                self.frames.append(frame)
+        self.outbox.put_nowait(None)
+
+
+async def test_a_tty_exec_runs_on_a_real_terminal_that_resizes(v1: V1) -> None:
+    sandbox_id = await start(v1)
+    tty = _Tty(v1, sandbox_id, width=100, height=30)
+    tty.outbox.put_nowait(pb.ExecStreamRequest(
+        stdin=b"tty; test -t 0 && echo IS-A-$((1+1))-TTY; stty size\n"))
+    await tty.until(b"IS-A-2-TTY")
+    await tty.until(b"30 100")
+    tty.outbox.put_nowait(pb.ExecStreamRequest(resize=pb.ExecStreamResize(width=132,
+                                                                          height=43)))
+    tty.outbox.put_nowait(pb.ExecStreamRequest(stdin=b"stty size; exit 5\n"))
+    await tty.until(b"43 132")
+    await tty.finish()
+    assert b"not a tty" not in tty.screen
+    kinds = [f.WhichOneof("message") for f in tty.frames]
+    assert kinds[0] == "ready" and kinds[-1] == "exit" and kinds.count("exit") == 1
+    assert {f.output.stream for f in tty.frames if f.HasField("output")} == {STDOUT}
+    assert tty.frames[-1].exit.exit_code == 5
+
+
+async def test_a_tty_window_too_large_names_the_field(v1: V1) -> None:
+    sandbox_id = await start(v1)
+    tty = _Tty(v1, sandbox_id, height=70_000)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await tty.finish()
+    assert caught.value.code() == INVALID
+    assert "init.tty_height" in (caught.value.details() or "")
+
+
+async def test_logs_with_timestamps_prefix_each_line_and_keep_the_offsets(v1: V1) -> None:
+    sandbox_id = await start(v1, args=["-c", "echo one; echo two; sleep 600"])
+
+    async def both() -> list[pb.LogEntry] | None:
+        found = await _logs(v1, sandbox_id=sandbox_id, timestamps=True)
+        return found if len(found) == 2 else None
+    entries = await poll(both, 10, "two log lines")
+    for entry, text in zip(entries, (b"one\n", b"two\n"), strict=True):
+        stamp, _, rest = entry.data.partition(b" ")
+        assert rest == text, entry.data
+        assert re.fullmatch(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp), stamp
+        second = datetime.fromtimestamp(entry.timestamp.seconds, UTC)
+        assert stamp[:19].decode() == second.strftime("%Y-%m-%dT%H:%M:%S")
+    assert [e.next_log_offset for e in entries] == [4, 8]
+    plain = await _logs(v1, sandbox_id=sandbox_id)
+    assert [e.data for e in plain] == [b"one\n", b"two\n"]

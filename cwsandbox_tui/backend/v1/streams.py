@@ -1,16 +1,18 @@
 """v1 `StreamExec` (bidi), `StreamLogs` (server-streaming) and unary `Exec`.
 
 Exec frames: `ready`, then `output{stream, data}`, then exactly one `exit` (SDK 1.x treats a
-stream that ends without one as an error). Logs: `LogEntry`s carrying the sandbox's log
-session id and the cumulative offset after each entry; a request without `follow` ends the
-stream after the history (v1 has no `complete` frame).
+stream that ends without one as an error); with `init.tty` the command runs on a
+pseudo-terminal (`Sandbox.shell()`), resize frames change its window and all it shows comes
+as stdout. Logs: `LogEntry`s carrying the sandbox's log session id and the cumulative offset
+after each entry, each line prefixed with its time when `timestamps` is asked; a request
+without `follow` ends the stream after the history (v1 has no `complete` frame).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
@@ -18,9 +20,11 @@ import grpc
 from ...proto.v1 import sandbox_pb2 as pb
 from ..engine import Engine
 from ..errors import ApiError, internal_error, invalid
-from ..exec_session import Exited, Output, Started, exit_code, run_exec
+from ..exec_session import ExecEvent, Exited, Output, Started, exit_code, run_exec
 from ..limits import check_request
 from ..store import SandboxRow
+from ..streaming import rfc3339
+from ..terminal import EndOfInput, Resize, TtyInput, check_window, tty_session
 from . import convert
 from .common import required
 
@@ -53,9 +57,19 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
         if not init.command:
             raise invalid("init.command", "is required")
         check_container(engine.get(sandbox_id), init.container, "init.container")
+        if init.tty:
+            check_window(init.tty_width, init.tty_height)
         live = await engine.running_sandbox(sandbox_id)
         try:
-            proc = await engine.runtime.start_exec(live, list(init.command), dict(init.env))
+            if init.tty:
+                session: AsyncGenerator[ExecEvent, None] = tty_session(
+                    engine.runtime, live, list(init.command), dict(init.env), init.tty_width,
+                    init.tty_height, _tty_input_of(requests))
+                opening: ExecEvent | None = await anext(session)
+            else:
+                proc = await engine.runtime.start_exec(live, list(init.command), dict(init.env))
+                session = run_exec(engine.runtime, live, proc, _stdin_of(requests))
+                opening = None  # run_exec starts when read
         except OSError as exc:
             yield pb.ExecStreamResponse(error=pb.ExecStreamError(
                 code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
@@ -68,9 +82,9 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
     except Exception:
         await internal_error(context)
         return
-    session = run_exec(engine.runtime, live, proc, _stdin_of(requests))
     async with contextlib.aclosing(session):  # the process ends when the call does
-        async for event in session:
+        event = opening if opening is not None else await anext(session, None)
+        while event is not None:
             if isinstance(event, Started):
                 ready = pb.ExecStreamResponse()
                 convert.stamp(ready.ready.ready_time, event.at)
@@ -87,6 +101,19 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
                     code="STREAM_BACKPRESSURE",
                     message=f"output was not read for {event.seconds:g} s; "
                             "the command was stopped and the rest of its output dropped"))
+            event = await anext(session, None)
+
+
+async def _tty_input_of(requests: AsyncIterator[pb.ExecStreamRequest]
+                        ) -> AsyncIterator[TtyInput]:
+    async for message in requests:
+        kind = message.WhichOneof("message")
+        if kind == "stdin":
+            yield message.stdin
+        elif kind == "resize":
+            yield Resize(message.resize.width, message.resize.height)
+        elif kind == "close":
+            yield EndOfInput()
 
 
 async def _stdin_of(requests: AsyncIterator[pb.ExecStreamRequest]) -> AsyncIterator[bytes]:
@@ -145,9 +172,17 @@ async def stream_logs(engine: Engine, request: pb.StreamLogsRequest, context: An
     since = (request.since_time.ToNanoseconds() / 1e9
              if request.HasField("since_time") and not resuming else None)
     book = engine.runtime.logbook_for(sandbox_id)
+    at_line_start = True
     async for line in book.lines(follow=request.follow,
                                  tail=0 if resuming else request.tail_lines, since=since,
                                  skip_bytes=request.resume_log_offset if resuming else 0):
-        entry = pb.LogEntry(data=line.data, log_session_id=session, next_log_offset=line.offset)
+        data = line.data
+        if request.timestamps:
+            # As `kubectl logs --timestamps` has it (and SDK 1.22.0 only passes `data` on):
+            # each line starts with its time; offsets still count the output alone.
+            if at_line_start:
+                data = rfc3339(line.timestamp).encode() + b" " + data
+            at_line_start = line.data.endswith(b"\n")
+        entry = pb.LogEntry(data=data, log_session_id=session, next_log_offset=line.offset)
         convert.stamp(entry.timestamp, line.timestamp)
         yield entry
