@@ -25,7 +25,11 @@ from cwsandbox import (
     FileSystemSnapshotOptions,
     PvcVolumeSource,
     Sandbox,
+    SandboxDefaults,
+    SandboxExecutionError,
+    SandboxFailedError,
     SandboxNotFoundError,
+    SandboxTimeoutError,
     SnapshotNotFoundError,
     Volume,
 )
@@ -192,9 +196,114 @@ def scenario() -> None:
     raised("runner_missing", lambda: cwsandbox.get_runner(
         "gpu-runner", organization_id=runners[0].organization_id), cwsandbox.RunnerNotFoundError)
 
+    rest_of_the_api(restored, talker)
+
     for sandbox in (talker, restored):
         sandbox.stop().result()
     record("cleanup", True)
+
+
+def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
+    """The public calls of SDK 1.22.0 the snapshot flow above does not make (one machine, no
+    W&B: templates and compose files are refused by the local backend, see the audit)."""
+    # 9. exec: stdin, streamed output, check, timeout, cancel, the module's results / wait
+    typed = box.exec(["cat"], stdin=True)
+    typed.stdin.writeline("typed line").result()
+    typed.stdin.close().result()
+    typed_result = typed.result()
+    streamed = box.exec(["sh", "-c", "echo a; echo b >&2; echo c"])
+    record("exec_more", {
+        "stdin": typed_result.stdout, "returncode": typed.returncode, "command": typed.command,
+        "poll": typed.poll(), "stdout_lines": list(streamed.stdout),
+        "stderr_lines": list(streamed.stderr), "wait": streamed.wait(timeout=30),
+        "results": [r.stdout for r in cwsandbox.results([box.exec(["echo", str(n)])
+                                                         for n in range(2)])]})
+    raised("exec_check", lambda: box.exec(["sh", "-c", "exit 4"], check=True).result(),
+           SandboxExecutionError)
+    raised("exec_timeout", lambda: box.exec(["sleep", "30"], timeout_seconds=0.5).result(),
+           SandboxTimeoutError)
+    sleeper = box.exec(["sleep", "600"])
+    done, pending = cwsandbox.wait([sleeper], timeout=0.2)
+    cancelled = sleeper.cancel()
+    try:
+        sleeper.result(timeout=10)
+        after_cancel = "returned"
+    except BaseException as exc:  # a cancelled future raises CancelledError
+        after_cancel = type(exc).__name__
+    record("exec_cancel", {"done": len(done), "pending": len(pending), "cancelled": cancelled,
+                           "after": after_cancel})
+
+    # 10. streamed files, a TTY shell, followed logs with timestamps
+    box.write_file_streaming(f"{MOUNT}/streamed.bin", iter([b"ab", b"cd" * 40_000])).result()
+    terminal = box.shell(["/bin/sh"], width=100, height=30)
+    terminal.stdin.writeline("test -t 0 && echo IS-A-TTY; stty size; exit 6").result()
+    screen = b"".join(terminal.output)
+    followed = talker.stream_logs(follow=True, timestamps=True)
+    lines: list[str] = []
+    for line in followed:
+        lines.append(line)
+        if len(lines) == 2:
+            break
+    followed.close()
+    record("streams", {
+        "read_back": len(b"".join(box.read_file_streaming(f"{MOUNT}/streamed.bin"))),
+        "tty": "IS-A-TTY" in screen.decode() and "30 100" in screen.decode(),
+        "tty_exit": terminal.wait(timeout=30),
+        "followed": [line.split(" ", 1) for line in lines]})
+
+    # 11. the handle: properties, status filter, a context manager, start(), complete
+    record("handle", {
+        "tags": list(box.tags), "runner_id": box.runner_id, "status": str(box.get_status()),
+        "created_at": box.created_at is not None, "started_at": box.started_at is not None,
+        "containers": [c.name for c in box.containers], "exec_count": box.exec_stats,
+        "running": sorted(s.sandbox_id for s in Sandbox.list(tags=[TAG],
+                                                             status="running").result())})
+    with Sandbox.run(tags=[TAG, "with-block"]) as scoped:
+        inside = scoped.exec(["echo", "in a with block"]).result().stdout
+    built = Sandbox(command="sleep", args=["600"], tags=[TAG, "built"])
+    started.append(built)
+    built.start().result()
+    built_status = str(built.wait().status)
+    built.stop().result()
+    quick = run("sh", "-c", "exit 0")
+    quick.wait_until_complete(timeout=30).result()
+    failing = run("sh", "-c", "echo why >&2; exit 7")
+    raised("complete_failed", lambda: failing.wait_until_complete(timeout=30).result(),
+           SandboxFailedError)
+    record("lifecycle", {"with_block": inside, "after_with": str(scoped.status),
+                         "built": built_status, "built_stopped": str(built.status),
+                         "complete": [str(quick.status), quick.returncode],
+                         "failed": str(failing.status)})
+
+    # 12. a session: its sandboxes, listing, attach, a remote function
+    with Sandbox.session(SandboxDefaults(tags=(TAG, "session"))) as session:
+        member = session.sandbox()
+        member.wait()
+        listed = [s.sandbox_id for s in session.list().result()]
+        attached = session.from_id(member.sandbox_id).result()
+
+        @session.function()
+        def add(x: int, y: int) -> int:
+            return x + y
+
+        record("session", {
+            "listed": listed == [member.sandbox_id],
+            "attached": attached.sandbox_id == member.sandbox_id,
+            "count": session.sandbox_count, "remote": add.remote(2, 3).result(),
+            "map": [ref.result() for ref in add.map([(1, 1), (2, 2)])],
+            "local": add.local(1, 2)})
+    record("session_closed", str(Sandbox.from_id(member.sandbox_id).result().status))
+
+    # 13. volumes: validate and a state filter; templates are refused (not offered)
+    pvc = PvcVolumeSource(runner_id="local-runner", namespace="default", claim_name="more")
+    volume = Volume.create("peer-volume-2", pvc=pvc).result()
+    volume.wait_until_ready(timeout=30)
+    validated = volume.validate().result()
+    record("volume_more", {"validated": str(validated.state),
+                           "ready": [v.volume_id for v in Volume.list(states=["ready"]).result()]})
+    volume.delete().result()
+    raised("from_template", lambda: Sandbox.run_from_template("tmpl-1", tags=[TAG]).wait(),
+           CWSandboxError)
 
 
 def cleanup() -> None:

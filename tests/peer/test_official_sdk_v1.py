@@ -3,8 +3,11 @@
 `sdk_v1_scenario.py` runs in the SDK's own cached venv (`sdk_venv.py`) against a backend
 started here, and walks the snapshot flow the issue names (start with a snapshot volume,
 exec, snapshot, restore, bucket config, stop with snapshot, delete) plus logs, files,
-snapshots without waiting, idempotent request ids and volumes. The backend serves v1 alone,
-so nothing can pass through v1beta2 by accident.
+snapshots without waiting, idempotent request ids and volumes, then the rest of the SDK's
+public API that applies to one machine (exec stdin/streams/cancel, streamed files, a TTY
+shell, followed logs with timestamps, the handle's lifecycle, sessions and remote functions,
+volume validation). The backend serves v1 alone, so nothing can pass through v1beta2 by
+accident.
 
 Skipped only when the venv cannot be built because PyPI is unreachable, never when CI is set.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,7 +121,43 @@ def _check(result: dict[str, Any]) -> None:
     assert s["runners"]["get"]["runner_id"] == "local-runner"
     assert s["runners"]["get"]["architectures"]
     assert s["runner_missing"].get("expected") is True, s["runner_missing"]
+    _check_rest_of_the_api(s)
     assert s["cleanup"] is True
+
+
+def _check_rest_of_the_api(s: dict[str, Any]) -> None:
+    more = s["exec_more"]
+    assert (more["stdin"], more["returncode"], more["command"], more["poll"]) == (
+        "typed line\n", 0, ["cat"], 0)
+    assert "".join(more["stdout_lines"]) == "a\nc\n" and "".join(more["stderr_lines"]) == "b\n"
+    assert more["wait"] == 0 and more["results"] == ["0\n", "1\n"]
+    for step in ("exec_check", "exec_timeout", "complete_failed", "from_template"):
+        assert s[step].get("expected") is True, (step, s[step])
+    assert "exit code 4" in s["exec_check"]["message"]
+    assert "not offered" in s["from_template"]["message"]
+    assert s["exec_cancel"] == {"done": 0, "pending": 1, "cancelled": True,
+                                "after": "CancelledError"}
+
+    streams = s["streams"]
+    assert streams["read_back"] == 2 + 80_000
+    assert streams["tty"] is True and streams["tty_exit"] == 6  # a real terminal, 100x30
+    assert [text for _, text in streams["followed"]] == ["line-one\n", "line-two\n"]
+    for stamp, _ in streams["followed"]:  # timestamps=True: the server prefixes each line
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp), stamp
+
+    handle = s["handle"]
+    assert handle["tags"] == ["sdk-v1-peer-test"] and handle["runner_id"] == "local-runner"
+    assert handle["status"] == "running" and handle["created_at"] and handle["started_at"]
+    assert handle["containers"] == ["main"] and handle["exec_count"]["exec_count"] >= 5
+    assert s["restore"]["sandbox_id"] in handle["running"]
+    assert s["source"]["sandbox_id"] not in handle["running"]  # stopped in step 6
+    assert s["lifecycle"] == {"with_block": "in a with block\n", "after_with": "completed",
+                              "built": "running", "built_stopped": "completed",
+                              "complete": ["completed", 0], "failed": "failed"}
+    assert s["session"] == {"listed": True, "attached": True, "count": 2, "remote": 5,
+                            "map": [2, 4], "local": 3}
+    assert s["session_closed"] in ("completed", "terminated")
+    assert s["volume_more"] == {"validated": "ready", "ready": ["peer-volume-2"]}
 
 
 @dataclass
