@@ -18,6 +18,7 @@ does where it differs from 0.26.0 (fact sheet sections 4 and 5):
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -158,8 +159,6 @@ def bucket_from(m: spb.FileSystemSnapshotBucketConfig) -> BucketConfig:
                         effective_bucket_name=m.effective_bucket_name)
 
 
-NO_TERMINAL = ("A shell (TTY exec) is opened over coreweave.sandbox.v1beta2 by this client; "
-               "use --api v1beta2 or --api auto")
 NO_PROFILES = ("Profiles are not part of the coreweave.sandbox.v1 API; use --api v1beta2 to "
                "list them")
 
@@ -411,8 +410,39 @@ class Adapter:
     async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
                        inbox: asyncio.Queue[TerminalInput | None]
                        ) -> AsyncIterator[bytes | ExecExit]:
-        raise errors.SandboxError(NO_TERMINAL)
-        yield b""  # an async generator, like the other generation's  # pragma: no cover
+        """A TTY exec (`init.tty`, as SDK 1.22.0's `Sandbox.shell()` sends it): what `inbox`
+        holds is typed or resized; yields what the terminal shows, then its exit. None in the
+        inbox ends the input side."""
+        async def requests() -> AsyncIterator[pb.ExecStreamRequest]:
+            yield pb.ExecStreamRequest(init=pb.ExecStreamInit(
+                sandbox_id=sandbox_id, command=list(argv), tty=True, tty_width=width,
+                tty_height=height, env={"TERM": os.environ.get("TERM", "xterm-256color")}))
+            while (item := await inbox.get()) is not None:
+                if item.resize is not None:
+                    columns, rows = item.resize
+                    yield pb.ExecStreamRequest(resize=pb.ExecStreamResize(width=columns,
+                                                                          height=rows))
+                if item.data:
+                    yield pb.ExecStreamRequest(stdin=item.data)
+
+        call = self._sandboxes.StreamExec(requests(), metadata=self._metadata)
+        try:
+            async for reply in call:
+                kind = reply.WhichOneof("message")
+                if kind == "output":
+                    yield reply.output.data
+                elif kind == "exit":
+                    yield ExecExit(reply.exit.exit_code)
+                    return
+                elif kind == "error":
+                    raise errors.SandboxError(
+                        f"Shell failed ({reply.error.code}): {reply.error.message}",
+                        reason=reply.error.code)
+        except grpc.aio.AioRpcError as error:
+            raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
+        finally:
+            call.cancel()
+        raise errors.SandboxError("Shell failed: the stream ended without an exit status")
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
                    timeout: float | None = None, resume_session: str = "",

@@ -165,7 +165,7 @@ class AutoAdapter:
     async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
                        inbox: asyncio.Queue[TerminalInput | None]
                        ) -> AsyncIterator[bytes | ExecExit]:
-        adapter = await self._discovery()  # v1beta2 wherever the endpoint speaks it
+        adapter = await self.resolve()
         async for item in adapter.terminal(sandbox_id, argv, width=width, height=height,
                                            inbox=inbox):
             yield item
@@ -192,9 +192,9 @@ class AutoAdapter:
     async def set_bucket(self, bucket_name: str, region: str, timeout: float) -> BucketConfig:
         return await (await self.resolve()).set_bucket(bucket_name, region, timeout)
 
-    # Discovery and the shell prefer v1beta2 wherever the endpoint speaks it, whatever else
-    # was chosen: only v1beta2 has profiles (and runners' profile names), and this client
-    # opens terminals over v1beta2. An endpoint without it is asked in v1.
+    # Discovery prefers v1beta2 wherever the endpoint speaks it, whatever else was chosen:
+    # only v1beta2 has profiles (and runners' profile names). An endpoint without it is asked
+    # in v1.
     async def _discovery(self) -> Generation:
         if self._discovery_chosen is None:
             try:

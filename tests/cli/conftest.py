@@ -15,7 +15,7 @@ import pytest
 from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 
-PER_GENERATION = {"test_commands", "test_generations", "test_bulk_round_trips"}
+PER_GENERATION = {"test_commands", "test_generations", "test_bulk_round_trips", "test_shell"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,4 +1,6 @@
-"""`sandboxes shell ID` on a real pseudo-terminal: raw keys in, output out, resize, exit code."""
+"""`sandboxes shell ID` on a real pseudo-terminal: raw keys in, output out, resize, exit code.
+
+Run against a v1beta2-only and a v1-only backend (conftest.PER_GENERATION)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import termios
 from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
+from cwsandbox_tui.client.generations import make_adapter
 from cwsandbox_tui.client.models import SandboxSpec
 
 from .helpers import REPO
@@ -88,12 +91,18 @@ class LocalTerminal:
         return self.process.returncode
 
 
-async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
+async def _sleeping_sandbox(backend: BackendServer) -> str:
+    """Started through the generation the backend serves (the CLI finds it by itself)."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    client = Client(Adapter(channel, []), EndpointInfo(url=backend.url, source="test",
-                                                       auth_mode="none", read_only=False))
+    client = Client(make_adapter("auto", channel, []), EndpointInfo(
+        url=backend.url, source="test", auth_mode="none", read_only=False))
     sandbox_id = (await client.start_sandbox(SandboxSpec(args=("-c", "exec sleep infinity")))).id
     await client.close()
+    return sandbox_id
+
+
+async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
+    sandbox_id = await _sleeping_sandbox(backend)
     term = await LocalTerminal.open("sandboxes", "shell", sandbox_id,
                                     env={"CWSANDBOX_BASE_URL": backend.url})
     await term.prompt()
@@ -113,11 +122,7 @@ async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
 
 
 async def test_shell_reads_a_script_from_a_file(backend: BackendServer, tmp_path: Path) -> None:
-    channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    client = Client(Adapter(channel, []), EndpointInfo(url=backend.url, source="test",
-                                                       auth_mode="none", read_only=False))
-    sandbox_id = (await client.start_sandbox(SandboxSpec(args=("-c", "exec sleep infinity")))).id
-    await client.close()
+    sandbox_id = await _sleeping_sandbox(backend)
     script = tmp_path / "script.sh"
     script.write_bytes(b"echo from-a-file-$((2+3))\nexit 6\n")
     with open(script, "rb") as stdin:
