@@ -324,7 +324,8 @@ class DashboardApp(TypeAheadApp[None]):
             try:
                 config = await self.client.set_bucket(name, region)
             except ValidationError as error:
-                fields = {v.field: v.description for v in error.violations}
+                # v1 names the field inside its wrapper (file_system_snapshot_bucket_config.region)
+                fields = {v.field.split(".")[-1]: v.description for v in error.violations}
                 if fields:
                     self.screen.post_message(BucketRefused(
                         fields, {"bucket_name": name, "region": region}))

@@ -190,6 +190,23 @@ async def test_bucket_config_get_update_and_revert(v1: V1, channel: grpc.aio.Cha
     await expect_error(v1.settings.UpdateFileSystemSnapshotBucketConfig(
         spb.UpdateFileSystemSnapshotBucketConfigRequest()), INVALID,
         field_name="file_system_snapshot_bucket_config")
+    await expect_error(v1.settings.UpdateFileSystemSnapshotBucketConfig(  # a region, no bucket
+        spb.UpdateFileSystemSnapshotBucketConfigRequest(
+            file_system_snapshot_bucket_config=spb.FileSystemSnapshotBucketConfig(
+                region="eu-west-1"))), INVALID,
+        field_name="file_system_snapshot_bucket_config.region")
+    unchanged = await v1.settings.GetFileSystemSnapshotBucketConfig(
+        spb.GetFileSystemSnapshotBucketConfigRequest())
+    assert (unchanged.bucket_name, unchanged.region) == ("my-bucket", "eu-west-1")
+    unmasked = await v1.settings.UpdateFileSystemSnapshotBucketConfig(  # the name alone: no region
+        spb.UpdateFileSystemSnapshotBucketConfigRequest(
+            file_system_snapshot_bucket_config=spb.FileSystemSnapshotBucketConfig(),
+            update_mask=field_mask_pb2.FieldMask(paths=["bucket_name"])))
+    assert (unmasked.bucket_name, unmasked.region) == ("", "")
+    await v1.settings.UpdateFileSystemSnapshotBucketConfig(
+        spb.UpdateFileSystemSnapshotBucketConfigRequest(
+            file_system_snapshot_bucket_config=spb.FileSystemSnapshotBucketConfig(
+                bucket_name="my-bucket", region="eu-west-1")))
 
     # the SDK's revert: the wrapped message present but empty, no mask
     reverted = await v1.settings.UpdateFileSystemSnapshotBucketConfig(

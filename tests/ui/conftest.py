@@ -12,11 +12,13 @@ import pytest
 from textual.widgets import Input
 
 from cwsandbox_tui.backend import states
+from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
+from cwsandbox_tui.client.generations import make_adapter
 from cwsandbox_tui.ui.app import DashboardApp
 
 # 2026-11-26 12:00:00 UTC: every age on screen is measured from here.
@@ -70,14 +72,37 @@ def seed_rows(backend: BackendServer) -> None:
     store.insert_snapshots(rows)
 
 
+@pytest.fixture
+def api() -> str:
+    """The generation the test backend serves: both, unless a flow is parametrised with
+    `@pytest.mark.parametrize("api", ["v1beta2", "v1"])` to run on each one alone."""
+    return "both"
+
+
+@pytest.fixture
+async def backend(data_dir: Path, api: str) -> AsyncIterator[BackendServer]:
+    """A running backend on a free loopback port, serving `api`."""
+    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
+                                        api=api))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0)
+
+
 def make_client(backend: BackendServer, *, read_only: bool = False, fake_clock: bool = True,
                 options: ClientOptions | None = None) -> Client:
+    """A client of `backend`: the v1beta2 adapter when it serves both generations (as the
+    dashboard's auto choice would be there), else one found by `auto`, as a user gets."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
+    api = backend.config.api
+    adapter = Adapter(channel, []) if api == "both" else make_adapter("auto", channel, [])
     info = EndpointInfo(url="http://127.0.0.1:50051", source="embedded",
                         auth_mode="no authentication", read_only=read_only, embedded=True,
                         isolation="bubblewrap")
     clock = FakeClock(start=FIXED_NOW) if fake_clock else None
-    return Client(Adapter(channel, []), info, clock=clock, rng=random.Random(0), options=options)
+    return Client(adapter, info, clock=clock, rng=random.Random(0), options=options)
 
 
 AppFactory = Callable[..., DashboardApp]

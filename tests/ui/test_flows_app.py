@@ -41,6 +41,7 @@ def _bucket_text(app: object) -> str:
     return str(app.screen.query_one("#bucket-config", Static).render())  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("api", ["v1beta2", "v1"])  # a backend serving one generation
 async def test_change_bucket_refuse_bad_values_and_revert(
         app_factory: AppFactory, backend: BackendServer) -> None:
     app = app_factory()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, ProgressBar
 
@@ -117,6 +118,7 @@ async def test_stop_with_snapshot(app_factory: AppFactory, backend: BackendServe
         assert app.snapshots[snap_id].status is SnapshotStatus.READY
 
 
+@pytest.mark.parametrize("api", ["v1beta2", "v1"])  # a backend serving one generation
 async def test_restore_snapshot_into_new_sandbox(
         app_factory: AppFactory, backend: BackendServer) -> None:
     app = app_factory(seed=False)
@@ -193,14 +195,15 @@ async def test_snapshot_without_mount_fails_with_one_line(
         assert not server_snapshots(backend)
 
 
+@pytest.mark.parametrize("api", ["v1beta2", "v1"])  # a backend serving one generation
 async def test_stop_conflict_then_plain_stop_succeeds(
-        app_factory: AppFactory, backend: BackendServer) -> None:
+        app_factory: AppFactory, backend: BackendServer, api: str) -> None:
     app = app_factory(seed=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         sandbox = await _start(app, pilot)
         # The plain stop's call is slow, so it is still in flight when S is pressed.
-        backend.faults.set_latency("Stop", 2.0)
+        backend.faults.set_latency("DeleteSandbox" if api == "v1" else "Stop", 2.0)
 
         await pilot.press("s")
         await pilot.pause()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
@@ -208,6 +209,7 @@ async def test_cancel_running_bulk_delete_and_quit_asks_first(
     assert not app.is_running
 
 
+@pytest.mark.parametrize("api", ["v1beta2", "v1"])  # a backend serving one generation
 async def test_delete_flow_at_80x24(app_factory: AppFactory, backend: BackendServer) -> None:
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:

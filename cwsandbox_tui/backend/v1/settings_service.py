@@ -47,8 +47,10 @@ class SettingsService(settings_pb2_grpc.SettingsServiceServicer):
                     raise invalid(f"update_mask.paths[{index}]",
                                   f"{path!r} is not one of {', '.join(_BUCKET_FIELDS)}")
                 values[name] = getattr(wanted, name)
-            if not values["bucket_name"]:
-                values["region"] = ""  # back to the managed bucket, which has no region
+            if not values["bucket_name"] and not (set(paths) & {"region", f"{_WRAPPED}.region"}):
+                # back to the managed bucket, which has no region; a region asked for with no
+                # bucket is refused (as v1beta2 does), naming the field
+                values["region"] = ""
             self.engine.set_bucket(values["bucket_name"], values["region"])
             return self._bucket_message()
         fields = {name: f"{_WRAPPED}.{name}" for name in _BUCKET_FIELDS}
