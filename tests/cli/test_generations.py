@@ -5,6 +5,7 @@ Each test runs once per generation (`api`), against a backend serving only that 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,22 @@ async def test_volumes_commands(backend: BackendServer, env: dict[str, str], api
     assert again.code == 1, again
     quiet = await cli("volumes", "delete", "datasets", "--missing-ok", env=env)
     assert quiet.code == 0 and quiet.stdout.strip() == "datasets already gone", quiet
+
+
+async def test_runners_and_profiles_commands(env: dict[str, str], api: str) -> None:
+    listed, one, missing, profiles = await asyncio.gather(
+        cli("runners", "list", "--json", env=env),
+        cli("runners", "get", "local-runner", "--json", env=env),
+        cli("runners", "get", "gpu-7", env=env), cli("profiles", "list", env=env))
+    assert listed.code == 0 and [r["runner_id"] for r in listed.json()] == ["local-runner"], listed
+    assert listed.json()[0]["max_cpu_millicores"] >= 1000
+    assert one.code == 0 and one.json()["runner_id"] == "local-runner", one
+    assert missing.code == 1 and "gpu-7" in missing.stderr and missing.stdout == "", missing
+    if api == "v1":  # profiles are v1beta2's
+        assert listed.json()[0]["profile_names"] == []
+        assert profiles.code == 1 and "not part of the coreweave.sandbox.v1" in profiles.stderr, \
+            profiles
+    else:
+        assert listed.json()[0]["profile_names"] == ["default"]
+        assert profiles.code == 0 and profiles.stdout.splitlines()[1].split()[0] == "default", \
+            profiles
