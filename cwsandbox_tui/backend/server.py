@@ -96,12 +96,14 @@ def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
     from .v1.sandbox_service import SandboxService
     from .v1.sandbox_service import register as register_sandboxes
     from .v1.settings_service import SettingsService
+    from .v1.unoffered import register as register_unoffered
     from .v1.volume_service import VolumeService
 
     register_sandboxes(SandboxService(engine), server)
     settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsService(engine), server)
     volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeService(volumes), server)
     discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryService(engine), server)
+    register_unoffered(server)
 
 
 class BackendServer:

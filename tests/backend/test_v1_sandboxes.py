@@ -193,3 +193,27 @@ async def test_connect_and_the_other_unoffered_calls_are_unimplemented(v1: V1) -
     await expect_error(v1.sandboxes.PurgeSandboxes(pb.PurgeSandboxesRequest(purge_all=True)),
                        grpc.StatusCode.UNIMPLEMENTED, reason="CWSANDBOX_NOT_IMPLEMENTED")
     assert (await get(v1, sandbox_id)).status.state == STATE_RUNNING
+
+
+async def test_the_data_plane_and_templates_are_refused_with_a_reason(
+        channel: grpc.aio.Channel) -> None:
+    """Not gRPC's bare "Method not found": the same answer as the other unoffered calls."""
+    from cwsandbox_tui.proto.v1 import sandbox_data_plane_pb2_grpc as dp
+    from cwsandbox_tui.proto.v1 import sandbox_template_pb2 as tpb
+    from cwsandbox_tui.proto.v1 import sandbox_template_pb2_grpc as tp
+
+    data_plane = dp.SandboxDataPlaneServiceStub(channel)
+    found = await expect_error(data_plane.ReadFile(pb.ReadFileRequest(sandbox_id="sb-x")),
+                               grpc.StatusCode.UNIMPLEMENTED, reason="CWSANDBOX_NOT_IMPLEMENTED")
+    assert "ReadFile" in found.message
+    with pytest.raises(grpc.aio.AioRpcError) as streamed:
+        await data_plane.StreamExec(iter([pb.ExecStreamRequest(init=pb.ExecStreamInit(
+            sandbox_id="sb-x", command=["true"]))])).read()
+    assert streamed.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "not offered by the local backend" in (streamed.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as logs:
+        await data_plane.StreamLogs(pb.StreamLogsRequest(sandbox_id="sb-x")).read()
+    assert logs.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    await expect_error(tp.SandboxTemplateServiceStub(channel).ListSandboxTemplates(
+        tpb.ListSandboxTemplatesRequest()), grpc.StatusCode.UNIMPLEMENTED,
+        reason="CWSANDBOX_NOT_IMPLEMENTED")

@@ -1,5 +1,6 @@
 """The seeded fuzzer of `test_fuzz.py` over every RPC of the v1 services we register
-(SandboxService, SettingsService, VolumeService, DiscoveryService), server-streaming
+(SandboxService, SettingsService, VolumeService, DiscoveryService, and the refused
+SandboxDataPlaneService and SandboxTemplateService), server-streaming
 StreamLogs included: no UNKNOWN or INTERNAL, no hang, no host path in an error, and the
 server keeps answering a simple call."""
 
@@ -14,7 +15,14 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 
-from cwsandbox_tui.proto.v1 import discovery_pb2, sandbox_pb2, settings_pb2, volume_pb2
+from cwsandbox_tui.proto.v1 import (
+    discovery_pb2,
+    sandbox_data_plane_pb2,
+    sandbox_pb2,
+    sandbox_template_pb2,
+    settings_pb2,
+    volume_pb2,
+)
 from tests.backend.v1_helpers import V1, create_request, run_ok, wait_state
 
 from .support import Guarded, guarded_fixture, report  # noqa: F401
@@ -25,7 +33,9 @@ REQUESTS = 400
 BUDGET_SECONDS = 20.0
 ALIVE_EVERY = 20
 SERVICES = ((sandbox_pb2, "SandboxService"), (settings_pb2, "SettingsService"),
-            (volume_pb2, "VolumeService"), (discovery_pb2, "DiscoveryService"))
+            (volume_pb2, "VolumeService"), (discovery_pb2, "DiscoveryService"),
+            (sandbox_data_plane_pb2, "SandboxDataPlaneService"),  # refused, as unoffered
+            (sandbox_template_pb2, "SandboxTemplateService"))
 
 
 def every_v1_method() -> list[tuple[str, MethodDescriptor]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -66,6 +66,18 @@ def refuse(service: type, *methods: str) -> None:
         async def method(self: Any, request: Any, context: grpc.aio.ServicerContext,
                          _name: str = name) -> Any:
             await not_implemented(_name).abort(context)
+
+        method.__name__ = name
+        setattr(service, name, method)
+
+
+def refuse_streams(service: type, *methods: str) -> None:
+    """`refuse` for streaming methods, which are async generators (as the gate drives them)."""
+    for name in methods:
+        async def method(self: Any, request: Any, context: grpc.aio.ServicerContext,
+                         _name: str = name) -> AsyncIterator[Any]:
+            await not_implemented(_name).abort(context)
+            yield  # never reached: abort() raises
 
         method.__name__ = name
         setattr(service, name, method)
