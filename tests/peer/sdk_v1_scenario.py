@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cwsandbox
@@ -253,6 +254,11 @@ def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
         if len(lines) == 2:
             break
     followed.close()
+    now = datetime.now(UTC)
+    record("log_windows", {
+        "since_past": [line.rstrip("\n") for line in talker.stream_logs(
+            since_time=now - timedelta(hours=1))],
+        "since_future": list(talker.stream_logs(since_time=now + timedelta(hours=1)))})
     record("streams", {
         "read_back": len(b"".join(box.read_file_streaming(f"{MOUNT}/streamed.bin"))),
         "tty": "IS-A-TTY" in screen.decode() and "30 100" in screen.decode(),
@@ -269,7 +275,10 @@ def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
         "volume_ids": list(box.attached_volume_ids), "status_updated": box.status_updated_at
         is not None,
         "running": sorted(s.sandbox_id for s in Sandbox.list(tags=[TAG],
-                                                             status="running").result())})
+                                                             status="running").result()),
+        "on_runner": len(Sandbox.list(tags=[TAG], runner_ids=["local-runner"]).result()),
+        "on_no_runner": len(Sandbox.list(tags=[TAG], runner_ids=["elsewhere"]).result()),
+        "in_container": box.exec(["echo", "main"], container="main").result().stdout})
     with Sandbox.run(tags=[TAG, "with-block"]) as scoped:
         inside = scoped.exec(["echo", "in a with block"]).result().stdout
     built = Sandbox(command="sleep", args=["600"], tags=[TAG, "built"])
@@ -316,7 +325,8 @@ def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
     volume.wait_until_ready(timeout=30)
     validated = volume.validate().result()
     record("volume_more", {"validated": str(validated.state),
-                           "ready": [v.volume_id for v in Volume.list(states=["ready"]).result()]})
+                           "ready": [v.volume_id for v in Volume.list(states=["ready"]).result()],
+                           "elsewhere": len(Volume.list(runner_ids=["elsewhere"]).result())})
     volume.delete().result()
     raised("from_template", lambda: Sandbox.run_from_template("tmpl-1", tags=[TAG]).wait(),
            CWSandboxError)

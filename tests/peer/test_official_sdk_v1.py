@@ -166,7 +166,10 @@ def _check_rest_of_the_api(s: dict[str, Any]) -> None:
     assert s["session"] == {"listed": True, "attached": True, "count": 3, "remote": 5,
                             "map": [2, 4], "local": 3}
     assert set(s["session_closed"]) <= {"completed", "terminated"}  # both stopped at close
-    assert s["volume_more"] == {"validated": "ready", "ready": ["peer-volume-2"]}
+    assert s["volume_more"] == {"validated": "ready", "ready": ["peer-volume-2"], "elsewhere": 0}
+    assert s["log_windows"] == {"since_past": ["line-one", "line-two"], "since_future": []}
+    assert handle["on_runner"] == len(handle["running"]) and handle["on_no_runner"] == 0
+    assert handle["in_container"] == "main\n"
 
 
 @dataclass
