@@ -377,8 +377,10 @@ class Engine:
 
     async def pause(self, sandbox_id: str) -> None:
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
-        if live.row.status == states.RUNNING:
-            await self.runtime.pause(live)
+        if live.row.status == states.RUNNING and not await self.runtime.pause(live):
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"the processes of sandbox "
+                           f"{sandbox_id!r} did not all stop in time; it keeps running "
+                           "(try again)", reason="CWSANDBOX_BACKEND_UNAVAILABLE")
 
     async def resume(self, sandbox_id: str) -> None:
         live = self._live(sandbox_id)

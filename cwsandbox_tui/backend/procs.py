@@ -124,18 +124,36 @@ def send(pids: list[int], sig: signal.Signals) -> int:
     return sent
 
 
+_STOP_BIT = 1 << (signal.SIGSTOP - 1)
+
+
+def stop_pending(pid: int) -> bool:
+    """Whether a SIGSTOP waits to be acted on by `pid`, which then runs no more code of its
+    own: a process waits in the kernel (state D) for its vfork child, stopped before its
+    exec, until that child goes on, so it cannot act on the signal before the thaw."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            lines = status.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        if line.startswith((b"ShdPnd:", b"SigPnd:")) and int(line.split()[1], 16) & _STOP_BIT:
+            return True
+    return False
+
+
 def freeze(launchers: list[int], isolated: bool, timeout: float = 2.0) -> bool:
     """SIGSTOP every workload process of `launchers` until none is left running.
 
     A process not yet stopped may fork; its child is found on the next pass. True once a
-    pass finds every workload process stopped.
+    pass finds every workload process stopped, or bound to stop before it runs again.
     """
     deadline = time.monotonic() + timeout
     while True:
         procs = table()
         pids = [pid for launcher in launchers for pid in workload(procs, launcher, isolated)]
         running = [pid for pid in pids if _alive(procs.get(pid))
-                   and procs[pid].state not in ("T", "t")]
+                   and procs[pid].state not in ("T", "t") and not stop_pending(pid)]
         if not running:
             return True
         if time.monotonic() > deadline:

@@ -271,14 +271,20 @@ class Runtime:
         running = [live.process, *live.execs]
         return [p.pid for p in running if p is not None and p.returncode is None]
 
-    async def pause(self, live: LiveSandbox) -> None:
+    async def pause(self, live: LiveSandbox) -> bool:
         """Stop the workload's processes (never bubblewrap's, which must stay able to see the
-        backend die); PAUSED once none is left running."""
+        backend die); PAUSED once none is left running. False (and still RUNNING) when they
+        did not all stop in time."""
         assert live.process is not None
         for process in (live.process, *live.execs):
             await self._wait_started(process)  # one still being set up has nothing to stop yet
-        await asyncio.to_thread(procs.freeze, self._launchers(live), self.isolation.isolated)
+        launchers = self._launchers(live)
+        if not await asyncio.to_thread(procs.freeze, launchers, self.isolation.isolated):
+            await asyncio.to_thread(procs.thaw, launchers, self.isolation.isolated)
+            log.warning("pausing %s: its processes did not all stop in time", live.row.id)
+            return False
         self.set_status(live, states.PAUSED)
+        return True
 
     async def resume(self, live: LiveSandbox) -> None:
         assert live.process is not None
