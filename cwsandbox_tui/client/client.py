@@ -24,6 +24,7 @@ from .errors import (
     SandboxNotFoundError,
     SnapshotError,
     SnapshotOnStopConflictError,
+    SnapshotWaitTimeoutError,
     TerminalStateUnavailableError,
     UnavailableError,
     is_not_found,
@@ -621,11 +622,7 @@ class Client:
                 if found is None:
                     raise
                 op.targets = (sandbox_id, found.id)
-                final = await self._follow_snapshot(op, found.id)
-                if final.status is SnapshotStatus.FAILED:
-                    failure = SnapshotError(f"Snapshot {final.id} failed: {final.status_reason}")
-                    failure.snapshot_id = final.id
-                    raise failure from None
+                final = self._settled(await self._follow_snapshot(op, found.id), True)
                 op.finished(f"{final.id} {final.status.value}", snapshot_id=final.id,
                             status=final.status.value)
                 return final
@@ -642,13 +639,27 @@ class Client:
             snap = await self.get_snapshot(snapshot_id)
             if wait_for_ready and snap.status is SnapshotStatus.CREATING:
                 snap = await self._follow_snapshot(op, snapshot_id)
-            if snap.status is SnapshotStatus.FAILED:
-                error = SnapshotError(f"Snapshot {snapshot_id} failed: {snap.status_reason}")
-                error.snapshot_id = snapshot_id
-                raise error
+            self._settled(snap, wait_for_ready)
             op.finished(f"{snapshot_id} {snap.status.value}", snapshot_id=snapshot_id,
                         status=snap.status.value, size_bytes=snap.size_bytes)
             return snap
+
+    @staticmethod
+    def _settled(snap: Snapshot, waited: bool) -> Snapshot:
+        """`snap` as a created snapshot's answer: a FAILED one, or one still CREATING after
+        the whole wait for READY, is an error naming it (never a finish)."""
+        error: SnapshotError | SnapshotWaitTimeoutError | None = None
+        if snap.status is SnapshotStatus.FAILED:
+            error = SnapshotError(f"Snapshot {snap.id} failed: {snap.status_reason}")
+        elif waited and snap.status is SnapshotStatus.CREATING:
+            error = SnapshotWaitTimeoutError(
+                f"Snapshot {snap.id} was not READY within "
+                f"{deadlines.FSS_ARCHIVE_BUDGET:g} s; it is still being created and may "
+                "still complete")
+        if error is not None:
+            error.snapshot_id = snap.id
+            raise error
+        return snap
 
     async def _find_by_key(self, sandbox_id: str, key: str) -> Snapshot | None:
         for snap in await self.list_snapshots():

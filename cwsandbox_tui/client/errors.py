@@ -91,7 +91,7 @@ class CommandTimeoutError(OperationTimeoutError):
 
 
 class SnapshotWaitTimeoutError(OperationTimeoutError):
-    pass
+    snapshot_id: str | None = None  # the snapshot still being created, when known
 
 
 class SandboxNotFoundError(SandboxError):

@@ -4,6 +4,7 @@ its extra conflicts), and the generation chosen by asking the endpoint once."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,18 +14,21 @@ import pytest
 from cwsandbox_tui.backend.faults import FaultPlan, Trigger
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.client import adapter_v1
+from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
+from cwsandbox_tui.client.clock import Clock, FakeClock, SystemClock
 from cwsandbox_tui.client.errors import (
     SandboxError,
     SnapshotError,
     SnapshotOnStopConflictError,
+    SnapshotWaitTimeoutError,
     UnavailableError,
 )
 from cwsandbox_tui.client.generations import AutoAdapter, make_adapter
 from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus, SnapshotStatus, SnapshotTrigger
 
-from .helpers import MOUNT, SLEEPER, count_calls
+from .helpers import MOUNT, SLEEPER, ExecutorHold, Recorder, count_calls
 
 Make = Callable[..., Client]
 
@@ -33,12 +37,14 @@ Make = Callable[..., Client]
 async def make(backend: BackendServer) -> AsyncIterator[Make]:
     made: list[Client] = []
 
-    def build(api: str = "v1", server: BackendServer | None = None) -> Client:
+    def build(api: str = "v1", server: BackendServer | None = None,
+              clock: Clock | None = None) -> Client:
         target = server or backend
         channel = open_channel(f"127.0.0.1:{target.port}", tls=False, root_certificates=None)
         client = Client(make_adapter(api, channel, []),
                         EndpointInfo(url=target.url, source="test", auth_mode="none",
-                                     read_only=False), rng=random.Random(0))
+                                     read_only=False), rng=random.Random(0),
+                        clock=clock or SystemClock())
         made.append(client)
         return client
 
@@ -95,6 +101,32 @@ async def test_the_whole_flow_on_v1(make: Make) -> None:
     await client.stop_sandbox(restored.id, grace=1)
     assert await client.delete_sandbox(restored.id)  # it had ended: the record goes
     assert restored.id not in {s.id for s in await client.list_sandboxes()}
+
+
+async def test_a_snapshot_still_creating_when_the_wait_for_ready_runs_out_is_an_error(
+        make: Make) -> None:
+    """v1 answers a create at once in CREATING and the client follows it: a follow that runs
+    out of time (600 s, on a fake clock) ends in the SDK's wait-timeout error naming the
+    snapshot, never in a finish that reads like a success."""
+    client = make(clock=FakeClock())
+    recorder = Recorder()
+    client.bus.subscribe(recorder)
+    sandbox_id = (await client.start_sandbox(_spec())).id
+    hold = ExecutorHold(asyncio.get_running_loop())  # the archive writer waits: CREATING
+    try:
+        with pytest.raises(SnapshotWaitTimeoutError) as caught:
+            await client.create_snapshot(sandbox_id)
+    finally:
+        hold.release()
+    snapshot_id = caught.value.snapshot_id
+    assert snapshot_id is not None and snapshot_id.startswith("fss-")
+    assert f"Snapshot {snapshot_id} was not READY within 600 s" in str(caught.value)
+    creates = [e for e in recorder.events if e.op == "Create file-system snapshot"]
+    assert not [e for e in creates if isinstance(e, ev.Finished)]
+    [failed] = [e for e in creates if isinstance(e, ev.Failed)]
+    assert failed.error == "SnapshotWaitTimeoutError"
+    assert (await client.get_snapshot(snapshot_id)).status in (SnapshotStatus.CREATING,
+                                                                SnapshotStatus.READY)
 
 
 async def test_plain_stop_and_delete_retry_unavailable_with_a_hint(
