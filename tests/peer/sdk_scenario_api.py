@@ -195,16 +195,20 @@ def _() -> Any:
 
 @step("log_filters")
 def _() -> Any:
-    sb = sandbox("/bin/sh", "-c", "echo early; sleep 2; echo late; exec sleep infinity")
+    sb = sandbox("/bin/sh", "-c", "echo early; sleep 1; echo late; exec sleep infinity")
     lines = []
     for line in sb.stream_logs(follow=True, timeout_seconds=30):
         lines.append(line.strip())
         if "late" in line:
             break
+    stamped = {line.split(" ", 1)[1].strip(): line.split(" ", 1)[0]
+               for line in sb.stream_logs(timestamps=True)}
+    late_at = datetime.fromisoformat(stamped["late"][:26] + "+00:00")  # to microseconds
     future = list(sb.stream_logs(since_time=datetime.now(UTC) + timedelta(hours=1)))
-    past = [line.strip() for line in sb.stream_logs(
-        since_time=datetime.now(UTC) - timedelta(hours=1))]
-    return {"followed": lines, "since_future": future, "since_past": past}
+    return {"followed": lines, "since_future": future,
+            "since_late": [line.strip() for line in sb.stream_logs(since_time=late_at)],
+            "since_past": [line.strip() for line in sb.stream_logs(
+                since_time=datetime.now(UTC) - timedelta(hours=1))]}
 
 
 @step("list_filters")
