@@ -28,6 +28,7 @@ from cwsandbox import (
     AsyncFunctionError,
     FileSystemSnapshotOptions,
     NetworkOptions,
+    ResourceOptions,
     Sandbox,
     SandboxDefaults,
     Secret,
@@ -69,6 +70,21 @@ def sandbox(*args: str, tags: list[str] | None = None, **kwargs: Any) -> Sandbox
 
 def when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+# transient faults (first: they fault the first calls of their methods) ---------------
+
+@step("transport_faults")
+def _() -> Any:
+    # The pytest side makes the first calls of these methods fail on the backend, as a
+    # cluster's would under load. The snapshot calls are retried by the SDK (30 s budget); the
+    # sandbox calls are asked not to retry, so the typed error of each fault comes through.
+    return {"unavailable": raised(lambda: Sandbox.list_snapshots().result()),
+            "throttled": raised(lambda: Sandbox.delete_snapshot("fss-none").result()),
+            "deadline": raised(lambda: Sandbox.get_snapshot_bucket_config().result()),
+            "list_no_retry": raised(lambda: Sandbox.list(poll_retry_budget_seconds=0).result()),
+            "get_no_retry": raised(lambda: Sandbox.from_id(
+                "sb-any", poll_retry_budget_seconds=0).result())}
 
 
 # start options and the record ----------------------------------------------------------------
@@ -262,6 +278,42 @@ def _() -> Any:
         return {"remote_raise": raised(lambda: boom.remote(3).result()),
                 "async_refused": raised(lambda: session.function()(coro)),
                 "async_is_typed": isinstance(AsyncFunctionError("x"), Exception)}
+
+
+# typed errors of conditions this backend really meets ------------------------------------------
+
+@step("typed_errors")
+def _() -> Any:
+    plain = sandbox()
+    small = sandbox(file_system_snapshot=FileSystemSnapshotOptions(mount_path="/workspace",
+                                                                   size="1Mi"))
+    small.exec(["/bin/sh", "-c", "head -c 2000000 /dev/zero > /workspace/big"]).result()
+    out = {"not_supported": raised(lambda: plain.snapshot().result()),
+           "size_exceeded": raised(lambda: small.snapshot().result()),
+           # capacity may free up, so the SDK retries it: asked not to, it shows the error
+           "too_much_cpu": raised(lambda: sandbox(
+               resources=ResourceOptions(requests={"cpu": "100000"}),
+               poll_retry_budget_seconds=0)),
+           "gpu": raised(lambda: sandbox(resources=ResourceOptions(gpu={"count": 1}),
+                                         poll_retry_budget_seconds=0))}
+    small.exec(["rm", "/workspace/big"]).result()
+    # a restore from a snapshot still being archived (the backend archives slowly here)
+    small.exec(["/bin/sh", "-c", "head -c 600000 /dev/urandom > /workspace/slow"]).result()
+    creating = small.snapshot(wait_for_ready=False).result()
+    restore = FileSystemSnapshotOptions(mount_path="/workspace", file_system_snapshot_id=creating)
+    out["not_ready"] = raised(lambda: sandbox(file_system_snapshot=restore))
+    small.exec(["rm", "/workspace/slow"]).result()
+    made = small.snapshot().result()
+    Sandbox.set_snapshot_bucket_config(bucket_name="another-bucket", region="us-east-1").result()
+    try:
+        elsewhere = FileSystemSnapshotOptions(mount_path="/workspace",
+                                              file_system_snapshot_id=made)
+        out["bucket_mismatch"] = raised(lambda: sandbox(file_system_snapshot=elsewhere))
+    finally:
+        Sandbox.set_snapshot_bucket_config(bucket_name="").result()
+    plain.stop().result()
+    out["on_stop_conflict"] = raised(lambda: plain.stop(snapshot_on_stop=True).result())
+    return out
 
 
 # asyncio ---------------------------------------------------------------------------------------

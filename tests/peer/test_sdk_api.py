@@ -13,21 +13,34 @@ from typing import Any
 import pytest
 import test_official_sdk as official
 
+from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 
 SCENARIO = Path(__file__).with_name("sdk_scenario_api.py")
 sdk_python = official.sdk_python  # the cached SDK venv (built once, under a lock)
 TIMEOUT = 180
+ARCHIVE_RATE = 200_000  # bytes per second
+FAULTS = {"ListFileSystemSnapshots": ("unavailable", 2),
+          "DeleteFileSystemSnapshot": ("throttle", 2),
+          "GetFileSystemSnapshotBucketConfig": ("deadline", 2),
+          "List": ("unavailable", 1), "Get": ("deadline", 1)}
 
 
 @pytest.fixture(scope="module")
 def steps(sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     async def scenario() -> dict[str, Any]:
-        server = BackendServer(ServerConfig(data_dir=tmp_path_factory.mktemp("api"), port=0))
+        # archives written slowly, so that a snapshot of a few hundred KB is seen CREATING
+        server = BackendServer(ServerConfig(data_dir=tmp_path_factory.mktemp("api"), port=0,
+                                            archive_rate=ARCHIVE_RATE))
         await server.start()
+        for method, (kind, first) in FAULTS.items():  # the first calls of the scenario's first step
+            server.faults.set_fault(method, kind, Trigger(first=first))
         try:
-            return await asyncio.to_thread(official.run_scenario_json, sdk_python, SCENARIO,
-                                           server.url, tmp_path_factory.mktemp("cwd"), TIMEOUT)
+            result = await asyncio.to_thread(official.run_scenario_json, sdk_python, SCENARIO,
+                                             server.url, tmp_path_factory.mktemp("cwd"),
+                                             TIMEOUT)
+            result["steps"]["fault_calls"] = {m: server.faults.calls(m) for m in FAULTS}
+            return result  # type: ignore[no-any-return]
         finally:
             await server.stop(grace=0)
 
@@ -154,6 +167,40 @@ def test_remote_function_errors(steps: dict[str, Any]) -> None:
 
 
 def test_asyncio(steps: dict[str, Any]) -> None:
-    assert ok(steps, "asyncio") == {"lines": ["a\n", "b\n"], "returncode": 0,
+    s = ok(steps, "asyncio")
+    assert "".join(s.pop("lines")) == "a\nb\n"  # chunks as they came
+    assert s == {"returncode": 0,
                                     "read": "async bytes", "listed": True, "term": 2,
                                     "echo": "in async with\n", "own_after": "completed"}
+
+
+def test_typed_errors_of_real_conditions(steps: dict[str, Any]) -> None:
+    s = ok(steps, "typed_errors")
+    expected = {"not_supported": ("SnapshotNotSupportedError", "CWSANDBOX_FSS_NOT_SUPPORTED"),
+                "too_much_cpu": ("SandboxUnavailableError", "CWSANDBOX_RUNNER_UNAVAILABLE"),
+                "gpu": ("SandboxUnavailableError", "CWSANDBOX_RUNNER_UNAVAILABLE"),
+                "not_ready": ("SnapshotNotReadyError", "CWSANDBOX_FSS_NOT_READY"),
+                "bucket_mismatch": ("SnapshotBucketMismatchError",
+                                    "CWSANDBOX_FSS_BUCKET_MISMATCH"),
+                "on_stop_conflict": ("SnapshotOnStopConflictError", None)}  # the SDK's own
+    assert {k: (s[k]["raised"], s[k]["reason"]) for k in expected} == expected
+    assert "1 GPU(s)" in s["gpu"]["message"]
+    # a mount over its size: the create answers success=false, so the SDK's generic
+    # SandboxSnapshotError (0.26.0 raises SnapshotSizeExceededError only for the reason
+    # CWSANDBOX_FSS_SIZE_EXCEEDED on an RPC error)
+    assert s["size_exceeded"]["raised"] == "SandboxSnapshotError"
+    assert "more than its size limit of 1048576 bytes" in s["size_exceeded"]["message"]
+
+
+def test_transport_faults(steps: dict[str, Any]) -> None:
+    s = ok(steps, "transport_faults")
+    calls = steps["fault_calls"]
+    # retried by the SDK through two faults each: the third call answered
+    assert s["unavailable"] == {"raised": None, "value": "[]"}  # no snapshots yet
+    assert s["throttled"] == {"raised": None, "value": "None"}  # gone on a retry: not an error
+    assert s["deadline"]["raised"] is None and "cw_managed" in s["deadline"]["value"]
+    assert [calls[m] for m in ("ListFileSystemSnapshots", "DeleteFileSystemSnapshot",
+                               "GetFileSystemSnapshotBucketConfig")] == [3, 3, 3]
+    # not retried when asked: the typed error of the fault
+    assert s["list_no_retry"]["raised"] == "SandboxUnavailableError"
+    assert s["get_no_retry"]["raised"] == "SandboxRequestTimeoutError"
