@@ -313,6 +313,14 @@ def _() -> Any:
         Sandbox.set_snapshot_bucket_config(bucket_name="").result()
     plain.stop().result()
     out["on_stop_conflict"] = raised(lambda: plain.stop(snapshot_on_stop=True).result())
+    mine = small.sandbox_id
+    out["list_failed"] = [str(x.status) for x in Sandbox.list_snapshots(
+        source_sandbox_id=mine, status="failed").result()]
+    ready = Sandbox.list_snapshots(source_sandbox_id=mine, status="ready").result()
+    out["list_ready"] = [made in [x.file_system_snapshot_id for x in ready],
+                         sorted({str(x.status) for x in ready})]
+    small.stop(snapshot_on_stop=True, wait_for_ready=False).result()
+    out["stop_no_wait"] = [str(small.status), bool(small.file_system_snapshot_id)]
     return out
 
 

@@ -190,6 +190,9 @@ def test_typed_errors_of_real_conditions(steps: dict[str, Any]) -> None:
     # CWSANDBOX_FSS_SIZE_EXCEEDED on an RPC error)
     assert s["size_exceeded"]["raised"] == "SandboxSnapshotError"
     assert "more than its size limit of 1048576 bytes" in s["size_exceeded"]["message"]
+    assert s["list_failed"] == ["failed"]  # list_snapshots(status=...) filters
+    assert s["list_ready"] == [True, ["ready"]]
+    assert s["stop_no_wait"] == ["completed", True]  # stop(wait_for_ready=False) with a snapshot
 
 
 def test_transport_faults(steps: dict[str, Any]) -> None:
@@ -199,8 +202,9 @@ def test_transport_faults(steps: dict[str, Any]) -> None:
     assert s["unavailable"] == {"raised": None, "value": "[]"}  # no snapshots yet
     assert s["throttled"] == {"raised": None, "value": "None"}  # gone on a retry: not an error
     assert s["deadline"]["raised"] is None and "cw_managed" in s["deadline"]["value"]
+    later_lists = 2  # typed_errors lists snapshots twice more, unfaulted
     assert [calls[m] for m in ("ListFileSystemSnapshots", "DeleteFileSystemSnapshot",
-                               "GetFileSystemSnapshotBucketConfig")] == [3, 3, 3]
+                               "GetFileSystemSnapshotBucketConfig")] == [3 + later_lists, 3, 3]
     # not retried when asked: the typed error of the fault
     assert s["list_no_retry"]["raised"] == "SandboxUnavailableError"
     assert s["get_no_retry"]["raised"] == "SandboxRequestTimeoutError"
