@@ -18,6 +18,7 @@ import subprocess
 import termios
 from pathlib import Path
 
+import grpc
 import test_official_sdk as official
 
 from cwsandbox_tui.backend.server import BackendServer
@@ -91,7 +92,7 @@ async def shell_on_a_pty(sdk_python: Path, url: str, sandbox_id: str) -> tuple[i
 
 async def test_the_sdk_command_line(sdk_python: Path, backend: BackendServer) -> None:
     url = backend.url
-    channel = __import__("grpc").aio.insecure_channel(url.removeprefix("http://"))
+    channel = grpc.aio.insecure_channel(url.removeprefix("http://"))
     try:
         gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         talker = await start(gateway, "echo first; echo second; exec sleep infinity", "talker")
