@@ -101,43 +101,48 @@ async def test_the_sdk_command_line(sdk_python: Path, backend: BackendServer) ->
     finally:
         await channel.close()
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return cli(sdk_python, url, *args)
+    commands = {  # independent of each other: run side by side
+        "listed": ("ls", "-o", "json", "--tag", "sdk-peer-cli"),
+        "stopped": ("ls", "-o", "json", "--status", "completed", "-t", "other"),
+        "table": ("ls", "--runner-id", "local-runner", "--profile-name", "default"),
+        "nothing": ("ls", "--runner-id", "elsewhere"),
+        "pwd": ("exec", talker, "--cwd", "/tmp", "pwd"),
+        "failing": ("exec", talker, "sh", "-c", "echo out; echo err >&2; exit 3"),
+        "timed": ("exec", talker, "--timeout", "1", "sleep", "30"),
+        "logs": ("logs", talker),
+        "tail": ("logs", talker, "--tail", "1", "-t"),
+        "since": ("logs", talker, "--since", "2099-01-01"),
+        "missing": ("exec", "sb-missing", "true"),
+    }
+    done = await asyncio.gather(*(asyncio.to_thread(cli, sdk_python, url, *args)
+                                  for args in commands.values()))
+    ran = dict(zip(commands, done, strict=True))
 
-    listed = await asyncio.to_thread(run, "ls", "-o", "json", "--tag", "sdk-peer-cli")
+    listed = ran["listed"]
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert [(r["sandbox_id"], r["status"], r["runner_id"]) for r in rows] == \
         [(talker, "running", "local-runner")]
     assert rows[0]["started_at"] and rows[0]["profile_id"] and rows[0]["runner_group_id"]
-    stopped = await asyncio.to_thread(run, "ls", "-o", "json", "--status", "completed",
-                                      "-t", "other")
-    assert [r["sandbox_id"] for r in json.loads(stopped.stdout)] == [other], stopped
-    table = await asyncio.to_thread(run, "ls", "--runner-id", "local-runner",
-                                    "--profile-name", "default")
+    assert [r["sandbox_id"] for r in json.loads(ran["stopped"].stdout)] == [other], ran
+    table = ran["table"]
     assert table.returncode == 0 and talker in table.stdout and "SANDBOX ID" in table.stdout
-    nothing = await asyncio.to_thread(run, "ls", "--runner-id", "elsewhere")
-    assert nothing.stdout == "No sandboxes found.\n", nothing
+    assert ran["nothing"].stdout == "No sandboxes found.\n", ran["nothing"]
 
-    pwd = await asyncio.to_thread(run, "exec", talker, "--cwd", "/tmp", "pwd")
-    assert (pwd.returncode, pwd.stdout) == (0, "/tmp\n"), pwd
-    failing = await asyncio.to_thread(run, "exec", talker, "sh", "-c", "echo out; echo err >&2; "
-                                                                       "exit 3")
+    assert (ran["pwd"].returncode, ran["pwd"].stdout) == (0, "/tmp\n"), ran["pwd"]
+    failing = ran["failing"]
     assert (failing.returncode, failing.stdout, failing.stderr) == (3, "out\n", "err\n")
-    timed = await asyncio.to_thread(run, "exec", talker, "--timeout", "1", "sleep", "30")
+    timed = ran["timed"]
     assert timed.returncode == 1 and "Error:" in timed.stderr and "timed out" in timed.stderr
 
-    logs = await asyncio.to_thread(run, "logs", talker)
-    assert logs.stdout == "first\nsecond\n", logs
-    tail = await asyncio.to_thread(run, "logs", talker, "--tail", "1", "-t")
-    assert re.fullmatch(r"\S+Z second\n", tail.stdout), tail
-    since = await asyncio.to_thread(run, "logs", talker, "--since", "2099-01-01")
-    assert since.returncode == 0 and since.stdout == "", since
+    assert ran["logs"].stdout == "first\nsecond\n", ran["logs"]
+    assert re.fullmatch(r"\S+Z second\n", ran["tail"].stdout), ran["tail"]
+    assert ran["since"].returncode == 0 and ran["since"].stdout == "", ran["since"]
+
+    missing = ran["missing"]
+    assert missing.returncode == 1 and "Error:" in missing.stderr
+    assert "sb-missing" in missing.stderr and "Traceback" not in missing.stderr
 
     code, screen = await shell_on_a_pty(sdk_python, url, talker)
     assert b"33 111" in screen and b"cli-42" in screen, screen
     assert code == 4, screen
-
-    missing = await asyncio.to_thread(run, "exec", "sb-missing", "true")
-    assert missing.returncode == 1 and "Error:" in missing.stderr
-    assert "sb-missing" in missing.stderr and "Traceback" not in missing.stderr
