@@ -10,7 +10,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
 from .sandboxfs import FileProblem
+from .start_files import StartFile, check_start_files
 from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
@@ -236,10 +237,14 @@ class Engine:
 
     # sandboxes
     def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = "",
-              ask: PlacementAsk | None = None) -> SandboxRow:
+              ask: PlacementAsk | None = None,
+              files: Sequence[tuple[str, bytes]] = ()) -> SandboxRow:
         """Start a sandbox; a create retried with the same `request_id` gets the first one,
-        and the same id with a different request is refused."""
-        asked = json.dumps([asdict(spec), restore_from], sort_keys=True)
+        and the same id with a different request is refused. `files` (path, content) are
+        written into it before its command runs."""
+        asked = json.dumps([asdict(spec), restore_from,
+                            [hashlib.sha256(c).hexdigest() + p for p, c in files]],
+                           sort_keys=True)
         earlier = self._create_requests.get(request_id) if request_id else None
         if earlier is not None:
             sandbox_id, first_asked = earlier
@@ -250,13 +255,13 @@ class Engine:
                                metadata={"request_id": request_id, "sandbox_id": sandbox_id})
             with contextlib.suppress(ApiError):
                 return self.get(sandbox_id)
-        row = self._start(spec, restore_from, ask)
+        row = self._start(spec, restore_from, ask, files)
         if request_id:
             self._create_requests[request_id] = (row.id, asked)
         return row
 
-    def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None
-               ) -> SandboxRow:
+    def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None,
+               given: Sequence[tuple[str, bytes]]) -> SandboxRow:
         if not spec.command:
             raise invalid("command", "is required")
         if spec.max_lifetime_seconds < 0:
@@ -267,6 +272,7 @@ class Engine:
                 spec.mount_size or validation.DEFAULT_MOUNT_SIZE, "file_system.size")
         elif spec.mount_size or restore_from:
             raise invalid("file_system.mount_path", "is required when a size or snapshot is given")
+        files = check_start_files(given, spec.mount_path, MAX_FILE_BYTES)
         applied = network.choose(self.network, spec.ingress_mode, spec.egress_mode,
                                  spec.exposed_ports)
         spec.ingress_mode, spec.egress_mode = applied.ingress_mode, applied.egress_mode
@@ -280,7 +286,7 @@ class Engine:
                          created_at=time.time())
         self.store.insert_sandbox(row)
         live = self.runtime.adopt(row)
-        self.runtime.spawn_task(self._boot(live, source))
+        self.runtime.spawn_task(self._boot(live, source, files))
         return row
 
     def _restorable(self, snapshot_id: str) -> SnapshotRow:
@@ -298,7 +304,8 @@ class Engine:
                 "CWSANDBOX_FSS_BUCKET_MISMATCH", file_system_snapshot_id=snapshot_id)
         return snap
 
-    async def _boot(self, live: LiveSandbox, source: SnapshotRow | None) -> None:
+    async def _boot(self, live: LiveSandbox, source: SnapshotRow | None,
+                    files: Sequence[StartFile] = ()) -> None:
         if source is not None and live.layout.mount_dir is not None:
             try:
                 await asyncio.to_thread(restore_archive, self._archive_path(source),
@@ -311,6 +318,16 @@ class Engine:
                 else:
                     log.exception("restoring into %s failed", live.row.id)
                 self.runtime.set_status(live, states.FAILED, reason, ended_at=time.time())
+                live.booted.set()
+                live.exited.set()
+                return
+        for given in files:  # after a restore: what Start gave wins over the snapshot's
+            try:
+                await run_io(sandboxfs.write_file, live.layout, given.path, given.content)
+            except FileProblem as problem:
+                self.runtime.set_status(live, states.FAILED,
+                                        f"mounted file {given.path!r}: {problem}",
+                                        ended_at=time.time())
                 live.booted.set()
                 live.exited.set()
                 return

@@ -146,8 +146,12 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             if has_fs and fs.HasField("file_system_snapshot") and not restore:
                 raise invalid("file_system.file_system_snapshot.file_system_snapshot_id",
                               "is required when restoring a snapshot")
+            self._refuse_unservable(request)
+            spec.exposed_ports += [port.container_port for port in request.ports]
             await images.provide_soon(spec.container_image)  # probing a Python, off the loop
-            row = self.engine.start(spec, restore, ask=placement_ask(request))
+            row = self.engine.start(
+                spec, restore, ask=placement_ask(request),
+                files=[(f.mount_path, f.file_content) for f in request.mounted_files])
             placed = row.spec
             response = pb.StartSandboxResponse(
                 sandbox_id=row.id, started_at_time=timestamp(row.created_at),
@@ -155,6 +159,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 sandbox_status=row.status,  # type: ignore[arg-type]
                 applied_ingress_mode=placed.ingress_mode,
                 applied_egress_mode=placed.egress_mode)
+            response.exposed_ports.extend(
+                pb.Port(container_port=p.container_port, name=p.name, protocol=p.protocol)
+                for p in request.ports)
+            response.exposed_ports.extend(
+                pb.Port(container_port=port) for port in request.network.exposed_ports)
             if placed.requests:
                 response.requested_resource_requests.CopyFrom(resource_message(placed.requests))
                 response.requested_resources.CopyFrom(resource_message(placed.requests))
@@ -164,6 +173,26 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                     response.requested_resources.CopyFrom(resource_message(placed.limits))
             return response
         return await self._call(request, context, work)
+
+    def _refuse_unservable(self, request: pb.StartSandboxRequest) -> None:
+        """What this machine cannot give a sandbox is refused by name, never dropped."""
+        if request.secret_stores:
+            store = request.secret_stores[0].store_name
+            raise invalid("secret_stores[0].store_name",
+                          f"no secret store {store!r} here: this backend has no secret stores "
+                          "to inject secrets from")
+        if request.runner_cluster_secrets:
+            raise invalid("runner_cluster_secrets",
+                          "cannot be honoured: this backend runs no cluster to hold secrets")
+        if request.HasField("s3_mount"):
+            raise invalid("s3_mount", "cannot be honoured: this backend has no object storage "
+                                      "to mount")
+        if request.HasField("object_storage_access"):
+            raise invalid("object_storage_access",
+                          "cannot be honoured: this backend has no object storage")
+        if request.ports and not self.engine.network.exposed_ports:
+            raise invalid("ports", "cannot be honoured: sandboxes here have no ingress from "
+                                   "outside")
 
     async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:
         async def work() -> pb.GetSandboxResponse:

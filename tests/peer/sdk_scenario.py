@@ -97,6 +97,19 @@ def scenario() -> None:
                                   "is_auth_error": isinstance(exc, CWSandboxAuthenticationError)})
         finally:
             os.environ["CWSANDBOX_API_KEY"] = good
+        # a provider's own auth mode (set_auth_mode): its callback's headers, not the env's
+        try:
+            del os.environ["CWSANDBOX_API_KEY"]
+            for name, key in (("auth_mode_wrong", "wrong-" + "y" * 8), ("auth_mode_good", good)):
+                cwsandbox.set_auth_mode("peer-provider", lambda k=key: cwsandbox.AuthHeaders(
+                    headers={"Authorization": f"Bearer {k}"}, strategy="peer-provider"))
+                try:
+                    record(name, {"listed": type(Sandbox.list_snapshots().result()).__name__})
+                except CWSandboxError as exc:
+                    record(name, {"raised": type(exc).__name__,
+                                  "is_auth_error": isinstance(exc, CWSandboxAuthenticationError)})
+        finally:
+            os.environ["CWSANDBOX_API_KEY"] = good
 
     # 1. start with a snapshot-capable mount and seed data (the SDK example, step 1)
     source = run(file_system_snapshot=FileSystemSnapshotOptions(mount_path=MOUNT_PATH, size="1Gi"))

@@ -1,7 +1,8 @@
 """A cached virtualenv holding one version of the official SDK, built once from PyPI.
 
 Like the 0.26.0 venv of `test_official_sdk.py`, for any version: `<repo>/.cache/sdk-venv-V`,
-made with `python -m venv` + `pip install cwsandbox==V 'protobuf<7'` (every SDK release pins
+made with `python -m venv` + `pip install 'cwsandbox[cli]==V' 'protobuf<7'` (the `cli` extra
+brings click for the SDK's own `cwsandbox` command; every SDK release pins
 protobuf below 7, ours is 7, so the SDK never shares our venv or our process). A marker file
 written after a successful install says the venv is complete; a file lock keeps parallel
 runs from building it twice or using it half-built.
@@ -24,6 +25,7 @@ CACHE = REPO / ".cache"
 VENV_TIMEOUT = 120
 PIP_TIMEOUT = 600
 PROBE_TIMEOUT = 30
+EXTRAS = ["cli"]  # the SDK's `cwsandbox` command line needs click
 _NETWORK_MARKERS = (
     "NewConnectionError", "Failed to establish a new connection", "Temporary failure in name",
     "Name or service not known", "Network is unreachable", "Connection refused",
@@ -61,11 +63,13 @@ class SdkVenv:
         try:
             info = json.loads(self.marker.read_text())
             probe = subprocess.run(
-                [str(self.python), "-c", "import cwsandbox; print(cwsandbox.__version__)"],
+                [str(self.python), "-c",
+                 "import cwsandbox, click; print(cwsandbox.__version__)"],
                 capture_output=True, text=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
         except (ValueError, OSError, subprocess.TimeoutExpired):
             return False
-        return (info.get("sdk") == self.version and probe.returncode == 0
+        return (info.get("sdk") == self.version and info.get("extras") == EXTRAS
+                and probe.returncode == 0
                 and probe.stdout.strip() == self.version)
 
     def _build(self) -> None:
@@ -76,7 +80,7 @@ class SdkVenv:
                        stdin=subprocess.DEVNULL)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        package = f"cwsandbox=={self.version}"
+        package = f"cwsandbox[{','.join(EXTRAS)}]=={self.version}"
         try:
             pip = subprocess.run(
                 [str(self.python), "-m", "pip", "install", "--no-input", "--retries", "2",
@@ -96,7 +100,8 @@ class SdkVenv:
                 raise PyPIUnreachable(f"pip install {package} failed: {why}\n{output[-3000:]}")
             raise RuntimeError(f"pip install {package} failed (exit {pip.returncode}):\n"
                                f"{output[-5000:]}")
-        self.marker.write_text(json.dumps({"sdk": self.version, "python": sys.version.split()[0],
+        self.marker.write_text(json.dumps({"sdk": self.version, "extras": EXTRAS,
+                                           "python": sys.version.split()[0],
                                            "seconds": round(time.monotonic() - started, 1),
                                            "at": time.time()}))
 

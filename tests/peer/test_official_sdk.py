@@ -214,5 +214,8 @@ async def test_official_sdk_with_api_key(sdk_python: Path, tmp_path: Path) -> No
     for step in ("auth_wrong_key", "auth_no_key"):
         assert result["steps"][step] == {"raised": "CWSandboxAuthenticationError",
                                          "is_auth_error": True}, result["steps"][step]
+    assert result["steps"]["auth_mode_wrong"] == {"raised": "CWSandboxAuthenticationError",
+                                                  "is_auth_error": True}
+    assert result["steps"]["auth_mode_good"] == {"listed": "list"}  # every later step used it
     assert API_KEY not in proc.stdout
     assert API_KEY not in proc.stderr  # not even in the SDK's debug logging
