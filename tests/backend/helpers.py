@@ -25,7 +25,10 @@ Streaming = streaming_pb2_grpc.GatewayStreamingServiceStub
 # The SDK's default workload: a shell that sleeps until SIGTERM/SIGINT and then exits 0.
 SLEEPER = ["-c", 'trap "exit 0" TERM INT; sleep infinity & wait']
 # Ignores SIGTERM (and so do its children, which inherit the disposition): only SIGKILL ends it.
-STUBBORN = ["-c", 'trap "" TERM; while :; do sleep 0.05; done']
+# Ignores SIGTERM (a stop ends it only at its grace period's SIGKILL) once it has written
+# TRAPPED: a stop in the moment between the shell's start and its trap would end it at once.
+TRAPPED = "/tmp/trapped"
+STUBBORN = ["-c", f'trap "" TERM; : > {TRAPPED}; while :; do sleep 0.05; done']
 MOUNT = "/workspace"
 
 CREATING = pb.SANDBOX_STATUS_CREATING
@@ -196,7 +199,21 @@ async def start_sandbox(gateway: Gateway, *, wait: bool = True, **options: Any) 
     assert response.sandbox_id
     if wait:
         await wait_status(gateway, response.sandbox_id, RUNNING)
+        if options.get("args") == STUBBORN:
+            await poll(lambda: _has_file(gateway, response.sandbox_id, TRAPPED),
+                       what="the stubborn sandbox's TERM trap")
     return response.sandbox_id
+
+
+async def _has_file(gateway: Gateway, sandbox_id: str, path: str) -> bool | None:
+    try:
+        await gateway.RetrieveFile(pb.RetrieveFileSandboxRequest(sandbox_id=sandbox_id,
+                                                                 filepath=path))
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return None
+    return True
 
 
 async def stop(gateway: Gateway, sandbox_id: str, grace: int = 1, **options: Any

@@ -16,6 +16,7 @@ from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import Clock, SystemClock
+from cwsandbox_tui.client.errors import FileError, SandboxError
 from cwsandbox_tui.client.models import SandboxSpec
 
 T = TypeVar("T")
@@ -26,8 +27,10 @@ MOUNT = "/workspace"
 # a trap, can leave its `sleep` behind when SIGTERM races the fork, and the stop then lasts
 # the whole grace period: fine for a product, slow for a test suite.)
 SLEEPER = ("-c", "exec sleep infinity")
-# Ignores SIGTERM: after a drain it stays TERMINATING for the whole grace period.
-STUBBORN = ("-c", 'trap "" TERM; while :; do sleep 0.05; done')
+# Ignores SIGTERM once it has written TRAPPED (`start` waits for that): after a drain it
+# stays TERMINATING for the whole grace period.
+TRAPPED = "/tmp/trapped"
+STUBBORN = ("-c", f'trap "" TERM; : > {TRAPPED}; while :; do sleep 0.05; done')
 # Takes about half a second to finish after SIGTERM: a short, observable TERMINATING.
 SLOW_EXIT = ("-c", 'trap "sleep 0.5; exit 0" TERM; while :; do sleep 0.05; done')
 
@@ -111,6 +114,20 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0,
 async def start(client: Client, *, mount: bool = True, args: Iterable[str] = SLEEPER) -> str:
     spec = SandboxSpec(command="/bin/sh", args=tuple(args), mount_path=MOUNT if mount else "")
     sandbox = await client.start_sandbox(spec)
+    if tuple(args) == STUBBORN:  # its TERM trap is set once it has written TRAPPED
+        give_up = time.monotonic() + 10
+        while True:
+            try:
+                await client.retrieve_file(sandbox.id, TRAPPED)
+                break
+            except FileError:
+                if time.monotonic() > give_up:
+                    raise
+                await asyncio.sleep(0.02)
+            except SandboxError as error:  # a test that drains it at once cannot wait here
+                if "not RUNNING" not in str(error):
+                    raise
+                break
     return sandbox.id
 
 
