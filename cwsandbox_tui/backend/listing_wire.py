@@ -14,6 +14,7 @@ page token as field 2, so the framing and the page are the same for both.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -107,20 +108,37 @@ class PageBytes:
     `scope`), dropped at any change to any
     snapshot record (the store says so). A refresh of an unchanged table (the dashboard
     lists everything again every few seconds) is then served without reading the store.
-    Like `SnapshotWire`, it keeps what it has when its budget is full."""
+    Like `SnapshotWire`, it keeps what it has when its budget is full. Pages of only the
+    `shapes` most recently used (size, scope) pairs are kept: a client pages one way, so a
+    caller cycling through page sizes (1,500 of them, say) gets no cache, not the budget."""
 
-    def __init__(self, store: Store, budget: int = 32 * 2**20) -> None:
-        self._pages: dict[tuple[Any, ...], bytes] = {}
+    def __init__(self, store: Store, budget: int = 32 * 2**20, shapes: int = 4) -> None:
+        self._pages: OrderedDict[tuple[Any, ...], dict[str, bytes]] = OrderedDict()
         self._budget = budget
+        self._shapes = shapes
         self._bytes = 0
         store.on_snapshot_change(self.clear)
 
     def get(self, token: str, size: int, *scope: str) -> bytes | None:
-        return self._pages.get((token, size, *scope))
+        shape = (size, *scope)
+        pages = self._pages.get(shape)
+        if pages is None:
+            return None
+        self._pages.move_to_end(shape)
+        return pages.get(token)
 
     def put(self, token: str, size: int, page: bytes, *scope: str) -> None:
+        shape = (size, *scope)
+        pages = self._pages.get(shape)
+        if pages is None:
+            while len(self._pages) >= self._shapes:
+                _, dropped = self._pages.popitem(last=False)
+                self._bytes -= sum(len(kept) for kept in dropped.values())
+            pages = self._pages[shape] = {}
+        else:
+            self._pages.move_to_end(shape)
         if self._bytes + len(page) <= self._budget:
-            self._pages[(token, size, *scope)] = page
+            pages[token] = page
             self._bytes += len(page)
 
     def clear(self, _changed: str = "") -> None:
@@ -129,7 +147,7 @@ class PageBytes:
             self._bytes = 0
 
     def __len__(self) -> int:
-        return len(self._pages)
+        return sum(len(pages) for pages in self._pages.values())
 
 
 class _Handlers:

@@ -289,3 +289,20 @@ async def test_kept_pages_stay_within_budget_and_go_at_any_change(
     store.insert_snapshot(SnapshotRow(id="fss-new", status=FSS_READY, created_at=1.0,
                                       updated_at=1.0))
     assert pages.get("t2", 100) is None
+
+
+async def test_kept_pages_are_of_the_last_few_page_sizes_only(backend: BackendServer) -> None:
+    assert backend.engine is not None
+    pages = PageBytes(backend.engine.store, shapes=2)
+    pages.put("", 10, b"a" * 10)
+    pages.put("t", 10, b"b" * 10)
+    pages.put("", 20, b"c" * 20)
+    assert pages.get("", 10) == b"a" * 10  # two sizes are kept
+    pages.put("", 30, b"d" * 30)  # a third size drops the least recently used one's pages
+    assert pages.get("", 20) is None and pages.get("", 30) == b"d" * 30
+    assert pages.get("", 10) == b"a" * 10 and pages.get("t", 10) == b"b" * 10
+    assert len(pages) == 3
+    pages.put("", 20, b"c" * 20, "sb-1")  # a filter is another shape
+    assert pages.get("", 30) is None and pages.get("", 20, "sb-1") == b"c" * 20
+    pages.put("x", 10, b"e" * (32 * 2**20))  # the byte budget still holds, counting drops
+    assert pages.get("x", 10) is None

@@ -28,6 +28,13 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+# The worst answer time allowed for another call while hostile work runs. Blocking work on
+# the event loop stalls it for seconds (a FIFO's open until a writer comes: forever; the
+# 170 MB log read whole: 4.25 s); a loaded 2-core CI machine can add a few hundred ms to an
+# honest answer. The measured figure is printed (SECURITY FIGURE ...) for the record.
+STALL_LIMIT_MS = 500
+
+
 @dataclass
 class Probe:
     """Times a cheap call over and over while something else runs, and samples memory."""
