@@ -9,7 +9,7 @@ from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as beta
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
 
-from .helpers import INVALID, NOT_FOUND, expect_error
+from .helpers import INVALID, NOT_FOUND, expect_error, poll
 from .v1_helpers import (
     MOUNT,
     STATE_COMPLETED,
@@ -19,6 +19,7 @@ from .v1_helpers import (
     VOLUME,
     create_request,
     get,
+    run,
     start,
     wait_state,
 )
@@ -94,8 +95,14 @@ async def test_bad_creates_name_the_v1_field(v1: V1, mutate: object, field_name:
     assert list(listed.sandboxes) == []  # nothing was started
 
 
+# The SDK's sleeper, telling when its TERM trap is in place (a stop before it ends the shell
+# by SIGTERM itself: exit 143)
+TRAPPED_SLEEPER = ["-c", 'trap "exit 0" TERM INT; : > /tmp/trapped; sleep infinity & wait']
+
+
 async def test_delete_with_grace_stops_and_the_sandbox_stays_visible(v1: V1) -> None:
-    sandbox_id = await start(v1)
+    sandbox_id = await start(v1, args=TRAPPED_SLEEPER)
+    await poll(lambda: _trapped(v1, sandbox_id), what="the sleeper's TERM trap")
     response = await v1.sandboxes.DeleteSandbox(
         pb.DeleteSandboxRequest(sandbox_id=sandbox_id, grace_period_seconds=5))
     assert response.sandbox.sandbox_id == sandbox_id
@@ -217,3 +224,7 @@ async def test_the_data_plane_and_templates_are_refused_with_a_reason(
     await expect_error(tp.SandboxTemplateServiceStub(channel).ListSandboxTemplates(
         tpb.ListSandboxTemplatesRequest()), grpc.StatusCode.UNIMPLEMENTED,
         reason="CWSANDBOX_NOT_IMPLEMENTED")
+
+
+async def _trapped(v1: V1, sandbox_id: str) -> bool | None:
+    return True if (await run(v1, sandbox_id, "test -e /tmp/trapped")).exit_code == 0 else None
