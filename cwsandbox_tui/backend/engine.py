@@ -37,6 +37,7 @@ from .errors import (
     snapshot_not_found,
 )
 from .faults import FaultPlan
+from .holds import ArchiveHold
 from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
@@ -140,6 +141,7 @@ class Engine:
                                on_running=self._on_running, owner_token=self.owner_token)
         self._archiving: dict[str, asyncio.Task[None]] = {}
         self.archive_rate: float | None = None  # bytes per second; None writes at full speed
+        self.archive_hold: ArchiveHold | None = None  # archives wait on it (tests only)
         self._stop_keys: dict[str, str] = {}
         self._deleting: dict[str, asyncio.Task[None]] = {}
         self._deleting_snapshots: dict[str, asyncio.Task[None]] = {}
@@ -515,6 +517,8 @@ class Engine:
     async def _archive(self, snap: SnapshotRow, live: LiveSandbox) -> None:
         assert live.layout.mount_dir is not None
         skipped: list[str] = []
+        if self.archive_hold is not None:
+            await self.archive_hold.wait()
         try:
             size = await asyncio.to_thread(create_archive, live.layout.mount_dir,
                                            self._archive_path(snap), live.row.spec.mount_size_bytes,

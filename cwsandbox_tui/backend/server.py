@@ -20,6 +20,7 @@ from .discovery_service import DiscoveryService
 from .engine import RUNNER_ID, Engine, owner_token
 from .faults import FaultPlan
 from .gate import Gate
+from .holds import HoldFile
 from .isolation import detect
 from .leases import live_leases
 from .seeding import seed_bulk
@@ -60,6 +61,7 @@ class ServerConfig:
     isolate: bool = True
     hidden: tuple[Path, ...] = ()
     archive_rate: float | None = None  # bytes per second for snapshot archives
+    hold_archives_while: Path | None = None  # archives wait while this path exists (tests)
     demo: bool = False
     seed_snapshots: int = 0
     seed_sandboxes: int = 0
@@ -147,6 +149,8 @@ class BackendServer:
                              hidden=self.config.hidden)
         self.engine.recover()
         self.engine.archive_rate = self.config.archive_rate
+        if self.config.hold_archives_while is not None:
+            self.engine.archive_hold = HoldFile(self.config.hold_archives_while)
         if self.config.seed_snapshots or self.config.seed_sandboxes:
             seed_bulk(self.engine, snapshots=self.config.seed_snapshots,
                       sandboxes=self.config.seed_sandboxes)

@@ -42,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     # seconds to linger after the last client's lease (the embedded backend's)
     parser.add_argument("--exit-when-unused", type=float, default=None, metavar="SECONDS",
                         help=argparse.SUPPRESS)
+    # tests: snapshot archives stay CREATING while this path exists
+    parser.add_argument("--hold-archives-while", type=Path, default=None, metavar="PATH",
+                        help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(data_dir=args.data_dir or paths.data_dir(), host=args.host,
                           port=args.port, api_key=api_key, faults=faults,
                           isolate=not args.no_isolation, hidden=(paths.config_dir(),),
-                          archive_rate=rate, demo=args.demo,
+                          archive_rate=rate, hold_archives_while=args.hold_archives_while,
+                          demo=args.demo,
                           seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes,
                           api=args.api)
     try:

@@ -13,7 +13,18 @@ from cwsandbox_tui.backend.server import read_state
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
 
-from .helpers import expect_error, get, sh_ok, start_sandbox, until
+from .helpers import (
+    FSS_CREATING,
+    FSS_READY,
+    expect_error,
+    get,
+    get_snapshot,
+    sh_ok,
+    snapshot,
+    start_sandbox,
+    until,
+    wait_snapshot,
+)
 from .serving import ServeProcess, processes_with, run_serve
 
 API_KEY = "serve-cli-key-9f8e7d6c5b4a"
@@ -95,6 +106,31 @@ async def test_serve_applies_the_fault_spec(tmp_path: Path) -> None:
                                    reason="CWSANDBOX_FSS_BACKEND_THROTTLED")
         assert found.retry_delay == pytest.approx(1.5)
         assert (await gateway.GetFileSystemSnapshotBucketConfig(request)).effective_bucket_name
+        assert await server.close() == 0
+    finally:
+        server.kill()
+
+
+async def test_serve_holds_archives_while_the_hold_file_exists(tmp_path: Path) -> None:
+    """The hidden test option: archives stay CREATING until the hold file is removed."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    server = await ServeProcess(tmp_path / "held", "--hold-archives-while", str(hold)).ready()
+    try:
+        gateway, _ = server.stubs()
+        sid = await start_sandbox(gateway)
+        held = (await snapshot(gateway, sid, wait=False)).file_system_snapshot_id
+        # a wait of a second runs out while the archive is held
+        found = await expect_error(snapshot(gateway, sid, key="waits", max_timeout=1),
+                                   grpc.StatusCode.DEADLINE_EXCEEDED,
+                                   reason="CWSANDBOX_FSS_WAIT_TIMEOUT")
+        assert (await get_snapshot(gateway, held)).status == FSS_CREATING
+        waited = found.metadata["file_system_snapshot_id"]
+        assert (await get_snapshot(gateway, waited)).status == FSS_CREATING
+        hold.unlink()
+        for snapshot_id in (held, waited):
+            ready = await wait_snapshot(gateway, snapshot_id, FSS_READY)
+            assert ready.size_bytes > 0
         assert await server.close() == 0
     finally:
         server.kill()

@@ -134,7 +134,9 @@ async def test_every_sandbox_process_dies_with_a_killed_backend_and_restart_repo
         tmp_path: Path) -> None:
     data_dir = tmp_path / "lifetime"
     token = owner_token(data_dir)
-    server = await ServeProcess(data_dir, "--archive-rate", "128Ki").ready()
+    hold = tmp_path / "hold-archives"  # never removed: the snapshot is CREATING at the kill
+    hold.touch()
+    server = await ServeProcess(data_dir, "--hold-archives-while", str(hold)).ready()
     execs: list[asyncio.Task[None]] = []
     try:
         gateway, streaming = server.stubs()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, ProgressBar
@@ -47,9 +49,10 @@ async def _start(app: DashboardApp, pilot: Pilot[None], *, mount: bool = True,
 async def test_snapshot_is_seen_creating_then_ready(
         app_factory: AppFactory, backend: BackendServer) -> None:
     assert backend.engine is not None
-    # A 6 MiB mount takes about six seconds to archive: time to switch views and list it while
-    # it is CREATING, even on a loaded machine (at three seconds, one CI run missed it).
-    backend.engine.archive_rate = 1 * MIB
+    # The archive waits for this (set only in the backend's process, no request can) so the
+    # snapshot is CREATING for as long as the checks below take, however loaded the machine.
+    release = asyncio.Event()
+    backend.engine.archive_hold = release
     app = app_factory(seed=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -76,7 +79,9 @@ async def test_snapshot_is_seen_creating_then_ready(
         [snap_id] = app.snapshots
         assert screen.table.cursor_id == snap_id
         assert "CREATING" in table_lines(app)[1]
+        assert server_snapshots(backend)[snap_id].status == states.FSS_CREATING
 
+        release.set()
         await settle(pilot)  # the job ends and refreshes
         assert app.snapshots[snap_id].status is SnapshotStatus.READY
         line = table_lines(app)[1]

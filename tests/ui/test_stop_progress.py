@@ -3,6 +3,8 @@ indeterminate bar above the footer (no API reports how much of an archive is wri
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.widgets import Footer, Label, ProgressBar
 
 from cwsandbox_tui.backend.server import BackendServer
@@ -13,20 +15,19 @@ from cwsandbox_tui.ui.widgets.tasks import TaskPanel, TaskRow
 from .conftest import AppFactory
 from .flows_support import note_titled, screen_text, settle, wait_for
 
-MIB = 2**20
-
 
 async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         app_factory: AppFactory, backend: BackendServer) -> None:
     assert backend.engine is not None
-    backend.engine.archive_rate = 2 * MIB  # 6 MiB: about three seconds of archiving
+    release = asyncio.Event()  # the archive waits for it: the phase stays on screen till then
+    backend.engine.archive_hold = release
     app = app_factory(seed=False)
     clock = app.client.clock
     assert isinstance(clock, FakeClock)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         sandbox = await app.client.start_sandbox(SandboxSpec(mount_path="/workspace"))
-        await app.client.add_file(sandbox.id, "/workspace/data.bin", bytes(6 * MIB))
+        await app.client.add_file(sandbox.id, "/workspace/notes.txt", b"keep me\n")
         await pilot.press("ctrl+r")
         await settle(pilot)
 
@@ -53,7 +54,8 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
                        and " 12s (deadline" in str(row.query_one(Label).render()),
                        "the elapsed time to be shown")
 
-        await settle(pilot, timeout=30)
+        release.set()
+        await settle(pilot)
         done = note_titled(app, "Stop sandbox with snapshot")
         assert done is not None
         snap_id = app.sandboxes[sandbox.id].stop_snapshot_id
