@@ -41,7 +41,10 @@ class TypeAheadApp(App[ReturnType]):
 
     def _watch_screens(self) -> None:
         """Call once the app runs: hold keys whenever a screen comes up unmounted."""
-        self.screen_change_signal.subscribe(self, self._screen_changed)
+        # At once: by default Textual calls back after the message being handled, and a view
+        # switched to from a callback run after a key (the command bar's result) would then
+        # get the next key before its hold began, half-built.
+        self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
         self._typing_into = None
@@ -62,19 +65,23 @@ class TypeAheadApp(App[ReturnType]):
                 pass
             if token == self._hold_token:
                 # Queued behind the focus changes the screen's on_mount asked for.
-                self.call_later(self._release_keys)
+                self.call_later(self._release_next_key, token)
 
         task = asyncio.get_running_loop().create_task(wait())
         self._hold_tasks.add(task)
         task.add_done_callback(self._hold_tasks.discard)
 
-    async def _release_keys(self) -> None:
-        held, self._held_keys = self._held_keys or [], None
-        while held:
-            await self._deliver_key(held.pop(0))
-            if self._held_keys is not None:  # that key brought up a screen: the rest wait too
-                self._held_keys[:0] = held
-                return
+    async def _release_next_key(self, token: int) -> None:
+        """Deliver the first held key, and the next one as a message of its own, so that what
+        this key started after it was handled (a screen's result callback switching views)
+        happens before the next key is read, as if the keys had come one by one."""
+        if token != self._hold_token or self._held_keys is None:
+            return  # a screen brought up since holds them until it has mounted
+        if not self._held_keys:
+            self._held_keys = None
+            return
+        await self._deliver_key(self._held_keys.pop(0))
+        self.call_later(self._release_next_key, token)
 
     def key_refused(self, key: str) -> bool:
         """Whether a key bound to a disabled action was reported (the app decides how)."""
@@ -94,6 +101,10 @@ class TypeAheadApp(App[ReturnType]):
         await super().on_event(event)
 
     async def _deliver_key(self, event: events.Key) -> None:
+        if not self._running:
+            # Shutting down (Textual's timers stop here too): the screens are being closed,
+            # and a key read now, the tail of a burst, has nowhere to go.
+            return
         focused: Widget | None = self.focused
         if isinstance(focused, TextField) and focused is not self._typing_into:
             # The first key since the field took the focus: its text is selected first, as

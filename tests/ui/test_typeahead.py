@@ -8,6 +8,10 @@ keys like that).
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from textual import events
 from textual._xterm_parser import XTermParser
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -18,7 +22,7 @@ from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 
 from .conftest import AppFactory
-from .flows_support import settle, wait_for
+from .flows_support import WAIT, settle, wait_for
 
 
 def burst(app: DashboardApp, text: str) -> None:
@@ -30,9 +34,19 @@ def burst(app: DashboardApp, text: str) -> None:
 
 
 async def keys_done(pilot: Pilot[None]) -> None:
-    """Until the app has taken every key (none held, nothing queued) and gone quiet."""
+    """Until the app has taken every key (none held, nothing queued) and gone quiet.
+
+    The driver hands each key to the app's queue from a task of its own, so right after
+    `burst` the keys may not be queued yet, and Pilot's idle check (process time against wall
+    time) passes early on a loaded machine. A callback sent the same way queues behind them.
+    """
     app = pilot.app
     assert isinstance(app, DashboardApp)
+    driver = app._driver
+    assert driver is not None
+    read = asyncio.Event()
+    driver.send_message(events.Callback(callback=read.set))
+    await wait_for(pilot, read.is_set, "the app to read every key of the burst")
     await wait_for(pilot, lambda: app.keys_held == 0, "held keys to be delivered")
     await settle(pilot)
 
@@ -95,6 +109,42 @@ async def test_burst_through_the_command_bar_into_a_new_view(app_factory: AppFac
         assert screen.filter_text == "fss-0000000000"
 
 
+async def test_keys_wait_for_a_view_switched_to_after_enter_to_mount(
+        app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`:snap` switches views from the command bar's result callback, which Textual runs after
+    the enter key; the keys read after it wait until the new view has mounted. They used to
+    reach it half-built: the `/` landed in its filter field (focused by Textual's auto-focus
+    before the view's own on_mount) or in nothing, and the rest went to the table."""
+    slash_read = asyncio.Event()
+
+    async def mounts_once_the_slash_is_read(self: SnapshotsScreen) -> None:
+        await asyncio.wait_for(slash_read.wait(), WAIT)
+
+    # (subclass first: TableScreen.on_mount, which focuses the table, runs after this)
+    monkeypatch.setattr(SnapshotsScreen, "on_mount", mounts_once_the_slash_is_read,
+                        raising=False)
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        reads = app.on_event
+
+        async def on_event(event: events.Event) -> None:
+            if isinstance(event, events.Key) and event.key == "slash":
+                slash_read.set()
+            await reads(event)
+
+        monkeypatch.setattr(app, "on_event", on_event)
+        burst(app, ":snap\r/fss-0000000000")
+        await keys_done(pilot)
+
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen) and slash_read.is_set()
+        field = screen.query_one("#filter-input", Input)
+        assert field.value == "fss-0000000000" and app.focused is field
+        assert screen.filter_text == "fss-0000000000"
+        assert screen.table.sort_column == "created"  # `s` (sort) never reached the table
+
+
 async def test_burst_with_tab_fills_each_field_of_a_form(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -110,3 +160,16 @@ async def test_burst_with_tab_fills_each_field_of_a_form(app_factory: AppFactory
         assert values["command"] == "; echo hi"
         assert values["tags"] == "team-a"
         assert not app.jobs
+
+
+async def test_keys_still_arriving_while_the_app_closes_are_dropped(
+        app_factory: AppFactory) -> None:
+    """The tail of a burst read after quitting began has no screen to go to: it is dropped,
+    where it used to fail the app with ScreenStackError (no screens on the stack)."""
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        burst(app, ":snap\r/fss-0000000000" * 3)
+    # Leaving `run_test` closed the screens while those keys were still being read; it
+    # re-raises an error of the app's, as it did here before the fix.
+    assert app._exception is None
