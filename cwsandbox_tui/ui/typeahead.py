@@ -26,7 +26,9 @@ from .widgets.textfield import TextField
 
 ReturnType = TypeVar("ReturnType")
 
-HOLD_LIMIT = 2.0  # seconds keys may wait for a screen that never finishes mounting
+# Seconds keys may wait for a screen that never finishes mounting: a safety net only, wide
+# enough for a loaded machine, where a screen can take seconds and must not get keys half-built.
+HOLD_LIMIT = 10.0
 
 
 class TypeAheadApp(App[ReturnType]):

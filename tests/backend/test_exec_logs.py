@@ -251,7 +251,7 @@ async def test_logs_follow_half_close_is_not_the_end_and_close_is(
     # follow with the send side half-closed right away: it keeps following
     call = streaming.StreamLogs(iter([spb.LogStreamRequest(
         init=spb.LogStreamInit(sandbox_id=sid, follow=True))]))
-    first = await asyncio.wait_for(call.read(), 5)
+    first = await asyncio.wait_for(call.read(), 15)
     assert first.data.data == b"a\n"
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(call.read())), 0.3)

@@ -146,7 +146,7 @@ async def test_sandbox_processes_die_with_their_stop(backend: BackendServer, gat
     await wait_status(gateway, sid, TERMINAL)
     # The kernel ends what is left in the sandbox's pid namespace once its init is gone, and
     # that takes a moment to be reaped.
-    await until(lambda: not ours & _sleepers(), timeout=5,
+    await until(lambda: not ours & _sleepers(), timeout=20,
                 what="the sandbox's processes to be gone")
 
 

@@ -14,7 +14,7 @@ from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
-WAIT = 8.0  # seconds a condition may take before a test gives up
+WAIT = 20.0  # seconds a condition may take before a test gives up (a loaded 2-core CI box)
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: str,
