@@ -33,7 +33,7 @@ from ..proto.v1 import sandbox_pb2 as pb
 from ..proto.v1 import settings_pb2 as spb
 from ..proto.v1 import volume_pb2 as vpb
 from . import errors
-from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from
+from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from, tty_frames
 from .models import (
     BucketConfig,
     BucketMode,
@@ -407,7 +407,7 @@ class Adapter:
             call.cancel()
         raise errors.SandboxError("Exec failed: the stream ended without an exit status")
 
-    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+    def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
                        inbox: asyncio.Queue[TerminalInput | None]
                        ) -> AsyncIterator[bytes | ExecExit]:
         """A TTY exec (`init.tty`, as SDK 1.22.0's `Sandbox.shell()` sends it): what `inbox`
@@ -426,23 +426,7 @@ class Adapter:
                     yield pb.ExecStreamRequest(stdin=item.data)
 
         call = self._sandboxes.StreamExec(requests(), metadata=self._metadata)
-        try:
-            async for reply in call:
-                kind = reply.WhichOneof("message")
-                if kind == "output":
-                    yield reply.output.data
-                elif kind == "exit":
-                    yield ExecExit(reply.exit.exit_code)
-                    return
-                elif kind == "error":
-                    raise errors.SandboxError(
-                        f"Shell failed ({reply.error.code}): {reply.error.message}",
-                        reason=reply.error.code)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
-        raise errors.SandboxError("Shell failed: the stream ended without an exit status")
+        return tty_frames(call, "message", sandbox_id)
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
                    timeout: float | None = None, resume_session: str = "",

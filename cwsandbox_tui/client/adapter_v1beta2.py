@@ -206,6 +206,28 @@ def bucket_from(m: pb.FileSystemSnapshotBucketConfig) -> BucketConfig:
         effective_bucket_name=m.effective_bucket_name)
 
 
+async def tty_frames(call: Any, oneof: str, sandbox_id: str) -> AsyncIterator[bytes | ExecExit]:
+    """What a TTY exec's answer stream `call` shows, then its exit; both generations name the
+    frames alike (output, exit, error) in a oneof named `oneof`."""
+    try:
+        async for reply in call:
+            kind = reply.WhichOneof(oneof)
+            if kind == "output":
+                yield reply.output.data
+            elif kind == "exit":
+                yield ExecExit(reply.exit.exit_code)
+                return
+            elif kind == "error":
+                raise errors.SandboxError(
+                    f"Shell failed ({reply.error.code}): {reply.error.message}",
+                    reason=reply.error.code)
+    except grpc.aio.AioRpcError as error:
+        raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
+    finally:
+        call.cancel()
+    raise errors.SandboxError("Shell failed: the stream ended without an exit status")
+
+
 def failure_from(error: grpc.aio.AioRpcError) -> errors.RpcFailure:
     """Decode the status and its AIP-193 details (first ErrorInfo / RetryInfo wins)."""
     reason: str | None = None
@@ -402,7 +424,7 @@ class Adapter:
             call.cancel()
         raise errors.SandboxError("Exec failed: the stream ended without an exit status")
 
-    async def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
+    def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
                        inbox: asyncio.Queue[TerminalInput | None]
                        ) -> AsyncIterator[bytes | ExecExit]:
         """A TTY exec: what `inbox` holds is typed or resized; yields what the terminal shows,
@@ -420,23 +442,7 @@ class Adapter:
                     yield spb.ExecStreamRequest(stdin=spb.ExecStreamData(data=item.data))
 
         call = self._streaming.StreamExec(requests(), metadata=self._metadata)
-        try:
-            async for reply in call:
-                kind = reply.WhichOneof("response")
-                if kind == "output":
-                    yield reply.output.data
-                elif kind == "exit":
-                    yield ExecExit(reply.exit.exit_code)
-                    return
-                elif kind == "error":
-                    raise errors.SandboxError(
-                        f"Shell failed ({reply.error.code}): {reply.error.message}",
-                        reason=reply.error.code)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
-        raise errors.SandboxError("Shell failed: the stream ended without an exit status")
+        return tty_frames(call, "response", sandbox_id)
 
     async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
                    timeout: float | None = None, resume_session: str = "",
