@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import traceback
-from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,31 +32,11 @@ from cwsandbox import (
     Secret,
     Session,
 )
+from scenario_steps import raised, step, steps
 
 TAG = "sdk-peer-api"
 SLEEP = ("/bin/sh", "-c", "exec sleep infinity")
-steps: dict[str, Any] = {}
 started: list[Sandbox] = []
-
-
-def step(name: str) -> Callable[[Callable[[], Any]], None]:
-    def run(body: Callable[[], Any]) -> None:
-        try:
-            steps[name] = body()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the pytest side
-            steps[name] = {"error": type(exc).__name__, "message": str(exc),
-                           "mro": [k.__name__ for k in type(exc).__mro__],
-                           "traceback": traceback.format_exc()[-3000:]}
-    return run
-
-
-def raised(call: Callable[[], Any]) -> dict[str, Any]:
-    try:
-        value = call()
-    except Exception as exc:  # noqa: BLE001
-        return {"raised": type(exc).__name__, "mro": [k.__name__ for k in type(exc).__mro__],
-                "reason": getattr(exc, "reason", None), "message": str(exc)}
-    return {"raised": None, "value": repr(value)[:300]}
 
 
 def sandbox(*args: str, tags: list[str] | None = None, **kwargs: Any) -> Sandbox:

@@ -18,42 +18,17 @@ import hashlib
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, suppress
 from typing import Any
 
 import cwsandbox
 from cwsandbox import FileSystemSnapshotOptions, Sandbox
+from scenario_steps import raised, step, steps
 
 TAG = "sdk-peer-files"
 MOUNT = "/workspace"
 SIZE = 3 * 2**20 + 12345  # a few MB, not a multiple of the SDK's 1 MiB chunks
-steps: dict[str, Any] = {}
-
-
-def step(name: str) -> Callable[[Callable[[], Any]], None]:
-    def run(body: Callable[[], Any]) -> None:
-        try:
-            steps[name] = body()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the pytest side
-            steps[name] = {"error": type(exc).__name__, "message": str(exc),
-                           "mro": [k.__name__ for k in type(exc).__mro__],
-                           "traceback": traceback.format_exc()[-3000:]}
-    return run
-
-
-def raised(call: Callable[[], Any]) -> dict[str, Any]:
-    """What the SDK raised for `call`: class chain, reason, filepath and message."""
-    try:
-        value = call()
-    except Exception as exc:  # noqa: BLE001
-        return {"raised": type(exc).__name__, "mro": [k.__name__ for k in type(exc).__mro__],
-                "reason": getattr(exc, "reason", None),
-                "filepath": getattr(exc, "filepath", None),
-                "metadata": dict(getattr(exc, "metadata", None) or {}),
-                "message": str(exc)}
-    return {"raised": None, "value": repr(value)[:200]}
 
 
 def sha(data: bytes) -> str:

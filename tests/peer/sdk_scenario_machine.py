@@ -16,38 +16,16 @@ import json
 import os
 import platform
 import sys
-import traceback
-from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
 import cwsandbox
 from cwsandbox import NetworkOptions, ResourceOptions, Sandbox, Session
+from scenario_steps import raised, step, steps
 
 TAG = "sdk-peer-machine"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-steps: dict[str, Any] = {}
 started: list[Sandbox] = []
-
-
-def step(name: str) -> Callable[[Callable[[], Any]], None]:
-    def run(body: Callable[[], Any]) -> None:
-        try:
-            steps[name] = body()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the pytest side
-            steps[name] = {"error": type(exc).__name__, "message": str(exc),
-                           "mro": [k.__name__ for k in type(exc).__mro__],
-                           "traceback": traceback.format_exc()[-3000:]}
-    return run
-
-
-def raised(call: Callable[[], Any]) -> dict[str, Any]:
-    try:
-        value = call()
-    except Exception as exc:  # noqa: BLE001
-        return {"raised": type(exc).__name__, "mro": [k.__name__ for k in type(exc).__mro__],
-                "message": str(exc)}
-    return {"raised": None, "value": repr(value)}
 
 
 def sandbox(*args: str, **kwargs: Any) -> Sandbox:
