@@ -50,6 +50,13 @@ def _scenario_env(url: str, api_key: str | None, debug: bool) -> dict[str, str]:
     return env
 
 
+def ok(steps: dict[str, Any], name: str) -> Any:
+    """A scenario step's recorded value, which must not be an error the SDK raised."""
+    value = steps[name]
+    assert not (isinstance(value, dict) and "error" in value), json.dumps(value, indent=1)
+    return value
+
+
 def run_scenario_json(sdk_python: Path, scenario: Path, url: str, cwd: Path,
                       timeout: float) -> dict[str, Any]:
     """Run a scenario script in the SDK's venv against `url`; the JSON it printed last."""

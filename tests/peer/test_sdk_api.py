@@ -6,12 +6,12 @@ accessors, log and list filters, `cwsandbox.wait`, snapshot and stop options, ty
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_official_sdk as official
+from test_official_sdk import ok
 
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
@@ -47,12 +47,6 @@ def steps(sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     result = asyncio.run(scenario())
     assert result["sdk_version"] == official.SDK_VERSION
     return result["steps"]  # type: ignore[no-any-return]
-
-
-def ok(steps: dict[str, Any], name: str) -> dict[str, Any]:
-    value = steps[name]
-    assert not (isinstance(value, dict) and "error" in value), json.dumps(value, indent=1)
-    return value  # type: ignore[no-any-return]
 
 
 def refused(value: dict[str, Any], words: str) -> None:

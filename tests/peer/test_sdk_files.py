@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import test_official_sdk as official
+from test_official_sdk import ok
 
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 
@@ -46,12 +47,6 @@ def steps(sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     result = asyncio.run(scenario())
     assert result["sdk_version"] == official.SDK_VERSION
     return result["steps"]  # type: ignore[no-any-return]
-
-
-def ok(steps: dict[str, Any], name: str) -> dict[str, Any]:
-    value = steps[name]
-    assert "error" not in value, json.dumps(value, indent=1)
-    return value  # type: ignore[no-any-return]
 
 
 def file_error(seen: dict[str, Any], path: str, reason: str | None) -> str:

@@ -4,7 +4,6 @@ and exec against our backend (see sdk_scenario_machine.py for what it does)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 import test_official_sdk as official
+from test_official_sdk import ok
 
 from cwsandbox_tui.backend.discovery import machine_architecture
 from cwsandbox_tui.backend.faults import Trigger
@@ -46,12 +46,6 @@ def steps(sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     result = asyncio.run(scenario())
     assert result["sdk_version"] == official.SDK_VERSION
     return result["steps"]  # type: ignore[no-any-return]
-
-
-def ok(steps: dict[str, Any], name: str) -> dict[str, Any]:
-    value = steps[name]
-    assert not (isinstance(value, dict) and "error" in value), json.dumps(value, indent=1)
-    return value  # type: ignore[no-any-return]
 
 
 def test_list_runners(steps: dict[str, Any]) -> None:
