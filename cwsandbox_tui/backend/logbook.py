@@ -37,6 +37,29 @@ class LogLine:
     offset: int  # cumulative bytes of data up to and including this line
 
 
+class TimePrefix:
+    """Log text as `kubectl logs --timestamps` shows it (and the SDKs document): each line
+    starts with its RFC 3339 time; a line stored in pieces is prefixed once."""
+
+    def __init__(self) -> None:
+        self._at_line_start = True
+
+    def __call__(self, line: LogLine) -> bytes:
+        text = line.data
+        if self._at_line_start:
+            text = rfc3339(line.timestamp).encode() + b" " + text
+        self._at_line_start = line.data.endswith(b"\n")
+        return text
+
+
+def rfc3339(seconds: float) -> str:
+    """`2026-11-29T07:22:49.123456789Z`, the form Kubernetes prefixes log lines with."""
+    whole = int(seconds)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{nanos:09d}Z"
+
+
 class LogBook:
     def __init__(self, path: Path) -> None:
         self.path = path

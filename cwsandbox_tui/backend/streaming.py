@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from .engine import Engine
 from .errors import ApiError, internal_error, invalid
 from .exec_session import Exited, Output, Started, run_exec
 from .limits import check_request
+from .logbook import TimePrefix
 from .runtime import LiveSandbox
 from .service import timestamp
 from .terminal import EndOfInput, Resize, TtyEvent, TtyInput, check_window, tty_session
@@ -158,7 +158,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
             await asyncio.Event().wait()  # half-close alone does not end the stream
 
         watcher = asyncio.ensure_future(closed_by_client())
-        at_line_start = True
+        stamped = TimePrefix() if init.timestamps else None
         lines = book.lines(follow=init.follow, tail=tail, since=since,
                            skip_bytes=init.resume_offset if resuming else 0).__aiter__()
         try:
@@ -171,15 +171,9 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 line = step.result()
                 if line is None:
                     break
-                text = line.data
-                if init.timestamps:
-                    # As `kubectl logs --timestamps` (and the SDK's docs) have it: each line
-                    # starts with its time; offsets still count the output alone.
-                    if at_line_start:
-                        text = rfc3339(line.timestamp).encode() + b" " + text
-                    at_line_start = line.data.endswith(b"\n")
+                text = stamped(line) if stamped else line.data  # offsets count output alone
                 data = spb.LogStreamData(data=text, session_id=session, offset=line.offset)
-                if init.timestamps:
+                if stamped:
                     data.timestamp.CopyFrom(timestamp(line.timestamp))
                 yield spb.LogStreamResponse(data=data)
             yield spb.LogStreamResponse(complete=spb.LogStreamComplete())
@@ -234,10 +228,4 @@ async def _stdin_of(requests: AsyncIterator[spb.ExecStreamRequest]) -> AsyncIter
             return
 
 
-def rfc3339(seconds: float) -> str:
-    """`2026-11-29T07:22:49.123456789Z`, the form Kubernetes prefixes log lines with."""
-    whole = int(seconds)
-    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{stamp}.{nanos:09d}Z"
 

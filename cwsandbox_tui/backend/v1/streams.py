@@ -22,8 +22,8 @@ from ..engine import Engine
 from ..errors import ApiError, internal_error, invalid
 from ..exec_session import ExecEvent, Exited, Output, Started, exit_code, run_exec
 from ..limits import check_request
+from ..logbook import TimePrefix
 from ..store import SandboxRow
-from ..streaming import rfc3339
 from ..terminal import EndOfInput, Resize, TtyInput, check_window, tty_session
 from . import convert
 from .common import required
@@ -172,17 +172,11 @@ async def stream_logs(engine: Engine, request: pb.StreamLogsRequest, context: An
     since = (request.since_time.ToNanoseconds() / 1e9
              if request.HasField("since_time") and not resuming else None)
     book = engine.runtime.logbook_for(sandbox_id)
-    at_line_start = True
+    stamped = TimePrefix() if request.timestamps else None
     async for line in book.lines(follow=request.follow,
                                  tail=0 if resuming else request.tail_lines, since=since,
                                  skip_bytes=request.resume_log_offset if resuming else 0):
-        data = line.data
-        if request.timestamps:
-            # As `kubectl logs --timestamps` has it (and SDK 1.22.0 only passes `data` on):
-            # each line starts with its time; offsets still count the output alone.
-            if at_line_start:
-                data = rfc3339(line.timestamp).encode() + b" " + data
-            at_line_start = line.data.endswith(b"\n")
+        data = stamped(line) if stamped else line.data  # (SDK 1.22.0 passes `data` on)
         entry = pb.LogEntry(data=data, log_session_id=session, next_log_offset=line.offset)
         convert.stamp(entry.timestamp, line.timestamp)
         yield entry
