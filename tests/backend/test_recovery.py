@@ -139,6 +139,8 @@ async def test_sigkill_mid_archive_then_restart(tmp_path: Path) -> None:
 
         caught = (await snapshot(gateway, sid, wait=False)).file_system_snapshot_id
         assert (await get_snapshot(gateway, caught)).status == FSS_CREATING
+        # killed once the archive's file is there (its thread may not have opened it yet)
+        await until(lambda: bool(partials(data_dir)), what="the archive being written")
         server.process.send_signal(signal.SIGKILL)
         assert await server.exited() == -signal.SIGKILL
         await server.close()
