@@ -42,7 +42,7 @@ from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
 from .runtime import LiveSandbox, Runtime
 from .sandboxfs import FileProblem
-from .start_files import StartFile, check_start_files
+from .start_files import MOUNTED_FILES, FileFields, StartFile, check_start_files
 from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
@@ -240,11 +240,12 @@ class Engine:
     # sandboxes
     def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = "",
               ask: PlacementAsk | None = None,
-              files: Sequence[tuple[str, bytes]] = ()) -> SandboxRow:
+              files: Sequence[tuple[str, bytes]] = (),
+              file_fields: FileFields = MOUNTED_FILES) -> SandboxRow:
         """Start a sandbox; a create retried with the same `request_id` gets the first one,
         and the same id with a different request is refused. `files` (path, content) are
-        written into it before its command runs."""
-        asked = json.dumps([asdict(spec), restore_from,
+        written into it before its command runs (`file_fields` names them in errors)."""
+        asked = json.dumps([asdict(spec), restore_from, asdict(ask) if ask else None,
                             [hashlib.sha256(c).hexdigest() + p for p, c in files]],
                            sort_keys=True)
         earlier = self._create_requests.get(request_id) if request_id else None
@@ -257,13 +258,13 @@ class Engine:
                                metadata={"request_id": request_id, "sandbox_id": sandbox_id})
             with contextlib.suppress(ApiError):
                 return self.get(sandbox_id)
-        row = self._start(spec, restore_from, ask, files)
+        row = self._start(spec, restore_from, ask, files, file_fields)
         if request_id:
             self._create_requests[request_id] = (row.id, asked)
         return row
 
     def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None,
-               given: Sequence[tuple[str, bytes]]) -> SandboxRow:
+               given: Sequence[tuple[str, bytes]], file_fields: FileFields) -> SandboxRow:
         if not spec.command:
             raise invalid("command", "is required")
         if spec.max_lifetime_seconds < 0:
@@ -274,7 +275,7 @@ class Engine:
                 spec.mount_size or validation.DEFAULT_MOUNT_SIZE, "file_system.size")
         elif spec.mount_size or restore_from:
             raise invalid("file_system.mount_path", "is required when a size or snapshot is given")
-        files = check_start_files(given, spec.mount_path, MAX_FILE_BYTES)
+        files = check_start_files(given, spec.mount_path, MAX_FILE_BYTES, file_fields)
         applied = network.choose(self.network, spec.ingress_mode, spec.egress_mode,
                                  spec.exposed_ports)
         spec.ingress_mode, spec.egress_mode = applied.ingress_mode, applied.egress_mode

@@ -21,14 +21,25 @@ class StartFile:
     content: bytes
 
 
+@dataclass(frozen=True)
+class FileFields:
+    """How a request names its list of files and an entry's path and content."""
+
+    entries: str = "mounted_files"
+    path: str = "mount_path"
+    content: str = "file_content"
+
+
+MOUNTED_FILES = FileFields()  # v1beta2's Start
+
 def check_start_files(given: Sequence[tuple[str, bytes]], mount_path: str,
-                      max_bytes: int) -> list[StartFile]:
+                      max_bytes: int, names: FileFields = MOUNTED_FILES) -> list[StartFile]:
     """The files of a Start request, or INVALID_ARGUMENT naming the entry that cannot be."""
     areas = ["/tmp", *([mount_path] if mount_path else [])]
     files: list[StartFile] = []
     seen: set[str] = set()
     for index, (path, content) in enumerate(given):
-        where = f"mounted_files[{index}].mount_path"
+        where = f"{names.entries}[{index}].{names.path}"
         if not path:
             raise invalid(where, "is required")
         if "\x00" in path:
@@ -44,7 +55,7 @@ def check_start_files(given: Sequence[tuple[str, bytes]], mount_path: str,
         if normal in seen:
             raise invalid(where, f"{path!r} is given twice")
         if len(content) > max_bytes:
-            raise invalid(f"mounted_files[{index}].file_content",
+            raise invalid(f"{names.entries}[{index}].{names.content}",
                           f"is {len(content)} bytes, more than the limit of {max_bytes} bytes")
         seen.add(normal)
         files.append(StartFile(normal, content))

@@ -75,6 +75,9 @@ class SandboxSpec:
     limits: dict[str, str] = field(default_factory=dict)
     reserved: list[int] = field(default_factory=list)  # cpu millicores, memory bytes, gpus
     runtime: str = ""  # how the image was provided, said in the details
+    # kept and echoed by the v1 API (Kubernetes pod annotations upstream; nothing reads them)
+    annotations: dict[str, str] = field(default_factory=dict)
+    display_name: str = ""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ...proto.v1 import sandbox_pb2 as pb
 from ...proto.v1beta2 import gateway_pb2 as beta
 from .. import states
 from ..engine import RUNNER_ID
+from ..network import NONE
 from ..store import SandboxRow, SnapshotRow
 
 DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
@@ -65,6 +66,13 @@ def sandbox_message(row: SandboxRow) -> pb.Sandbox:
         volume.scratch.restore_from_snapshot_id = spec.restored_from
     message.spec.tags.extend(spec.tags)
     message.spec.max_lifetime_seconds = spec.max_lifetime_seconds
+    message.spec.annotations.update(spec.annotations)
+    message.display_name = spec.display_name
+    if any(values.get(kind) for values in (spec.requests, spec.limits)
+           for kind in ("cpu", "memory")):
+        _fill_requirements(container.resource_requirements, spec.requests, spec.limits)
+        _fill_requirements(message.status.effective_resource_requirements, spec.requests,
+                           spec.limits)
     status = message.status
     status.state = STATE_TO_V1.get(row.status, pb.STATE_UNSPECIFIED)  # type: ignore[assignment]
     status.state_reason = row.status_reason
@@ -75,8 +83,21 @@ def sandbox_message(row: SandboxRow) -> pb.Sandbox:
         stamp(status.end_time, row.ended_at)
     if row.exit_code is not None:
         status.exit_code = row.exit_code
-    status.runner_id = RUNNER_ID
+    status.runner_id = spec.runner_id or RUNNER_ID
+    if spec.runner_group_id:
+        status.runner_group_id = spec.runner_group_id
+    if spec.egress_mode:  # no DNS without egress (an isolated sandbox's namespace has none)
+        status.effective_dns_egress = (pb.DNS_EGRESS_MODE_DENY if spec.egress_mode == NONE
+                                       else pb.DNS_EGRESS_MODE_ALLOW)
     return message
+
+
+def _fill_requirements(target: pb.ResourceRequirements, requests: dict[str, str],
+                       limits: dict[str, str]) -> None:
+    for message, values in ((target.requests, requests), (target.limits, limits)):
+        for kind in ("cpu", "memory"):
+            if values.get(kind):
+                setattr(message, kind, values[kind])
 
 
 def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int, reason: str,

@@ -20,21 +20,14 @@ import grpc
 
 from ...proto.v1 import sandbox_pb2 as pb
 from ...proto.v1 import sandbox_pb2_grpc
-from .. import states
+from .. import images, states
 from ..engine import Engine, SandboxQuery
 from ..errors import ApiError, invalid
 from ..listing_wire import PageBytes, SnapshotWire, register_encoded
-from ..store import SandboxRow, SandboxSpec
-from . import convert, streams
+from ..store import SandboxRow
+from . import convert, create_spec, streams
 from .common import call, refuse, required
 
-# The engine names fields as v1beta2 does; these are their v1 names in a create request.
-_CREATE_FIELDS = {
-    "command": "sandbox.spec.containers[0].command",
-    "max_lifetime_seconds": "sandbox.spec.max_lifetime_seconds",
-    "file_system.mount_path": "sandbox.spec.containers[0].volume_mounts[0].mount_path",
-    "file_system.size": "sandbox.spec.volumes[0].scratch.size",
-}
 _DELETE_FIELDS = {"graceful_shutdown_seconds": "grace_period_seconds"}
 _FILE_FIELDS = {"filepath": "path"}
 
@@ -45,14 +38,17 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
         self._volume_names: dict[str, str] = {}  # sandbox id -> its scratch volume's name
         self._wire = SnapshotWire(engine.store, self._encode_snapshot)
         self._pages = PageBytes(engine.store)
+        self._machine = create_spec.Machine(engine.network, engine.isolation.isolated)
 
     # sandboxes
     async def CreateSandbox(self, request: pb.CreateSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
-            spec, restore = _engine_spec(request.sandbox.spec)
-            row = self.engine.start(spec, restore, request.request_id)
+            start = create_spec.engine_start(request.sandbox, self._machine)
+            await images.provide_soon(start.spec.container_image)  # probing a Python, off the loop
+            row = self.engine.start(start.spec, start.restore, request.request_id, ask=start.ask,
+                                    files=start.files, file_fields=create_spec.FILE_FIELDS)
             return convert.sandbox_message(row)
-        return await call(context, work, _CREATE_FIELDS, request=request)
+        return await call(context, work, create_spec.ENGINE_FIELDS, request=request)
 
     async def GetSandbox(self, request: pb.GetSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
@@ -238,54 +234,6 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
 
 refuse(SandboxService, "CreateSandboxFromTemplate", "CreateSandboxFromFile",
        "GetSandboxBuildLogs", "PurgeSandboxes", "ConnectSandbox")
-
-
-def _engine_spec(spec: pb.SandboxSpec) -> tuple[SandboxSpec, str]:
-    """The engine's spec from a v1 one: one container, at most one scratch volume."""
-    if not spec.containers:
-        raise invalid("sandbox.spec.containers", "one container is required")
-    if len(spec.containers) > 1:
-        raise invalid("sandbox.spec.containers",
-                      "the local backend runs one container per sandbox")
-    container = spec.containers[0]
-    if not container.name:
-        raise invalid("sandbox.spec.containers[0].name", "is required")
-    if container.working_dir:
-        raise invalid("sandbox.spec.containers[0].working_dir",
-                      "is not offered by the local backend (the command starts in the mount, "
-                      "or /tmp without one); use exec with a cwd instead")
-    if len(spec.volumes) > 1:
-        raise invalid("sandbox.spec.volumes",
-                      "the local backend gives a sandbox at most one scratch volume")
-    volume = spec.volumes[0] if spec.volumes else None
-    mount_path, size, restore = "", "", ""
-    if volume is not None:
-        if not volume.name:
-            raise invalid("sandbox.spec.volumes[0].name", "is required")
-        if volume.WhichOneof("source") == "volume_id":
-            raise invalid("sandbox.spec.volumes[0].volume_id",
-                          "mounting a registered volume is not offered by the local backend; "
-                          "use a scratch volume")
-        size = volume.scratch.size
-        restore = volume.scratch.restore_from_snapshot_id
-    for index, mount in enumerate(container.volume_mounts):
-        where = f"sandbox.spec.containers[0].volume_mounts[{index}]"
-        if volume is None or mount.volume != volume.name:
-            raise invalid(f"{where}.volume", f"names no volume of the sandbox: {mount.volume!r}")
-        if mount_path:
-            raise invalid(where, "the scratch volume is mounted once")
-        if not mount.mount_path:
-            raise invalid(f"{where}.mount_path", "is required")
-        mount_path = mount.mount_path
-    if volume is not None and not mount_path:
-        raise invalid("sandbox.spec.containers[0].volume_mounts",
-                      f"the scratch volume {volume.name!r} is not mounted")
-    return SandboxSpec(
-        command=container.command, args=list(container.args), container_image=container.image,
-        tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
-        mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
-        volume_name=volume.name if volume is not None else "", container_name=container.name,
-    ), restore
 
 
 def register(service: SandboxService, server: grpc.aio.Server) -> None:

@@ -1,0 +1,362 @@
+"""A v1 `SandboxSpec` as the engine's start: every field honoured, or refused by its name.
+
+Honoured: one container (name, image, command, args, environment), its `files` (written into
+the sandbox's /tmp or its mount before the command runs, as v1beta2's `mounted_files`), its
+resources and the spec's `runner_ids` (placement, as v1beta2's), one scratch volume mounted
+once, tags, lifetime, `annotations` and `display_name` (kept and echoed), network and security
+asks this machine already enforces (deny egress/ingress, no DNS, no capabilities, uid 0).
+
+Refused with INVALID_ARGUMENT naming the field (AIP-193), never dropped: whatever asks for
+something this backend cannot give (services, secret stores, image pull credentials, object
+storage, network ids and configs, egress or ingress the sandbox has no network for, GPUs,
+instance types, runtime classes, serverless mode, privilege, probes...).
+
+A field left at its default is not an ask: that is what SDK 1.22.0 sends unless told otherwise
+(`Sandbox.run()` fills only the container's name, image, command and args, the scratch volume
+of `FileSystemSnapshotOptions`, tags, lifetime and `mode` UNSPECIFIED, or CKS with runner ids).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+
+from ...proto.v1 import runtime_class_pb2 as runtime_pb
+from ...proto.v1 import sandbox_pb2 as pb
+from .. import network
+from ..discovery import PlacementAsk, ResourceAsk
+from ..errors import invalid
+from ..start_files import FileFields
+from ..store import SandboxSpec
+
+SPEC = "sandbox.spec"
+CONTAINER = f"{SPEC}.containers[0]"
+NETWORK = f"{SPEC}.network"
+SECURITY = f"{CONTAINER}.security_context"
+FILE_FIELDS = FileFields(entries=f"{CONTAINER}.files", path="path", content="content")
+
+# The engine names fields as v1beta2 does; these are their v1 names in a create request.
+ENGINE_FIELDS = {
+    "command": f"{CONTAINER}.command",
+    "max_lifetime_seconds": f"{SPEC}.max_lifetime_seconds",
+    "file_system.mount_path": f"{CONTAINER}.volume_mounts[0].mount_path",
+    "file_system.size": f"{SPEC}.volumes[0].scratch.size",
+    "resource_requests.cpu": f"{CONTAINER}.resource_requirements.requests.cpu",
+    "resource_requests.memory": f"{CONTAINER}.resource_requirements.requests.memory",
+}
+
+# Kubernetes annotation keys: an optional DNS-subdomain prefix and '/', then a name.
+_ANNOTATION_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What this backend can give a sandbox."""
+
+    network: network.NetworkOffer
+    isolated: bool
+
+    @property
+    def has_egress(self) -> bool:
+        return network.NONE not in self.network.egress_modes
+
+    @property
+    def has_ingress(self) -> bool:
+        return network.NONE not in self.network.ingress_modes
+
+
+@dataclass
+class EngineStart:
+    """What `Engine.start` takes for one create."""
+
+    spec: SandboxSpec
+    restore: str = ""
+    ask: PlacementAsk = field(default_factory=PlacementAsk)
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def engine_start(sandbox: pb.Sandbox, machine: Machine) -> EngineStart:
+    """The engine's start from a v1 sandbox, or INVALID_ARGUMENT naming the first field that
+    asks for what this machine cannot give (checked before any state changes)."""
+    spec = sandbox.spec
+    container = _one_container(spec)
+    _refuse_unoffered(spec)
+    _check_mode(spec)
+    _check_network(spec.network, machine)
+    _check_container(container, machine)
+    volume_name, mount_path, size, restore = _scratch_volume(spec, container)
+    annotations = _annotations(spec)
+    requests, limits = _resources(container)
+    for index, runner_id in enumerate(spec.runner_ids):
+        if not runner_id:
+            raise invalid(f"{SPEC}.runner_ids[{index}]", "must not be empty")
+    engine_spec = SandboxSpec(
+        command=container.command, args=list(container.args), container_image=container.image,
+        tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
+        mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
+        volume_name=volume_name, container_name=container.name, annotations=annotations,
+        display_name=sandbox.display_name)
+    ask = PlacementAsk(runner_ids=tuple(spec.runner_ids), requests=requests, limits=limits)
+    return EngineStart(engine_spec, restore, ask,
+                       [(entry.path, entry.content) for entry in container.files])
+
+
+def _one_container(spec: pb.SandboxSpec) -> pb.Container:
+    if not spec.containers:
+        raise invalid(f"{SPEC}.containers", "one container is required")
+    if len(spec.containers) > 1:
+        raise invalid(f"{SPEC}.containers", "the local backend runs one container per sandbox")
+    container = spec.containers[0]
+    if not container.name:
+        raise invalid(f"{CONTAINER}.name", "is required")
+    return container
+
+
+def _refuse_unoffered(spec: pb.SandboxSpec) -> None:
+    if spec.services:
+        raise invalid(f"{SPEC}.services", "the local backend publishes no services: a sandbox "
+                                          "here gets no endpoint and no ingress from outside")
+    if spec.network_ids:
+        raise invalid(f"{SPEC}.network_ids", "the local backend has no sandbox networks to "
+                                             "attach")
+    if spec.network_config_id:
+        raise invalid(f"{SPEC}.network_config_id", "the local backend has no network "
+                                                   "configurations")
+    if spec.object_storage_access.ByteSize():
+        raise invalid(f"{SPEC}.object_storage_access", "cannot be honoured: the local backend "
+                                                       "has no object storage")
+    if spec.instance_type:
+        raise invalid(f"{SPEC}.instance_type", "the local backend has no instance types: a "
+                                               "sandbox runs on this machine as it is")
+    if spec.runtime_class:
+        raise invalid(f"{SPEC}.runtime_class", "the local backend has no runtime classes to "
+                                               "choose from (sandboxes run under bubblewrap, "
+                                               "or unisolated)")
+    selection = spec.runtime_class_selection
+    if selection not in runtime_pb.RuntimeClass.values():
+        raise invalid(f"{SPEC}.runtime_class_selection", f"{selection} is not a RuntimeClass")
+    if selection not in (runtime_pb.RUNTIME_CLASS_UNSPECIFIED,
+                         runtime_pb.RUNTIME_CLASS_CPU_DEFAULT):
+        raise invalid(f"{SPEC}.runtime_class_selection",
+                      f"{runtime_pb.RuntimeClass.Name(selection)} is not offered by the local "
+                      "backend; it offers RUNTIME_CLASS_CPU_DEFAULT only")
+
+
+def _check_mode(spec: pb.SandboxSpec) -> None:
+    if spec.mode not in pb.SandboxMode.values():
+        raise invalid(f"{SPEC}.mode", f"{spec.mode} is not a SandboxMode")
+    if spec.mode == pb.SANDBOX_MODE_SERVERLESS:
+        raise invalid(f"{SPEC}.mode", "the local backend has no serverless pool: its one "
+                                      "runner takes SANDBOX_MODE_CKS (or the mode unset)")
+
+
+def _check_network(options: pb.NetworkOptions, machine: Machine) -> None:
+    """Network asks against what sandboxes here have: with isolation, a network namespace
+    holding only loopback (no egress, no ingress, no DNS); without it, the host's network."""
+    if options.dns_egress not in pb.DNSEgressMode.values():
+        raise invalid(f"{NETWORK}.dns_egress", f"{options.dns_egress} is not a DNSEgressMode")
+    for index, egress in enumerate(options.egress):
+        _check_egress_rule(egress, f"{NETWORK}.egress[{index}]")
+    for index, ingress in enumerate(options.ingress):
+        _check_ingress_rule(ingress, f"{NETWORK}.ingress[{index}]")
+    if options.deny_egress and options.egress:
+        raise invalid(f"{NETWORK}.egress", "cannot be combined with deny_egress")
+    none = ("sandboxes here have no network (each has its own network namespace holding only "
+            "loopback)")
+    shared = "sandboxes here share the host's network (the backend runs them unisolated)"
+    if machine.has_egress:
+        if options.deny_egress:
+            raise invalid(f"{NETWORK}.deny_egress", f"cannot be honoured: {shared}")
+        if options.dns_egress == pb.DNS_EGRESS_MODE_DENY:
+            raise invalid(f"{NETWORK}.dns_egress", f"DNS cannot be denied: {shared}")
+    else:
+        if options.egress:
+            raise invalid(f"{NETWORK}.egress", f"no egress can be granted: {none}")
+        if options.dns_egress == pb.DNS_EGRESS_MODE_ALLOW:
+            raise invalid(f"{NETWORK}.dns_egress", f"DNS cannot be allowed: {none}")
+    if machine.has_ingress:
+        if options.deny_ingress:
+            raise invalid(f"{NETWORK}.deny_ingress", f"cannot be honoured: {shared}")
+    elif options.ingress:
+        raise invalid(f"{NETWORK}.ingress", f"no ingress can be granted: {none}")
+
+
+def _check_ports(ports: list[pb.PortRange], where: str) -> None:
+    for index, port in enumerate(ports):
+        at = f"{where}.ports[{index}]"
+        if not 1 <= port.port <= 65535:
+            raise invalid(f"{at}.port", f"{port.port} is not a port number (1-65535)")
+        if port.end_port and not port.port <= port.end_port <= 65535:
+            raise invalid(f"{at}.end_port", f"{port.end_port} is not a port from {port.port} "
+                                             "to 65535")
+        if port.protocol and port.protocol.upper() not in ("TCP", "UDP", "SCTP"):
+            raise invalid(f"{at}.protocol", "must be TCP, UDP or SCTP")
+
+
+def _check_cidr(block: pb.CidrBlock, where: str) -> None:
+    for name, value in ((f"{where}.cidr", block.cidr),
+                        *((f"{where}.except[{i}]", v)
+                          for i, v in enumerate(getattr(block, "except")))):
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise invalid(name, "is not a CIDR block like 10.0.0.0/8") from None
+
+
+def _check_egress_rule(rule: pb.EgressRule, where: str) -> None:
+    destination = rule.WhichOneof("destination")
+    if destination is None or (destination == "any" and not rule.any):
+        raise invalid(where, "names no destination (cidr, https_hostname, tenant, any or "
+                             "selector)")
+    if destination == "cidr":
+        _check_cidr(rule.cidr, f"{where}.cidr")
+    if destination == "https_hostname" and not rule.https_hostname:
+        raise invalid(f"{where}.https_hostname", "must not be empty")
+    if destination == "tenant" and rule.tenant not in pb.TenantScope.values():
+        raise invalid(f"{where}.tenant", f"{rule.tenant} is not a TenantScope")
+    _check_ports(list(rule.ports), where)
+
+
+def _check_ingress_rule(rule: pb.IngressRule, where: str) -> None:
+    source = rule.WhichOneof("source")
+    if source is None or (source == "any" and not rule.any):
+        raise invalid(where, "names no source (cidr, tenant or any)")
+    if source == "cidr":
+        _check_cidr(rule.cidr, f"{where}.cidr")
+    if source == "tenant" and rule.tenant not in pb.TenantScope.values():
+        raise invalid(f"{where}.tenant", f"{rule.tenant} is not a TenantScope")
+    _check_ports(list(rule.ports), where)
+
+
+def _check_container(container: pb.Container, machine: Machine) -> None:
+    if container.working_dir:
+        raise invalid(f"{CONTAINER}.working_dir",
+                      "is not offered by the local backend (the command starts in the mount, "
+                      "or /tmp without one); use exec with a cwd instead")
+    if container.secret_stores:
+        raise invalid(f"{CONTAINER}.secret_stores", "the local backend has no secret stores to "
+                                                    "inject secrets from")
+    if container.image_pull_credentials.ByteSize():
+        raise invalid(f"{CONTAINER}.image_pull_credentials",
+                      "the local backend pulls no images (the command runs on this machine's "
+                      "own root file system), so it cannot use registry credentials")
+    if container.startup_probe.ByteSize():
+        raise invalid(f"{CONTAINER}.startup_probe", "the local backend runs no probes")
+    _check_security(container.security_context, machine)
+
+
+def _check_security(context: pb.SecurityContext, machine: Machine) -> None:
+    if context.privileged:
+        raise invalid(f"{SECURITY}.privileged", "sandboxes here never run privileged: every "
+                                                "capability is dropped")
+    if context.allow_privilege_escalation:
+        raise invalid(f"{SECURITY}.allow_privilege_escalation",
+                      "sandboxes here run with no_new_privs: no privilege can be gained")
+    if context.capabilities_add:
+        raise invalid(f"{SECURITY}.capabilities_add", "sandboxes here run with every "
+                                                      "capability dropped; none can be added")
+    if context.seccomp_profile:
+        raise invalid(f"{SECURITY}.seccomp_profile", "the local backend applies no seccomp "
+                                                     "profiles")
+    unisolated = "the backend runs sandboxes unisolated on this machine"
+    for name in ("run_as_user", "run_as_group"):
+        if context.HasField(name):
+            value = getattr(context, name)
+            if not machine.isolated:
+                raise invalid(f"{SECURITY}.{name}", f"cannot be chosen: {unisolated}, as its "
+                                                    "own user")
+            if value != 0:
+                raise invalid(f"{SECURITY}.{name}", f"{value} cannot be given: a sandbox runs "
+                                                    "as 0 in its own user namespace")
+    if not machine.isolated:
+        # Without the namespace nothing of what follows is enforced; an explicit ask for it
+        # is refused rather than dropped.
+        if context.read_only_root_filesystem:
+            raise invalid(f"{SECURITY}.read_only_root_filesystem",
+                          f"cannot be honoured: {unisolated}")
+        if context.HasField("allow_privilege_escalation"):
+            raise invalid(f"{SECURITY}.allow_privilege_escalation",
+                          f"cannot be enforced: {unisolated}")
+        if context.capabilities_drop and os.geteuid() == 0:
+            raise invalid(f"{SECURITY}.capabilities_drop",
+                          f"cannot be enforced: {unisolated}, as root")
+
+
+def _scratch_volume(spec: pb.SandboxSpec, container: pb.Container
+                    ) -> tuple[str, str, str, str]:
+    """(volume name, mount path, size, snapshot to restore) of the one scratch volume."""
+    if len(spec.volumes) > 1:
+        raise invalid(f"{SPEC}.volumes",
+                      "the local backend gives a sandbox at most one scratch volume")
+    volume = spec.volumes[0] if spec.volumes else None
+    mount_path, size, restore = "", "", ""
+    if volume is not None:
+        where = f"{SPEC}.volumes[0]"
+        if not volume.name:
+            raise invalid(f"{where}.name", "is required")
+        if volume.WhichOneof("source") == "volume_id":
+            raise invalid(f"{where}.volume_id",
+                          "mounting a registered volume is not offered by the local backend; "
+                          "use a scratch volume")
+        medium = volume.scratch.medium
+        if medium not in pb.StorageMedium.values():
+            raise invalid(f"{where}.scratch.medium", f"{medium} is not a StorageMedium")
+        if medium == pb.STORAGE_MEDIUM_MEMORY:
+            raise invalid(f"{where}.scratch.medium", "scratch volumes here are directories on "
+                                                     "disk (STORAGE_MEDIUM_DISK)")
+        size = volume.scratch.size
+        restore = volume.scratch.restore_from_snapshot_id
+    for index, mount in enumerate(container.volume_mounts):
+        where = f"{CONTAINER}.volume_mounts[{index}]"
+        if volume is None or mount.volume != volume.name:
+            raise invalid(f"{where}.volume", f"names no volume of the sandbox: {mount.volume!r}")
+        if mount_path:
+            raise invalid(where, "the scratch volume is mounted once")
+        if not mount.mount_path:
+            raise invalid(f"{where}.mount_path", "is required")
+        if mount.read_only:
+            raise invalid(f"{where}.read_only", "the scratch volume is mounted writable only")
+        if mount.sub_path:
+            raise invalid(f"{where}.sub_path", "the scratch volume is mounted whole (no "
+                                               "sub_path)")
+        mount_path = mount.mount_path
+    if volume is not None and not mount_path:
+        raise invalid(f"{CONTAINER}.volume_mounts",
+                      f"the scratch volume {volume.name!r} is not mounted")
+    return (volume.name if volume is not None else ""), mount_path, size, restore
+
+
+def _annotations(spec: pb.SandboxSpec) -> dict[str, str]:
+    annotations = dict(spec.annotations)
+    for index, key in enumerate(sorted(annotations)):
+        prefix, _, name = key.rpartition("/")
+        if (not _ANNOTATION_NAME.fullmatch(name)
+                or (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)))
+                or ("/" in key and not prefix)):
+            raise invalid(f"{SPEC}.annotations",
+                          f"key #{index + 1} is not a Kubernetes annotation key (an optional "
+                          "DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.')")
+    return annotations
+
+
+def _resources(container: pb.Container) -> tuple[ResourceAsk, ResourceAsk]:
+    """Requests and limits; the older `resources` field stands for requests when
+    `resource_requirements` asks nothing."""
+    requirements = container.resource_requirements
+    requests = _resource_ask(requirements.requests,
+                             f"{CONTAINER}.resource_requirements.requests")
+    limits = _resource_ask(requirements.limits, f"{CONTAINER}.resource_requirements.limits")
+    if requests.empty and limits.empty:
+        requests = _resource_ask(container.resources, f"{CONTAINER}.resources")
+    return requests, limits
+
+
+def _resource_ask(message: pb.Resources, where: str) -> ResourceAsk:
+    if message.gpu.ByteSize():
+        raise invalid(f"{where}.gpu", "sandboxes here are given no GPU devices")
+    ask = ResourceAsk(cpu=message.cpu, memory=message.memory)
+    ask.amounts(where)  # INVALID_ARGUMENT naming `where`.cpu / .memory for a bad quantity
+    return ask
