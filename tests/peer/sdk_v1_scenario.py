@@ -32,6 +32,8 @@ from cwsandbox import (
     SandboxFailedError,
     SandboxNotFoundError,
     SandboxTimeoutError,
+    SandboxValidationError,
+    Secret,
     SnapshotNotFoundError,
     Volume,
 )
@@ -66,6 +68,17 @@ def raised(name: str, call: Any, *kinds: type) -> None:
         record(name, {"raised": None})
     except CWSandboxError as exc:
         record(name, {**error_info(exc), "expected": isinstance(exc, kinds)})
+
+
+def refused(name: str, **kwargs: Any) -> None:
+    """A create the backend must refuse naming the field: the SDK's SandboxValidationError."""
+    try:
+        Sandbox.run("sleep", "600", tags=[TAG, "refused"], **kwargs).wait()
+        record(name, {"raised": None})
+    except CWSandboxError as exc:
+        record(name, {**error_info(exc), "fields": [
+            v.field for v in getattr(exc, "field_violations", ())],
+            "expected": isinstance(exc, SandboxValidationError)})
 
 
 def snapshot_record(snap: Any) -> dict[str, Any]:
@@ -328,6 +341,19 @@ def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
                            "ready": [v.volume_id for v in Volume.list(states=["ready"]).result()],
                            "elsewhere": len(Volume.list(runner_ids=["elsewhere"]).result())})
     volume.delete().result()
+
+    # 14. create fields: honoured (files, a runner pin, resources, annotations), or refused by
+    # the field's name
+    given = run("sleep", "600", runner_ids=["local-runner"], annotations={"team": "peer"},
+                mounted_files=[{"mount_path": "/tmp/given/conf.txt", "file_content": "given\n"}],
+                resources={"requests": {"cpu": "100m", "memory": "64Mi"}})
+    given.wait()
+    record("create_fields", {"cat": given.exec(["cat", "/tmp/given/conf.txt"]).result().stdout,
+                             "runner_id": given.runner_id})
+    given.stop().result()
+    refused("refused_secrets", secrets=[Secret(store="vault", name="TOKEN")])
+    refused("refused_privileged", security_context={"privileged": True})
+    refused("refused_file", mounted_files=[{"mount_path": "/etc/app.conf", "file_content": "x"}])
     raised("from_template", lambda: Sandbox.run_from_template("tmpl-1", tags=[TAG]).wait(),
            CWSandboxError)
     raised("from_file", lambda: Sandbox.run_from_file(

@@ -170,6 +170,14 @@ def _check_rest_of_the_api(s: dict[str, Any]) -> None:
     assert s["log_windows"] == {"since_past": ["line-one", "line-two"], "since_future": []}
     assert handle["on_runner"] == len(handle["running"]) and handle["on_no_runner"] == 0
     assert handle["in_container"] == "main\n"
+    assert s["create_fields"] == {"cat": "given\n", "runner_id": "local-runner"}
+    container = "sandbox.spec.containers[0]"
+    for step, field_name in (("refused_secrets", f"{container}.secret_stores"),
+                             ("refused_privileged", f"{container}.security_context.privileged"),
+                             ("refused_file", f"{container}.files[0].path")):
+        assert s[step].get("expected") is True, (step, s[step])
+        assert s[step]["fields"] == [field_name], (step, s[step])
+        assert field_name in s[step]["message"]
 
 
 @dataclass
