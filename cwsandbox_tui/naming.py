@@ -35,8 +35,10 @@ def cpu_millicores(value: str) -> int | None:
     match = _CPU.match(value.strip())
     if not match:
         return None
-    amount = float(match.group(1))
-    return int(amount if match.group(2) else amount * 1000)
+    amount = float(match.group(1)) * (1 if match.group(2) else 1000)
+    if amount == float("inf"):
+        return None  # 1e400-like digits: not a CPU amount
+    return int(amount)
 
 
 def cpu_problem(value: str) -> str | None:

@@ -207,6 +207,8 @@ async def test_a_network_mode_not_enforced_here_is_refused(gateway: Gateway) -> 
     ("cpu", "lots", "resource_requests.cpu"),
     ("memory", "12 parsecs", "resource_requests.memory"),
     ("cpu", "-1", "resource_requests.cpu"),
+    # too many digits for a float: INVALID_ARGUMENT, not INTERNAL
+    pytest.param("cpu", "9" * 400, "resource_requests.cpu", id="cpu-endless"),
 ])
 async def test_bad_quantities_name_the_field(gateway: Gateway, name: str, value: str,
                                              field_name: str) -> None:

@@ -301,6 +301,8 @@ REFUSED = {
                    f"{SECURITY}.allow_privilege_escalation"),
     "capabilities": (_set("containers[0].security_context.capabilities_add", ["NET_ADMIN"]),
                      f"{SECURITY}.capabilities_add"),
+    "capability name": (_set("containers[0].security_context.capabilities_drop", ["NET RAW"]),
+                        f"{SECURITY}.capabilities_drop[0]"),
     "seccomp": (_set("containers[0].security_context.seccomp_profile", "RuntimeDefault"),
                 f"{SECURITY}.seccomp_profile"),
     "another user": (_set("containers[0].security_context.run_as_user", 1000),
@@ -312,6 +314,7 @@ REFUSED = {
     "gpu by type": (_set("containers[0].resources.gpu.type", "A100"), f"{C0}.resources.gpu"),
     "bad cpu": (_set("containers[0].resource_requirements.limits.cpu", "lots"),
                 f"{C0}.resource_requirements.limits.cpu"),
+    "endless cpu": (_set("containers[0].resources.cpu", "9" * 400), f"{C0}.resources.cpu"),
     "bad memory": (_set("containers[0].resources.memory", "-1Gi"), f"{C0}.resources.memory"),
     "requests over limits": (
         lambda r: (_set("containers[0].resource_requirements.requests.cpu", "2")(r),

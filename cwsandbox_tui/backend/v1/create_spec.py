@@ -49,6 +49,7 @@ ENGINE_FIELDS = {
 
 # Kubernetes annotation keys: an optional DNS-subdomain prefix and '/', then a name.
 _ANNOTATION_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_CAPABILITY = re.compile(r"[A-Za-z][A-Za-z_]{0,63}")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -249,6 +250,10 @@ def _check_container(container: pb.Container, machine: Machine) -> None:
 
 
 def _check_security(context: pb.SecurityContext, machine: Machine) -> None:
+    for index, name in enumerate(context.capabilities_drop):
+        if not _CAPABILITY.fullmatch(name):
+            raise invalid(f"{SECURITY}.capabilities_drop[{index}]",
+                          "is not a capability name such as NET_RAW or ALL")
     if context.privileged:
         raise invalid(f"{SECURITY}.privileged", "sandboxes here never run privileged: every "
                                                 "capability is dropped")
