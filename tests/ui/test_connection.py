@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,18 @@ def _backend_pid(data_dir: Path) -> int | None:
         pid = json.loads((data_dir / "backend.json").read_text()).get("pid")
         return pid if isinstance(pid, int) else None
     return None
+
+
+def _demo_seeded(data_dir: Path) -> bool:
+    """Whether the backend finished seeding the demo (it seeds after it starts answering)."""
+    path = data_dir / "state.sqlite3"
+    if not path.exists():
+        return False
+    with contextlib.suppress(sqlite3.Error), \
+            contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT value FROM settings WHERE key = 'demo_seeded'").fetchone()
+        return row is not None and row[0] == "1"
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -60,6 +73,9 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
     app = DashboardApp(plan.connect, refresh_interval=0.5)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.loaded, "the first load", timeout=30)
+        # The demo's snapshots are made after the backend starts answering: killed before they
+        # are all made, the next backend makes them again, and the delete below may find none
+        await wait_for(pilot, lambda: _demo_seeded(data_dir), "the demo's records", timeout=60)
         first = _backend_pid(data_dir)
         assert first is not None and _alive(first)
         backend_pids.append(first)
