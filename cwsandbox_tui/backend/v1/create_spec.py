@@ -22,6 +22,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...proto.v1 import runtime_class_pb2 as runtime_pb
 from ...proto.v1 import sandbox_pb2 as pb
@@ -116,26 +117,47 @@ def _one_container(spec: pb.SandboxSpec) -> pb.Container:
     return container
 
 
+# Fields of a spec, a container and its security context that ask for what this backend
+# cannot give, each with why; a field left at its default asks nothing.
+_SPEC_UNOFFERED = (
+    ("services", "the local backend publishes no services: a sandbox here gets no endpoint and "
+                 "no ingress from outside"),
+    ("network_ids", "the local backend has no sandbox networks to attach"),
+    ("network_config_id", "the local backend has no network configurations"),
+    ("object_storage_access", "cannot be honoured: the local backend has no object storage"),
+    ("instance_type", "the local backend has no instance types: a sandbox runs on this machine "
+                      "as it is"),
+    ("runtime_class", "the local backend has no runtime classes to choose from (sandboxes run "
+                      "under bubblewrap, or unisolated)"),
+)
+_CONTAINER_UNOFFERED = (
+    ("working_dir", "is not offered by the local backend (the command starts in the mount, or "
+                    "/tmp without one); use exec with a cwd instead"),
+    ("secret_stores", "the local backend has no secret stores to inject secrets from"),
+    ("image_pull_credentials", "the local backend pulls no images (the command runs on this "
+                               "machine's own root file system), so it cannot use registry "
+                               "credentials"),
+    ("startup_probe", "the local backend runs no probes"),
+)
+_SECURITY_UNOFFERED = (
+    ("privileged", "sandboxes here never run privileged: every capability is dropped"),
+    ("allow_privilege_escalation", "sandboxes here run with no_new_privs: no privilege can be "
+                                   "gained"),
+    ("capabilities_add", "sandboxes here run with every capability dropped; none can be added"),
+    ("seccomp_profile", "the local backend applies no seccomp profiles"),
+)
+
+
+def _refuse_asked(message: Any, where: str, unoffered: tuple[tuple[str, str], ...]) -> None:
+    """INVALID_ARGUMENT naming the first field of `message` in `unoffered` that asks anything."""
+    for name, why in unoffered:
+        value = getattr(message, name)
+        if value.ByteSize() if hasattr(value, "ByteSize") else value:
+            raise invalid(f"{where}.{name}", why)
+
+
 def _refuse_unoffered(spec: pb.SandboxSpec) -> None:
-    if spec.services:
-        raise invalid(f"{SPEC}.services", "the local backend publishes no services: a sandbox "
-                                          "here gets no endpoint and no ingress from outside")
-    if spec.network_ids:
-        raise invalid(f"{SPEC}.network_ids", "the local backend has no sandbox networks to "
-                                             "attach")
-    if spec.network_config_id:
-        raise invalid(f"{SPEC}.network_config_id", "the local backend has no network "
-                                                   "configurations")
-    if spec.object_storage_access.ByteSize():
-        raise invalid(f"{SPEC}.object_storage_access", "cannot be honoured: the local backend "
-                                                       "has no object storage")
-    if spec.instance_type:
-        raise invalid(f"{SPEC}.instance_type", "the local backend has no instance types: a "
-                                               "sandbox runs on this machine as it is")
-    if spec.runtime_class:
-        raise invalid(f"{SPEC}.runtime_class", "the local backend has no runtime classes to "
-                                               "choose from (sandboxes run under bubblewrap, "
-                                               "or unisolated)")
+    _refuse_asked(spec, SPEC, _SPEC_UNOFFERED)
     selection = spec.runtime_class_selection
     if selection not in runtime_pb.RuntimeClass.values():
         raise invalid(f"{SPEC}.runtime_class_selection", f"{selection} is not a RuntimeClass")
@@ -233,19 +255,7 @@ def _check_ingress_rule(rule: pb.IngressRule, where: str) -> None:
 
 
 def _check_container(container: pb.Container, machine: Machine) -> None:
-    if container.working_dir:
-        raise invalid(f"{CONTAINER}.working_dir",
-                      "is not offered by the local backend (the command starts in the mount, "
-                      "or /tmp without one); use exec with a cwd instead")
-    if container.secret_stores:
-        raise invalid(f"{CONTAINER}.secret_stores", "the local backend has no secret stores to "
-                                                    "inject secrets from")
-    if container.image_pull_credentials.ByteSize():
-        raise invalid(f"{CONTAINER}.image_pull_credentials",
-                      "the local backend pulls no images (the command runs on this machine's "
-                      "own root file system), so it cannot use registry credentials")
-    if container.startup_probe.ByteSize():
-        raise invalid(f"{CONTAINER}.startup_probe", "the local backend runs no probes")
+    _refuse_asked(container, CONTAINER, _CONTAINER_UNOFFERED)
     _check_security(container.security_context, machine)
 
 
@@ -254,18 +264,7 @@ def _check_security(context: pb.SecurityContext, machine: Machine) -> None:
         if not _CAPABILITY.fullmatch(name):
             raise invalid(f"{SECURITY}.capabilities_drop[{index}]",
                           "is not a capability name such as NET_RAW or ALL")
-    if context.privileged:
-        raise invalid(f"{SECURITY}.privileged", "sandboxes here never run privileged: every "
-                                                "capability is dropped")
-    if context.allow_privilege_escalation:
-        raise invalid(f"{SECURITY}.allow_privilege_escalation",
-                      "sandboxes here run with no_new_privs: no privilege can be gained")
-    if context.capabilities_add:
-        raise invalid(f"{SECURITY}.capabilities_add", "sandboxes here run with every "
-                                                      "capability dropped; none can be added")
-    if context.seccomp_profile:
-        raise invalid(f"{SECURITY}.seccomp_profile", "the local backend applies no seccomp "
-                                                     "profiles")
+    _refuse_asked(context, SECURITY, _SECURITY_UNOFFERED)
     unisolated = "the backend runs sandboxes unisolated on this machine"
     for name in ("run_as_user", "run_as_group"):
         if context.HasField(name):
