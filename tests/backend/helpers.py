@@ -320,3 +320,17 @@ async def until_logged(streaming: Streaming, sandbox_id: str, text: bytes,
         return logged if text in logged else None
 
     return await poll(check, timeout, f"{text!r} in the log of {sandbox_id}")
+
+
+def wire_listing(engine: Any, wire: Any, response: Any, page_size: int = 7) -> list[Any]:
+    """Every snapshot through `wire`'s encoded pages of `page_size`, parsed as `response` (a
+    generation's ListFileSystemSnapshotsResponse), checking each page's token."""
+    rows: list[Any] = []
+    token = ""
+    while True:
+        keys, token = engine.snapshot_page_keys(token, page_size)
+        reply = response.FromString(wire.page(keys, token))
+        assert reply.next_page_token == token
+        rows += reply.file_system_snapshots
+        if not token:
+            return rows

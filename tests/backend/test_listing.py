@@ -22,6 +22,7 @@ from .helpers import (
     start_sandbox,
     stop,
     wait_status,
+    wire_listing,
 )
 
 
@@ -248,24 +249,13 @@ async def test_pages_stay_whole_when_the_kept_messages_fill_their_budget(
     ids = seed_snapshots(backend, 25)
     wire = SnapshotWire(store, encode_snapshot, budget=10 * (SnapshotWire.ENTRY_OVERHEAD + 200))
 
-    def listing() -> list[pb.FileSystemSnapshot]:
-        rows: list[pb.FileSystemSnapshot] = []
-        token = ""
-        while True:
-            keys, token = backend.engine.snapshot_page_keys(token, 7)  # type: ignore[union-attr]
-            reply = pb.ListFileSystemSnapshotsResponse.FromString(wire.page(keys, token))
-            assert reply.next_page_token == token
-            rows += reply.file_system_snapshots
-            if not token:
-                return rows
-
-    first = listing()
+    first = wire_listing(backend.engine, wire, pb.ListFileSystemSnapshotsResponse)
     assert [s.file_system_snapshot_id for s in first] == ids
     assert 0 < len(wire) < 25 and wire.size_bytes <= 10 * (SnapshotWire.ENTRY_OVERHEAD + 200)
     store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)  # a kept one
     store.update_snapshot(ids[24], size_bytes=77)  # one never kept
     store.delete_snapshot(ids[3])
-    second = listing()
+    second = wire_listing(backend.engine, wire, pb.ListFileSystemSnapshotsResponse)
     assert [s.file_system_snapshot_id for s in second] == [i for i in ids if i != ids[3]]
     assert second[0].status == pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
     assert second[-1].size_bytes == 77

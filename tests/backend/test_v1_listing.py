@@ -18,7 +18,7 @@ from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as beta
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
 
-from .helpers import FSS_READY, INVALID, expect_error
+from .helpers import FSS_READY, INVALID, expect_error, wire_listing
 from .v1_helpers import V1, VOLUME, start, wait_snapshot
 
 
@@ -138,23 +138,12 @@ async def test_v1_pages_stay_whole_when_the_kept_messages_fill_their_budget(
     budget = 10 * (SnapshotWire.ENTRY_OVERHEAD + 150)
     wire = SnapshotWire(engine.store, SandboxService(engine)._encode_snapshot, budget=budget)
 
-    def whole() -> list[pb.FileSystemSnapshot]:
-        rows: list[pb.FileSystemSnapshot] = []
-        token = ""
-        while True:
-            keys, token = engine.snapshot_page_keys(token, 7)
-            reply = pb.ListFileSystemSnapshotsResponse.FromString(wire.page(keys, token))
-            assert reply.next_page_token == token
-            rows += reply.file_system_snapshots
-            if not token:
-                return rows
-
-    first = whole()
+    first = wire_listing(engine, wire, pb.ListFileSystemSnapshotsResponse)
     assert [s.file_system_snapshot_id for s in first] == ids
     assert 0 < len(wire) < 25 and wire.size_bytes <= budget
     engine.store.update_snapshot(ids[0], size_bytes=99)  # a kept one
     engine.store.update_snapshot(ids[24], size_bytes=77)  # one never kept
-    second = whole()
+    second = wire_listing(engine, wire, pb.ListFileSystemSnapshotsResponse)
     assert (second[0].size_bytes, second[-1].size_bytes) == (99, 77)
     assert second == [built(backend, i) for i in ids]
     assert wire.size_bytes <= budget
