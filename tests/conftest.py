@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cwsandbox_tui.backend.faults import FaultPlan
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig, read_state
+from cwsandbox_tui.backend.server import BackendServer, read_state
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
+from tests.backend.serving import serving
 
 
 @pytest.fixture(autouse=True)
@@ -61,12 +61,8 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def backend(data_dir: Path) -> AsyncIterator[BackendServer]:
     """A running backend on a free loopback port; `backend.faults` can be changed live."""
-    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1)))
-    await server.start()
-    try:
+    async with serving(data_dir) as server:
         yield server
-    finally:
-        await server.stop(grace=0)
 
 
 @pytest.fixture

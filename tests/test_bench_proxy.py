@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cwsandbox_tui.backend.faults import FaultPlan
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
+from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.errors import AuthenticationError, CwsError, SnapshotNotFoundError
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.client.retry import NO_RETRY
+from tests.backend.serving import serving
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "proxy-test-key"
@@ -26,13 +26,8 @@ KEY = "proxy-test-key"
 
 @pytest.fixture
 async def backend(data_dir: Path) -> AsyncIterator[BackendServer]:
-    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
-                                        api_key=KEY))
-    await server.start()
-    try:
+    async with serving(data_dir, api_key=KEY) as server:
         yield server
-    finally:
-        await server.stop(grace=0)
 
 
 @pytest.fixture

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from cwsandbox_tui.backend.server import read_state
+from cwsandbox_tui.backend.faults import FaultPlan
+from cwsandbox_tui.backend.server import BackendServer, ServerConfig, read_state
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -107,3 +111,16 @@ def processes_with(marker: str) -> list[int]:
         if marker.encode() in cmdline and state != b"Z":
             found.append(int(entry.name))
     return found
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, **config: Any) -> AsyncIterator[BackendServer]:
+    """A backend running in this process on a free loopback port (seeded faults, none set),
+    stopped at once afterwards; `config` sets any other ServerConfig field."""
+    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
+                                        **config))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cwsandbox_tui.backend.faults import FaultPlan
-from cwsandbox_tui.backend.server import BackendServer, ServerConfig
+from cwsandbox_tui.backend.server import BackendServer
+from tests.backend.serving import serving
 
 PER_GENERATION = {"test_commands", "test_generations", "test_bulk_round_trips", "test_shell"}
 
@@ -26,10 +26,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 async def backend(data_dir: Path, api: str) -> AsyncIterator[BackendServer]:
-    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
-                                        api=api))
-    await server.start()
-    try:
+    async with serving(data_dir, api=api) as server:
         yield server
-    finally:
-        await server.stop(grace=0)

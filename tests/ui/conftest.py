@@ -12,7 +12,6 @@ import pytest
 from textual.widgets import Input
 
 from cwsandbox_tui.backend import states
-from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
@@ -20,6 +19,7 @@ from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.generations import make_adapter
 from cwsandbox_tui.ui.app import DashboardApp
+from tests.backend.serving import serving
 
 # 2026-11-26 12:00:00 UTC: every age on screen is measured from here.
 FIXED_NOW = 1_795_694_400.0
@@ -82,13 +82,8 @@ def api() -> str:
 @pytest.fixture
 async def backend(data_dir: Path, api: str) -> AsyncIterator[BackendServer]:
     """A running backend on a free loopback port, serving `api`."""
-    server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
-                                        api=api))
-    await server.start()
-    try:
+    async with serving(data_dir, api=api) as server:
         yield server
-    finally:
-        await server.stop(grace=0)
 
 
 def make_client(backend: BackendServer, *, read_only: bool = False, fake_clock: bool = True,
