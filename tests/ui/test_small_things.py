@@ -178,3 +178,21 @@ async def test_a_form_the_server_refuses_comes_back_with_what_was_typed(
         assert (values["image"], values["command"], values["tags"]) == \
             ("alpine:3", "sleep 5", "team-z")
         assert "The server did not start it" in screen_text(app)
+
+
+async def test_a_filter_that_hides_every_row_says_so_not_that_there_are_none(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        total = len(app.screen.query_one("RowTable").rows)  # type: ignore[attr-defined]
+        assert total > 0
+        await pilot.press(*"/status=ready", "enter")  # one burst: sandboxes are never READY
+        await wait_for(pilot, lambda: any("matches the filter" in line
+                                          for line in table_lines(app)), "the empty view")
+        lines = [line.rstrip() for line in table_lines(app)]
+        assert f"  None of the {total} matches the filter (esc clears it)." in lines
+        assert not any("No sandboxes" in line for line in lines)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any("sb-" in line for line in table_lines(app)),
+                       "the rows back")

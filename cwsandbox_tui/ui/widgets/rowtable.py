@@ -658,7 +658,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         if index >= len(self.view):
             if index == 0:
                 style = base + self.get_component_rich_style("rowtable--empty")
-                return Strip([Segment(set_cell_size(f"  {self.empty_text}", width), style)], width)
+                said = (f"None of the {len(self.rows)} matches the filter (esc clears it)."
+                        if self.rows else self.empty_text)
+                return Strip([Segment(set_cell_size(f"  {said}", width), style)], width)
             return Strip.blank(width, base)
         return self._row_strip(index, width, base)
 
