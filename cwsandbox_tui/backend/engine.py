@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -37,6 +36,7 @@ from .errors import (
     snapshot_not_found,
 )
 from .faults import FaultPlan
+from .fstree import remove_tree
 from .holds import ArchiveHold
 from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
@@ -176,7 +176,7 @@ class Engine:
                            "the backend started again")
             self.store.update_sandbox(row.id, status=states.FAILED, ended_at=now,
                                       status_reason=reason)
-            shutil.rmtree(self.runtime.layout_for(row).tmp_dir, ignore_errors=True)
+            remove_tree(self.runtime.layout_for(row).tmp_dir)
         # An archive is dropped once no record refers to it any more, so each record lets go
         # of its archive before the archive is dropped.
         for snap in self.store.snapshots_with_status(states.FSS_CREATING):
@@ -190,6 +190,20 @@ class Engine:
         removed = remove_partials(self.buckets_dir) + self._remove_orphans()
         if removed:
             log.info("removed %d partial or orphaned archive(s) left by an earlier run", removed)
+        gone = self._remove_orphan_sandbox_dirs()
+        if gone:
+            log.info("removed the directories of %d deleted sandbox(es)", gone)
+
+    def _remove_orphan_sandbox_dirs(self) -> int:
+        """Directories of sandboxes that have no record any more (a delete the backend did not
+        finish, or one whose directory an earlier version could not remove)."""
+        root = self.runtime.root
+        if not root.is_dir():
+            return 0
+        orphans = [p for p in root.iterdir() if self.store.get_sandbox(p.name) is None]
+        for path in orphans:
+            remove_tree(path)
+        return len(orphans)
 
     def _remove_orphans(self) -> int:
         """Archives no record refers to (a delete that raced the archive's rename)."""
@@ -312,8 +326,7 @@ class Engine:
         if source is not None and live.layout.mount_dir is not None:
             try:
                 await asyncio.to_thread(restore_archive, self._archive_path(source),
-                                        live.layout.mount_dir)
-                await asyncio.to_thread(self.isolation.hand_over_tree, live.layout.mount_dir)
+                                        live.layout.mount_dir, self.isolation.owner_ids)
             except Exception as exc:
                 reason = "restoring the snapshot failed"
                 if isinstance(exc, ArchiveError):
@@ -493,7 +506,7 @@ class Engine:
             await asyncio.gather(*map(asyncio.shield, list(live.archives)),
                                  return_exceptions=True)
         self.store.delete_sandbox(sandbox_id)
-        await asyncio.to_thread(shutil.rmtree, self.runtime.sandbox_dir(sandbox_id), True)
+        await asyncio.to_thread(remove_tree, self.runtime.sandbox_dir(sandbox_id))
 
     # snapshots
     def _archive_path(self, snap: SnapshotRow) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 
 from .errors import ApiError, invalid
+from .fstree import remove_tree
 
 VALIDATING, READY, ERROR = "validating", "ready", "error"
 _ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -131,7 +132,7 @@ class Volumes:
 
     def delete(self, volume_id: str) -> VolumeRecord:
         record = self.get(volume_id)
-        shutil.rmtree(self._dir(volume_id), ignore_errors=True)
+        remove_tree(self._dir(volume_id))
         return record
 
     def capacity(self) -> int:
