@@ -195,14 +195,10 @@ class Isolation:
         if self.owner is not None:
             os.chown(path, self.owner.uid, self.owner.gid, follow_symlinks=False)
 
-    def hand_over_tree(self, root: Path) -> None:
-        """`hand_over` a directory and everything under it (after a restore)."""
-        if self.owner is None:
-            return
-        self.hand_over(root)
-        for base, dirs, files in os.walk(root):
-            for name in dirs + files:
-                self.hand_over(Path(base, name))
+    @property
+    def owner_ids(self) -> tuple[int, int] | None:
+        """(uid, gid) that what the backend makes in a sandbox's area is given to, if any."""
+        return (self.owner.uid, self.owner.gid) if self.owner is not None else None
 
     def close(self) -> None:
         if self.stage is not None:
