@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cwsandbox_tui.backend.archives import ArchiveError, create_archive, restore_archive
+from cwsandbox_tui.backend.fstree import MAX_DEPTH
 
 MTIME = 1_700_000_000
 
@@ -121,3 +122,19 @@ def test_a_truncated_archive_is_said_to_be_damaged(tmp_path: Path) -> None:
     archive.write_bytes(archive.read_bytes()[:60_000])
     with pytest.raises(ArchiveError, match="damaged or unreadable"):
         restore_archive(archive, tmp_path / "out")
+
+
+def test_a_tree_deeper_than_the_walk_allows_is_refused_with_the_reason(tmp_path: Path) -> None:
+    source = tmp_path / "mount"
+    source.mkdir()
+    fd = os.open(source, os.O_RDONLY)
+    for _ in range(MAX_DEPTH + 5):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    archive = tmp_path / "a.tar"
+    with pytest.raises(ArchiveError, match=f"more than {MAX_DEPTH} deep"):
+        create_archive(source, archive, limit_bytes=1 << 30)
+    assert not archive.exists() and not list(tmp_path.glob(".*.partial"))
