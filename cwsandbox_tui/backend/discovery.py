@@ -88,7 +88,16 @@ class Profile:
 
     @property
     def profile_id(self) -> str:
-        return f"{self.runner_id}/{self.name}"
+        """The id a sandbox placed on it reports: the name discovery advertises."""
+        return self.name
+
+    def pinned_by(self, pin: str) -> bool:
+        return pins_profile(pin, self.runner_id, self.name)
+
+
+def pins_profile(pin: str, runner_id: str, profile_name: str) -> bool:
+    """Whether a `profile_ids` pin names a profile: by its name, or qualified by its runner."""
+    return pin in (profile_name, f"{runner_id}/{profile_name}")
 
 
 @dataclass(frozen=True)
@@ -279,10 +288,9 @@ class Catalogue:
         """
         for runner_id in ask.runner_ids:
             self.runner(runner_id)
-        known_ids = {p.profile_id for p in self.profiles()}
         known_names = {p.name for p in self.profiles()}
         for profile_id in ask.profile_ids:
-            if profile_id not in known_ids:
+            if not any(p.pinned_by(profile_id) for p in self.profiles()):
                 raise ApiError(grpc.StatusCode.NOT_FOUND, f"profile {profile_id!r} not found",
                                reason="CWSANDBOX_PROFILE_NOT_FOUND",
                                metadata={"profile_id": profile_id})
@@ -309,7 +317,7 @@ class Catalogue:
             if ask.runner_ids and runner.runner_id not in ask.runner_ids:
                 continue
             for profile in runner.profiles:
-                if ask.profile_ids and profile.profile_id not in ask.profile_ids:
+                if ask.profile_ids and not any(map(profile.pinned_by, ask.profile_ids)):
                     continue
                 if ask.profile_names and profile.name not in ask.profile_names:
                     continue

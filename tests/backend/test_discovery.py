@@ -104,7 +104,7 @@ async def test_profiles_list_get_and_filters(discovery: Discovery) -> None:
         ("default", "local-runner")]
     profile = listing.profiles[0]
     assert [m.name for m in profile.egress_modes] == ["none"]
-    assert [m.name for m in profile.service_exposure_modes] == ["none"]
+    assert [m.name for m in profile.service_exposure_modes] == ["none", "public", "private"]
     assert list(profile.supported_architectures) == [machine_architecture()]
     got = await discovery.GetProfile(
         dpb.GetProfileRequest(profile_name="default", runner_id="local-runner"))
@@ -126,6 +126,22 @@ async def test_a_bad_page_token_names_the_field(discovery: Discovery) -> None:
         dpb.ListProfilesRequest(page_token="garbage")), INVALID, field_name="page_token")
 
 
+async def test_a_profile_pin_by_the_name_discovery_advertises_lands_there(
+        gateway: Gateway, discovery: Discovery) -> None:
+    advertised = (await discovery.ListProfiles(dpb.ListProfilesRequest())).profiles
+    name = advertised[0].profile_name
+    for pins in ([name], [f"{advertised[0].runner_id}/{name}"]):
+        request = start_request()
+        request.profile_ids.extend(pins)
+        request.runner_ids.append(advertised[0].runner_id)
+        reply = await gateway.Start(request)
+        assert reply.profile_id == name
+        got = await gateway.Get(pb.GetSandboxRequest(sandbox_id=reply.sandbox_id))
+        assert got.profile_id == name
+        listed = await gateway.List(pb.ListSandboxesRequest(profile_ids=pins))
+        assert reply.sandbox_id in [s.sandbox_id for s in listed.sandboxes]
+
+
 async def test_start_reports_placement_and_what_was_applied(gateway: Gateway,
                                                             discovery: Discovery) -> None:
     request = start_request()
@@ -137,7 +153,7 @@ async def test_start_reports_placement_and_what_was_applied(gateway: Gateway,
     request.runner_ids.append("local-runner")
     request.network.egress_mode = "none"
     reply = await gateway.Start(request)
-    assert reply.runner_id == "local-runner" and reply.profile_id == "local-runner/default"
+    assert reply.runner_id == "local-runner" and reply.profile_id == "default"
     assert reply.requested_resource_requests.cpu == "250m"
     assert reply.requested_resource_requests.memory == "256Mi"
     assert reply.requested_resource_limits.cpu == "1"
@@ -146,14 +162,14 @@ async def test_start_reports_placement_and_what_was_applied(gateway: Gateway,
     await wait_status(gateway, reply.sandbox_id, RUNNING)
     got = await gateway.Get(pb.GetSandboxRequest(sandbox_id=reply.sandbox_id))
     assert (got.runner_id, got.runner_group_id, got.profile_id) == (
-        "local-runner", "local", "local-runner/default")
+        "local-runner", "local", "default")
     assert got.applied_egress_mode == "none"
     assert got.local_details.resource_requests.cpu == "250m"
     listed = await gateway.List(pb.ListSandboxesRequest(profile_names=["default"]))
     assert [s.sandbox_id for s in listed.sandboxes] == [reply.sandbox_id]
-    assert listed.sandboxes[0].profile_id == "local-runner/default"
+    assert listed.sandboxes[0].profile_id == "default"
     assert list((await gateway.List(pb.ListSandboxesRequest(
-        profile_ids=["local-runner/default"]))).sandboxes)[0].sandbox_id == reply.sandbox_id
+        profile_ids=["default"]))).sandboxes)[0].sandbox_id == reply.sandbox_id
     # the running sandbox's request is no longer available on the runner
     runner = await discovery.GetAvailableRunner(
         dpb.GetAvailableRunnerRequest(runner_id="local-runner"))
@@ -227,7 +243,7 @@ async def test_requests_above_limits_are_refused(gateway: Gateway) -> None:
 async def test_a_sandbox_asking_nothing_lands_on_the_default_profile(gateway: Gateway) -> None:
     sandbox_id = await start_sandbox(gateway)
     got = await gateway.Get(pb.GetSandboxRequest(sandbox_id=sandbox_id))
-    assert got.profile_id == "local-runner/default"
+    assert got.profile_id == "default"
     assert not got.local_details.HasField("resource_requests")
 
 

@@ -76,7 +76,7 @@ async def test_a_started_sandbox_says_where_it_runs(client: tuple[Client, Record
                        cpu="200m", memory="64Mi")
     sandbox = await c.start_sandbox(spec)
     assert (sandbox.runner_id, sandbox.runner_group_id, sandbox.profile_id) == (
-        "local-runner", "local", "local-runner/default")
+        "local-runner", "local", "default")
     assert sandbox.requests == ResourceAmounts(cpu="200m", memory="64Mi")
     assert sandbox.egress_mode == "none" and sandbox.ingress_mode == "none"
     assert "python" in sandbox.runtime

@@ -93,14 +93,14 @@ def test_profiles(steps: dict[str, Any]) -> None:
 def test_pinned_sandbox_reports_placement_resources_and_modes(steps: dict[str, Any]) -> None:
     s = ok(steps, "pinned")
     assert (s["runner_id"], s["profile_id"], s["runner_group_id"]) == (
-        "local-runner", "local-runner/default", "local")
+        "local-runner", "default", "local")
     assert s["resource_requests"] == {"cpu": "250m", "memory": "128Mi"}
     assert s["resource_limits"] == {"cpu": "1", "memory": "512Mi"}
     assert (s["ingress"], s["egress"]) == ("none", "none")
     assert s["running_delta"] == 1
     assert s["cpu_delta"] == 250 and s["memory_delta"] == 128 * 2**20
-    assert s["from_id"] == ["local-runner", "local-runner/default", "local"]
-    assert s["listed"] == ["local-runner", "local-runner/default"]
+    assert s["from_id"] == ["local-runner", "default", "local"]
+    assert s["listed"] == ["local-runner", "default"]
 
 
 def test_unknown_pins_are_refused(steps: dict[str, Any]) -> None:
