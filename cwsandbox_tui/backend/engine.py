@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from .discovery import (
     ResourceAsk,
     Resources,
     local_runner,
+    pins_profile,
 )
 from .errors import (
     ApiError,
@@ -36,6 +38,7 @@ from .errors import (
     snapshot_not_found,
 )
 from .faults import FaultPlan
+from .forwards import Forward, ForwardError, ServicePort, address_for
 from .fstree import remove_tree
 from .holds import ArchiveHold
 from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
@@ -77,7 +80,9 @@ class SandboxQuery:
         spec = row.spec
         if self.runner_ids and (spec.runner_id or RUNNER_ID) not in self.runner_ids:
             return False
-        if self.profile_ids and spec.profile_id not in self.profile_ids:
+        runner = spec.runner_id or RUNNER_ID
+        if self.profile_ids and not any(pins_profile(pin, runner, spec.profile_name)
+                                        for pin in self.profile_ids):
             return False
         if self.profile_names and spec.profile_name not in self.profile_names:
             return False
@@ -140,6 +145,7 @@ class Engine:
                                        *(h.resolve() for h in hidden)),
                                on_running=self._on_running, owner_token=self.owner_token)
         self._archiving: dict[str, asyncio.Task[None]] = {}
+        self._forwards: dict[str, Forward] = {}  # sandbox id -> its published ports
         self.archive_rate: float | None = None  # bytes per second; None writes at full speed
         self.archive_hold: ArchiveHold | None = None  # archives wait on it (tests only)
         self._stop_keys: dict[str, str] = {}
@@ -220,12 +226,39 @@ class Engine:
         for task in list(self._archiving.values()):
             task.cancel()
         await asyncio.gather(*self._archiving.values(), return_exceptions=True)
+        await asyncio.gather(*(f.close() for f in list(self._forwards.values())))
         await self.runtime.shutdown()
         self.store.close()
 
     def _on_running(self, live: LiveSandbox) -> None:
         if self.faults.drain_after is not None:
             asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)
+        if live.row.spec.services and self.isolation.isolated:
+            self.runtime.spawn_task(self._publish(live))
+
+    async def _publish(self, live: LiveSandbox) -> None:
+        """Forward the sandbox's ports from its service address while it runs."""
+        spec = live.row.spec
+        pid = await self.runtime.namespace_pid(live)
+        if pid is None:
+            return  # it ended before its namespace existed
+        forward = Forward(live.row.id, spec.service_address,
+                          tuple(ServicePort(**entry) for entry in spec.services))
+        try:
+            await forward.open(pid, self.isolation.owner_ids)
+        except ForwardError as exc:
+            self.runtime.fail(live, f"its services could not be published: {exc}")
+            return
+        self._forwards[live.row.id] = forward
+        try:
+            await live.exited.wait()
+        finally:
+            self._forwards.pop(live.row.id, None)
+            await forward.close()
+
+    def service_address(self, row: SandboxRow) -> str:
+        """Where the sandbox's ports can be reached now ("" once it has ended)."""
+        return "" if row.status in states.TERMINAL else row.spec.service_address
 
     # placement
     def reserved(self) -> dict[str, list[Resources]]:
@@ -291,8 +324,12 @@ class Engine:
             raise invalid("file_system.mount_path", "is required when a size or snapshot is given")
         files = check_start_files(given, spec.mount_path, MAX_FILE_BYTES, file_fields)
         applied = network.choose(self.network, spec.ingress_mode, spec.egress_mode,
-                                 spec.exposed_ports)
+                                 [entry["port"] for entry in spec.services])
         spec.ingress_mode, spec.egress_mode = applied.ingress_mode, applied.egress_mode
+        ask = dataclasses.replace(ask or PlacementAsk(), ingress_mode=applied.ingress_mode,
+                                  egress_mode=applied.egress_mode)
+        for entry in spec.services:
+            entry["visibility"] = applied.ingress_mode
         source: SnapshotRow | None = None
         if restore_from:
             source = self._restorable(restore_from)
@@ -301,10 +338,18 @@ class Engine:
         spec.runtime = images.provide(spec.container_image).note
         row = SandboxRow(id=f"sb-{uuid.uuid4().hex[:12]}", status=states.CREATING, spec=spec,
                          created_at=time.time())
+        if spec.services:
+            # unisolated sandboxes share the host's network: their ports are the host's own
+            spec.service_address = (address_for(row.id, self._addresses_in_use())
+                                    if self.isolation.isolated else "127.0.0.1")
         self.store.insert_sandbox(row)
         live = self.runtime.adopt(row)
         self.runtime.spawn_task(self._boot(live, source, files))
         return row
+
+    def _addresses_in_use(self) -> set[str]:
+        return {live.row.spec.service_address for live in self.runtime.live.values()
+                if live.row.status not in states.TERMINAL}
 
     def _restorable(self, snapshot_id: str) -> SnapshotRow:
         snap = self.store.get_snapshot(snapshot_id)

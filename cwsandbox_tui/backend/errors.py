@@ -70,6 +70,14 @@ def invalid(field_name: str, description: str) -> ApiError:
     )
 
 
+def not_offered(field_name: str, description: str, reason: str = "CWSANDBOX_NOT_IMPLEMENTED",
+                code: grpc.StatusCode = grpc.StatusCode.UNIMPLEMENTED) -> ApiError:
+    """What the service itself does not implement (or this machine cannot), in the service's
+    words: its status and ErrorInfo reason, and the field as a violation."""
+    return ApiError(code, f"{field_name}: {description}", reason=reason,
+                    violations=(FieldViolation(field_name, description),))
+
+
 def sandbox_not_found(sandbox_id: str) -> ApiError:
     return ApiError(
         grpc.StatusCode.NOT_FOUND,

@@ -2,9 +2,11 @@
 
 Isolated sandboxes each have their own network namespace holding nothing but a loopback
 interface: no route to the host's loopback (where this backend listens), its interfaces or
-the internet. That is the one mode offered for both directions, named `none`. Unisolated
-sandboxes share the host's network, and the mode says so: `host`. A mode this machine cannot
-provide is refused at Start, never replaced by another.
+the internet. Egress is `none`. Ingress is `none` too unless ports are published: then they
+are forwarded from an address of the host's loopback into the namespace (forwards.py), the
+one "outside" this machine has, for `public` and `private` alike. Unisolated sandboxes share
+the host's network, and the mode says so: `host`. A mode this machine cannot provide is
+refused at Start, never replaced by another.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from .errors import invalid
 
 NONE = "none"
 HOST = "host"
+PUBLIC = "public"
+PRIVATE = "private"
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class NetworkOffer:
         return self.egress_modes[0]
 
 
-ISOLATED = NetworkOffer(ingress_modes=(NONE,), egress_modes=(NONE,), exposed_ports=False)
+ISOLATED = NetworkOffer(ingress_modes=(NONE, PUBLIC, PRIVATE), egress_modes=(NONE,),
+                        exposed_ports=True)
 SHARED_HOST = NetworkOffer(ingress_modes=(HOST,), egress_modes=(HOST,), exposed_ports=True)
 
 
@@ -67,5 +72,10 @@ def choose(available: NetworkOffer, ingress_mode: str, egress_mode: str,
     for port in exposed_ports:
         if not 1 <= port <= 65535:
             raise invalid("network.exposed_ports", f"{port} is not a port number (1-65535)")
-    return AppliedNetwork(ingress_mode or available.default_ingress,
-                          egress_mode or available.default_egress)
+    if exposed_ports and ingress_mode == NONE:
+        raise invalid("network.ingress_mode", "'none' publishes no ports; ask for 'public' or "
+                                              "'private' with exposed ports")
+    if not ingress_mode:  # published ports are reached from outside: public, unless asked
+        ingress_mode = (PUBLIC if exposed_ports and PUBLIC in available.ingress_modes
+                        else available.default_ingress)
+    return AppliedNetwork(ingress_mode, egress_mode or available.default_egress)

@@ -40,6 +40,7 @@ class LiveSandbox:
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = ""
+    failure: str = ""  # why the backend ended it as FAILED (it stops with this reason)
     lost: bool = False  # killed because the backend itself is going away
     stop_task: asyncio.Task[None] | None = None
     lifetime: asyncio.TimerHandle | None = None
@@ -198,6 +199,8 @@ class Runtime:
         exit_code = code if code >= 0 else 128 - code
         if live.lost:
             status, reason = states.FAILED, "its process was killed when the backend stopped"
+        elif live.failure:
+            status, reason = states.FAILED, live.failure
         elif live.stop_reason:
             status, reason = states.COMPLETED, live.stop_reason
         elif code == 0:
@@ -208,6 +211,20 @@ class Runtime:
             status, reason = states.FAILED, f"exited with code {code}"
         self.set_status(live, status, reason, ended_at=time.time(), exit_code=exit_code)
         live.exited.set()
+
+    def fail(self, live: LiveSandbox, reason: str) -> None:
+        """End a running sandbox at once; it ends FAILED with `reason`."""
+        live.failure = reason
+        self.begin_stop(live, grace=0, reason=reason)
+
+    async def namespace_pid(self, live: LiveSandbox) -> int | None:
+        """A process in the sandbox's namespaces (bubblewrap's init), once it exists."""
+        assert live.process is not None
+        await self._wait_started(live.process)
+        if live.process.returncode is not None:
+            return None
+        kids = procs.child_pids(live.process.pid)
+        return kids[0] if kids else None
 
     def _lifetime_reached(self, live: LiveSandbox) -> None:
         limit = live.row.spec.max_lifetime_seconds

@@ -15,7 +15,7 @@ from ..proto.v1beta2 import gateway_pb2_grpc
 from . import images, states
 from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from .engine import Engine, SandboxQuery
-from .errors import ApiError, internal_error, invalid
+from .errors import ApiError, internal_error, invalid, not_offered
 from .limits import check_request
 from .listing_wire import PageBytes, SnapshotWire, register_encoded
 from .store import SandboxRow, SandboxSpec, SnapshotRow
@@ -106,6 +106,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             profile_id=spec.profile_id,
             applied_ingress_mode=spec.ingress_mode,
             applied_egress_mode=spec.egress_mode,
+            service_address=self.engine.service_address(row),
+            exposed_ports=_ports(spec),
             local_details=self._details(row),
         )
 
@@ -138,7 +140,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 max_lifetime_seconds=request.max_lifetime_seconds,
                 ingress_mode=request.network.ingress_mode,
                 egress_mode=request.network.egress_mode,
-                exposed_ports=list(request.network.exposed_ports),
+                services=_services(request),
             )
             if has_fs and not fs.mount_path:
                 raise invalid("file_system.mount_path", "is required")
@@ -147,7 +149,6 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 raise invalid("file_system.file_system_snapshot.file_system_snapshot_id",
                               "is required when restoring a snapshot")
             self._refuse_unservable(request)
-            spec.exposed_ports += [port.container_port for port in request.ports]
             await images.provide_soon(spec.container_image)  # probing a Python, off the loop
             row = self.engine.start(
                 spec, restore, ask=placement_ask(request),
@@ -159,11 +160,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 sandbox_status=row.status,  # type: ignore[arg-type]
                 applied_ingress_mode=placed.ingress_mode,
                 applied_egress_mode=placed.egress_mode)
-            response.exposed_ports.extend(
-                pb.Port(container_port=p.container_port, name=p.name, protocol=p.protocol)
-                for p in request.ports)
-            response.exposed_ports.extend(
-                pb.Port(container_port=port) for port in request.network.exposed_ports)
+            response.service_address = self.engine.service_address(row)
+            response.exposed_ports.extend(_ports(placed))
             if placed.requests:
                 response.requested_resource_requests.CopyFrom(resource_message(placed.requests))
                 response.requested_resources.CopyFrom(resource_message(placed.requests))
@@ -190,9 +188,6 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         if request.HasField("object_storage_access"):
             raise invalid("object_storage_access",
                           "cannot be honoured: this backend has no object storage")
-        if request.ports and not self.engine.network.exposed_ports:
-            raise invalid("ports", "cannot be honoured: sandboxes here have no ingress from "
-                                   "outside")
 
     async def Get(self, request: pb.GetSandboxRequest, context: Any) -> pb.GetSandboxResponse:
         async def work() -> pb.GetSandboxResponse:
@@ -392,3 +387,25 @@ def register(service: GatewayService, server: grpc.aio.Server) -> None:
     snapshots may answer with the response already encoded (it is built from kept bytes)."""
     register_encoded(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, service, server,
                      {"ListFileSystemSnapshots": pb.ListFileSystemSnapshotsRequest})
+
+
+def _services(request: pb.StartSandboxRequest) -> list[dict[str, Any]]:
+    """The ports to publish: `ports` (named) and `network.exposed_ports`, each port once."""
+    found: dict[int, dict[str, Any]] = {}
+    for index, port in enumerate(request.ports):
+        if not 1 <= port.container_port <= 65535:
+            raise invalid(f"ports[{index}].container_port",
+                          f"{port.container_port} is not a port number (1-65535)")
+        if port.protocol and port.protocol.upper() not in ("TCP", "HTTP", "HTTPS", "GRPC"):
+            raise not_offered(f"ports[{index}].protocol",
+                              f"{port.protocol!r}: only TCP ports are forwarded here")
+        found.setdefault(port.container_port, {"port": port.container_port, "name": port.name,
+                                               "protocol": port.protocol})
+    for port in request.network.exposed_ports:
+        found.setdefault(port, {"port": port, "name": "", "protocol": ""})
+    return list(found.values())
+
+
+def _ports(spec: SandboxSpec) -> list[pb.Port]:
+    return [pb.Port(container_port=entry["port"], name=entry["name"],
+                    protocol=entry["protocol"]) for entry in spec.services]

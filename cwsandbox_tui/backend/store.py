@@ -65,6 +65,10 @@ class SandboxSpec:
     ingress_mode: str = ""
     egress_mode: str = ""
     exposed_ports: list[int] = field(default_factory=list)
+    # the ports published at `service_address` (forwards.ServicePort fields, one dict each)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    service_address: str = ""
+    working_dir: str = ""  # where the command starts ("" = the mount, else /tmp)
     # Where it was placed and what was applied (see discovery.py); empty for records
     # written before placement existed.
     runner_id: str = ""

@@ -88,15 +88,17 @@ async def test_the_backends_port_and_the_hosts_interfaces_are_out_of_reach(
 async def test_modes_this_backend_cannot_honour_are_refused_by_field(
         isolated: BackendServer, gateway: Gateway) -> None:
     for field, mode in (("egress_mode", "internet"), ("egress_mode", "host"),
-                        ("ingress_mode", "public"), ("ingress_mode", "host")):
+                        ("ingress_mode", "internet"), ("ingress_mode", "host")):
         request = start_request()
         setattr(request.network, field, mode)
         found = await expect_error(gateway.Start(request), INVALID,
                                    field_name=f"network.{field}")
         assert repr(mode) in found.message and "'none'" in found.message
+    # ports are published (from the host's loopback), but never with ingress 'none'
     request = start_request()
     request.network.exposed_ports.append(8080)
-    await expect_error(gateway.Start(request), INVALID, field_name="network.exposed_ports")
+    request.network.ingress_mode = "none"
+    await expect_error(gateway.Start(request), INVALID, field_name="network.ingress_mode")
     listing = await gateway.List(pb.ListSandboxesRequest(include_stopped=True))
     assert list(listing.sandboxes) == [], "a refused start leaves nothing behind"
 
