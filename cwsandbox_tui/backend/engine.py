@@ -256,9 +256,15 @@ class Engine:
             self._forwards.pop(live.row.id, None)
             await forward.close()
 
-    def service_address(self, row: SandboxRow) -> str:
-        """Where the sandbox's ports can be reached now ("" once it has ended)."""
+    def service_host(self, row: SandboxRow) -> str:
+        """The address the sandbox's ports are published at, while it lasts ("" after)."""
         return "" if row.status in states.TERMINAL else row.spec.service_address
+
+    def service_address(self, row: SandboxRow) -> str:
+        """`host:port` of its first published port, as the service reports a sandbox's
+        service address (its other ports are at the same host)."""
+        host = self.service_host(row)
+        return f"{host}:{row.spec.services[0]['port']}" if host else ""
 
     # placement
     def reserved(self) -> dict[str, list[Resources]]:

@@ -25,6 +25,7 @@ from .store import SandboxRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
 START_WAIT_SECONDS = 20
+_ENTER_WORKDIR = 'mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
 
 
 @dataclass
@@ -127,7 +128,12 @@ class Runtime:
         self._launches += 1
         marker = {**self.marker(live.row.id),
                   LAUNCH_ENV: f"{self.owner_token}:{live.row.id}:{self._launches}"}
-        return self.isolation.launch(argv, live.layout, env, marker=marker)
+        workdir = live.row.spec.working_dir
+        if workdir and self.isolation.isolated:
+            # made by the sandbox itself, with its own rights, as a container makes its WORKDIR
+            argv = ["/bin/sh", "-c", _ENTER_WORKDIR, workdir, *argv]
+            workdir = ""
+        return self.isolation.launch(argv, live.layout, env, cwd=workdir, marker=marker)
 
     async def _start(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
         process = await self._spawn(launch, stdin=stdin)

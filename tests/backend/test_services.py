@@ -63,19 +63,19 @@ async def start_server(gateway: Gateway, **network: object) -> pb.StartSandboxRe
 async def test_a_published_port_is_reached_at_the_service_address_while_it_runs(
         backend: BackendServer, gateway: Gateway) -> None:
     started = await start_server(gateway, ingress_mode="public")
-    address = started.service_address
-    assert ipaddress.ip_address(address).is_loopback
+    address, _, port = started.service_address.rpartition(":")
+    assert ipaddress.ip_address(address).is_loopback and port == "8000"
     assert [(p.container_port, p.name) for p in started.exposed_ports] == [(8000, "web")]
     assert started.applied_ingress_mode == "public"
     await wait_status(gateway, started.sandbox_id, RUNNING)
-    page = await poll(lambda: fetch(f"http://{address}:8000/index.html"), timeout=20,
+    page = await poll(lambda: fetch(f"http://{started.service_address}/index.html"), timeout=20,
                       what="the sandbox's page at its service address")
     assert page == b"served-from-the-sandbox\n"
     info = await get(gateway, started.sandbox_id)
-    assert info.service_address == address
+    assert info.service_address == started.service_address
     assert [p.container_port for p in info.exposed_ports] == [8000]
     listed = await gateway.List(pb.ListSandboxesRequest())
-    assert [s.service_address for s in listed.sandboxes] == [address]
+    assert [s.service_address for s in listed.sandboxes] == [started.service_address]
 
     await stop(gateway, started.sandbox_id)
     await wait_status(gateway, started.sandbox_id, COMPLETED)
@@ -91,7 +91,7 @@ async def test_exposed_ports_without_a_mode_are_public_and_two_sandboxes_share_a
     assert first.applied_ingress_mode == second.applied_ingress_mode == "public"
     assert first.service_address != second.service_address
     for started in (first, second):
-        page = await poll(lambda s=started: fetch(f"http://{s.service_address}:8000/"),
+        page = await poll(lambda s=started: fetch(f"http://{s.service_address}/"),
                           timeout=20, what="both sandboxes' pages")
         assert page == b"served-from-the-sandbox\n"
 

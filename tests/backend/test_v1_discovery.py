@@ -51,7 +51,9 @@ async def test_the_machine_is_one_runner_with_its_real_capacity(
     ({"runner_group_id": "elsewhere"}, 0),
     ({"architecture": "no-such-arch"}, 0),
     ({"gpu_type": "H100"}, 0),
-    ({"service_visibility": 1}, 0),
+    ({"service_visibility": 1}, 1),
+    ({"service_visibility": 2}, 1),
+    ({"service_visibility": 3}, 0),
     ({"runner_group_id": "local"}, 1),
 ])
 async def test_filters(discovery: discovery_pb2_grpc.DiscoveryServiceStub,

@@ -14,11 +14,24 @@ from ...proto.v1 import sandbox_pb2 as pb
 from ...proto.v1beta2 import gateway_pb2 as beta
 from .. import states
 from ..engine import RUNNER_ID
-from ..network import NONE
+from ..network import HOST, NONE, PRIVATE, PUBLIC
 from ..store import SandboxRow, SnapshotRow
 
 DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
 DEFAULT_CONTAINER = "main"
+# the runtime class a sandbox that asks for none runs under, named as the service names it
+NODE_DEFAULT_RUNTIME_CLASS = "<node-default>"
+VISIBILITY_OF_MODE = {PUBLIC: pb.VISIBILITY_PUBLIC, PRIVATE: pb.VISIBILITY_PRIVATE,
+                      HOST: pb.VISIBILITY_PUBLIC}
+MODE_OF_VISIBILITY = {pb.VISIBILITY_UNSPECIFIED: PUBLIC, pb.VISIBILITY_PUBLIC: PUBLIC,
+                      pb.VISIBILITY_PRIVATE: PRIVATE}
+
+
+def visibilities(ingress_modes: tuple[str, ...]) -> list[int]:
+    """The service visibilities a runner offering these ingress modes keeps."""
+    if HOST in ingress_modes:  # the host's own network: anything it serves is reachable
+        return [pb.VISIBILITY_PUBLIC, pb.VISIBILITY_PRIVATE]
+    return [VISIBILITY_OF_MODE[m] for m in (PUBLIC, PRIVATE) if m in ingress_modes]
 
 
 def _by_name(source: Any, target: Any, source_prefix: str, target_prefix: str
@@ -50,13 +63,14 @@ def volume_name(row: SandboxRow) -> str:
     return row.spec.volume_name or DEFAULT_VOLUME
 
 
-def sandbox_message(row: SandboxRow) -> pb.Sandbox:
-    """The whole `Sandbox` resource, its spec echoed as the SDK reads it back."""
+def sandbox_message(row: SandboxRow, service_host: str = "") -> pb.Sandbox:
+    """The whole `Sandbox` resource, its spec echoed as the SDK reads it back; its services
+    at `service_host` (the engine's, "" once they are gone)."""
     spec = row.spec
     message = pb.Sandbox(sandbox_id=row.id)
     container = message.spec.containers.add(
         name=spec.container_name or DEFAULT_CONTAINER, image=spec.container_image,
-        command=spec.command, args=spec.args)
+        command=spec.command, args=spec.args, working_dir=spec.working_dir)
     container.environment_variables.update(spec.env)
     if spec.mount_path:
         name = volume_name(row)
@@ -89,7 +103,30 @@ def sandbox_message(row: SandboxRow) -> pb.Sandbox:
     if spec.egress_mode:  # no DNS without egress (an isolated sandbox's namespace has none)
         status.effective_dns_egress = (pb.DNS_EGRESS_MODE_DENY if spec.egress_mode == NONE
                                        else pb.DNS_EGRESS_MODE_ALLOW)
+    status.effective_runtime_class = NODE_DEFAULT_RUNTIME_CLASS
+    _fill_services(message, spec.services, spec.ingress_mode, service_host)
     return message
+
+
+def _fill_services(message: pb.Sandbox, services: list[dict[str, Any]], mode: str,
+                   host: str) -> None:
+    """The spec's services as asked, and their status: each at `host`, reached from the
+    host's loopback only (the one ingress rule in effect)."""
+    if not services:
+        return
+    visibility = VISIBILITY_OF_MODE.get(mode, pb.VISIBILITY_PUBLIC)
+    rule = message.status.effective_ingress.add() if host else None
+    if rule is not None:
+        rule.cidr.cidr = "127.0.0.0/8"
+    for entry in services:
+        message.spec.services.add(port=entry["port"], name=entry["name"],
+                                  protocol=pb.SERVICE_PROTOCOL_TCP, visibility=visibility)
+        status = message.status.services.add(port=entry["port"], name=entry["name"],
+                                             protocol=pb.SERVICE_PROTOCOL_TCP,
+                                             visibility=visibility)
+        if host and rule is not None:
+            status.url = f"http://{host}:{entry['port']}"
+            rule.ports.add(port=entry["port"], protocol="TCP")
 
 
 def _fill_requirements(target: pb.ResourceRequirements, requests: dict[str, str],

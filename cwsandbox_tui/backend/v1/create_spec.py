@@ -1,15 +1,21 @@
 """A v1 `SandboxSpec` as the engine's start: every field honoured, or refused by its name.
 
-Honoured: one container (name, image, command, args, environment), its `files` (written into
-the sandbox's /tmp or its mount before the command runs, as v1beta2's `mounted_files`), its
-resources and the spec's `runner_ids` (placement, as v1beta2's), one scratch volume mounted
-once, tags, lifetime, `annotations` and `display_name` (kept and echoed), network and security
-asks this machine already enforces (deny egress/ingress, no DNS, no capabilities, uid 0).
+Honoured: one container (name, image, command, args, environment, working_dir), its `files`
+(written into the sandbox's /tmp or its mount before the command runs, as v1beta2's
+`mounted_files`), its resources and the spec's `runner_ids` (placement, as v1beta2's), one
+scratch volume mounted once, tags, lifetime, `annotations` and `display_name` (kept and
+echoed), TCP `services` (published at the sandbox's service address, public or private),
+either placement mode (the one local runner serves CKS and serverless alike), network and
+security asks this machine already enforces (deny egress/ingress, no DNS, no capabilities,
+uid 0).
 
-Refused with INVALID_ARGUMENT naming the field (AIP-193), never dropped: whatever asks for
-something this backend cannot give (services, secret stores, image pull credentials, object
-storage, network ids and configs, egress or ingress the sandbox has no network for, GPUs,
-instance types, runtime classes, serverless mode, privilege, probes...).
+Refused, never dropped, in the service's words: what the service itself does not implement
+(more than one container, public and private services together, UDP/SCTP services, HTTPS
+endpoints) is UNIMPLEMENTED with reason CWSANDBOX_NOT_IMPLEMENTED, TLS passthrough endpoints
+carry CWSANDBOX_TLS_PASSTHROUGH_ENDPOINTS_NOT_SUPPORTED; what this machine cannot give (secret
+stores, image pull credentials, object storage, network ids and configs, egress the sandbox
+has no network for, GPUs, instance types, runtime classes, privilege, probes...) is
+INVALID_ARGUMENT naming the field (AIP-193).
 
 A field left at its default is not an ask: that is what SDK 1.22.0 sends unless told otherwise
 (`Sandbox.run()` fills only the container's name, image, command and args, the scratch volume
@@ -28,9 +34,10 @@ from ...proto.v1 import runtime_class_pb2 as runtime_pb
 from ...proto.v1 import sandbox_pb2 as pb
 from .. import network
 from ..discovery import PlacementAsk, ResourceAsk
-from ..errors import invalid
+from ..errors import invalid, not_offered
 from ..start_files import FileFields
 from ..store import SandboxSpec
+from . import convert
 
 SPEC = "sandbox.spec"
 CONTAINER = f"{SPEC}.containers[0]"
@@ -89,6 +96,7 @@ def engine_start(sandbox: pb.Sandbox, machine: Machine) -> EngineStart:
     _check_mode(spec)
     _check_network(spec.network, machine)
     _check_container(container, machine)
+    services, visibility = _services(spec)
     volume_name, mount_path, size, restore = _scratch_volume(spec, container)
     annotations = _annotations(spec)
     requests, limits = _resources(container)
@@ -100,8 +108,10 @@ def engine_start(sandbox: pb.Sandbox, machine: Machine) -> EngineStart:
         tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
         mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,
         volume_name=volume_name, container_name=container.name, annotations=annotations,
-        display_name=sandbox.display_name)
-    ask = PlacementAsk(runner_ids=tuple(spec.runner_ids), requests=requests, limits=limits)
+        display_name=sandbox.display_name, services=services, ingress_mode=visibility,
+        working_dir=_working_dir(container))
+    ask = PlacementAsk(runner_ids=tuple(spec.runner_ids), requests=requests, limits=limits,
+                       ingress_mode=visibility)
     return EngineStart(engine_spec, restore, ask,
                        [(entry.path, entry.content) for entry in container.files])
 
@@ -110,7 +120,9 @@ def _one_container(spec: pb.SandboxSpec) -> pb.Container:
     if not spec.containers:
         raise invalid(f"{SPEC}.containers", "one container is required")
     if len(spec.containers) > 1:
-        raise invalid(f"{SPEC}.containers", "the local backend runs one container per sandbox")
+        raise not_offered(f"{SPEC}.containers", f"{len(spec.containers)} containers asked for: "
+                                                "not implemented, only one container per "
+                                                "sandbox is")
     container = spec.containers[0]
     if not container.name:
         raise invalid(f"{CONTAINER}.name", "is required")
@@ -120,8 +132,6 @@ def _one_container(spec: pb.SandboxSpec) -> pb.Container:
 # Fields of a spec, a container and its security context that ask for what this backend
 # cannot give, each with why; a field left at its default asks nothing.
 _SPEC_UNOFFERED = (
-    ("services", "the local backend publishes no services: a sandbox here gets no endpoint and "
-                 "no ingress from outside"),
     ("network_ids", "the local backend has no sandbox networks to attach"),
     ("network_config_id", "the local backend has no network configurations"),
     ("object_storage_access", "cannot be honoured: the local backend has no object storage"),
@@ -131,8 +141,6 @@ _SPEC_UNOFFERED = (
                       "under bubblewrap, or unisolated)"),
 )
 _CONTAINER_UNOFFERED = (
-    ("working_dir", "is not offered by the local backend (the command starts in the mount, or "
-                    "/tmp without one); use exec with a cwd instead"),
     ("secret_stores", "the local backend has no secret stores to inject secrets from"),
     ("image_pull_credentials", "the local backend pulls no images (the command runs on this "
                                "machine's own root file system), so it cannot use registry "
@@ -171,9 +179,6 @@ def _refuse_unoffered(spec: pb.SandboxSpec) -> None:
 def _check_mode(spec: pb.SandboxSpec) -> None:
     if spec.mode not in pb.SandboxMode.values():
         raise invalid(f"{SPEC}.mode", f"{spec.mode} is not a SandboxMode")
-    if spec.mode == pb.SANDBOX_MODE_SERVERLESS:
-        raise invalid(f"{SPEC}.mode", "the local backend has no serverless pool: its one "
-                                      "runner takes SANDBOX_MODE_CKS (or the mode unset)")
 
 
 def _check_network(options: pb.NetworkOptions, machine: Machine) -> None:
@@ -196,6 +201,10 @@ def _check_network(options: pb.NetworkOptions, machine: Machine) -> None:
         if options.dns_egress == pb.DNS_EGRESS_MODE_DENY:
             raise invalid(f"{NETWORK}.dns_egress", f"DNS cannot be denied: {shared}")
     else:
+        for index, rule in enumerate(options.egress):
+            if rule.WhichOneof("destination") == "https_hostname":  # the SDK's dns_name
+                raise invalid(f"{NETWORK}.egress[{index}].dns_name",
+                              f"no DNS-name egress can be granted: {none}")
         if options.egress:
             raise invalid(f"{NETWORK}.egress", f"no egress can be granted: {none}")
         if options.dns_egress == pb.DNS_EGRESS_MODE_ALLOW:
@@ -252,6 +261,47 @@ def _check_ingress_rule(rule: pb.IngressRule, where: str) -> None:
     if source == "tenant" and rule.tenant not in pb.TenantScope.values():
         raise invalid(f"{where}.tenant", f"{rule.tenant} is not a TenantScope")
     _check_ports(list(rule.ports), where)
+
+
+def _services(spec: pb.SandboxSpec) -> tuple[list[dict[str, Any]], str]:
+    """The services to publish (engine entries) and the one ingress mode they share."""
+    entries: list[dict[str, Any]] = []
+    modes: set[str] = set()
+    for index, service in enumerate(spec.services):
+        where = f"{SPEC}.services[{index}]"
+        if not 1 <= service.port <= 65535:
+            raise invalid(f"{where}.port", f"{service.port} is not a port number (1-65535)")
+        if any(entry["port"] == service.port for entry in entries):
+            raise invalid(f"{where}.port", f"port {service.port} is published twice")
+        if service.protocol not in (pb.SERVICE_PROTOCOL_UNSPECIFIED, pb.SERVICE_PROTOCOL_TCP):
+            raise not_offered(f"{where}.protocol", "only TCP services are implemented")
+        if service.visibility not in convert.MODE_OF_VISIBILITY:
+            raise not_offered(f"{where}.visibility",
+                              f"{pb.Visibility.Name(service.visibility)} is not implemented; "
+                              "PUBLIC and PRIVATE are")
+        kind = service.endpoint.kind
+        if kind == pb.ENDPOINT_KIND_TLS_PASSTHROUGH:
+            raise not_offered(f"{where}.endpoint.kind", "TLS passthrough endpoints are not "
+                              "supported", "CWSANDBOX_TLS_PASSTHROUGH_ENDPOINTS_NOT_SUPPORTED")
+        if kind == pb.ENDPOINT_KIND_HTTPS and service.endpoint.auth == pb.ENDPOINT_AUTH_SHARE_TOKEN:
+            raise not_offered(f"{where}.endpoint.auth", "share-token HTTPS endpoints are not "
+                              "supported", "CWSANDBOX_HTTPS_SHARE_TOKEN_NOT_SUPPORTED")
+        if service.HasField("endpoint"):
+            raise not_offered(f"{where}.endpoint", "HTTPS endpoints are not implemented here "
+                              "(no TLS is terminated): leave endpoint unset for a plain address")
+        modes.add(convert.MODE_OF_VISIBILITY[service.visibility])
+        entries.append({"port": service.port, "name": service.name, "protocol": "TCP"})
+    if len(modes) > 1:
+        raise not_offered(f"{SPEC}.services", "public and private services on one sandbox are "
+                                              "not implemented")
+    return entries, (modes.pop() if modes else "")
+
+
+def _working_dir(container: pb.Container) -> str:
+    path = container.working_dir
+    if path and (not path.startswith("/") or "\0" in path or len(path) > 4096):
+        raise invalid(f"{CONTAINER}.working_dir", "must be an absolute path")
+    return os.path.normpath(path) if path else ""
 
 
 def _check_container(container: pb.Container, machine: Machine) -> None:

@@ -1,7 +1,8 @@
 """`coreweave.sandbox.v1.DiscoveryService`: this machine as the one runner.
 
 List defaults to the BASIC view (no live resources) and Get to FULL, as upstream does. The
-local runner enforces no service visibility, so asking for one finds no runner.
+local runner keeps PUBLIC and PRIVATE services (both published on the host's loopback); a
+filter on another visibility finds no runner.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
         caps.supported_gpu_types.extend(runner.gpu_types)
         caps.supported_architectures.extend(runner.architectures)
         caps.supports_privileged = False
+        caps.supported_service_visibilities.extend(self._visibilities())
         if full:
             held = self.engine.reserved().get(runner.runner_id, [])
             available = self.engine.catalogue.availability(runner, held)
@@ -45,6 +47,9 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             res.available_gpu_count = available.free.gpu_count
             res.running_sandboxes = available.running
         return message
+
+    def _visibilities(self) -> list[int]:
+        return convert.visibilities(self.engine.network.ingress_modes)
 
     async def ListAvailableRunners(self, request: pb.ListAvailableRunnersRequest, context: Any
                                    ) -> pb.ListAvailableRunnersResponse:
@@ -58,8 +63,9 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             runners = self.engine.catalogue.list_runners(
                 group_id=request.runner_group_id, gpu_type=request.gpu_type,
                 architecture=request.architecture, healthy_only=request.healthy_only)
-            if request.service_visibility:
-                runners = []  # no service is exposed from a local sandbox
+            if (request.service_visibility
+                    and request.service_visibility not in self._visibilities()):
+                runners = []
             full = request.view == pb.RUNNER_VIEW_FULL
             return pb.ListAvailableRunnersResponse(
                 runners=[self._message(r, full) for r in runners])

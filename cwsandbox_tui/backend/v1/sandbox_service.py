@@ -40,6 +40,9 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
         self._pages = PageBytes(engine.store)
         self._machine = create_spec.Machine(engine.network, engine.isolation.isolated)
 
+    def _message(self, row: SandboxRow) -> pb.Sandbox:
+        return convert.sandbox_message(row, self.engine.service_host(row))
+
     # sandboxes
     async def CreateSandbox(self, request: pb.CreateSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
@@ -47,13 +50,12 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             await images.provide_soon(start.spec.container_image)  # probing a Python, off the loop
             row = self.engine.start(start.spec, start.restore, request.request_id, ask=start.ask,
                                     files=start.files, file_fields=create_spec.FILE_FIELDS)
-            return convert.sandbox_message(row)
+            return self._message(row)
         return await call(context, work, create_spec.ENGINE_FIELDS, request=request)
 
     async def GetSandbox(self, request: pb.GetSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
-            return convert.sandbox_message(
-                self.engine.get(required(request.sandbox_id, "sandbox_id")))
+            return self._message(self.engine.get(required(request.sandbox_id, "sandbox_id")))
         return await call(context, work, request=request)
 
     async def ListSandboxes(self, request: pb.ListSandboxesRequest, context: Any
@@ -76,7 +78,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
                                                 "(SORT_DIRECTION_ASCENDING)")
             rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
             return pb.ListSandboxesResponse(
-                sandboxes=[convert.sandbox_message(r) for r in rows], next_page_token=token)
+                sandboxes=[self._message(r) for r in rows], next_page_token=token)
         return await call(context, work, request=request)
 
     async def DeleteSandbox(self, request: pb.DeleteSandboxRequest, context: Any
@@ -102,17 +104,17 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
                     sandbox_id, grace=request.grace_period_seconds, snapshot=True,
                     wait_for_ready=False, max_timeout=0, idempotency_key=request.request_id)
                 return pb.DeleteSandboxResponse(
-                    sandbox=convert.sandbox_message(self.engine.get(sandbox_id)),
+                    sandbox=self._message(self.engine.get(sandbox_id)),
                     file_system_snapshot_ids=[outcome.snapshot_id])
             if row.status in states.TERMINAL and not request.grace_period_seconds:
-                gone = convert.sandbox_message(row)
+                gone = self._message(row)
                 await self.engine.delete(sandbox_id)
                 return pb.DeleteSandboxResponse(sandbox=gone)
             await self.engine.stop(sandbox_id, grace=request.grace_period_seconds,
                                    snapshot=False, wait_for_ready=False, max_timeout=0,
                                    idempotency_key="")
             return pb.DeleteSandboxResponse(
-                sandbox=convert.sandbox_message(self.engine.get(sandbox_id)))
+                sandbox=self._message(self.engine.get(sandbox_id)))
         return await call(context, work, _DELETE_FIELDS, request=request)
 
     def _check_volumes(self, row: SandboxRow, names: list[str]) -> None:
