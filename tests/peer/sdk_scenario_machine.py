@@ -16,6 +16,8 @@ import json
 import os
 import platform
 import sys
+import time
+import urllib.request
 from contextlib import suppress
 from typing import Any
 
@@ -144,6 +146,32 @@ def _() -> Any:
         "from_id": [again.runner_id, again.profile_id, again.runner_group_id],
         "listed": [listed[sb.sandbox_id].runner_id, listed[sb.sandbox_id].profile_id],
     }
+
+
+@step("pinned_by_profile_id")
+def _() -> Any:
+    name = cwsandbox.list_profiles()[0].profile_name  # what discovery advertises
+    alone = sandbox(profile_ids=[name])
+    beside_runner = sandbox(profile_ids=[name], runner_ids=["local-runner"])
+    listed = [s.sandbox_id for s in Sandbox.list(tags=[TAG], profile_ids=[name]).result()]
+    return {"name": name, "profile_ids": [alone.profile_id, beside_runner.profile_id],
+            "listed": alone.sandbox_id in listed and beside_runner.sandbox_id in listed}
+
+
+@step("public_port")
+def _() -> Any:
+    sb = sandbox("python", "-m", "http.server", "8080",
+                 ports=[{"container_port": 8080, "name": "http"}],
+                 network=NetworkOptions(ingress_mode="public", exposed_ports=(8080,)))
+    page = b""
+    for _attempt in range(100):  # RUNNING is the server's start, not yet its listen()
+        with suppress(OSError):
+            with urllib.request.urlopen(f"http://{sb.service_address}/", timeout=5) as reply:
+                page = reply.read()
+                break
+        time.sleep(0.1)
+    return {"service_address": sb.service_address, "exposed_ports": sb.exposed_ports,
+            "ingress": sb.applied_ingress_mode, "listing": b"Directory listing" in page}
 
 
 @step("pin_unknown")

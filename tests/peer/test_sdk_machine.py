@@ -68,7 +68,7 @@ def test_runner_filters(steps: dict[str, Any]) -> None:
         "profile_other": none, "arch_here": here, "arch_other": none, "gpu_type": none,
         "min_cpu_small": here, "min_cpu_huge": none, "min_memory_small": here, "min_gpu": none,
         "egress_none": here, "egress_internet": none, "exposure_none": here,
-        "exposure_public": none}
+        "exposure_public": here}
 
 
 def test_get_runner(steps: dict[str, Any]) -> None:
@@ -81,7 +81,7 @@ def test_get_runner(steps: dict[str, Any]) -> None:
 def test_profiles(steps: dict[str, Any]) -> None:
     s = ok(steps, "profiles")
     assert s["names"] == ["default"] and s["runner"] == "local-runner"
-    assert s["egress"] == ["none"] and s["exposure"] == ["none"]
+    assert s["egress"] == ["none"] and s["exposure"] == ["none", "public", "private"]
     assert s["architectures"] == [machine_architecture()]
     assert s["by_runner"] == s["by_arch"] == s["by_egress"] == s["by_exposure"] == ["default"]
     assert s["by_other_runner"] == s["by_other_arch"] == s["by_gpu"] == []
@@ -101,6 +101,19 @@ def test_pinned_sandbox_reports_placement_resources_and_modes(steps: dict[str, A
     assert s["cpu_delta"] == 250 and s["memory_delta"] == 128 * 2**20
     assert s["from_id"] == ["local-runner", "default", "local"]
     assert s["listed"] == ["local-runner", "default"]
+
+
+def test_a_pin_by_the_advertised_profile_name_lands_there(steps: dict[str, Any]) -> None:
+    s = ok(steps, "pinned_by_profile_id")
+    assert s == {"name": "default", "profile_ids": ["default", "default"], "listed": True}
+
+
+def test_a_public_port_serves_a_page_at_the_service_address(steps: dict[str, Any]) -> None:
+    s = ok(steps, "public_port")
+    host, _, port = s["service_address"].rpartition(":")
+    assert host.startswith("127.") and port == "8080"
+    assert s["exposed_ports"] == [[8080, "http"]] and s["ingress"] == "public"
+    assert s["listing"], s
 
 
 def test_unknown_pins_are_refused(steps: dict[str, Any]) -> None:
