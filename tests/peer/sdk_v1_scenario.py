@@ -17,14 +17,19 @@ import os
 import sys
 import time
 import traceback
+import urllib.request
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cwsandbox
 from cwsandbox import (
+    Container,
     CWSandboxError,
+    EgressRule,
+    Endpoint,
     FileSystemSnapshotOptions,
+    NetworkOptions,
     PvcVolumeSource,
     Sandbox,
     SandboxDefaults,
@@ -34,6 +39,7 @@ from cwsandbox import (
     SandboxTimeoutError,
     SandboxValidationError,
     Secret,
+    Service,
     SnapshotNotFoundError,
     Volume,
 )
@@ -68,6 +74,27 @@ def raised(name: str, call: Any, *kinds: type) -> None:
         record(name, {"raised": None})
     except CWSandboxError as exc:
         record(name, {**error_info(exc), "expected": isinstance(exc, kinds)})
+
+
+def refused_with_reason(name: str, **kwargs: Any) -> None:
+    """A create the service itself does not implement: the reason the SDK branches on."""
+    try:
+        Sandbox.run(tags=[TAG, "refused"], **kwargs).wait()
+        record(name, {"raised": None})
+    except CWSandboxError as exc:
+        record(name, {**error_info(exc), "reason": getattr(exc, "reason", None), "fields": [
+            v.field for v in getattr(exc, "field_violations", ())]})
+
+
+def fetched(url: str) -> str:
+    """The page at `url` once something serves it (RUNNING is the server's start, not yet
+    its listen())."""
+    for _attempt in range(100):
+        with suppress(OSError):
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return str(reply.read().decode())
+        time.sleep(0.1)
+    return ""
 
 
 def refused(name: str, **kwargs: Any) -> None:
@@ -356,6 +383,34 @@ def rest_of_the_api(box: Sandbox, talker: Sandbox) -> None:
     refused("refused_file", mounted_files=[{"mount_path": "/etc/app.conf", "file_content": "x"}])
     raised("from_template", lambda: Sandbox.run_from_template("tmpl-1", tags=[TAG]).wait(),
            CWSandboxError)
+
+    # 15. services at their urls, a working_dir, the runtime class echoed, serverless placed
+    # here; what the service does not implement refused with its reasons
+    served = run("sh", "-c", "echo v1-service > index.html && exec python -m http.server 8000",
+                 services=[Service(port=8000, name="web", visibility="public")],
+                 working_dir="/tmp/site")
+    served.wait()
+    [(port, service_name, url)] = served.service_urls
+    record("services", {"port": port, "name": service_name, "url": url,
+                        "page": fetched(f"{url}/index.html"),
+                        "pwd": served.exec(["pwd"]).result().stdout,
+                        "runtime_class": served.effective_runtime_class})
+    served.stop().result()
+    serverless = run("sleep", "600", placement_mode="serverless")
+    serverless.wait()
+    record("serverless", {"status": str(serverless.status), "runner_id": serverless.runner_id})
+    serverless.stop().result()
+    pair = [Container(name="main", image="python:3.11", command="sleep", args=["600"],
+                      primary=True, resources={"cpu": "100m", "memory": "64Mi"}),
+            Container(name="helper", image="python:3.11", command="sleep", args=["600"],
+                      resources={"cpu": "100m", "memory": "64Mi"})]
+    refused_with_reason("refused_containers", containers=pair)
+    refused_with_reason("refused_mixed_services", services=[
+        Service(port=80, visibility="public"), Service(port=81, visibility="private")])
+    refused_with_reason("refused_tls", services=[
+        Service(port=443, visibility="public", endpoint=Endpoint(kind="tls_passthrough"))])
+    refused_with_reason("refused_dns_egress", network=NetworkOptions(
+        egress=[EgressRule(dns_name="pypi.org")]))
     raised("from_file", lambda: Sandbox.run_from_file(
         b"services:\n  app:\n    image: python:3.11\n", primary_service="app",
         tags=[TAG]).wait(), CWSandboxError)

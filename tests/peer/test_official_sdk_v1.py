@@ -179,6 +179,22 @@ def _check_rest_of_the_api(s: dict[str, Any]) -> None:
         assert s[step]["fields"] == [field_name], (step, s[step])
         assert field_name in s[step]["message"]
 
+    services = s["services"]
+    assert (services["port"], services["name"]) == (8000, "web")
+    assert services["url"].startswith("http://127.") and services["url"].endswith(":8000")
+    assert services["page"] == "v1-service\n"
+    assert services["pwd"] == "/tmp/site\n" and services["runtime_class"] == "<node-default>"
+    assert s["serverless"] == {"status": "running", "runner_id": "local-runner"}
+    for step, reason, field_name in (
+            ("refused_containers", "CWSANDBOX_NOT_IMPLEMENTED", "sandbox.spec.containers"),
+            ("refused_mixed_services", "CWSANDBOX_NOT_IMPLEMENTED", "sandbox.spec.services"),
+            ("refused_tls", "CWSANDBOX_TLS_PASSTHROUGH_ENDPOINTS_NOT_SUPPORTED",
+             "sandbox.spec.services[0].endpoint.kind")):
+        assert s[step]["reason"] == reason and field_name in s[step]["message"], s[step]
+    # the SDK's own test skips DNS-name egress on a violation naming dns_name
+    assert s["refused_dns_egress"]["type"] == "SandboxValidationError"
+    assert s["refused_dns_egress"]["fields"] == ["sandbox.spec.network.egress[0].dns_name"]
+
 
 @dataclass
 class Served:
