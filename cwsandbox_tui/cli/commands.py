@@ -182,7 +182,16 @@ def _out(text: str) -> None:
 def _sandbox_rows(rows: list[Sandbox], now: float) -> list[list[str]]:
     return [[s.id, s.status.value.upper(), s.image or "-", ",".join(s.tags) or "-",
              human_age(s.created_at or s.started_at, now), s.mount_path or "-",
-             s.stop_snapshot_id or "-"] for s in rows]
+             s.stop_snapshot_id or "-", _service(s)] for s in rows]
+
+
+def _service(sandbox: Sandbox) -> str:
+    """Where its ports are reached: the first's host:port, and how many more there are."""
+    if not sandbox.service_address:
+        return "-"
+    more = len(sandbox.ports) - 1
+    return sandbox.service_address + (f" (+{more} port{'s' if more > 1 else ''})" if more > 0
+                                      else "")
 
 
 def _snapshot_rows(rows: list[Snapshot]) -> list[list[str]]:
@@ -200,7 +209,7 @@ async def run_sandboxes_list(client: Client, args: argparse.Namespace) -> int:
     elif not rows:
         _out("No sandboxes found.")
     else:
-        _out(table(["ID", "STATUS", "IMAGE", "TAGS", "AGE", "MOUNT", "SNAPSHOT"],
+        _out(table(["ID", "STATUS", "IMAGE", "TAGS", "AGE", "MOUNT", "SNAPSHOT", "SERVICE"],
                    _sandbox_rows(rows, client.clock.time())))
     return OK
 

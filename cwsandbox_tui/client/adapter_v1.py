@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
@@ -41,6 +42,7 @@ from .models import (
     ExecOutput,
     LogChunk,
     Profile,
+    PublishedPort,
     Runner,
     RunnerResources,
     Sandbox,
@@ -106,6 +108,7 @@ def sandbox_from(m: pb.Sandbox) -> Sandbox:
                   and volumes[vm.volume].WhichOneof("source") != "volume_id"), None)
     scratch = volumes[mount.volume].scratch if mount is not None else pb.ScratchVolume()
     command = (container.command, *container.args) if container.command else ()
+    ports = _ports(status)
     return Sandbox(
         id=m.sandbox_id,
         status=_STATE.get(status.state, SandboxStatus.UNSPECIFIED),
@@ -121,7 +124,16 @@ def sandbox_from(m: pb.Sandbox) -> Sandbox:
         created_at=_stamp(status.create_time, status.HasField("create_time")),
         ended_at=_stamp(status.end_time, status.HasField("end_time")),
         exit_code=status.exit_code if status.HasField("exit_code") else None,
+        service_address=ports[0].address if ports else "",
+        ports=ports,
     )
+
+
+def _ports(status: pb.SandboxStatus) -> tuple[PublishedPort, ...]:
+    """Each service's `host:port`, from its url (or its endpoint's address)."""
+    return tuple(PublishedPort(s.port, s.name,
+                               urlsplit(s.url).netloc if s.url else s.endpoint.address)
+                 for s in status.services)
 
 
 def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:

@@ -28,6 +28,7 @@ from .models import (
     ExecOutput,
     LogChunk,
     Profile,
+    PublishedPort,
     ResourceAmounts,
     Runner,
     RunnerResources,
@@ -133,7 +134,18 @@ def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
         requests=_amounts(d.resource_requests) if d.HasField("resource_requests") else None,
         limits=_amounts(d.resource_limits) if d.HasField("resource_limits") else None,
         runtime=d.runtime,
+        service_address=message.service_address,
+        ports=_ports(message),
     )
+
+
+def _ports(message: pb.SandboxInfo | pb.GetSandboxResponse) -> tuple[PublishedPort, ...]:
+    """Each exposed port at the service address's host (the address names the first)."""
+    host = message.service_address.rpartition(":")[0] if ":" in message.service_address \
+        else message.service_address
+    return tuple(PublishedPort(p.container_port, p.name,
+                               f"{host}:{p.container_port}" if host else "")
+                 for p in message.exposed_ports)
 
 
 def _amounts(m: pb.ResourceRequest) -> ResourceAmounts:

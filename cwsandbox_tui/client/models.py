@@ -94,6 +94,17 @@ class Sandbox:
     requests: ResourceAmounts | None = None
     limits: ResourceAmounts | None = None
     runtime: str = ""
+    service_address: str = ""  # host:port of its first published port, while it runs
+    ports: tuple[PublishedPort, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """A port a sandbox publishes, and the `host:port` it is reached at ("" once ended)."""
+
+    port: int
+    name: str = ""
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import pytest
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 
-from .helpers import poll
 from .helpers import expect_error as expect
+from .helpers import poll
 from .test_services import fetch
 from .v1_helpers import STATE_RUNNING, V1, create_request, run_ok, wait_state
 

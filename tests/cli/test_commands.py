@@ -14,6 +14,7 @@ import pytest
 
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SandboxSpec as EngineSpec
 from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import make_adapter
@@ -278,3 +279,21 @@ async def test_snapshots_list_is_in_creation_order(backend: BackendServer,
     listed = await cli("snapshots", "list", "--json", env=env)
     assert listed.code == 0, listed
     assert [r["id"] for r in listed.json()] == ["fss-c-oldest", "fss-b-middle", "fss-a-newest"]
+
+
+async def test_sandboxes_list_shows_where_a_sandboxs_ports_are(backend: BackendServer,
+                                                               env: dict[str, str]) -> None:
+    assert backend.engine is not None
+    row = backend.engine.start(EngineSpec(
+        command="/bin/sh", args=["-c", "exec sleep 600"], container_image="python:3.11",
+        services=[{"port": 8000, "name": "web", "protocol": "TCP"},
+                  {"port": 9000, "name": "", "protocol": "TCP"}]))
+    host = row.spec.service_address
+    as_json, as_table = await asyncio.gather(cli("sandboxes", "list", "--json", env=env),
+                                             cli("sandboxes", "list", env=env))
+    [listed] = as_json.json()
+    assert listed["service_address"] == f"{host}:8000"
+    assert listed["ports"] == [{"port": 8000, "name": "web", "address": f"{host}:8000"},
+                               {"port": 9000, "name": "", "address": f"{host}:9000"}]
+    header, line = as_table.stdout.splitlines()[:2]
+    assert header.split()[-1] == "SERVICE" and line.endswith(f"{host}:8000 (+1 port)"), line

@@ -192,12 +192,16 @@ class DetailsDialog(ModalScreen[None]):
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("home,g", "edge(0)", "Top", show=False),
         Binding("end,G", "edge(1)", "Bottom", show=False),
+        Binding("c", "copy", "Copy", show=False, id="details.copy"),
     ]
 
-    def __init__(self, title: str, rows: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]],
+                 on_copy: Callable[[], None] | None = None) -> None:
+        """`on_copy`, when given, is what `c` copies (say, a sandbox's service address)."""
         super().__init__()
         self.title_text = title
         self.rows = list(rows)
+        self.on_copy = on_copy
 
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _ in self.rows), default=0)
@@ -234,6 +238,12 @@ class DetailsDialog(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_copy(self) -> None:
+        if self.on_copy is None:
+            self.notify("Nothing to copy here.")
+        else:
+            self.on_copy()
 
 
 class HelpDialog(DetailsDialog):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from ...client.models import Sandbox, SandboxStatus
+from ...client.models import PublishedPort, Sandbox, SandboxStatus
 from ...formatting import iso
 from ..filter_expr import Fields
 from ..widgets.rowtable import RowTable
@@ -73,9 +74,16 @@ class SandboxesScreen(TableScreen[Sandbox]):
             ("Requests", str(s.requests) if s.requests else "-"),
             ("Limits", str(s.limits) if s.limits else "-"),
             ("Network", f"ingress {s.ingress_mode or '-'}, egress {s.egress_mode or '-'}"),
+            ("Service", f"{s.service_address} (c copies it)" if s.service_address else "-"),
+            ("Ports", ", ".join(_port_text(p) for p in s.ports) or "-"),
             ("Runtime", s.runtime or "-"),
             ("Isolation", s.isolation or "-"),
-        ]))
+        ], on_copy=self._copier(s.service_address)))
+
+    def _copier(self, address: str) -> Callable[[], None] | None:
+        if not address:
+            return None
+        return lambda: self.dashboard.copy_text(address)
 
     def action_new(self) -> None:
         self.dashboard.open_new_sandbox()
@@ -184,3 +192,8 @@ class SandboxesScreen(TableScreen[Sandbox]):
         s = self._current()
         if s is not None:
             self.dashboard.show_snapshots_of(s.id)
+
+
+def _port_text(port: PublishedPort) -> str:
+    named = f"{port.port} ({port.name})" if port.name else str(port.port)
+    return f"{named} at {port.address}" if port.address else named
