@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.cli.reporter import StderrReporter
@@ -13,6 +14,7 @@ from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import make_adapter
+from tests.backend.serving import ServeProcess
 from tests.hostile_text import HOSTILE, MARKUP, OSC52, controls, hostile_sandbox
 
 from .helpers import Run, cli
@@ -20,10 +22,10 @@ from .helpers import Run, cli
 SHOWN = b"\\x1b]52;c;"  # OSC 52's introducer as the terminal should show it: escaped
 
 
-def _client(backend: BackendServer) -> Client:
-    channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
+def _client_at(url: str) -> Client:
+    channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
     return Client(make_adapter("auto", channel, []), EndpointInfo(
-        url=backend.url, source="test", auth_mode="none", read_only=False))
+        url=url, source="test", auth_mode="none", read_only=False))
 
 
 def _inert(run: Run, code: int = 0) -> None:
@@ -33,7 +35,7 @@ def _inert(run: Run, code: int = 0) -> None:
 
 
 async def test_every_view_of_hostile_text_is_inert(backend: BackendServer) -> None:
-    client = _client(backend)
+    client = _client_at(backend.url)
     try:
         sandbox, snapshot = await hostile_sandbox(client)
     finally:
@@ -79,3 +81,17 @@ def test_stderr_reports_are_inert() -> None:
     written = stream.getvalue().encode()
     assert not controls(written), written
     assert written.count(SHOWN) == 5  # the retry names its target too
+
+
+async def test_the_backend_log_on_stderr_is_inert(tmp_path: Path) -> None:
+    """`serve` logs the special files a snapshot left out, by the names the sandbox gave."""
+    server = await ServeProcess(tmp_path / "data").ready()
+    client = _client_at(f"http://127.0.0.1:{server.port}")
+    try:
+        _, snapshot = await hostile_sandbox(client)
+    finally:
+        await client.close()
+        await server.close()
+    logged = server.log.read_bytes()
+    assert snapshot.id.encode() in logged and SHOWN in logged, logged
+    assert not controls(logged), logged
