@@ -3,7 +3,17 @@ the bytes that terminal receives."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import fcntl
+import os
+import pty
+import shutil
+import struct
+import sys
+import termios
+from pathlib import Path
 
 from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.models import Sandbox, SandboxSpec, Snapshot
@@ -46,13 +56,68 @@ async def hostile_sandbox(client: Client, mount: str = "/workspace") -> tuple[Sa
     """A running sandbox whose tags and command hold HOSTILE, which writes HOSTILE to its
     output, and a snapshot of its mount whose reason names a FIFO the sandbox made, named
     HOSTILE's OSC 52 (the sandbox's code alone puts that text in the snapshot record)."""
-    script = (f"printf '{octal(HOSTILE)}\\n'; mkfifo \"{mount}/$(printf '{octal(OSC52)}')\"; "
+    # HOSTILE is the shell's $0: printed as it is, and its OSC 52 part names the FIFO
+    script = (f'printf "%s\\n" "$0"; mkfifo "{mount}/$(printf "%.{len(OSC52)}s" "$0")"; '
               "exec sleep infinity")
     sandbox = await client.start_sandbox(SandboxSpec(
         args=("-c", script, HOSTILE), tags=(HOSTILE, "plain"), mount_path=mount))
-    await client.exec(sandbox.id, ["/bin/sh", "-c",
-                                   f"until [ -p \"{mount}/$(printf '{octal(OSC52)}')\" ]; "
+    await client.exec(sandbox.id, ["/bin/sh", "-c", f'until [ -n "$(ls -A {mount})" ]; '
                                    "do sleep 0.05; done"], timeout=20)
     snapshot = await client.create_snapshot(sandbox.id)
     assert OSC52 in snapshot.status_reason, snapshot.status_reason
     return sandbox, snapshot
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class RawTerminal:
+    """A program on a pty of ours; `screen` is every byte the terminal received. Each wait
+    fails as soon as a hostile sequence arrives, naming it."""
+
+    def __init__(self, master: int, process: asyncio.subprocess.Process) -> None:
+        self.master = master
+        self.process = process
+        self.screen = b""
+
+    @classmethod
+    async def open(cls, *args: str, env: dict[str, str], columns: int = 200, rows: int = 50
+                   ) -> RawTerminal:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        process = await asyncio.create_subprocess_exec(
+            shutil.which("setsid") or "setsid", "--ctty", "--wait", sys.executable, "-m",
+            "cwsandbox_tui", *args, cwd=REPO, env={**os.environ, **env}, stdin=slave,
+            stdout=slave, stderr=slave)
+        os.close(slave)
+        os.set_blocking(master, False)
+        return cls(master, process)
+
+    def mark(self) -> int:
+        return len(self.screen)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    async def until(self, text: bytes, since: int = 0, timeout: float = 20) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while text not in self.screen[since:]:
+                    await self._read()
+                    assert not leaked(self.screen), \
+                        f"reached the terminal: {leaked(self.screen)}"
+        except TimeoutError:
+            raise AssertionError(f"{text!r} never shown; after it: {self.screen[since:]!r}"
+                                 ) from None
+
+    async def _read(self) -> None:
+        try:
+            self.screen += os.read(self.master, 65536)
+        except OSError:  # nothing yet (BlockingIOError), or the program has gone
+            await asyncio.sleep(0.02)  # a pty has no awaitable reader: poll it, bounded above
+
+    async def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        await self.process.wait()
+        os.close(self.master)
