@@ -54,13 +54,13 @@ class VolumesScreen(Screen[None]):
         # shown view uses it (the dashboard's first frame waits for every import at the top).
         from textual.widgets import DataTable
 
-        table: DataTable[str] = DataTable(id="volumes-table", cursor_type="row")
+        table: DataTable[Text] = DataTable(id="volumes-table", cursor_type="row")
         table.add_columns(*COLUMNS)
         yield table
         yield TaskPanel()
         yield Footer()
 
-    def _table(self) -> DataTable[str]:
+    def _table(self) -> DataTable[Text]:
         from textual.widgets import DataTable
 
         return self.query_one("#volumes-table", DataTable)
