@@ -15,6 +15,7 @@ import sys
 import termios
 from pathlib import Path
 
+from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
 from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.models import Sandbox, SandboxSpec, Snapshot
 
@@ -66,6 +67,15 @@ async def hostile_sandbox(client: Client, mount: str = "/workspace") -> tuple[Sa
     snapshot = await client.create_snapshot(sandbox.id)
     assert OSC52 in snapshot.status_reason, snapshot.status_reason
     return sandbox, snapshot
+
+
+def hostile_volume(data_dir: Path) -> str:
+    """A registered volume (API v1) whose claim and description, given by whoever registered
+    it, hold HOSTILE."""
+    Volumes(data_dir / "volumes", "local-runner").create(VolumeRecord(
+        volume_id="hostile", runner_id="local-runner", namespace="ns", claim_name=HOSTILE,
+        description=HOSTILE))
+    return "hostile"
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,14 @@ from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import make_adapter
 from tests.backend.serving import ServeProcess
-from tests.hostile_text import HOSTILE, MARKUP, OSC52, controls, hostile_sandbox
+from tests.hostile_text import (
+    HOSTILE,
+    MARKUP,
+    OSC52,
+    controls,
+    hostile_sandbox,
+    hostile_volume,
+)
 
 from .helpers import Run, cli
 
@@ -59,6 +66,12 @@ async def test_every_view_of_hostile_text_is_inert(backend: BackendServer) -> No
     missing = await cli("snapshots", "get", f"fss-{OSC52}", env=env)
     _inert(missing, code=1)
     assert SHOWN in missing.raw_stderr
+
+    volume = hostile_volume(backend.config.data_dir)  # API v1: the commands find it
+    for args in (("volumes", "list"), ("volumes", "get", volume)):
+        shown = await cli(*args, env=env)
+        _inert(shown)
+        assert SHOWN in shown.raw_stdout
 
     as_json = await cli("sandboxes", "list", "--json", env=env)
     _inert(as_json)

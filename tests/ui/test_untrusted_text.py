@@ -11,7 +11,14 @@ from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
 from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import make_adapter
-from tests.hostile_text import HOSTILE, OSC52, RawTerminal, hostile_sandbox, octal
+from tests.hostile_text import (
+    HOSTILE,
+    OSC52,
+    RawTerminal,
+    hostile_sandbox,
+    hostile_volume,
+    octal,
+)
 
 SHOWN = b"\\x1b]52;c;"  # OSC 52's introducer as the terminal should show it: escaped
 LOGGED = b"\\u202e[link=https://evil.example/]x[/link][/]"  # the tail of the hostile line
@@ -34,6 +41,8 @@ async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServ
         id=FOREIGN, status=states.COMPLETED, created_at=row.created_at - 60,
         status_reason=HOSTILE, spec=SandboxSpec(command=HOSTILE, container_image=HOSTILE,
                                                 tags=["foreign", HOSTILE])))
+
+    hostile_volume(backend.config.data_dir)
 
     term = await RawTerminal.open("--endpoint", backend.url,
                                   env={"TERM": "xterm-256color", "TEXTUAL_ANIMATIONS": "none"})
@@ -87,6 +96,11 @@ async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServ
         at = term.mark()
         term.type(ENTER)
         await term.until(b"special file", at)
+        await term.until(SHOWN, at)
+
+        at = term.mark()  # a volume whose claim and description hold the text (API v1)
+        term.type(b"q:volumes" + ENTER)
+        await term.until(b"1 volume", at)
         await term.until(SHOWN, at)
     finally:
         await term.close()
