@@ -21,7 +21,9 @@ from ..client.selection import PruneRule, parse_age, parse_statuses, select
 from ..client.terminal import DEFAULT_SHELL, attach
 from ..formatting import human_age, human_size, iso
 from . import discovery, volumes
-from .render import table, to_json
+from .render import err, table, to_json
+from .render import fields as render_fields
+from .render import out as _out
 from .reporter import StderrReporter
 
 OK, FAILURE, USAGE, PARTIAL = 0, 1, 2, 3
@@ -165,18 +167,14 @@ def run_command(handler: Callable[[Client, argparse.Namespace], Awaitable[int]],
     try:
         return asyncio.run(main())
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        err(f"error: {error}")
         return USAGE
     except CwsError as error:
-        print(f"error: {error}", file=sys.stderr)
+        err(f"error: {error}")
         return FAILURE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        err("interrupted")
         return 130
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _sandbox_rows(rows: list[Sandbox], now: float) -> list[list[str]]:
@@ -240,9 +238,9 @@ async def run_sandboxes_delete(client: Client, args: argparse.Namespace) -> int:
         _out(to_json(done))
     for item in result.items:
         if item.outcome is Outcome.NOT_FOUND and not args.json:
-            print(f"error: Sandbox {item.id!r} not found", file=sys.stderr)
+            err(f"error: Sandbox {item.id!r} not found")
         elif item.outcome is Outcome.FAILED and not args.json:
-            print(f"error: {item.message}", file=sys.stderr)
+            err(f"error: {item.message}")
         elif item.outcome in (Outcome.DELETED, Outcome.ALREADY_GONE) and not args.json:
             _out(f"{item.id} {item.outcome.value.replace('_', ' ')}")
     return OK if result.ok else (PARTIAL if result.partial else FAILURE)
@@ -273,7 +271,7 @@ async def run_snapshots_get(client: Client, args: argparse.Namespace) -> int:
                   ("SIZE", f"{human_size(snap.size_bytes)} ({snap.size_bytes} bytes)"),
                   ("SOURCE", snap.source_sandbox_id or "-"), ("CREATED", iso(snap.created_at)),
                   ("COMPLETED", iso(snap.completed_at)), ("BUCKET", snap.object_bucket or "-")]
-        _out("\n".join(f"{k:<10} {v}" for k, v in fields))
+        _out(render_fields(fields))
     return OK
 
 
@@ -291,9 +289,9 @@ def _report_bulk(result: BulkResult, as_json: bool) -> int:
     else:
         for item in result.items:
             if item.outcome is Outcome.NOT_FOUND:
-                print(f"{item.id}: not found: no snapshot has this id", file=sys.stderr)
+                err(f"{item.id}: not found: no snapshot has this id")
             elif item.message:
-                print(f"{item.id}: {item.outcome.value}: {item.message}", file=sys.stderr)
+                err(f"{item.id}: {item.outcome.value}: {item.message}")
         _out(result.summary())
     return OK if result.ok else (PARTIAL if result.partial else FAILURE)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..client.client import Client
 from ..client.models import Profile, Runner
 from ..formatting import human_size, iso
+from .render import fields as render_fields
+from .render import out as _out
 from .render import table, to_json
 
 OK = 0
@@ -37,10 +38,6 @@ def add_parsers(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg
     p.add_argument("profile_name")
     p.add_argument("--runner", default="", help="the runner it belongs to")
     common(p, run_profiles_get)  # type: ignore[operator]
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def cpu(millicores: int) -> str:
@@ -87,7 +84,7 @@ async def run_runners_get(client: Client, args: argparse.Namespace) -> int:
               ("PROFILES", ", ".join(runner.profile_names) or "-"),
               ("TAGS", ", ".join(runner.tags) or "-"), ("CONNECTED", iso(runner.connected_at)),
               ("SHARED", "yes" if runner.shared else "no")]
-    _out("\n".join(f"{k:<10} {v}" for k, v in fields))
+    _out(render_fields(fields))
     return OK
 
 
@@ -116,6 +113,5 @@ async def run_profiles_get(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _out(to_json(profile))
     else:
-        _out("\n".join(f"{k:<10} {v}" for k, v in zip(PROFILE_HEADERS, _profile_row(profile),
-                                                       strict=True)))
+        _out(render_fields(list(zip(PROFILE_HEADERS, _profile_row(profile), strict=True))))
     return OK

@@ -78,5 +78,7 @@ def dashboard(args: argparse.Namespace) -> int:
 
         return run_dashboard(plan, refresh_interval=args.refresh)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        from .render import err
+
+        err(f"error: {error}")
         return 2

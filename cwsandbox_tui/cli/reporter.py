@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from ..client import events as ev
+from ..textsafe import inert_lines
 
 
 class StderrReporter:
@@ -42,7 +43,7 @@ class StderrReporter:
         if self._bar_shown:
             self.stream.write("\n")
             self._bar_shown = False
-        self.stream.write(text + "\n")
+        self.stream.write(inert_lines(text) + "\n")
         self.stream.flush()
 
     def _draw(self, event: ev.Progress) -> None:

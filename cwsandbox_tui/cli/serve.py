@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
+from ..textsafe import inert_lines
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,6 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(run=run)
 
 
+class InertFormatter(logging.Formatter):
+    """Log lines name what sandboxes made (file names a snapshot left out, commands): on a
+    terminal, or in a log file shown on one later, that text is inert (see textsafe)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert_lines(super().format(record))
+
+
 def run(args: argparse.Namespace) -> int:
     # Here, not at the top: the dashboard and the commands build this parser too, and the
     # backend is a third of their start-up time that they never use.
@@ -55,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ..backend.server import BackendConfigError, DataDirBusy, ServerConfig, serve_forever
     from ..naming import quantity_bytes
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)

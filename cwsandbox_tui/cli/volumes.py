@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..client.client import Client
 from ..client.models import Volume
 from ..formatting import iso
+from .render import out as _out
 from .render import table, to_json
 
 OK, FAILURE = 0, 1
@@ -30,10 +30,6 @@ def add_parsers(subparsers: argparse._SubParsersAction,  # type: ignore[type-arg
     p.add_argument("volume_ids", nargs="+")
     p.add_argument("--missing-ok", action="store_true", help="a volume already gone is fine")
     common(p, run_volumes_delete)
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _row(volume: Volume) -> list[str]:

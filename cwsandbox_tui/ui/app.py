@@ -12,6 +12,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
@@ -24,6 +25,7 @@ from ..client.errors import (
     ValidationError,
 )
 from ..client.models import BucketConfig, Sandbox, Snapshot
+from ..textsafe import inert, inert_lines
 from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
 from .gcpolicy import FreezeOnGrowth
@@ -371,6 +373,13 @@ class DashboardApp(TypeAheadApp[None]):
         if action in self.MUTATING and getattr(self, "read_only", False):
             return None
         return True
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (a widget's `notify` comes here too) shows its text as it is: never
+        as markup, and with whatever a server or a sandbox put in it made inert."""
+        super().notify(inert_lines(message), title=inert(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     def copy_text(self, text: str) -> None:
         """To the clipboard through the terminal (OSC 52), wrapped for tmux when inside it."""

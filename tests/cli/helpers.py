@@ -29,6 +29,8 @@ class Run:
     code: int
     stdout: str
     stderr: str
+    raw_stdout: bytes = b""  # the bytes a terminal would receive
+    raw_stderr: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -53,7 +55,7 @@ async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30
         await process.wait()
         raise
     assert process.returncode is not None
-    return Run(args, process.returncode, out.decode(), err.decode())
+    return Run(args, process.returncode, out.decode(), err.decode(), out, err)
 
 
 def seed(backend: BackendServer, ids: list[str], *, age_days: float = 0.0,

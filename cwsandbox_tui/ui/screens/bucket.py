@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...client.models import BucketConfig, BucketMode
+from ...textsafe import inert
 from ..messages import BucketRefused, RowsChanged
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
@@ -68,10 +69,10 @@ class BucketScreen(Screen[None]):
             return
         mode = {BucketMode.CW_MANAGED: "managed by CoreWeave",
                 BucketMode.BRING_YOUR_OWN: "your own bucket"}.get(config.mode, config.mode.value)
-        panel.update(f"Mode:              {mode}\n"
-                     f"Bucket:            {config.bucket_name or '-'}\n"
-                     f"Region:            {config.region or '-'}\n"
-                     f"Effective bucket:  {config.effective_bucket_name or '-'}")
+        panel.update(f"Mode:              {inert(mode)}\n"
+                     f"Bucket:            {inert(config.bucket_name or '-')}\n"
+                     f"Region:            {inert(config.region or '-')}\n"
+                     f"Effective bucket:  {inert(config.effective_bucket_name or '-')}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("edit", "revert") and self.dashboard.read_only:

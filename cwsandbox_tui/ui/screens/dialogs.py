@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from ...textsafe import inert, inert_lines
 from ..widgets.textfield import TextField
 
 Validator = Callable[[str], str | None]  # returns an error message, or None when fine
@@ -36,10 +37,10 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(inert(self.title_text), classes="dialog-title", markup=False)
             with VerticalScroll(classes="dialog-body"):
                 for line in self.lines:
-                    yield Static(line, markup=False)
+                    yield Static(inert(line), markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (n)", id="cancel", compact=True)
                 yield Button(f"{self.confirm_label} (y)", id="confirm", compact=True,
@@ -92,10 +93,10 @@ class FormDialog(ModalScreen[FormResult | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog form"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(inert(self.title_text), classes="dialog-title", markup=False)
             with VerticalScroll(classes="dialog-body"):
                 if self.note:
-                    yield Static(self.note, classes="form-note", markup=False)
+                    yield Static(inert_lines(self.note), classes="form-note", markup=False)
                 for f in self.fields:
                     with Horizontal(classes="field-row"):
                         yield Label(f.label, classes="field-label")
@@ -105,10 +106,11 @@ class FormDialog(ModalScreen[FormResult | None]):
                             yield Checkbox(_yes_no(checked), value=checked,
                                            id=f"field-{f.name}", compact=True)
                         else:
-                            yield TextField(value=f.value, placeholder=f.placeholder,
+                            yield TextField(value=inert(f.value), placeholder=f.placeholder,
                                             id=f"field-{f.name}", compact=True,
                                             replace_on_entry=True)
-                    yield Static(f.error or f.help, id=f"error-{f.name}", markup=False,
+                    yield Static(inert_lines(f.error or f.help), id=f"error-{f.name}",
+                                 markup=False,
                                  classes=_note_class(f.error, f.error or f.help))
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
@@ -132,7 +134,7 @@ class FormDialog(ModalScreen[FormResult | None]):
     def show_error(self, name: str, message: str) -> None:
         field = next(f for f in self.fields if f.name == name)
         note = self.query_one(f"#error-{name}", Static)
-        note.update(message or field.help)
+        note.update(inert_lines(message or field.help))
         note.set_classes(_note_class(message, message or field.help))
 
     def check(self) -> bool:
@@ -206,10 +208,10 @@ class DetailsDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _ in self.rows), default=0)
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(inert(self.title_text), classes="dialog-title", markup=False)
             with VerticalScroll(classes="dialog-body"):
                 for key, value in self.rows:
-                    yield Static(f"{key.ljust(width)}  {value}", markup=False)
+                    yield Static(f"{key.ljust(width)}  {inert(value)}", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="close", compact=True)
 
@@ -279,7 +281,7 @@ class HelpDialog(DetailsDialog):
         self.wide_width = max(len(cell) + (len(right[n]) if n < len(right) else 0)
                               for n, cell in enumerate(left))
         with Vertical(id="dialog", classes="dialog -wide"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(inert(self.title_text), classes="dialog-title", markup=False)
             with VerticalScroll(classes="dialog-body"):
                 for n, cell in enumerate(left):
                     yield Static(cell + (right[n] if n < len(right) else ""), markup=False)

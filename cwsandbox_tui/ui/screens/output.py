@@ -12,6 +12,7 @@ from textual.widgets import Footer, Log, Static
 
 from ...client.errors import CwsError
 from ...client.models import ExecExit, ExecOutput, LogReconnected
+from ...textsafe import OutputText, inert
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 
@@ -27,6 +28,7 @@ class OutputScreen(Screen[None]):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title_text = title
+        self.output = OutputText()
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -34,17 +36,17 @@ class OutputScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
-        yield Static(self.title_text, classes="panel-title", markup=False)
+        yield Static(inert(self.title_text), classes="panel-title", markup=False)
         yield Log(id="output", highlight=False)
         yield Static("", id="output-status", markup=False)
         yield TaskPanel()
         yield Footer(compact=True)
 
     def status(self, text: str) -> None:
-        self.query_one("#output-status", Static).update(text)
+        self.query_one("#output-status", Static).update(inert(text))
 
     def write(self, data: bytes) -> None:
-        self.query_one(Log).write(data.decode("utf-8", errors="replace"))
+        self.query_one(Log).write(self.output.feed(data))
 
     def action_close(self) -> None:
         self.app.pop_screen()

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 from ...client.errors import CwsError
 from ...client.models import Profile, Runner
 from ...formatting import human_size
+from ...textsafe import inert
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 
@@ -94,7 +95,7 @@ def runner_text(runner: Runner, profiles: list[Profile], width: int) -> Text:
         head += f"  {arch}"
     if runner.shared:
         head += "  shared"
-    text.append(head + "\n", style="bold")
+    text.append(inert(head) + "\n", style="bold")
     for label, drawn, words in capacity_lines(runner, width):
         text.append(f"  {label:<{LABEL_WIDTH}}")
         filled = drawn.rstrip(EMPTY)
@@ -105,10 +106,10 @@ def runner_text(runner: Runner, profiles: list[Profile], width: int) -> Text:
     if mine:
         text.append("  Profiles\n", style="bold")
         for profile in mine:
-            text.append(f"    {profile_line(profile)}\n")
+            text.append(f"    {inert(profile_line(profile))}\n")
     else:
         names = ", ".join(runner.profile_names) or "none"
-        text.append(f"  Profiles: {names}\n")
+        text.append(f"  Profiles: {inert(names)}\n")
     return text
 
 
@@ -182,7 +183,7 @@ class RunnersScreen(Screen[None]):
         if not self.loaded:
             return
         if self.problem:
-            body.update(f"Cannot list runners: {self.problem}")
+            body.update(inert(f"Cannot list runners: {self.problem}"))
             return
         if not self.runners:
             body.update("This endpoint reports no runners.")

@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from ...textsafe import inert
 from ..export import write_rows
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..messages import RowsChanged, SnapshotPage
@@ -176,7 +177,7 @@ class TableScreen(Screen[None], Generic[R]):
         try:
             row_filter = compile_filter(text, self.fields(), self.dashboard.clock.time())
         except FilterError as exc:
-            error.update(str(exc))
+            error.update(inert(str(exc)))
             field.add_class("-invalid")
             self.update_status()
             return False
@@ -282,7 +283,7 @@ class TableScreen(Screen[None], Generic[R]):
         if text != self._status_text:  # unchanged text must not repaint the line
             self._status_text = text
             # one line of fixed height and full width: new text never changes the layout
-            self.query_one("#status-line", Static).update(text, layout=False)
+            self.query_one("#status-line", Static).update(inert(text), layout=False)
 
     def targets(self) -> list[R]:
         """The marked rows, else the row under the cursor."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Static
 from ...client.errors import CwsError
 from ...client.models import Volume
 from ...formatting import iso
+from ...textsafe import inert
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog
@@ -52,13 +54,13 @@ class VolumesScreen(Screen[None]):
         # shown view uses it (the dashboard's first frame waits for every import at the top).
         from textual.widgets import DataTable
 
-        table: DataTable[str] = DataTable(id="volumes-table", cursor_type="row")
+        table: DataTable[Text] = DataTable(id="volumes-table", cursor_type="row")
         table.add_columns(*COLUMNS)
         yield table
         yield TaskPanel()
         yield Footer()
 
-    def _table(self) -> DataTable[str]:
+    def _table(self) -> DataTable[Text]:
         from textual.widgets import DataTable
 
         return self.query_one("#volumes-table", DataTable)
@@ -86,14 +88,16 @@ class VolumesScreen(Screen[None]):
                 return
             self.volumes = await client.list_volumes()
         except CwsError as error:
-            status.update(f"Could not list volumes: {error}")
+            status.update(inert(f"Could not list volumes: {error}"))
             return
         table.display = True
         table.clear()
         for v in self.volumes:
             claim = f"{v.namespace}/{v.claim_name}" if v.claim_name else "-"
-            table.add_row(v.id, v.state, v.runner_id or "-", claim, v.capacity or "-",
-                          iso(v.created_at), v.description, key=v.id)
+            # Text, never a str: a DataTable reads a str cell as markup
+            table.add_row(*(Text(inert(cell)) for cell in (
+                v.id, v.state, v.runner_id or "-", claim, v.capacity or "-", iso(v.created_at),
+                v.description)), key=v.id)
         count = len(self.volumes)
         status.update(f"{count} volume{'' if count == 1 else 's'}" if count else "No volumes.")
         self.refresh_bindings()

@@ -6,6 +6,8 @@ from typing import Any
 
 from textual.widgets import Static
 
+from ...textsafe import inert
+
 VIEW_NAMES = {"sandboxes": "sandboxes", "snapshots": "snapshots", "bucket": "bucket",
               "ops": "operations", "volumes": "volumes", "exec": "exec", "logs": "logs",
               "runners": "runners"}
@@ -29,7 +31,7 @@ class HeaderBar(Static):
 
     def sync(self) -> None:
         """Repaint only when the text changed (a refresh with nothing new writes nothing)."""
-        text = self.text()
+        text = inert(self.text())  # the endpoint and the reason a link went down: a server's
         if text != self._shown:
             self._shown = text
             self.update(text)

@@ -27,6 +27,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from ...textsafe import inert
 from ..filter_expr import RowFilter
 from .sorted_merge import Column as MergedColumn
 from .sorted_merge import SortedIds
@@ -600,8 +601,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     # rendering
     def _texts(self, row: R) -> tuple[str, ...]:
+        """A row's cells as drawn: what a server or a sandbox put in them is made inert here,
+        the last step before the terminal (segments reach it as they are)."""
         now = self.now
-        return tuple(column.cell(row, now) for column in self.columns)
+        return tuple(inert(column.cell(row, now)) for column in self.columns)
 
     def _cells_for(self, row_id: str) -> tuple[str, ...]:
         row = self.rows[row_id]

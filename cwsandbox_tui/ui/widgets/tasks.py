@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widgets import Label, ProgressBar
 
 from ...client import events as ev
+from ...textsafe import inert
 
 
 @dataclass
@@ -77,7 +78,7 @@ class TaskRow(Horizontal):
         self.state = task
 
     def compose(self) -> ComposeResult:
-        yield Label(self.state.describe(), markup=False)
+        yield Label(inert(self.state.describe()), markup=False)
         yield ProgressBar(total=1, show_eta=False, show_percentage=True)
 
     def on_mount(self) -> None:
@@ -87,7 +88,7 @@ class TaskRow(Horizontal):
         self.state = task
         if not self.query(Label):
             return  # mounted but not composed yet (events come fast): on_mount shows it
-        self.query_one(Label).update(task.describe(), layout=False)  # its size is fixed
+        self.query_one(Label).update(inert(task.describe()), layout=False)  # its size is fixed
         bar = self.query_one(ProgressBar)
         if task.indeterminate:
             bar.update(total=None)
