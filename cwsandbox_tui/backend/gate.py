@@ -1,4 +1,5 @@
-"""The interceptor every call passes: authentication, then injected faults."""
+"""The interceptor every call passes: authentication, then injected faults; and request
+bytes that do not decode are answered INVALID_ARGUMENT (undecodable.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import grpc
 
 from .errors import ApiError
 from .faults import Decision, FaultPlan
+from .undecodable import GuardedRequests, Undecodable, corrupt_request, tolerant
 
 ISOLATION_HEADER = "x-cwsandbox-local-isolation"
 
@@ -39,11 +41,14 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         authorized = self._authorized(details.invocation_metadata)
+        handler = handler._replace(request_deserializer=tolerant(handler.request_deserializer))
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 decision = await self._admit(method, authorized, context)
+                if isinstance(request, Undecodable):
+                    await corrupt_request(request).abort(context)
                 response = await inner(request, context)
                 if decision.lose_response:
                     await FaultPlan.lost_response_error(method).abort(context)
@@ -55,6 +60,8 @@ class Gate(grpc.aio.ServerInterceptor):
 
             async def server_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await self._admit(method, authorized, context)
+                if isinstance(request, Undecodable):
+                    await corrupt_request(request).abort(context)
                 async for item in inner_server_stream(request, context):
                     yield item
 
@@ -64,8 +71,27 @@ class Gate(grpc.aio.ServerInterceptor):
 
             async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
                 decision = await self._admit(method, authorized, context)
+                guarded = GuardedRequests(requests)
+                replies = inner_stream(guarded, context).__aiter__()
                 sent = 0
-                async for item in inner_stream(requests, context):
+                while True:
+                    if guarded.error is None:  # (read while this task was sending)
+                        try:
+                            guarded.waiting_on_servicer = True
+                            item = await anext(replies)
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.CancelledError:
+                            if not guarded.interrupts():
+                                raise
+                        except ApiError as error:
+                            if error is not guarded.error:
+                                raise
+                        finally:
+                            guarded.waiting_on_servicer = False
+                    if guarded.error is not None:
+                        await replies.aclose()
+                        await guarded.error.abort(context)
                     if decision.cut_after is not None and sent >= decision.cut_after:
                         await ApiError(grpc.StatusCode.UNAVAILABLE,
                                        f"injected fault: {method} stream cut").abort(context)
