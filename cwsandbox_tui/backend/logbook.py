@@ -21,8 +21,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .blocking import run_io
+from .blocking import Left, run_io, run_io_stoppable
 
 LINE_LIMIT = 64 * 1024  # output without a newline is stored in pieces of at most this
 FRAGMENT_DELAY = 0.2  # seconds an unterminated line waits for its newline
@@ -159,54 +160,88 @@ class LogBook:
         self._changed = asyncio.Event()
 
     # reading (in threads)
-    def _forward(self, position: int, legacy: int) -> tuple[list[LogLine], int, int, bool]:
-        """Records from byte `position` on, at most about a block of them.
+    def _forward(self, position: int, legacy: int, limit: int | None = None
+                 ) -> tuple[list[LogLine], int, int, bool]:
+        """Records from byte `position` on (up to byte `limit`), at most about a block.
 
         Returns the records, the position after them, the running offset of legacy records
-        and whether the end of the file was reached.
+        and whether the end of the file (or `limit`) was reached.
         """
         try:
             src = open(self.path, "rb")
         except FileNotFoundError:
             return [], position, legacy, True
         with src:
+            end = os.fstat(src.fileno()).st_size if limit is None else limit
             src.seek(position)
-            raw = src.read(READ_BLOCK)
-            while raw and b"\n" not in raw:  # a record longer than a block (legacy files)
-                more = src.read(READ_BLOCK)
+            raw = bytearray(src.read(max(0, min(READ_BLOCK, end - position))))
+            while raw and b"\n" not in raw and position + len(raw) < end:
+                # a record longer than a block (legacy files)
+                more = src.read(min(READ_BLOCK, end - position - len(raw)))
                 if not more:
                     break
                 raw += more
-            at_end = len(raw) < READ_BLOCK or not src.read(1)
+            at_end = position + len(raw) >= end and (limit is not None or not src.read(1))
         cut = raw.rfind(b"\n") + 1
-        records, legacy = _parse(raw[:cut], legacy)
+        records, legacy = _parse(bytes(raw[:cut]), legacy)
         at_end = at_end and cut == len(raw)
         return records, position + cut, legacy, at_end
 
-    def _tail(self, count: int, since: float | None) -> tuple[list[LogLine], int]:
-        """The last `count` records (not older than `since`), read from the end of the file."""
+    def _tail_span(self, left: Left | None, count: int) -> tuple[int, int]:
+        """Where the last `count` complete records start and end, found by reading backwards
+        from the end in blocks and counting newlines: the cost is the bytes of the tail, and
+        a tail asking for more records than the file has bytes starts at 0 without a read."""
         try:
             src = open(self.path, "rb")
         except FileNotFoundError:
-            return [], 0
+            return 0, 0
         with src:
-            end = os.fstat(src.fileno()).st_size
-            start = end
-            raw = b""
-            while start > 0:
-                step = min(TAIL_BLOCK, start)
-                start -= step
-                src.seek(start)
-                raw = src.read(step) + raw
-                if raw.count(b"\n") > count:
-                    break
-            if end and not raw.endswith(b"\n"):  # a record being written: leave it
-                end -= len(raw) - (raw.rfind(b"\n") + 1)
-                raw = raw[: raw.rfind(b"\n") + 1]
-            lines = raw.split(b"\n")[:-1]
-            if start > 0:
-                lines = lines[1:]  # the first may be cut
-            records, _ = _parse(b"".join(line + b"\n" for line in lines[-count:]), 0)
+            size = os.fstat(src.fileno()).st_size
+            end = self._last_newline(src, size, left)  # a record being written: leave it
+            if count >= end:  # every record takes at least its newline
+                return 0, end
+            position, newlines = end, 0
+            while position > 0:
+                if left is not None:
+                    left.check()
+                step = min(TAIL_BLOCK, position)
+                position -= step
+                src.seek(position)
+                block = src.read(step)
+                found = block.count(b"\n")
+                if newlines + found > count:
+                    # the record before the tail ends at the (count+1)-th newline from the end
+                    cut = len(block)
+                    for _ in range(count + 1 - newlines):
+                        cut = block.rfind(b"\n", 0, cut)
+                    return position + cut + 1, end
+                newlines += found
+            return 0, end
+
+    @staticmethod
+    def _last_newline(src: BinaryIO, size: int, left: Left | None) -> int:
+        """The position after the file's last newline (0 if it has none)."""
+        position = size
+        while position > 0:
+            if left is not None:
+                left.check()
+            step = min(TAIL_BLOCK, position)
+            position -= step
+            src.seek(position)
+            block = src.read(step)
+            found = block.rfind(b"\n")
+            if found >= 0:
+                return position + found + 1
+        return 0
+
+    def _tail(self, count: int, since: float | None) -> tuple[list[LogLine], int]:
+        """The last `count` records (not older than `since`), read from the end of the file."""
+        position, end = self._tail_span(None, count)
+        records: list[LogLine] = []
+        legacy = 0
+        while position < end:
+            more, position, legacy, _ = self._forward(position, legacy, end)
+            records += more
         if since is not None:
             records = [r for r in records if r.timestamp >= since]
         return records, end
@@ -221,10 +256,16 @@ class LogBook:
     ) -> AsyncIterator[LogLine]:
         legacy = 0
         if tail > 0:
-            records, position = await run_io(self._tail, tail, since)
-            for line in records:
-                if line.offset > skip_bytes:
-                    yield _after(line, skip_bytes)
+            # the tail is found backwards, then read forwards a block at a time: the first
+            # line goes out before the rest of a huge tail is read
+            position, end = await run_io_stoppable(self._tail_span, tail)
+            while position < end:
+                records, position, legacy, _ = await run_io(
+                    self._forward, position, legacy, end)
+                for line in records:
+                    if line.offset > skip_bytes and (since is None or line.timestamp >= since):
+                        yield _after(line, skip_bytes)
+            position = end
         else:
             position, at_end = 0, False
             while not at_end:

@@ -161,12 +161,12 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
         stamped = TimePrefix() if init.timestamps else None
         lines = book.lines(follow=init.follow, tail=tail, since=since,
                            skip_bytes=init.resume_offset if resuming else 0).__aiter__()
+        step: asyncio.Future[Any] | None = None
         try:
             while True:
                 step = asyncio.ensure_future(anext(lines, None))
                 done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 if step not in done:
-                    step.cancel()
                     return
                 line = step.result()
                 if line is None:
@@ -178,7 +178,10 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 yield spb.LogStreamResponse(data=data)
             yield spb.LogStreamResponse(complete=spb.LogStreamComplete())
         finally:
+            # also when this call was cancelled (its client left): the read under way stops
             watcher.cancel()
+            if step is not None:
+                step.cancel()
 
 
 async def _tty_frames(engine: Engine, live: LiveSandbox, init: spb.ExecStreamInit,

@@ -1,0 +1,153 @@
+"""No request buys unbounded work: a hostile log tail (2^31-1 lines of a 100 MB log)
+answers at once, stops when its caller leaves, and does not hold up SIGTERM.
+
+The backend runs as a `serve` subprocess, so that its CPU time (/proc/<pid>/stat) and its
+exit are its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from cwsandbox_tui.proto.v1 import sandbox_pb2, sandbox_pb2_grpc
+from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
+from tests.backend.helpers import COMPLETED, start_sandbox, wait_status
+from tests.backend.serving import ServeProcess
+
+from .support import report
+from .test_resources_bounds import write_big_log
+
+MB = 10**6
+HOSTILE_TAIL = 2**31 - 1
+FIRST_BYTE_LIMIT = 2.0
+SIGTERM_LIMIT = 5.0
+IDLE_CPU_LIMIT = 0.5  # CPU seconds the backend may use in the window after the callers left
+WINDOW = 3.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
+    server = await ServeProcess(tmp_path / "backend").ready()
+    try:
+        yield server
+    finally:
+        await server.close()
+        server.kill()
+
+
+async def big_log(serve: ServeProcess) -> tuple[str, int]:
+    """A finished sandbox whose log is 100 MB of short lines; its id and line count."""
+    gateway, _ = serve.stubs()
+    sid = await start_sandbox(gateway, args=["-c", "echo started"], wait=False)
+    await wait_status(gateway, sid, COMPLETED)
+    log_path = serve.data_dir / "sandboxes" / sid / "output.log"
+    await asyncio.to_thread(write_big_log, log_path, 100 * MB)
+    lines = await asyncio.to_thread(lambda: log_path.read_bytes().count(b"\n"))
+    return sid, lines
+
+
+def v1beta2_tail(channel: grpc.aio.Channel, sid: str, tail: int) -> Any:
+    done = asyncio.Event()
+
+    async def requests() -> AsyncIterator[spb.LogStreamRequest]:
+        yield spb.LogStreamRequest(init=spb.LogStreamInit(sandbox_id=sid, tail_lines=tail))
+        await done.wait()
+
+    call = channel.stream_stream(
+        "/coreweave.sandbox.v1beta2.GatewayStreamingService/StreamLogs",
+        request_serializer=spb.LogStreamRequest.SerializeToString,
+        response_deserializer=spb.LogStreamResponse.FromString)(requests())
+    call.add_done_callback(lambda _: done.set())
+    return call
+
+
+def v1_tail(channel: grpc.aio.Channel, sid: str, tail: int) -> Any:
+    return sandbox_pb2_grpc.SandboxServiceStub(channel).StreamLogs(
+        sandbox_pb2.StreamLogsRequest(sandbox_id=sid, tail_lines=tail))
+
+
+async def first_frame(call: Any) -> float:
+    """Seconds until the call's first frame that carries log data."""
+    started = time.perf_counter()
+    async for frame in call:
+        if (frame.data.data if isinstance(frame, spb.LogStreamResponse) else frame.data):
+            return time.perf_counter() - started
+    raise AssertionError("the tail ended without data")
+
+
+async def test_a_hostile_tail_answers_at_once_and_stops_when_its_caller_leaves(
+        serve: ServeProcess) -> None:
+    sid, lines = await big_log(serve)
+    assert serve.channel is not None
+    channel = serve.channel
+    # the tail of every line, and of all but one (this one is found reading backwards)
+    calls, firsts = [], []
+    for make, tail in ((v1beta2_tail, HOSTILE_TAIL), (v1_tail, HOSTILE_TAIL),
+                       (v1beta2_tail, lines - 1), (v1_tail, lines - 1)):
+        calls.append(make(channel, sid, tail))
+        firsts.append(await asyncio.wait_for(first_frame(calls[-1]), 20))
+    # the callers leave, each with much of its tail unread
+    for call in calls:
+        call.cancel()
+    before = cpu_seconds(serve.process.pid)
+    began = time.perf_counter()
+    await asyncio.sleep(WINDOW)  # not a wait for a condition: the window CPU is summed over
+    used = cpu_seconds(serve.process.pid) - before
+    window = time.perf_counter() - began
+    report("hostile tail", log_mb=100, lines=lines,
+           first_byte_s=[f"{s:.3f}" for s in firsts],
+           cpu_after_callers_left_s=f"{used:.2f}", window_s=f"{window:.1f}")
+    assert max(firsts) < FIRST_BYTE_LIMIT, firsts
+    assert used < IDLE_CPU_LIMIT, f"{used:.2f} s of CPU in {window:.1f} s after the callers left"
+    # and the backend still answers a tail at once
+    again = await asyncio.wait_for(first_frame(v1_tail(channel, sid, 10)), 20)
+    assert again < FIRST_BYTE_LIMIT
+
+
+async def test_sigterm_ends_the_backend_under_hostile_load(serve: ServeProcess) -> None:
+    sid, lines = await big_log(serve)
+    assert serve.channel is not None
+    channel = serve.channel
+    calls = [make(channel, sid, HOSTILE_TAIL) for make in (v1beta2_tail, v1_tail)
+             for _ in range(4)]
+
+    streaming = [asyncio.Event() for _ in calls]
+
+    async def read_on(call: Any, started: asyncio.Event) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+            async for _ in call:
+                started.set()
+
+    readers = [asyncio.ensure_future(read_on(call, started))
+               for call, started in zip(calls, streaming, strict=True)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(started.wait() for started in streaming)), 20)
+        assert not any(reader.done() for reader in readers)  # all eight still streaming
+        serve.process.send_signal(signal.SIGTERM)
+        began = time.perf_counter()
+        code = await serve.exited(timeout=30)
+        took = time.perf_counter() - began
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    report("SIGTERM under load", hostile_tails=len(calls), exit_code=code,
+           seconds=f"{took:.2f}")
+    assert code == 0, serve.output[-2000:]
+    assert took < SIGTERM_LIMIT, serve.output[-2000:]
