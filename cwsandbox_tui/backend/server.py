@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import os
+import resource
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,12 @@ STATE_FILE = "backend.json"
 LOCK_FILE = "backend.lock"
 LEASES_DIR = "clients"
 DEMO_ARCHIVE_RATE = 8 * 2**20
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_CONNECTION_MS = 15 * 60_000
+KEEPALIVE_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+MAX_CONNECTIONS = 4096
+FDS_PER_CONNECTION = 2  # what a connection may hold beside the files, pipes and sandboxes
 
 
 class BackendConfigError(ValueError):
@@ -66,6 +73,40 @@ class ServerConfig:
     seed_snapshots: int = 0
     seed_sandboxes: int = 0
     api: str = "both"  # which API generations to serve: "v1", "v1beta2" or "both"
+    handshake_timeout: float = HANDSHAKE_TIMEOUT  # seconds a new connection has to speak HTTP/2
+    max_connections: int | None = None  # connections held at once (None: from the fd limit)
+
+
+def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """What closes connections that hold the backend without using it (grpc core's channel
+    arguments). A connection that does not finish the HTTP/2 handshake (preface and
+    SETTINGS) in `handshake_timeout` is closed (gRPC's default waits 120 s, so 20,000 silent
+    sockets held every fd); connections beyond the cap are closed as they are accepted, so the
+    fds the backend needs for its files stay free; a connection with no call for 15 minutes is
+    closed (clients reconnect by themselves); one whose peer stops answering pings (a machine
+    that vanished without a FIN) is closed with its calls within about 80 s."""
+    cap = config.max_connections or default_max_connections()
+    return [("grpc.server_handshake_timeout_ms", max(1, int(config.handshake_timeout * 1000))),
+            ("grpc.max_allowed_incoming_connections", cap),
+            ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+            ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+            ("grpc.http2.max_pings_without_data", 0),  # also on a quiet followed log
+            # the clients ping every 30 s during calls (adapter_v1beta2): not a ping flood
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+
+
+def default_max_connections() -> int:
+    """Half the fds this process may open, at most `MAX_CONNECTIONS`, after raising the soft
+    limit as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    limit = 65536 if soft == resource.RLIM_INFINITY else soft
+    return max(16, min(MAX_CONNECTIONS, limit // 2 // FDS_PER_CONNECTION))
 
 
 def is_loopback(host: str) -> bool:
@@ -156,7 +197,7 @@ class BackendServer:
                       sandboxes=self.config.seed_sandboxes)
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.so_reuseport", 0)]
+                   ("grpc.so_reuseport", 0), *connection_options(self.config)]
         server = grpc.aio.server(interceptors=[Gate(self.faults, self.config.api_key)],
                                  options=options)
         api = self.config.api

@@ -40,6 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="add M stopped sandbox records (benchmarks)")
     parser.add_argument("--api", choices=("both", "v1", "v1beta2"), default="both",
                         help="API generations to serve on the one port (default both)")
+    parser.add_argument("--max-connections", type=int, default=None, metavar="N",
+                        help="connections held at once; more are closed as they come "
+                             "(default: from the open-file limit, at most 4096)")
+    # tests: seconds a new connection has to finish the HTTP/2 handshake (default 10)
+    parser.add_argument("--handshake-timeout", type=float, default=None, metavar="SECONDS",
+                        help=argparse.SUPPRESS)
     # seconds to linger after the last client's lease (the embedded backend's)
     parser.add_argument("--exit-when-unused", type=float, default=None, metavar="SECONDS",
                         help=argparse.SUPPRESS)
@@ -83,6 +89,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --exit-when-unused: {args.exit_when_unused:g} is outside 0 to 86400 "
               "seconds", file=sys.stderr)
         return 2
+    if args.max_connections is not None and not 1 <= args.max_connections <= 1_000_000:
+        print(f"error: --max-connections: {args.max_connections} is outside 1 to 1000000",
+              file=sys.stderr)
+        return 2
+    if args.handshake_timeout is not None and not 0.1 <= args.handshake_timeout <= 3600:
+        print(f"error: --handshake-timeout: {args.handshake_timeout:g} is outside 0.1 to 3600 "
+              "seconds", file=sys.stderr)
+        return 2
     if not 0 <= args.port <= 65535:
         print(f"error: --port: {args.port} is not a port number", file=sys.stderr)
         return 2
@@ -104,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
                           archive_rate=rate, hold_archives_while=args.hold_archives_while,
                           demo=args.demo,
                           seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes,
-                          api=args.api)
+                          api=args.api, max_connections=args.max_connections)
+    if args.handshake_timeout is not None:
+        config.handshake_timeout = args.handshake_timeout
     try:
         asyncio.run(serve_forever(config, exit_when_unused=args.exit_when_unused))
     except (BackendConfigError, DataDirBusy) as exc:
