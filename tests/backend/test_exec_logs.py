@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from cwsandbox_tui.backend.blocking import Abandoned, Left
 from cwsandbox_tui.backend.logbook import LINE_LIMIT, LogBook
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
@@ -327,3 +329,33 @@ async def test_a_line_finished_by_a_chunk_is_stored_in_pieces(tmp_path: Path) ->
     assert max(len(line.data) for line in lines) <= LINE_LIMIT + 1
     assert b"".join(line.data for line in lines) == b"a" * (12_289 + LINE_LIMIT) + b"\nnext\n"
     assert [line.offset for line in lines][-1] == 12_289 + LINE_LIMIT + 6
+
+
+async def test_a_tail_read_backwards_is_the_last_records_whatever_the_count(
+        tmp_path: Path) -> None:
+    """Records of many lengths, so that the backward blocks end inside records and at their
+    newlines; a record still being written (no newline yet) is left out."""
+    path = tmp_path / "output.log"
+    book = LogBook(path)
+    rng = random.Random(7)
+    for index in range(3000):
+        await book.feed("stdout", b"%d " % index + b"x" * rng.choice([0, 1, 50, 700, 5000])
+                        + b"\n")
+    book.close()
+    everything = [line async for line in book.lines(follow=False)]
+    assert len(everything) == 3000
+    with open(path, "ab") as out:
+        out.write(b"%d:999999999 half a record" % time.time_ns())  # no newline: being written
+    for count in (1, 2, 3, 17, 1000, 2999, 3000, 3001, 2**31 - 1):
+        tail = [line async for line in book.lines(follow=False, tail=count)]
+        assert tail == everything[-count:], count
+
+
+def test_a_backward_read_stops_when_its_caller_has_left(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    path.write_bytes(b"".join(b"%d:%d line\n" % (i, i * 5) for i in range(1, 100_000)))
+    left = Left()
+    assert LogBook(path)._tail_span(left, 10)[0] > 0
+    left.set()
+    with pytest.raises(Abandoned):
+        LogBook(path)._tail_span(left, 10)
