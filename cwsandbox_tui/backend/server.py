@@ -11,6 +11,7 @@ import logging
 import os
 import resource
 import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ IDLE_CONNECTION_MS = 15 * 60_000
 KEEPALIVE_MS = 60_000
 KEEPALIVE_TIMEOUT_MS = 20_000
 MAX_CONNECTIONS = 4096
+STOP_DEADLINE = 4.0  # seconds from SIGTERM to the end of the process, whatever runs
 FDS_PER_CONNECTION = 2  # what a connection may hold beside the files, pipes and sandboxes
 
 
@@ -294,4 +296,27 @@ async def serve_forever(config: ServerConfig, exit_when_unused: float | None = N
         if watcher is not None:
             watcher.cancel()
         log.info("stopping")
+        exit_if_stuck(STOP_DEADLINE)
         await server.stop()
+
+
+def exit_if_stuck(seconds: float) -> None:
+    """End this process `seconds` from now if it has not ended by then.
+
+    Calls are cancelled and sandboxes ended within a second or two, but a thread cannot be
+    interrupted: an archive written at a set rate, or any long job in a thread, would keep
+    the process alive (asyncio.run and the interpreter wait for their threads). What the
+    exit leaves is what a kill leaves, and the next start cleans that up (an archive being
+    written ends FAILED with the reason, partial files are removed).
+    """
+    def exit_now() -> None:
+        busy = [t for t in threading.enumerate()
+                if t is not threading.main_thread() and not t.daemon]
+        log.warning("stopping took longer than %g s; exiting without waiting for %d "
+                    "thread(s)", seconds, len(busy))
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()

@@ -21,7 +21,17 @@ import pytest
 
 from cwsandbox_tui.proto.v1 import sandbox_pb2, sandbox_pb2_grpc
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
-from tests.backend.helpers import COMPLETED, start_sandbox, wait_status
+from tests.backend.helpers import (
+    COMPLETED,
+    FSS_FAILED,
+    MOUNT,
+    add_file,
+    get_snapshot,
+    poll,
+    snapshot,
+    start_sandbox,
+    wait_status,
+)
 from tests.backend.serving import ServeProcess
 
 from .support import report
@@ -160,3 +170,39 @@ async def test_sigterm_ends_the_backend_under_hostile_load(serve: ServeProcess) 
            seconds=f"{took:.2f}")
     assert code == 0, serve.output[-2000:]
     assert took < SIGTERM_LIMIT, serve.output[-2000:]
+
+
+async def test_sigterm_ends_the_backend_while_an_archive_is_written_slowly(
+        tmp_path: Path) -> None:
+    """A thread cannot be interrupted: an archive written at 64 KiB/s (4 MB: a minute) kept
+    the process alive after SIGTERM; now the process ends, and the next start fails the
+    snapshot with the reason."""
+    data_dir = tmp_path / "backend"
+    serve = await ServeProcess(data_dir, "--archive-rate", "64Ki").ready()
+    try:
+        gateway, _ = serve.stubs()
+        sid = await start_sandbox(gateway)
+        await add_file(gateway, sid, f"{MOUNT}/big", os.urandom(4 * 2**20))
+        snap_id = (await snapshot(gateway, sid, wait=False)).file_system_snapshot_id
+        await poll(lambda: _partial_archive(data_dir), 20, "the archive being written")
+        serve.process.send_signal(signal.SIGTERM)
+        began = time.perf_counter()
+        code = await serve.exited(timeout=30)
+        took = time.perf_counter() - began
+    finally:
+        await serve.close()
+        serve.kill()
+    report("SIGTERM during a slow archive", exit_code=code, seconds=f"{took:.2f}")
+    assert took < SIGTERM_LIMIT, serve.output[-2000:]
+    restarted = await ServeProcess(data_dir).ready()
+    try:
+        gateway, _ = restarted.stubs()
+        snap = await get_snapshot(gateway, snap_id)
+    finally:
+        await restarted.close()
+    assert snap.status == FSS_FAILED
+    assert "stopped while the archive was being written" in snap.status_reason
+
+
+async def _partial_archive(data_dir: Path) -> bool | None:
+    return any((data_dir / "buckets").glob("*/.*.partial")) or None
