@@ -41,7 +41,7 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         authorized = self._authorized(details.invocation_metadata)
-        handler = handler._replace(request_deserializer=tolerant(handler.request_deserializer))
+        decode = tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
@@ -54,7 +54,7 @@ class Gate(grpc.aio.ServerInterceptor):
                     await FaultPlan.lost_response_error(method).abort(context)
                 return response
 
-            return handler._replace(unary_unary=unary)
+            return handler._replace(unary_unary=unary, request_deserializer=decode)
         if handler.unary_stream is not None:  # server-streaming (v1 StreamLogs)
             inner_server_stream = handler.unary_stream
 
@@ -65,7 +65,7 @@ class Gate(grpc.aio.ServerInterceptor):
                 async for item in inner_server_stream(request, context):
                     yield item
 
-            return handler._replace(unary_stream=server_stream)
+            return handler._replace(unary_stream=server_stream, request_deserializer=decode)
         if handler.stream_stream is not None:
             inner_stream = handler.stream_stream
 
@@ -98,7 +98,7 @@ class Gate(grpc.aio.ServerInterceptor):
                     yield item
                     sent += 1
 
-            return handler._replace(stream_stream=stream)
+            return handler._replace(stream_stream=stream, request_deserializer=decode)
         return handler
 
     async def _admit(self, method: str, authorized: bool,
