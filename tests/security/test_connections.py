@@ -107,7 +107,10 @@ async def test_half_open_connections_are_closed_and_list_answers(tmp_path: Path)
             after_fds = open_fds(serve.process.pid)
             await gateway.List(pb.ListSandboxesRequest(), timeout=10)
     finally:
-        await serve.close()
+        try:
+            await serve.close()
+        finally:
+            serve.kill()  # also when it did not stop on SIGTERM
     report("half-open connections", opened=count, closed=len(closed),
            handshake_limit_s=HANDSHAKE_LIMIT, last_closed_after_s=f"{last:.1f}",
            backend_fds_idle=idle_fds, backend_fds_held=held_fds, backend_fds_after=after_fds,
@@ -128,7 +131,10 @@ async def test_connections_past_the_cap_are_closed_at_once(tmp_path: Path) -> No
             await gateway.List(pb.ListSandboxesRequest(), timeout=10)
             held_fds = open_fds(serve.process.pid)
     finally:
-        await serve.close()
+        try:
+            await serve.close()
+        finally:
+            serve.kill()  # also when it did not stop on SIGTERM
     report("connection cap", cap=cap, opened=cap * 3, closed_at_once=len(closed),
            backend_fds=held_fds)
     assert len(closed) >= cap * 3 - cap, f"only {len(closed)} of {cap * 3} closed"

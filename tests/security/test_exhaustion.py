@@ -57,8 +57,10 @@ async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
     try:
         yield server
     finally:
-        await server.close()
-        server.kill()
+        try:
+            await server.close()
+        finally:
+            server.kill()  # also when it did not stop on SIGTERM
 
 
 async def big_log(serve: ServeProcess) -> tuple[str, int]:
@@ -193,8 +195,10 @@ async def test_sigterm_ends_the_backend_while_an_archive_is_written_slowly(
         code = await serve.exited(timeout=30)
         took = time.perf_counter() - began
     finally:
-        await serve.close()
-        serve.kill()
+        try:
+            await serve.close()
+        finally:
+            serve.kill()  # also when it did not stop on SIGTERM
     report("SIGTERM during a slow archive", exit_code=code, seconds=f"{took:.2f}")
     assert took < SIGTERM_LIMIT, serve.output[-2000:]
     restarted = await ServeProcess(data_dir).ready()
@@ -202,7 +206,10 @@ async def test_sigterm_ends_the_backend_while_an_archive_is_written_slowly(
         gateway, _ = restarted.stubs()
         snap = await get_snapshot(gateway, snap_id)
     finally:
-        await restarted.close()
+        try:
+            await restarted.close()
+        finally:
+            restarted.kill()
     assert snap.status == FSS_FAILED
     assert "stopped while the archive was being written" in snap.status_reason
 

@@ -115,7 +115,10 @@ async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
     try:
         yield server
     finally:
-        await server.close()
+        try:
+            await server.close()
+        finally:
+            server.kill()  # also when it did not stop on SIGTERM
 
 
 async def test_raw_bytes_are_invalid_argument_on_every_method(serve: ServeProcess) -> None:
