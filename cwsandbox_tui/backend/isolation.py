@@ -27,8 +27,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import rootfs
+
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_SKIPPED_TOP = {"proc", "dev", "tmp", "sys"}
 SANDBOX_UID = 65534  # nobody: what a root backend's sandboxes are on the host
 SANDBOX_GID = 65534
 STAGE_PREFIX = "cwsandbox-tui-stage-"
@@ -79,6 +80,7 @@ class Layout:
     # Links to the image's runtime (see images.py), first on the sandbox's PATH.
     bin_dir: Path | None = None
     bin_path: str = ""  # where the sandbox sees bin_dir
+    etc_dir: Path | None = None  # the /etc files written for the sandbox (rootfs.py)
 
     @property
     def workdir(self) -> str:
@@ -141,11 +143,11 @@ class Isolation:
                           cwd=host_path_for(layout, target_cwd) or layout.tmp_dir,
                           env={**environment, **marker})
         assert self.bwrap is not None
-        hidden = [h for h in layout.hidden if h.is_dir() and not _under(str(h), "/tmp")]
+        # Only what lies inside the allow-list needs hiding: nothing else is there.
+        hidden = [h for h in layout.hidden if h.is_dir() and rootfs.visible(str(h))]
+        base = layout.tmp_dir.parent
         if self.owner is not None:
             assert self.stage is not None and self.setpriv and self.unshare
-            base = layout.tmp_dir.parent
-            assert layout.mount_dir is None or layout.mount_dir.parent == base
             stage = str(self.stage)
             owner = self.owner
             staged_bwrap = not _reachable_by(self.bwrap.path, owner)
@@ -159,27 +161,31 @@ class Isolation:
                       *hide, "--",
                       self.setpriv, f"--reuid={owner.uid}", f"--regid={owner.gid}",
                       "--clear-groups", "--pdeathsig", "KILL", "--", executable]
-            tmp_source = f"{stage}/sandbox/{layout.tmp_dir.name}"
-            mount_source = f"{stage}/sandbox/{layout.mount_dir.name if layout.mount_dir else ''}"
-            assert layout.bin_dir is None or layout.bin_dir.parent == base
-            bin_source = f"{stage}/sandbox/{layout.bin_dir.name if layout.bin_dir else ''}"
             hide_args: list[str] = []  # the launcher hid them
         else:
             prefix = [str(self.bwrap.path)]
-            tmp_source, mount_source = str(layout.tmp_dir), str(layout.mount_dir)
-            bin_source = str(layout.bin_dir)
             hide_args = [arg for h in hidden for arg in ("--tmpfs", str(h))]
+
+        def source(path: Path | None) -> str:
+            """Where bubblewrap finds one of the sandbox's directories: a root backend's
+            launcher binds them all onto its stage."""
+            if path is None:
+                return ""
+            assert path.parent == base
+            return f"{self.stage}/sandbox/{path.name}" if self.owner is not None else str(path)
+
+        own = (rootfs.Entry(layout.bin_path, source=source(layout.bin_dir)),) \
+            if layout.bin_dir is not None else ()
+        root = rootfs.entries(source(layout.etc_dir), layout.mount_path, extra=own)
         args = [*prefix,
                 "--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns",
                 "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL",
-                *_root_binds(layout.mount_path, tuple(hidden)), *hide_args,
-                "--dev", "/dev", "--proc", "/proc", "--bind", tmp_source, "/tmp"]
+                "--cap-drop", "ALL", "--tmpfs", "/", *_root_args(root), *hide_args,
+                *_way_to(layout.mount_path),
+                "--dev", "/dev", "--proc", "/proc", "--bind", source(layout.tmp_dir), "/tmp"]
         if layout.mount_dir is not None:
-            args += ["--bind", mount_source, layout.mount_path]
-        if layout.bin_dir is not None:
-            args += ["--ro-bind", bin_source, layout.bin_path]
+            args += ["--bind", source(layout.mount_dir), layout.mount_path]
         args += ["--remount-ro", "/", "--hostname", layout.hostname, "--clearenv"]
         for key, value in environment.items():
             args += ["--setenv", key, value]
@@ -221,41 +227,23 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _root_binds(mount_path: str, hidden: tuple[Path, ...] = ()) -> list[str]:
-    """A tmpfs root holding read-only binds of the host's top-level entries.
-
-    The directories on the way to `mount_path` are recreated rather than bound, so that the
-    mount point can be made even where the host has no such directory. Inside a hidden
-    directory on that way nothing of the host is bound.
-    """
-    args = ["--tmpfs", "/"]
-    parts = [p for p in mount_path.split("/") if p]
-    hidden_paths = {str(h) for h in hidden}
-
-    def expand(host_dir: str, remaining: list[str]) -> None:
-        wanted = remaining[0] if remaining else None
-        if host_dir in hidden_paths:
-            entries = [wanted] if wanted and os.path.isdir(os.path.join(host_dir, wanted)) else []
+def _root_args(root: list[rootfs.Entry]) -> list[str]:
+    """bubblewrap's arguments that build the allow-listed root (on a tmpfs made before)."""
+    args: list[str] = []
+    for entry in root:
+        if entry.link:
+            args += ["--symlink", entry.link, entry.path]
+        elif entry.source:
+            args += ["--ro-bind", entry.source, entry.path]
         else:
-            entries = sorted(os.listdir(host_dir))
-        for entry in entries:
-            path = os.path.join(host_dir, entry)
-            if host_dir == "/" and entry in _SKIPPED_TOP:
-                continue
-            if entry == wanted:
-                if len(remaining) == 1 or os.path.islink(path) or not os.path.isdir(path):
-                    continue  # the mount bind itself creates (and hides) this path
-                args.extend(["--dir", path])
-                expand(path, remaining[1:])
-            elif os.path.islink(path):
-                args.extend(["--symlink", os.readlink(path), path])
-            else:
-                args.extend(["--ro-bind", path, path])
-
-    expand("/", parts)
-    if os.path.isdir("/sys"):
-        args += ["--ro-bind", "/sys", "/sys"]
+            args += ["--dir", entry.path]
     return args
+
+
+def _way_to(mount_path: str) -> list[str]:
+    """The directories on the way to the mount, made empty (nothing of the host's)."""
+    parts = [p for p in mount_path.split("/") if p][:-1]
+    return [arg for i in range(len(parts)) for arg in ("--dir", "/" + "/".join(parts[:i + 1]))]
 
 
 def find_bwrap() -> Bwrap | None:
@@ -387,7 +375,9 @@ def _probe(isolation: Isolation) -> str | None:
         tmp_dir = Path(scratch, "tmp")
         tmp_dir.mkdir()
         isolation.hand_over(tmp_dir)
-        launch = isolation.launch(["true"], Layout(tmp_dir=tmp_dir), {})
+        rootfs.write_etc(Path(scratch, rootfs.ETC_DIR_NAME), "probe")
+        launch = isolation.launch(["true"], Layout(tmp_dir=tmp_dir,
+                                                   etc_dir=Path(scratch, rootfs.ETC_DIR_NAME)), {})
         try:
             probe = subprocess.run(launch.argv, cwd=launch.cwd, env=launch.env,
                                    capture_output=True, text=True, timeout=20)
