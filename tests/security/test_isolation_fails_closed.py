@@ -136,11 +136,14 @@ async def test_the_person_who_opted_in_gets_unisolated_sandboxes(
 async def test_serve_says_why_and_the_config_setting_opts_in(
         tmp_path: Path, no_userns: Path) -> None:
     refusing = await ServeProcess(tmp_path / "serve-refusing").ready()
-    state = read_state(refusing.data_dir)
-    assert state is not None and state["isolation"] == "unavailable"
-    await until(lambda: "authentication:" in refusing.output, timeout=20,
-                what="serve's start-up lines")  # written just after the state file
-    await refusing.close()
+    try:
+        state = read_state(refusing.data_dir)
+        assert state is not None and state["isolation"] == "unavailable"
+        await until(lambda: "authentication:" in refusing.output, timeout=20,
+                    what="serve's start-up lines")  # written just after the state file
+        await refusing.close()
+    finally:
+        refusing.kill()
     said = refusing.output
     assert "ERROR isolation: sandboxes cannot be isolated here" in said, said
     assert "sysctl" in said and "--no-isolation" in said
@@ -149,10 +152,13 @@ async def test_serve_says_why_and_the_config_setting_opts_in(
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.toml").write_text("allow_unisolated_sandboxes = true\n")
     opted = await ServeProcess(tmp_path / "serve-opted-in").ready()
-    state = read_state(opted.data_dir)
-    assert state is not None and state["isolation"] == "none"
-    assert "allow_unisolated_sandboxes" in str(state["isolation_detail"])
-    await opted.close()
+    try:
+        state = read_state(opted.data_dir)
+        assert state is not None and state["isolation"] == "none"
+        assert "allow_unisolated_sandboxes" in str(state["isolation_detail"])
+        await opted.close()
+    finally:
+        opted.kill()
     (config / "config.toml").write_text('allow_unisolated_sandboxes = "yes"\n')
     bad = run_serve(tmp_path / "serve-bad-setting")
     assert bad.returncode == 2
