@@ -316,8 +316,14 @@ class Engine:
             self._create_requests[request_id] = (row.id, asked)
         return row
 
+    def check_can_start(self) -> None:
+        """Refuse to start a sandbox that could not be isolated (unless that was allowed)."""
+        if self.isolation.refused:
+            raise precondition(self.isolation.detail, "CWSANDBOX_ISOLATION_UNAVAILABLE")
+
     def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None,
                given: Sequence[tuple[str, bytes]], file_fields: FileFields) -> SandboxRow:
+        self.check_can_start()
         if not spec.command:
             raise invalid("command", "is required")
         if spec.max_lifetime_seconds < 0:

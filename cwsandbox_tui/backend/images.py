@@ -1,10 +1,10 @@
 """What a container image becomes on this machine, which runs no containers.
 
-Every sandbox runs on the machine's own root file system. For a Python image (`python:3.11`
-is the SDK's default) the sandbox also gets `python`, `python3`, `pythonX.Y` and `pip` on its
-PATH, from a per-sandbox directory of links placed first on the PATH: a real Python of the
-image's version where the machine has one, else the machine's own Python 3, and the record
-says which.
+Every sandbox runs on the machine's own system directories (rootfs.py). For a Python image
+(`python:3.11` is the SDK's default) the sandbox also gets `python`, `python3`, `pythonX.Y`
+and `pip` on its PATH, from a per-sandbox directory of links placed first on the PATH: a
+real Python of the image's version where the machine has one that sandboxes see, else the
+machine's own Python 3, and the record says which.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import rootfs
 from .isolation import BASE_PATH
 
 # Where the links appear inside an isolated sandbox (a directory the host root does not have).
@@ -48,9 +49,11 @@ def parse_image(image: str) -> tuple[str, str]:
 
 
 def _find(name: str, search_path: str) -> str | None:
+    """The first `name` on the path that a sandbox sees too (not a link into /opt, say)."""
     for directory in search_path.split(":"):
         candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and \
+                rootfs.visible(candidate):
             return candidate
     return None
 

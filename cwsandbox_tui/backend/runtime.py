@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import images, procs, states
+from . import images, procs, rootfs, states
 from .isolation import LAUNCH_ENV, OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
 from .store import SandboxRow, Store
@@ -83,6 +83,7 @@ class Runtime:
             owner=self.isolation.owner,
             bin_dir=base / "bin" if has_bin else None,
             bin_path=images.SANDBOX_BIN,
+            etc_dir=base / rootfs.ETC_DIR_NAME,
         )
 
     def logbook_for(self, sandbox_id: str) -> LogBook:
@@ -104,6 +105,8 @@ class Runtime:
         layout.tmp_dir.mkdir(parents=True, exist_ok=True)
         layout.tmp_dir.parent.chmod(0o755)  # a root backend's launcher stages it for uid 65534
         self.isolation.hand_over(layout.tmp_dir)
+        if layout.etc_dir is not None:
+            rootfs.write_etc(layout.etc_dir, row.id)
         if layout.bin_dir is not None:
             images.install(images.provide(row.spec.container_image), layout.bin_dir)
         if layout.mount_dir is not None:

@@ -1,9 +1,9 @@
 """Files as a sandbox sees them, opened without ever following a link out of its root.
 
-A sandbox sees the host root read-only, its own `/tmp` and mount writable, the hidden
-directories (the backend's data directory, the user's home) as empty, and its own `/proc`,
-`/dev` and `/sys`, which the backend does not serve. On the read-only root only what anyone
-may read is served (not `/etc/shadow`), whatever the backend's own privileges.
+A sandbox sees the allow-list of rootfs.py read-only, its own `/tmp` and mount writable, the
+hidden directories as empty, and its own `/proc` and `/dev`, which the backend does not
+serve. On the read-only part only what anyone may read is served, whatever the backend's own
+privileges.
 
 Paths are walked one component at a time, each directory opened with `O_NOFOLLOW` relative
 to the one before; a symbolic link is read and its target walked again from the sandbox's own
@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import rootfs
 from .isolation import Layout
 
 MAX_SYMLINKS = 40
 MAX_PATH_BYTES = 4096
 _RETRIES = 8  # a component that keeps changing between the open and the readlink
-_NOT_SERVED = ("/proc", "/dev", "/sys")
+_NOT_SERVED = ("/proc", "/dev")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 1 << 20
 
@@ -52,7 +53,8 @@ class _Dir:
     """A directory reached by the walk: an open fd on the host, or a synthetic empty one."""
 
     path: str  # as the sandbox sees it
-    fd: int | None  # None: an empty directory (a hidden one, or one made for a mount point)
+    fd: int | None  # None: a directory made in the sandbox's root (holding only its entries),
+    #                 a hidden one, or one on the way to the mount
     writable: bool
 
 
@@ -61,6 +63,10 @@ class _Walk:
         self.layout = layout
         self.stack: list[_Dir] = []
         self.links = 0
+        own = (rootfs.Entry(layout.bin_path, source=str(layout.bin_dir)),) \
+            if layout.bin_dir is not None else ()
+        etc = str(layout.etc_dir) if layout.etc_dir is not None else ""
+        self.root = {e.path: e for e in rootfs.entries(etc, layout.mount_path, extra=own)}
 
     # the stack of open directories
     def close(self) -> None:
@@ -71,7 +77,7 @@ class _Walk:
 
     def to_root(self) -> None:
         self.close()
-        self.stack.append(_Dir("/", os.open("/", _DIR_FLAGS), writable=False))
+        self.stack.append(_Dir("/", None, writable=False))
 
     @property
     def top(self) -> _Dir:
@@ -95,7 +101,19 @@ class _Walk:
             return "denied"
         if any(path == str(h) for h in layout.hidden if not _under(str(h), "/tmp")):
             return _Dir(path, None, writable=False)
+        entry = self.root.get(path)
+        if entry is not None and entry.is_dir and not entry.link:
+            fd = None if not entry.source else _open_area(Path(entry.source), path)
+            return _Dir(path, fd, writable=False)
         return None
+
+    def root_link(self, path: str, pending: list[str]) -> bool:
+        """If `path` is a link the sandbox's root holds, queue its target as `queue_link`."""
+        entry = self.root.get(path)
+        if entry is None or not entry.link:
+            return False
+        self._queue_target(entry.link, pending)
+        return True
 
     def _mount_ancestor(self, path: str) -> bool:
         mount = self.layout.mount_path if self.layout.mount_dir is not None else ""
@@ -114,10 +132,14 @@ class _Walk:
             self.stack.append(special)
             return True
         parent = self.top
-        if parent.fd is None:  # an empty directory holds only the way to the mount
+        if parent.fd is None:  # a made directory holds only its entries and the way to the mount
+            if self.root_link(path, pending):
+                return False
             if self._mount_ancestor(path):
                 self.stack.append(_Dir(path, None, writable=False))
                 return True
+            if path in self.root:
+                raise FileProblem("not_directory", "has a component that is not a directory")
             raise FileProblem("not_found", "does not exist (no such file or directory)")
         for _ in range(_RETRIES):
             try:
@@ -159,13 +181,16 @@ class _Walk:
             if exc.errno in (errno.EINVAL, errno.ENOENT):
                 return False  # not a link (any more)
             raise _problem(exc, self.child_path(name)) from None
+        self._queue_target(target, pending)
+        return True
+
+    def _queue_target(self, target: str, pending: list[str]) -> None:
         self.links += 1
         if self.links > MAX_SYMLINKS:
             raise FileProblem("too_many_links", "too many levels of symbolic links")
         if target.startswith("/"):
             self.to_root()
         pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
-        return True
 
     def parent_of(self, sandbox_path: str, *, create: bool) -> str:
         """Walk to the directory holding the last component; returns that component's name."""
@@ -282,9 +307,16 @@ def _open_last(walk: _Walk, name: str, flags: int, *, create: bool) -> tuple[int
             raise FileProblem("is_directory", "is a directory")
         parent = walk.top
         if parent.fd is None:
+            pending: list[str] = []
+            if walk.root_link(path, pending):
+                name = walk.walk(pending, create=create) if pending else ""
+                continue
             if create:
                 raise FileProblem("permission", "cannot be created: read-only file system")
-            raise FileProblem("not_found", "does not exist (no such file or directory)")
+            entry = walk.root.get(path)
+            if entry is None or not entry.source:
+                raise FileProblem("not_found", "does not exist (no such file or directory)")
+            return _open_shown(entry.source, path), path
         if create and not parent.writable:
             raise FileProblem("permission", "cannot be written: read-only file system")
         try:
@@ -294,7 +326,7 @@ def _open_last(walk: _Walk, name: str, flags: int, *, create: bool) -> tuple[int
         except OSError as exc:
             raise _problem(exc, path) from None
         if before is not None and stat.S_ISLNK(before.st_mode):
-            pending: list[str] = []
+            pending = []
             if walk.queue_link(name, pending):
                 name = walk.walk(pending, create=create) if pending else ""
                 continue
@@ -324,6 +356,25 @@ def _open_last(walk: _Walk, name: str, flags: int, *, create: bool) -> tuple[int
             os.close(fd)
             raise
         return fd, path
+
+
+def _open_shown(source: str, path: str) -> int:
+    """A file of the sandbox's root (one of the host's or one written for it), if anyone may
+    read it."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                     | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _problem(exc, path) from None
+    mode = os.fstat(fd).st_mode
+    try:
+        _check_regular(mode, path)
+        if not mode & stat.S_IROTH:
+            raise FileProblem("permission", "permission denied")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_file(layout: Layout, sandbox_path: str, limit: int) -> bytes:

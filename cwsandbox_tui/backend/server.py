@@ -68,6 +68,8 @@ class ServerConfig:
     api_key: str | None = None
     faults: FaultPlan = field(default_factory=FaultPlan)
     isolate: bool = True
+    # where sandboxes cannot be isolated: run them unisolated (True) or refuse them (False)
+    allow_unisolated: bool = False
     hidden: tuple[Path, ...] = ()
     archive_rate: float | None = None  # bytes per second for snapshot archives
     hold_archives_while: Path | None = None  # archives wait while this path exists (tests)
@@ -187,7 +189,8 @@ class BackendServer:
     async def start(self) -> int:
         self._lock()
         isolation = detect(disable=not self.config.isolate,
-                           label=owner_token(self.config.data_dir))
+                           label=owner_token(self.config.data_dir),
+                           allow_unisolated=self.config.allow_unisolated)
         self.engine = Engine(self.config.data_dir, isolation, self.faults,
                              hidden=self.config.hidden)
         self.engine.recover()
@@ -225,7 +228,8 @@ class BackendServer:
         (self.config.data_dir / STATE_FILE).write_text(json.dumps(state))
         served = {"both": "coreweave.sandbox.v1 and v1beta2"}.get(api, f"coreweave.sandbox.{api}")
         log.info("serving %s on %s (data: %s)", served, self.url, self.config.data_dir)
-        (log.info if isolation.isolated else log.warning)("isolation: %s", isolation.detail)
+        (log.info if isolation.isolated else log.error if isolation.refused else log.warning)(
+            "isolation: %s", isolation.detail)
         log.info("authentication: %s", "API key required" if self.config.api_key else "none")
         return self.port
 

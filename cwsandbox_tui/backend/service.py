@@ -127,6 +127,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def Start(self, request: pb.StartSandboxRequest, context: Any) -> pb.StartSandboxResponse:
         async def work() -> pb.StartSandboxResponse:
+            self.engine.check_can_start()  # before the request's fields: nothing could start
             fs = request.file_system
             has_fs = request.HasField("file_system")
             spec = SandboxSpec(

@@ -29,7 +29,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--faults", metavar="SPEC", default="",
                         help="inject faults, e.g. 'seed=1,DeleteFileSystemSnapshot.throttle=10%%'")
     parser.add_argument("--no-isolation", action="store_true",
-                        help="run sandboxes as plain processes even where bubblewrap works")
+                        help="run sandboxes as plain processes with all of your rights, even "
+                             "where bubblewrap works (without it, or `allow_unisolated_sandboxes "
+                             "= true` in config.toml, sandboxes that cannot be isolated are "
+                             "refused)")
     parser.add_argument("--demo", action="store_true",
                         help="seed example sandboxes and snapshots (real processes and archives)")
     parser.add_argument("--archive-rate", metavar="SIZE", default="",
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     # backend is a third of their start-up time that they never use.
     from ..backend.faults import FaultPlan
     from ..backend.server import BackendConfigError, DataDirBusy, ServerConfig, serve_forever
+    from ..client.errors import ConfigError
+    from ..client.profiles import load_settings
     from ..naming import quantity_bytes
 
     handler = logging.StreamHandler(sys.stderr)
@@ -112,9 +117,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --archive-rate: {args.archive_rate!r} is not a size like 16Mi",
                   file=sys.stderr)
             return 2
+    try:
+        settings = load_settings(paths.config_dir() / "config.toml")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(data_dir=args.data_dir or paths.data_dir(), host=args.host,
                           port=args.port, api_key=api_key, faults=faults,
                           isolate=not args.no_isolation, hidden=(paths.config_dir(),),
+                          allow_unisolated=settings.allow_unisolated_sandboxes,
                           archive_rate=rate, hold_archives_while=args.hold_archives_while,
                           demo=args.demo,
                           seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes,

@@ -75,7 +75,13 @@ class EndpointInfo:
     auth_mode: str
     read_only: bool
     embedded: bool = False
-    isolation: str = ""
+    isolation: str = ""  # the embedded backend's: "bubblewrap", "none" or "unavailable"
+    isolation_detail: str = ""
+
+    @property
+    def sandboxes_refused(self) -> bool:
+        """The embedded backend cannot isolate sandboxes, so it refuses to start any."""
+        return self.isolation == "unavailable"
 
 
 @dataclass

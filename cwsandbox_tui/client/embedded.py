@@ -31,6 +31,7 @@ class EmbeddedBackend:
     isolation: str
     lease: Path
     spawned: bool
+    isolation_detail: str = ""  # why sandboxes are (not) isolated, and the fix
 
     def release(self) -> None:
         with contextlib.suppress(OSError):
@@ -101,7 +102,8 @@ class StartingBackend:
             time.sleep(0.02)
         return EmbeddedBackend(data_dir=self.data_dir, url=str(state["url"]),
                                isolation=str(state.get("isolation", "")), lease=self.lease,
-                               spawned=self.process is not None)
+                               spawned=self.process is not None,
+                               isolation_detail=str(state.get("isolation_detail", "")))
 
 
 LINGER_SECONDS = 30.0

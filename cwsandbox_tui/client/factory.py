@@ -60,7 +60,8 @@ class Plan:
         channel = open_channel(target, tls, roots)
         info = EndpointInfo(url=url, source=endpoint.source, auth_mode=self.credentials.mode,
                             read_only=self.read_only, embedded=embedded is not None,
-                            isolation=embedded.isolation if embedded else "")
+                            isolation=embedded.isolation if embedded else "",
+                            isolation_detail=embedded.isolation_detail if embedded else "")
         adapter = make_adapter(self.api, channel, self.credentials.metadata(),
                                embedded=embedded is not None)
         return adapter, info

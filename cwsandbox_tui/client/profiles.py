@@ -11,6 +11,11 @@
 
     [keys]                                                # optional key remapping
     "snapshots.delete" = "ctrl+x"
+
+    # The local backend refuses sandboxes where it cannot isolate them (no bubblewrap, or
+    # user namespaces forbidden); this runs them there as plain processes with all of your
+    # rights instead.
+    allow_unisolated_sandboxes = true
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Settings:
     default_profile: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    allow_unisolated_sandboxes: bool = False
 
 
 _PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert", "api"}
@@ -77,7 +83,11 @@ def load_settings(path: Path) -> Settings:
     if default and default not in profiles:
         raise ConfigError(f"{path}: default_profile {default!r} is not a profile")
     keys = {str(k): str(v) for k, v in _table(data, "keys", path).items()}
-    return Settings(profiles=profiles, default_profile=default, keys=keys, path=path)
+    unisolated = data.get("allow_unisolated_sandboxes", False)
+    if not isinstance(unisolated, bool):
+        raise ConfigError(f"{path}: allow_unisolated_sandboxes must be true or false")
+    return Settings(profiles=profiles, default_profile=default, keys=keys, path=path,
+                    allow_unisolated_sandboxes=unisolated)
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

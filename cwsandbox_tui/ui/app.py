@@ -93,6 +93,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.task_model = TaskModel()
         self._gc = FreezeOnGrowth()
         self._keymap = dict(keymap or {})
+        self._refusal_said = False
         if isinstance(client, Client):
             self._adopt(client)
 
@@ -176,11 +177,19 @@ class DashboardApp(TypeAheadApp[None]):
         for table in screen.query(RowTable):
             table.set_stale(self.store.stale)
 
+    def _say_sandboxes_refused(self) -> None:
+        self.notify(self.client.info.isolation_detail or "The local backend cannot isolate "
+                    "sandboxes, so it refuses to start any.", title="No sandboxes can start",
+                    severity="error", timeout=30, markup=False)
+
     def _store_changed(self, change: Change) -> None:
         """The store's changes, as messages to the view in front (the others read the
         store when they come back) and the header's state."""
         if not self.screen_stack:
             return  # the app is closing
+        if self.client.info.sandboxes_refused and not self._refusal_said:
+            self._refusal_said = True  # said once, as soon as the backend is known
+            self._say_sandboxes_refused()
         screen = self.screen
         what = change.what
         if what in (What.PAGE, What.SNAPSHOTS):
@@ -287,6 +296,9 @@ class DashboardApp(TypeAheadApp[None]):
     def open_new_sandbox(self, restore_from: str = "", errors: dict[str, str] | None = None,
                          values: dict[str, str] | None = None, mount_path: str = "",
                          refused: str = "") -> None:
+        if self.client.info.sandboxes_refused:  # before a form is filled in for nothing
+            self._say_sandboxes_refused()
+            return
         def submitted(result: FormResult | None) -> None:
             if result is None:
                 return

@@ -116,7 +116,12 @@ def processes_with(marker: str) -> list[int]:
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path, **config: Any) -> AsyncIterator[BackendServer]:
     """A backend running in this process on a free loopback port (seeded faults, none set),
-    stopped at once afterwards; `config` sets any other ServerConfig field."""
+    stopped at once afterwards; `config` sets any other ServerConfig field.
+
+    It opts in to unisolated sandboxes where this machine cannot isolate them, so that the
+    tests of everything else run there too; the security tests demand isolation
+    (tests/security/conftest.py) and test the refusal (test_isolation_fails_closed.py)."""
+    config.setdefault("allow_unisolated", True)
     server = BackendServer(ServerConfig(data_dir=data_dir, port=0, faults=FaultPlan(seed=1),
                                         **config))
     await server.start()

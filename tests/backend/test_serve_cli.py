@@ -151,4 +151,4 @@ async def test_unisolated_serve_says_so_and_its_sandboxes_die_with_it(tmp_path: 
         await server.close()
     finally:
         server.kill()
-    assert "WARNING isolation: isolation disabled by configuration" in server.output
+    assert "WARNING isolation: isolation disabled by --no-isolation" in server.output

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from cwsandbox_tui import paths
@@ -24,7 +25,7 @@ from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.widgets.header import HeaderBar
 
 from .conftest import seed_rows
-from .flows_support import note_titled, table_lines, wait_for
+from .flows_support import note_titled, notes, table_lines, wait_for
 
 
 def opening(app: DashboardApp) -> bool:
@@ -156,4 +157,40 @@ async def test_a_backend_that_fails_to_start_is_said_once_and_ctrl_r_retries() -
         assert header_text(app).rstrip().endswith(", connected")
         await wait_for(pilot, lambda: any("No sandboxes. Press n to start one." in line
                                           for line in table_lines(app)), "the empty state")
+    await app.client.close()
+
+
+async def test_a_backend_that_cannot_isolate_says_so_up_front_and_n_opens_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded backend finds a bwrap that fails as where user namespaces are forbidden.
+    tools = tmp_path / "no-userns"
+    tools.mkdir(mode=0o755)
+    tools.chmod(0o755)
+    (tools / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create a new "
+                                 "namespace' >&2\nexit 1\n")
+    (tools / "bwrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    data_dir = paths.data_dir()  # the backend started there is stopped with the test
+    plan = waiting_plan(data_dir)
+    app = DashboardApp(lambda: plan.connect(defer=True), refresh_interval=0)
+    title = "No sandboxes can start"
+    async with app.run_test(size=(120, 40)) as pilot:
+        start_embedded(data_dir)
+        await wait_for(pilot, lambda: app.loaded, "the first load", timeout=30)
+        # said before anything is asked: in the header and in a notice with the fix
+        assert "CANNOT isolate" in header_text(app)
+        await wait_for(pilot, lambda: note_titled(app, title) is not None, "the notice")
+        notice = note_titled(app, title)
+        assert notice is not None
+        for words in ("user namespaces", "sysctl", "--no-isolation",
+                      "allow_unisolated_sandboxes"):
+            assert words in notice.message, words
+        shown = len(notes(app))
+        # `n`, one at a time and in a burst: no form to fill in for nothing, the reason again
+        screen = app.screen
+        await pilot.press("n")
+        await pilot.press("n", "n", "n")
+        await wait_for(pilot, lambda: len(notes(app)) > shown, "the refusal")
+        assert app.screen is screen, "no new-sandbox form was opened"
+        assert all(n.title == title for n in notes(app)[shown:])
     await app.client.close()

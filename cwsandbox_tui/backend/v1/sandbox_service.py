@@ -46,6 +46,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
     # sandboxes
     async def CreateSandbox(self, request: pb.CreateSandboxRequest, context: Any) -> pb.Sandbox:
         async def work() -> pb.Sandbox:
+            self.engine.check_can_start()  # before the request's fields: nothing could start
             start = create_spec.engine_start(request.sandbox, self._machine)
             await images.provide_soon(start.spec.container_image)  # probing a Python, off the loop
             row = self.engine.start(start.spec, start.restore, request.request_id, ask=start.ask,

@@ -48,7 +48,9 @@ class HeaderBar(Static):
             where = ("local backend not started" if app.store.link_state == "disconnected"
                      else "local backend starting...")
         elif info.embedded:
-            isolated = "isolated" if info.isolation == "bubblewrap" else "NOT isolated"
+            isolated = ("isolated" if info.isolation == "bubblewrap"
+                        else "CANNOT isolate" if info.sandboxes_refused
+                        else "NOT isolated")
             where = f"local :{where.rpartition(':')[2]} {isolated}"
         api = app.client.api_version
         if api != "v1beta2":  # v1beta2 is the embedded backend's default; others are named
