@@ -16,6 +16,7 @@ from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, ProgressPacer,
 from .clock import Clock, SystemClock
 from .errors import (
     CwsError,
+    FieldViolation,
     LogStreamError,
     PaginationError,
     ReadOnlyError,
@@ -27,6 +28,7 @@ from .errors import (
     SnapshotWaitTimeoutError,
     TerminalStateUnavailableError,
     UnavailableError,
+    ValidationError,
     is_not_found,
 )
 from .generations import AnyAdapter
@@ -110,6 +112,17 @@ def answered(error: CwsError) -> bool:
     if error.code == "UNAVAILABLE":
         return bool(error.reason)  # with a reason the server said it
     return error.code not in ("", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
+
+
+def started_summary(spec: SandboxSpec, sandbox: Sandbox) -> str:
+    """What a start did, in the words of the form that asked for it."""
+    mount = sandbox.mount_path or spec.mount_path
+    where = f" at {mount}" if mount else ""
+    if spec.restore_from:
+        return (f"restored {sandbox.restored_from or spec.restore_from} into {sandbox.id}"
+                f"{where} ({sandbox.status.value})")
+    return f"started {sandbox.id} ({sandbox.status.value}), {sandbox.image or spec.image}, " + (
+        f"mount {mount}" if mount else "no mount")
 
 
 class Client:
@@ -287,6 +300,13 @@ class Client:
 
     async def start_sandbox(self, spec: SandboxSpec, *, wait_running: bool = True) -> Sandbox:
         self._writable("Start sandbox")
+        if spec.restore_from and not spec.mount_path:
+            # Without a mount there is nowhere to unpack it: both APIs would start an empty
+            # sandbox and drop the snapshot without a word.
+            raise ValidationError(
+                f"mount_path: is required to restore {spec.restore_from} (its files are "
+                "unpacked there)", code="INVALID_ARGUMENT",
+                violations=(FieldViolation("mount_path", "is required to restore a snapshot"),))
         detail = f"image {spec.image}" + (f", restoring {spec.restore_from}"
                                           if spec.restore_from else "")
         async with self._op("Start sandbox", detail=detail) as op:
@@ -299,7 +319,7 @@ class Client:
                 if sandbox.status is SandboxStatus.FAILED:
                     raise SandboxError(f"Sandbox {sandbox_id} failed to start: "
                                        f"{sandbox.status_reason or 'no reason given'}")
-            op.finished(f"started {sandbox_id} ({sandbox.status.value})", sandbox_id=sandbox_id)
+            op.finished(started_summary(spec, sandbox), sandbox_id=sandbox_id)
             return sandbox
 
     async def _poll_until(self, op: Operation, sandbox_id: str,
@@ -872,7 +892,9 @@ class Client:
                 return await self.adapter.set_bucket(bucket_name, region,
                                                      self.options.request_timeout)
             config: BucketConfig = await self._retrying(op, attempt)
-            op.finished(f"bucket {config.effective_bucket_name} ({config.mode.value})")
+            region = f" in {config.region}" if config.region else ""
+            op.finished(f"bucket {config.effective_bucket_name}{region} ({config.mode.value}); "
+                        "new snapshots go there")
             return config
 
     async def reset_bucket(self) -> BucketConfig:

@@ -16,6 +16,8 @@ from ...textsafe import inert, inert_lines
 from ..widgets.textfield import TextField
 
 Validator = Callable[[str], str | None]  # returns an error message, or None when fine
+# Checks fields against each other: every value in, {field name: error} out.
+Relation = Callable[[dict[str, str]], dict[str, str]]
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -84,10 +86,11 @@ class FormDialog(ModalScreen[FormResult | None]):
     ]
 
     def __init__(self, title: str, fields: Sequence[FormField], submit: str = "OK",
-                 note: str = "") -> None:
+                 note: str = "", relation: Relation | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.fields = list(fields)
+        self.relation = relation
         self.submit_label = submit
         self.note = note
 
@@ -140,8 +143,10 @@ class FormDialog(ModalScreen[FormResult | None]):
     def check(self) -> bool:
         ok = True
         values = self.values()
+        related = self.relation(values) if self.relation is not None else {}
         for f in self.fields:
             problem = f.validate(values[f.name]) if f.validate else None
+            problem = problem or related.get(f.name)
             self.show_error(f.name, problem or "")
             if problem and ok:
                 self.set_focus(self.query_one(f"#field-{f.name}"))

@@ -102,7 +102,14 @@ def new_sandbox_form(restore_from: str = "", errors: dict[str, str] | None = Non
         f.error = e.get(f.name, "")
     title = f"Restore {restore_from} into a new sandbox" if restore_from else "New sandbox"
     note = f"The server did not start it: {refused}" if refused else ""
-    return FormDialog(title, fields, submit="Start", note=note)
+    return FormDialog(title, fields, submit="Start", note=note, relation=_restore_needs_mount)
+
+
+def _restore_needs_mount(values: dict[str, str]) -> dict[str, str]:
+    if values.get("restore_from") and not values.get("mount_path"):
+        return {"mount_path": "is required to restore a snapshot (its files are unpacked "
+                              "there); clear the snapshot to start without one"}
+    return {}
 
 
 def spec_from(values: dict[str, str]) -> SandboxSpec:
