@@ -14,7 +14,6 @@ import time
 import uuid
 from dataclasses import replace
 
-from . import states
 from .engine import Engine
 from .store import SandboxSpec
 
@@ -35,36 +34,50 @@ async def _started(engine: Engine, spec: SandboxSpec) -> str:
 
 
 async def seed_demo(engine: Engine, *, now: float | None = None, seed: int = 7) -> None:
+    """Idempotent: each live demo sandbox carries a marker tag and is started only while no
+    record (in any state) carries it; the history is made once. A second `--demo`, against
+    a backend that lingers or one started again, adds nothing."""
     now = now or time.time()
     rng = random.Random(seed)
-    live = [r for r in engine.store.sandboxes_with_status(states.LIVE) if DEMO_TAG in r.spec.tags]
-    if not live:
-        await _live_sandboxes(engine)
+    seeded = {tag for row in engine.store.sandboxes_after(0) if DEMO_TAG in row.spec.tags
+              for tag in row.spec.tags if tag.startswith(MARKER)}
+    await _live_sandboxes(engine, seeded)
     if engine.store.get_setting("demo_seeded") != "1":
         await _history(engine, now, rng)
         engine.store.set_settings({"demo_seeded": "1"})
     log.info("demo records are in place")
 
 
-async def _live_sandboxes(engine: Engine) -> None:
-    trainer = await _started(engine, SandboxSpec(
-        command="/bin/sh", args=["-c", TRAINER], container_image="ghcr.io/acme/trainer:2.4",
-        tags=[DEMO_TAG, "team-ml", "llama-ft"], mount_path="/workspace", mount_size="10Gi"))
-    await engine.add_file(trainer, "/workspace/config.yaml",
-                          b"model: llama-3-8b\nlr: 2.0e-5\nbatch_size: 32\nepochs: 3\n")
-    evaluator = await _started(engine, SandboxSpec(
-        command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="python:3.11",
-        tags=[DEMO_TAG, "eval"], mount_path="/data", mount_size="5Gi"))
-    await engine.add_file(evaluator, "/data/results.jsonl",
-                          b'{"task": "mmlu", "score": 0.671}\n{"task": "gsm8k", "score": 0.58}\n')
-    await engine.add_file(evaluator, "/data/dataset.bin", random.Random(1).randbytes(24 * 2**20))
-    notebook = await _started(engine, SandboxSpec(
-        command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="jupyter/base-notebook:2026.10",
-        tags=[DEMO_TAG, "notebook"], mount_path="/home/jovyan/work", mount_size="2Gi"))
-    await engine.pause(notebook)
-    # A snapshot that is still being written when the dashboard first shows it.
-    await engine.create_snapshot(evaluator, key=f"demo-{uuid.uuid4().hex[:8]}",
-                                 wait_for_ready=False, max_timeout=0)
+MARKER = "demo-"  # + the role: the tag that says this demo sandbox exists
+
+
+async def _live_sandboxes(engine: Engine, seeded: set[str]) -> None:
+    if MARKER + "trainer" not in seeded:
+        trainer = await _started(engine, SandboxSpec(
+            command="/bin/sh", args=["-c", TRAINER], container_image="ghcr.io/acme/trainer:2.4",
+            tags=[DEMO_TAG, MARKER + "trainer", "team-ml", "llama-ft"], mount_path="/workspace",
+            mount_size="10Gi"))
+        await engine.add_file(trainer, "/workspace/config.yaml",
+                              b"model: llama-3-8b\nlr: 2.0e-5\nbatch_size: 32\nepochs: 3\n")
+    if MARKER + "eval" not in seeded:
+        evaluator = await _started(engine, SandboxSpec(
+            command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="python:3.11",
+            tags=[DEMO_TAG, MARKER + "eval", "eval"], mount_path="/data", mount_size="5Gi"))
+        await engine.add_file(evaluator, "/data/results.jsonl",
+                              b'{"task": "mmlu", "score": 0.671}\n'
+                              b'{"task": "gsm8k", "score": 0.58}\n')
+        await engine.add_file(evaluator, "/data/dataset.bin",
+                              random.Random(1).randbytes(24 * 2**20))
+        # A snapshot that is still being written when the dashboard first shows it.
+        await engine.create_snapshot(evaluator, key=f"demo-{uuid.uuid4().hex[:8]}",
+                                     wait_for_ready=False, max_timeout=0)
+    if MARKER + "notebook" not in seeded:
+        notebook = await _started(engine, SandboxSpec(
+            command="/bin/sh", args=["-c", KEEP_ALIVE],
+            container_image="jupyter/base-notebook:2026.10",
+            tags=[DEMO_TAG, MARKER + "notebook", "notebook"], mount_path="/home/jovyan/work",
+            mount_size="2Gi"))
+        await engine.pause(notebook)
 
 
 async def _history(engine: Engine, now: float, rng: random.Random) -> None:

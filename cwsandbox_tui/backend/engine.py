@@ -230,6 +230,11 @@ class Engine:
         await self.runtime.shutdown()
         self.store.close()
 
+    def operations_running(self) -> int:
+        """Snapshot archives and deletes under way (the backend must not end under them)."""
+        return sum(1 for tasks in (self._archiving, self._deleting, self._deleting_snapshots)
+                   for task in tasks.values() if not task.done())
+
     def _on_running(self, live: LiveSandbox) -> None:
         if self.faults.drain_after is not None:
             asyncio.get_running_loop().call_later(self.faults.drain_after, self.drain, live.row.id)

@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from .faults import FaultPlan
 from .gate import Gate
 from .holds import HoldFile
 from .isolation import detect
-from .leases import live_leases
+from .lifetime import STATE_FILE, watch, write_state
 from .seeding import seed_bulk
 from .service import GatewayService
 from .service import register as register_gateway
@@ -34,9 +35,7 @@ from .volumes import Volumes
 log = logging.getLogger("cwsandbox_tui.backend")
 
 MAX_MESSAGE_BYTES = 100 * 2**20
-STATE_FILE = "backend.json"
 LOCK_FILE = "backend.lock"
-LEASES_DIR = "clients"
 DEMO_ARCHIVE_RATE = 8 * 2**20
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_CONNECTION_MS = 15 * 60_000
@@ -168,6 +167,7 @@ class BackendServer:
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._lock_fd: int | None = None
+        self.state: dict[str, object] = {}  # what the state file says about this backend
 
     @property
     def url(self) -> str:
@@ -222,10 +222,12 @@ class BackendServer:
             raise BackendConfigError(f"cannot bind {host}:{self.config.port} (is it in use?)")
         await server.start()
         self._server = server
-        state = {"pid": os.getpid(), "url": self.url, "port": self.port,
-                 "isolation": isolation.kind, "isolation_detail": isolation.detail,
-                 "auth": bool(self.config.api_key), "api": api}
-        (self.config.data_dir / STATE_FILE).write_text(json.dumps(state))
+        self.state = {"pid": os.getpid(), "url": self.url, "port": self.port,
+                      "isolation": isolation.kind, "isolation_detail": isolation.detail,
+                      "auth": bool(self.config.api_key), "api": api,
+                      "data_dir": str(self.config.data_dir.resolve()),
+                      "started_at": time.time()}
+        write_state(self.config.data_dir, self.state)
         served = {"both": "coreweave.sandbox.v1 and v1beta2"}.get(api, f"coreweave.sandbox.{api}")
         log.info("serving %s on %s (data: %s)", served, self.url, self.config.data_dir)
         (log.info if isolation.isolated else log.error if isolation.refused else log.warning)(
@@ -255,50 +257,47 @@ class BackendServer:
         await self.stop()
 
 
-def _report_seeding(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("seeding the demo failed: %s", task.exception())
-
-
 async def serve_forever(config: ServerConfig, exit_when_unused: float | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, or, given `exit_when_unused`, once no client has held a
-    lease for that many seconds."""
+    """Serve until SIGINT or SIGTERM, or, given `exit_when_unused` (a backend started for
+    clients), once no client, live sandbox or operation has kept it for that many seconds.
+    Such a backend also ignores SIGHUP: it runs detached, and a terminal's hang-up is not the
+    end of its sandboxes."""
     server = BackendServer(config)
     await server.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    if exit_when_unused is not None:
+        loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP ignored (running detached)")
+    engine = server.engine
+    assert engine is not None
+    seeding_lock = asyncio.Lock()
 
-    async def watch_leases() -> None:
-        # Linger a little after the last client so that commands run one after another
-        # (a script, a second tmux pane) reuse this backend instead of starting anew.
-        idle_since: float | None = None
-        while True:
-            await asyncio.sleep(0.5)
-            if live_leases(config.data_dir / LEASES_DIR) > 0:
-                idle_since = None
-                continue
-            idle_since = idle_since if idle_since is not None else loop.time()
-            if loop.time() - idle_since >= linger:
-                break
-        log.info("no client is left; stopping")
-        stopping.set()
-
-    linger = exit_when_unused or 0.0
-    watcher = asyncio.ensure_future(watch_leases()) if exit_when_unused is not None else None
-    if config.demo and server.engine is not None:
+    async def demo() -> None:
         from .demo import seed_demo
 
-        if server.engine.archive_rate is None:
-            server.engine.archive_rate = DEMO_ARCHIVE_RATE  # so a big snapshot is seen CREATING
-        seeding = asyncio.ensure_future(seed_demo(server.engine))
-        seeding.add_done_callback(_report_seeding)
+        async with seeding_lock:
+            if engine.archive_rate is None:
+                engine.archive_rate = DEMO_ARCHIVE_RATE  # so a big snapshot is seen CREATING
+            try:
+                await seed_demo(engine)
+            except Exception as exc:  # noqa: BLE001 - a failed demo must not end the backend
+                log.error("seeding the demo failed: %s", exc)
+
+    async def lifetime() -> None:
+        await watch(engine, config.data_dir, server.state, linger=exit_when_unused,
+                    seed_demo=demo, clock=loop.time)
+        stopping.set()
+
+    watcher = asyncio.ensure_future(lifetime())
+    seeding = asyncio.ensure_future(demo()) if config.demo else None
     try:
         await stopping.wait()
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        watcher.cancel()
+        if seeding is not None:
+            seeding.cancel()
         log.info("stopping")
         exit_if_stuck(STOP_DEADLINE)
         await server.stop()

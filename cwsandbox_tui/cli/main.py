@@ -8,7 +8,7 @@ import contextlib
 from .. import __version__
 from ..client.errors import ConfigError
 from ..client.factory import ConnectOptions, prepare
-from . import commands, serve
+from . import backend_control, commands, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refresh interval of the dashboard (default 2, 0 turns it off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
+    backend_control.add_parsers(subparsers)
     commands.add_parsers(subparsers)
     return parser
 

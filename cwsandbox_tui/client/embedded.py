@@ -2,7 +2,9 @@
 
 The dashboard and the CLI, run at the same time, share one backend process (the data
 directory's lock guarantees there is only one). Each client leaves a lease file named after
-its pid in `<data dir>/clients/`; a backend started here exits once no lease's process lives.
+its pid in `<data dir>/clients/`. A backend started here runs detached (its own session, its
+output in `backend.log`) and exits once no lease's process lives, no sandbox of it is live and
+no operation runs, after a short linger; `cwsandbox-tui backend stop` ends it sooner.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .errors import ConfigError
 
 STATE_FILE = "backend.json"
 LEASES = "clients"
+DEMO_REQUEST = "demo.request"  # asks a running backend to seed the demo (it is idempotent)
 
 
 @dataclass
@@ -54,7 +57,7 @@ def _reachable(port: int) -> bool:
     return False
 
 
-def _running_state(data_dir: Path) -> dict[str, object] | None:
+def running_state(data_dir: Path) -> dict[str, object] | None:
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
@@ -82,7 +85,7 @@ class StartingBackend:
     def wait(self, timeout: float = 20.0) -> EmbeddedBackend:
         log_path = self.data_dir / "backend.log"
         give_up = time.monotonic() + timeout
-        while (state := self.state or _running_state(self.data_dir)) is None:
+        while (state := self.state or running_state(self.data_dir)) is None:
             if self.abandoned.is_set():
                 raise ConfigError("stopped waiting for the embedded backend")
             if time.monotonic() > give_up:
@@ -94,7 +97,7 @@ class StartingBackend:
                 # Lost a race with another client's backend, or failed: wait a moment for the
                 # other one, then report the log's last line.
                 time.sleep(0.2)
-                if _running_state(self.data_dir) is None:
+                if running_state(self.data_dir) is None:
                     self.lease.unlink(missing_ok=True)
                     tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
                     raise ConfigError("the embedded backend failed to start: "
@@ -138,7 +141,11 @@ def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> Starting
     except OSError as exc:
         raise ConfigError(f"the data directory {data_dir} cannot be used ({exc.strerror}); "
                           "set CWSANDBOX_TUI_DATA_DIR to a writable directory") from None
-    state = _running_state(data_dir)
+    if "--demo" in extra_args:
+        # The backend that serves this directory may be one already running, or one another
+        # client is starting now: whichever it is seeds the demo on seeing this.
+        (data_dir / DEMO_REQUEST).touch()
+    state = running_state(data_dir)
     process = None
     if state is None:
         with open(data_dir / "backend.log", "ab") as log:

@@ -30,6 +30,7 @@ from .clipboard import TooLong, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
 from .gcpolicy import FreezeOnGrowth
 from .jobs import Job, JobRunner
+from .keeps_running import keeps_running
 from .messages import BucketRefused, RowsChanged, SnapshotPage
 from .notifier import Notifier
 from .op_rows import OpRow
@@ -465,6 +466,10 @@ class DashboardApp(TypeAheadApp[None]):
                  ("", "age>7d  age<12h  size>1GiB  size<=500MB")]
         self.push_screen(HelpDialog("Keys", rows))
 
+    def left_running(self) -> str:
+        """What goes on after the dashboard quits, and how to end it ('' when nothing)."""
+        return keeps_running(list(self.sandboxes.values()), self.client.info)
+
     def action_quit_app(self) -> None:
         running = self.runner.running()
         if not running:
@@ -473,6 +478,8 @@ class DashboardApp(TypeAheadApp[None]):
         lines = [f"{len(running)} operation{'s are' if len(running) != 1 else ' is'} still "
                  "running:", *(f"  {j.label}" for j in running[:6]), "",
                  "Quitting cancels them; work the server has accepted may still complete."]
+        if self.left_running():
+            lines += ["", self.left_running()]
 
         def answered(yes: bool | None) -> None:
             if yes:

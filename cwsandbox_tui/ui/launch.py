@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from .. import paths
 from ..client.factory import Plan
@@ -17,10 +18,14 @@ def run_dashboard(plan: Plan, *, refresh_interval: float = 2.0) -> int:
         # The gRPC channel must be made on the loop the app runs on; it is opened (and the
         # embedded backend waited for) on the first call, after the first frame.
         client = plan.connect(defer=True)
+        app = DashboardApp(client, refresh_interval=refresh_interval, keymap=keymap)
         try:
-            await DashboardApp(client, refresh_interval=refresh_interval, keymap=keymap).run_async()
+            await app.run_async()
         finally:
             await client.close()
+        left = app.left_running()
+        if left:  # on the normal screen, once the dashboard has given it back
+            print(left, file=sys.stderr)
 
     asyncio.run(main())
     return 0

@@ -156,8 +156,9 @@ async def test_restore_snapshot_into_new_sandbox(
         data = await app.client.retrieve_file(restored.id, "/workspace/hello.txt")
         assert data == b"hello from the original\n"
         done = note_titled(app, "Start sandbox")
-        assert done is not None and done.message == (f"restored {stop.snapshot_id} into {restored.id} at "
-                                                  "/workspace (running)")
+        assert done is not None
+        assert done.message == f"restored {stop.snapshot_id} into {restored.id} at /workspace " \
+                               "(running)"
         await pilot.press("1")
         await pilot.pause()
         assert any(restored.id in line and "RUNNING" in line for line in table_lines(app))
