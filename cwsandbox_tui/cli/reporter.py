@@ -20,6 +20,8 @@ class StderrReporter:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.OperationStarted):
             self._started[event.op_id] = time.monotonic()
+        elif isinstance(event, ev.RetryScheduled) and event.connecting:
+            pass  # an endpoint not reached yet: the one error at the end names it
         elif isinstance(event, ev.RetryScheduled):
             target = f" {event.targets[0]}" if len(event.targets) == 1 else ""
             self._line(f"retrying {event.op}{target}: attempt {event.attempt} failed with "

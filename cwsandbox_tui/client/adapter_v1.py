@@ -34,7 +34,7 @@ from ..proto.v1 import sandbox_pb2 as pb
 from ..proto.v1 import settings_pb2 as spb
 from ..proto.v1 import volume_pb2 as vpb
 from . import errors
-from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from, tty_frames
+from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from, tty_frames, unreached
 from .models import (
     BucketConfig,
     BucketMode,
@@ -236,8 +236,8 @@ class Adapter:
                     f"{op} failed: the endpoint does not offer it in "
                     f"coreweave.sandbox.v1 ({error.details()}); if it speaks v1beta2, "
                     "use --api v1beta2 or --api auto", code="UNIMPLEMENTED") from None
-            raise errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
-                                   sandbox_id=sandbox_id) from None
+            raise unreached(errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
+                                             sandbox_id=sandbox_id), error, self._channel) from None
 
     async def _unavailable_retried(self, op: str, call: Callable[..., Awaitable[T]],
                                    request: Any, timeout: float, *, sandbox_id: str,

@@ -240,6 +240,16 @@ async def tty_frames(call: Any, oneof: str, sandbox_id: str) -> AsyncIterator[by
     raise errors.SandboxError("Shell failed: the stream ended without an exit status")
 
 
+def unreached(translated: errors.CwsError, error: grpc.aio.AioRpcError,
+              channel: grpc.aio.Channel) -> errors.CwsError:
+    """Mark an UNAVAILABLE that came while no connection stood (refused, unreachable, no such
+    host): the server never saw the call. One it sent itself comes over a READY connection."""
+    if error.code() == grpc.StatusCode.UNAVAILABLE \
+            and channel.get_state() != grpc.ChannelConnectivity.READY:
+        translated.unreached = True
+    return translated
+
+
 def failure_from(error: grpc.aio.AioRpcError) -> errors.RpcFailure:
     """Decode the status and its AIP-193 details (first ErrorInfo / RetryInfo wins)."""
     reason: str | None = None
@@ -315,8 +325,8 @@ class Adapter:
                     f"{op} failed: the endpoint does not offer it in "
                     f"coreweave.sandbox.v1beta2 ({error.details()}); if it speaks v1, "
                     "use --api v1 or --api auto", code="UNIMPLEMENTED") from None
-            raise errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
-                                   sandbox_id=sandbox_id) from None
+            raise unreached(errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
+                                             sandbox_id=sandbox_id), error, self._channel) from None
 
     # sandboxes
     async def start(self, spec: SandboxSpec, timeout: float) -> str:

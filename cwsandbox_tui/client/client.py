@@ -28,6 +28,7 @@ from .errors import (
     SnapshotWaitTimeoutError,
     TerminalStateUnavailableError,
     UnavailableError,
+    UnreachableError,
     ValidationError,
     is_not_found,
 )
@@ -51,7 +52,7 @@ from .models import (
 )
 from .operation import Operation
 from .pending import PendingAdapter
-from .retry import RetryPolicy, retry_call
+from .retry import RetryNotice, RetryPolicy, retry_call
 from .stop_phase import StopPhase
 from .stops import InFlight, StopAction, decide_stop
 
@@ -107,6 +108,9 @@ class ClientOptions:
     page_size: int = 1000  # per listing call; 0 takes the server's default (100 for v1beta2)
 
 
+KEY_REFUSED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+
 def answered(error: CwsError) -> bool:
     """Whether the endpoint itself sent this error (rather than no answer coming)."""
     if error.code == "UNAVAILABLE":
@@ -141,6 +145,7 @@ class Client:
         self._stop_snapshots: dict[str, str] = {}
         self._on_close: list[Callable[[], None]] = []
         self.link: Link | None = None  # set by whoever can reopen the connection
+        self.reached = False  # the endpoint has answered a call of this client
         self._retiring: set[asyncio.Future[None]] = set()  # old connections closing
 
     @property
@@ -201,6 +206,38 @@ class Client:
         if self.read_only:
             raise ReadOnlyError(f"{label} refused: this connection is read-only")
 
+    def _heard(self, error: CwsError | None) -> None:
+        """A call was answered (`error`: with that error): the endpoint is reached, and the
+        link is connected, unless the answer refused the key."""
+        self.reached = True
+        if self.link is None:
+            return
+        if error is not None and error.code in KEY_REFUSED:
+            self.link.refused(error)
+        else:
+            self.link.answered()
+
+    def _budget_for(self, error: CwsError) -> float:
+        """How long a failure with no answer is retried by the call itself: not at all while
+        the link is down (it tries again on its own schedule, which the header shows), and
+        briefly while the endpoint has never answered (a wrong or dead address)."""
+        policy = self.options.retry
+        if answered(error):
+            return policy.budget
+        if self.link is not None and not self.link.connected:
+            return 0.0
+        if error.unreached and not self.reached:
+            return min(policy.budget, policy.connect_budget)
+        return policy.budget
+
+    def _unreachable(self, error: CwsError) -> CwsError:
+        """The error to end on: one that names the endpoint when it was never reached."""
+        if self.reached or not error.unreached:
+            return error
+        where = self.info.url or "the local backend"
+        cause = str(error).rpartition(": ")[2].strip("[] ") or error.code
+        return UnreachableError(f"cannot reach {where}: {cause}", code=error.code)
+
     async def _retrying(self, op: Operation, attempt_fn: Callable[[int], Awaitable[T]], *,
                         non_retryable: tuple[type[CwsError], ...] = (),
                         target: str | None = None) -> T:
@@ -209,15 +246,24 @@ class Client:
             try:
                 result = await attempt_fn(number)
             except CwsError as error:
-                if self.link is not None and answered(error):
-                    self.link.answered()
+                if answered(error):
+                    self._heard(error)
                 raise
-            if self.link is not None:
-                self.link.answered()
+            self._heard(None)
             return result
-        return await retry_call(counted, clock=self.clock, policy=self.options.retry,
-                                rng=self.rng, non_retryable=non_retryable,
-                                on_retry=lambda n: op.retrying(n, target))
+
+        def on_retry(notice: RetryNotice) -> None:
+            op.retrying(notice, target, connecting=notice.error.unreached and not self.reached)
+
+        try:
+            return await retry_call(counted, clock=self.clock, policy=self.options.retry,
+                                    rng=self.rng, non_retryable=non_retryable,
+                                    on_retry=on_retry, budget_for=self._budget_for)
+        except CwsError as error:
+            final = self._unreachable(error)
+            if final is error:
+                raise
+            raise final from None
 
     # sandboxes
     async def list_sandboxes(self, *, include_stopped: bool = True, tags: Sequence[str] = (),

@@ -21,6 +21,7 @@ class CwsError(Exception):
     """Base of every error the client raises on purpose."""
 
     retryable = False
+    unreached = False  # no connection stood: the endpoint never saw the call
 
     def __init__(self, message: str, *, code: str = "", reason: str | None = None,
                  metadata: dict[str, str] | None = None, retry_delay: float | None = None,
@@ -72,6 +73,12 @@ class NotRunningError(SandboxError):
 
 class UnavailableError(NotRunningError):
     retryable = True
+
+
+class UnreachableError(UnavailableError):
+    """The endpoint never answered (refused, unreachable): the retries for it are spent."""
+
+    retryable = False
 
 
 class ThrottledError(UnavailableError):

@@ -47,6 +47,7 @@ class RetryScheduled(Event):
     reason: str | None
     message: str
     budget_left: float
+    connecting: bool = False  # the endpoint has not answered yet (a wrong or dead address?)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -101,11 +101,15 @@ class AutoAdapter:
                         if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                             self._chosen = self._v1beta2
                         elif error.code() in (grpc.StatusCode.UNAVAILABLE,
-                                              grpc.StatusCode.DEADLINE_EXCEEDED):
-                            # no answer yet: decide on a later call, let this one fail as usual
+                                              grpc.StatusCode.DEADLINE_EXCEEDED,
+                                              grpc.StatusCode.UNAUTHENTICATED,
+                                              grpc.StatusCode.PERMISSION_DENIED):
+                            # No answer yet, or a refused key (a gate may refuse it before it
+                            # looks at the method): decide on a later call, let this one fail
+                            # as usual.
                             return self._v1
                         else:
-                            self._chosen = self._v1  # it answered in v1 (say, an auth error)
+                            self._chosen = self._v1  # it answered in v1
         assert self._chosen is not None
         return self._chosen
 

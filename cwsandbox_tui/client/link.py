@@ -26,6 +26,7 @@ CONNECTING = "connecting"  # not answered yet (a dashboard that drew before conn
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 DISCONNECTED = "disconnected"
+REFUSED = "refused"  # the server answers, but refuses the key: nothing works until it changes
 
 DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
 PROBE_TIMEOUT = 3.0
@@ -59,9 +60,22 @@ class Link:
         return self.state in (CONNECTED, CONNECTING)
 
     def answered(self) -> None:
-        """The endpoint answered a call: a link still connecting is connected."""
-        if self.state == CONNECTING:
+        """The endpoint answered a call: a link still connecting (or whose key was refused,
+        and now works) is connected."""
+        if self.state in (CONNECTING, REFUSED):
             self._emit(CONNECTED)
+
+    def refused(self, error: CwsError) -> None:
+        """The endpoint refused the key (UNAUTHENTICATED, or PERMISSION_DENIED before anything
+        was allowed). Said once; polling stops until `retry_now()`. A PERMISSION_DENIED once
+        connected is that one call's refusal (say, a delete with a read-only key)."""
+        if self.state == REFUSED:
+            return
+        if error.code == "PERMISSION_DENIED" and self.state == CONNECTED:
+            return
+        if self._task is not None:
+            self._task.cancel()  # a reconnect in progress has its answer
+        self._emit(REFUSED, reason=str(error))
 
     def _on_event(self, event: ev.Event) -> None:
         if isinstance(event, (ev.RetryScheduled, ev.Failed)):
@@ -84,10 +98,15 @@ class Link:
         if self.state == CONNECTING:
             self._emit(DISCONNECTED, reason=reason)
 
-    def retry_now(self) -> None:
-        """After "disconnected": start trying again."""
+    def retry_now(self) -> bool:
+        """After "disconnected": start trying again. After "refused": ask again (returns
+        True: the caller's next call is the try, and its answer settles the state)."""
+        if self.state == REFUSED:
+            self._emit(CONNECTING, reason="asked to retry")
+            return True
         if not self.connected:
             self.check("asked to retry")
+        return False
 
     def stop(self) -> None:
         self._unsubscribe()

@@ -76,12 +76,14 @@ class Operation:
         """Attempt `number` is starting (so `attempts` counts only attempts really made)."""
         self.attempts = max(self.attempts, number)
 
-    def retrying(self, notice: RetryNotice, target: str | None = None) -> None:
+    def retrying(self, notice: RetryNotice, target: str | None = None, *,
+                 connecting: bool = False) -> None:
         self.attempts = max(self.attempts, notice.attempt)
         e = notice.error
         self.emit(ev.RetryScheduled, targets=(target,) if target else None,
                   attempt=notice.attempt, delay=notice.delay, code=e.code, reason=e.reason,
-                  message=str(e), budget_left=max(0.0, notice.remaining))
+                  message=str(e), budget_left=max(0.0, notice.remaining),
+                  connecting=connecting)
 
     def deadline(self, seconds: float, what: str) -> None:
         self.emit(ev.DeadlineSet, seconds=seconds, what=what)

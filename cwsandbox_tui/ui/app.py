@@ -222,8 +222,7 @@ class DashboardApp(TypeAheadApp[None]):
     def action_refresh_now(self) -> None:
         self.store.want_snapshots()
         link = self.client.link
-        if link is not None and not link.connected:
-            link.retry_now()
+        if link is not None and not link.connected and not link.retry_now():
             return  # refreshed once the link is back
         self.refresh_now()
 

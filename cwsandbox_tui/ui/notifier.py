@@ -10,6 +10,7 @@ from ..client import events as ev
 
 QUIET_OPS = ("List sandboxes", "List file-system snapshots", "Get file-system snapshot",
              "Get bucket config", "List runners", "List profiles", "List volumes")
+KEY_REFUSED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 RETRY_NOTICE_GAP = 3.0  # seconds between two retry notifications of one operation
 
 
@@ -36,6 +37,9 @@ class Notifier:
         if self.link_down and isinstance(event, (ev.RetryScheduled, ev.Failed)) \
                 and event.code == "UNAVAILABLE":
             return  # one notice said the connection is down; the header keeps saying it
+        if self.link_state == "refused" and isinstance(event, ev.Failed) \
+                and event.code in KEY_REFUSED:
+            return  # one notice said the key was refused; the header keeps saying it
         if isinstance(event, ev.RetryScheduled):
             self._retry(event)
         elif isinstance(event, ev.DeadlineExceeded):
@@ -71,7 +75,11 @@ class Notifier:
 
     def _link(self, event: ev.ConnectionChanged) -> None:
         was, self.link_state = self.link_state, event.state
-        if event.state == "reconnecting":
+        if event.state == "refused":
+            self._notify(f"The endpoint refused the API key: {event.reason}. Nothing is "
+                         "refreshed until ctrl+r (or a start with another key).",
+                         title="Connection", severity="error", markup=False, timeout=30)
+        elif event.state == "reconnecting":
             if was == "connected":
                 self._notify(f"Lost the connection ({event.reason}); reconnecting.",
                              title="Connection", severity="warning", markup=False)
@@ -82,5 +90,5 @@ class Notifier:
             self._notify(f"Gave up reconnecting after {event.attempt} tries ({event.reason}). "
                          "ctrl+r tries again.", title="Connection", severity="error",
                          markup=False, timeout=30)
-        elif was != "connected":
+        elif event.state == "connected" and was != "connected":
             self._notify("Connected again; refreshing.", title="Connection", markup=False)

@@ -187,7 +187,7 @@ class RowStore:
         if event.state == "reconnecting":
             self.link_note = f"try {event.attempt}, next in {event.next_try_in or 0:g}s"
             self.set_stale(True)
-        elif event.state == "disconnected":
+        elif event.state in ("disconnected", "refused"):
             self.link_note = "ctrl+r retries"
             self.set_stale(True)
         else:

@@ -90,23 +90,31 @@ def test_policy_defaults_are_the_sdk_constants() -> None:
     policy = RetryPolicy()
     assert (policy.budget, policy.base, policy.factor, policy.max_sleep, policy.hint_cap) == \
         (30.0, 0.2, 1.5, 2.0, 10.0)
+    assert policy.connect_budget == 2.0
     assert NO_RETRY.budget == 0
 
 
+def pause_bounds(count: int) -> list[tuple[float, float]]:
+    """Each pause lies between the previous pause's ceiling and its own (x1.5 from 0.2 s up
+    to 2 s; once there, between 2/1.5 and 2 s)."""
+    bounds, ceiling = [], 0.2
+    for _ in range(count):
+        floor = max(0.2, min(ceiling, 2.0 / 1.5))
+        ceiling = min(2.0, ceiling * 1.5)
+        bounds.append((floor, ceiling))
+    return bounds
+
+
 @pytest.mark.parametrize("seed", range(20))
-def test_jittered_backoff_grows_by_1_5_from_0_2_up_to_2_s(seed: int) -> None:
+def test_pauses_grow_by_1_5_from_0_2_up_to_2_s(seed: int) -> None:
     backoff = Backoff(RetryPolicy(), random.Random(seed))
-    previous = 0.2
-    sleeps = []
-    for _ in range(60):
-        delay = backoff.next(remaining=1000.0)
-        ceiling = max(0.2, min(2.0, previous * 1.5))
-        assert 0.2 <= delay <= ceiling + 1e-12
-        sleeps.append(delay)
-        previous = delay
+    sleeps = [backoff.next(remaining=1000.0) for _ in range(60)]
+    for delay, (floor, ceiling) in zip(sleeps, pause_bounds(60), strict=True):
+        assert floor - 1e-12 <= delay <= ceiling + 1e-12
     assert sleeps[0] <= 0.3  # the first ceiling is 0.2 x 1.5
-    assert max(sleeps) <= 2.0
-    assert max(sleeps) > 0.3  # it grows beyond the first ceiling
+    assert sleeps[5] >= 1.0  # the sixth pause is at least the fifth's ceiling, 1.01 s
+    assert min(sleeps[6:]) >= 4 / 3 and max(sleeps) <= 2.0  # at the cap, still jittered
+    assert len({round(s, 6) for s in sleeps[6:]}) > 10
 
 
 def test_jittered_backoff_reaches_but_never_passes_the_2_s_cap() -> None:
@@ -168,9 +176,8 @@ async def test_transient_errors_are_retried_until_success_with_jittered_sleeps()
     assert fn.attempts == [1, 2, 3, 4]
     assert [n.attempt for n in notices] == [1, 2, 3]
     assert clock.sleeps == [n.delay for n in notices]
-    assert 0.2 <= clock.sleeps[0] <= 0.3
-    for before, after in zip(clock.sleeps, clock.sleeps[1:], strict=False):
-        assert 0.2 <= after <= max(0.2, min(2.0, before * 1.5)) + 1e-12
+    for delay, (floor, ceiling) in zip(clock.sleeps, pause_bounds(3), strict=True):
+        assert floor - 1e-12 <= delay <= ceiling + 1e-12
     assert notices[0].remaining == pytest.approx(30 - clock.sleeps[0])
 
 
@@ -336,3 +343,16 @@ def test_poll_constants() -> None:
     assert deadlines.NOT_FOUND_AFTER_STOP == 2
     assert deadlines.REQUEST_TIMEOUT == 300
     assert deadlines.DEFAULT_GRACE == 10
+
+
+async def test_budget_for_shortens_or_disables_the_retries_of_an_error() -> None:
+    clock = FakeClock()
+    fn = Failing(clock, unavailable(), forever=True)
+    with pytest.raises(UnavailableError):
+        await run(clock, fn, budget_for=lambda _: 2.0)
+    assert sum(clock.sleeps) == pytest.approx(2.0)
+    clock = FakeClock()
+    fn = Failing(clock, unavailable(), forever=True)
+    with pytest.raises(UnavailableError):
+        await run(clock, fn, budget_for=lambda _: 0.0)
+    assert fn.attempts == [1] and clock.sleeps == []

@@ -60,8 +60,8 @@ class HeaderBar(Static):
             if info.url:
                 where = f"{where}, connecting..."
         elif store.link_state != "connected":
-            where = f"{where}, {store.link_state.upper()}" + (f" ({store.link_note})"
-                                                              if store.link_note else "")
+            state = "KEY REFUSED" if store.link_state == "refused" else store.link_state.upper()
+            where = f"{where}, {state}" + (f" ({store.link_note})" if store.link_note else "")
         elif info.embedded or info.url:
             where = f"{where}, connected"
         sandboxes, snapshots = store.counts()
