@@ -40,7 +40,10 @@ class Notifier:
         if self.link_state == "refused" and isinstance(event, ev.Failed) \
                 and event.code in KEY_REFUSED:
             return  # one notice said the key was refused; the header keeps saying it
-        if isinstance(event, ev.RetryScheduled):
+        if isinstance(event, ev.RetryScheduled) and event.connecting:
+            pass  # the endpoint has not answered yet: the header says connecting, the link
+            # says whether it comes (a notice per retry would only repeat that)
+        elif isinstance(event, ev.RetryScheduled):
             self._retry(event)
         elif isinstance(event, ev.DeadlineExceeded):
             self._notify(event.message, title=f"{event.op}: deadline exceeded",

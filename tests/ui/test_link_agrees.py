@@ -5,6 +5,7 @@ API key is never "connected" (said once, nothing polled until ctrl+r)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,37 @@ async def test_a_refused_key_is_never_connected_said_once_and_not_polled(
             assert not [e for e in events if isinstance(e, ev.ConnectionChanged)
                         and e.state == "connected"]
         await client.close()
+
+
+async def test_a_refused_endpoint_at_start_is_said_once_and_waited_for_as_counted() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])  # nothing listens once it is closed
+    channel = open_channel(f"127.0.0.1:{port}", tls=False, root_certificates=None)
+    info = EndpointInfo(url=f"http://127.0.0.1:{port}", source="--endpoint", auth_mode="none",
+                        read_only=False)
+    client = Client(make_adapter("auto", channel, []), info)
+    sleeps = HeldSleeps()
+    client.link = Link(client, never, sleep=sleeps, connecting=True)
+    events = recorded(client)
+    app = DashboardApp(client, refresh_interval=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: sleeps.asked, "the link's first pause")
+        await wait_for(pilot, lambda: "RECONNECTING (try 1, next in 0.5s)" in header(app),
+                       "the header's countdown")
+        await wait_for(pilot, lambda: not app.store.refreshing, "the first refresh to end")
+        await settle(pilot)
+        assert not [n for n in notes(app) if n.title == "Retrying"], notes(app)
+        assert len([n for n in notes(app) if n.title == "Connection"]) == 1, notes(app)
+        down = next(i for i, e in enumerate(events) if isinstance(e, ev.ConnectionChanged))
+        assert not [e for e in events[down:] if isinstance(e, ev.RetryScheduled)]
+        started = lists_started(events)
+        for _ in range(5):
+            app.refresh_tick()
+        await settle(pilot)
+        assert lists_started(events) == started
+        sleeps.release()
+        await wait_for(pilot, lambda: len(sleeps.asked) == 2, "the second pause")
+        assert sleeps.asked == [0.5, 1.0]
+        sleeps.release()
+    await client.close()
