@@ -9,12 +9,15 @@ The choice, first match wins:
    credentials are never used unless chosen.
 
 API key: `authorization: Bearer <key>`; chosen but missing is an error (as in the SDK).
-W&B (the SDK's `WandbAuth`): the key from the profile's key source, else `WANDB_API_KEY`, else
-the netrc `wandb login` writes (`$NETRC`, else `~/.netrc`; `machine` = the host of
-`WANDB_BASE_URL`, default api.wandb.ai; the key is the `password`); the entity from the
-profile, else `WANDB_ENTITY`; the project from the profile, else `WANDB_PROJECT`. Sent as
-`x-wandb-api-key`, `x-entity-id` and `x-project-name` (the last two only when known), plus
-`x-wandb-host` for a W&B server that is not wandb.ai's.
+W&B (the SDK's `WandbAuth`, which asks wandb 0.31): the key from the profile's key source,
+else `WANDB_API_KEY`, else the `password` in the netrc `wandb login` writes (`$NETRC`, else
+`~/.netrc`), for the `machine` of `WANDB_BASE_URL` (default api.wandb.ai), else, as wandb
+looks, the W&B host behind a CoreWeave Forge host (wandb 0.31 defaults to and writes
+api.forge.coreweave.com); the entity from the profile, else `WANDB_ENTITY`; the project from
+the profile, else `WANDB_PROJECT`. Sent as `x-wandb-api-key`, `x-entity-id` and
+`x-project-name` (the last two only when known), plus `x-wandb-host` for a W&B server that is
+neither wandb.ai's nor a Forge host. (wandb's settings files and its `x-wandb-sdk-version` are
+not read or sent: this is not wandb.)
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .errors import ConfigError
 from .profiles import Profile
 
 WANDB_DEFAULT_URL = "https://api.wandb.ai"
+# wandb 0.31's `urls.FORGE_HOSTS`: a CoreWeave Forge host and the W&B API host behind it
+FORGE_HOSTS = {"forge.coreweave.com": "api.wandb.ai", "qa.forge.coreweave.com": "api.qa.wandb.ai"}
 
 
 class AuthKind(StrEnum):
@@ -142,15 +147,22 @@ def _wandb(profile: Profile | None) -> Credentials:
     except ValueError:
         raise ConfigError(f"WANDB_BASE_URL: {base!r} has an invalid port") from None
     host = parts.hostname.lower()
+    machines = [parts.netloc.lower(), host]
+    forge = next((f for f, api in FORGE_HOSTS.items() if host in (f, f"api.{f}", api)), None)
+    if forge is not None:
+        machines.append(FORGE_HOSTS[forge])
+    if not os.environ.get("WANDB_BASE_URL", "").strip():
+        machines.append("api.forge.coreweave.com")  # where wandb 0.31's `wandb login` writes
     key = _profile_key(profile)
     if key is None:
         env = os.environ.get("WANDB_API_KEY", "").strip()
-        key = Credentials(env, "$WANDB_API_KEY") if env else _netrc_key(parts.netloc, host)
+        key = Credentials(env, "$WANDB_API_KEY") if env else _netrc_key(machines)
     if key is None:
         raise ConfigError(f"{_chooser(profile)}: W&B authentication found no key: set "
                           "WANDB_API_KEY or run `wandb login`")
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
-    wandb_host = "" if host == "wandb.ai" or host.endswith(".wandb.ai") else (
+    official = host == "wandb.ai" or host.endswith(".wandb.ai") or forge is not None
+    wandb_host = "" if official else (
         f"{host}:{port}" if port is not None and port != default_port else host)
     entity = (profile.entity if profile is not None else "") or \
         os.environ.get("WANDB_ENTITY", "").strip()
@@ -159,8 +171,8 @@ def _wandb(profile: Profile | None) -> Credentials:
     return Credentials(key.api_key, key.source, AuthKind.WANDB, entity, project, wandb_host)
 
 
-def _netrc_key(netloc: str, host: str) -> Credentials | None:
-    """The password `wandb login` stored for the W&B host (by host:port first, then host)."""
+def _netrc_key(machines: list[str]) -> Credentials | None:
+    """The password `wandb login` stored for the first of `machines` the netrc has."""
     env = os.environ.get("NETRC", "").strip()
     path = Path(env).expanduser() if env else Path.home() / ".netrc"
     if not path.is_file():
@@ -173,7 +185,7 @@ def _netrc_key(netloc: str, host: str) -> Credentials | None:
         raise ConfigError(f"netrc {path}: line {exc.lineno} cannot be parsed") from None
     except OSError as exc:
         raise ConfigError(f"netrc {path}: cannot read it: {exc.strerror}") from None
-    for machine in dict.fromkeys((netloc.lower(), host)):
+    for machine in dict.fromkeys(machines):
         found = entries.authenticators(machine)
         if found and found[2]:
             return Credentials(found[2].strip(), f"netrc {path.name} ({machine})")

@@ -161,6 +161,22 @@ def test_the_netrc_entry_of_the_wandb_host(monkeypatch: pytest.MonkeyPatch,
         resolve_credentials(None)
 
 
+
+def test_the_netrc_of_a_forge_wandb_login(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    """wandb 0.31 (the SDK's `wandb` extra) defaults to api.forge.coreweave.com, writes its
+    `wandb login` there, and reads an older api.wandb.ai entry behind a Forge host."""
+    monkeypatch.setenv("CWSANDBOX_AUTH", "wandb")
+    forge = netrc_as_wandb_login_writes(tmp_path / "forge", WANDB_KEY, "api.forge.coreweave.com")
+    monkeypatch.setenv("NETRC", str(forge))
+    assert resolve_credentials(None).metadata() == [("x-wandb-api-key", WANDB_KEY)]
+    monkeypatch.setenv("NETRC", str(netrc_as_wandb_login_writes(tmp_path / "old", WANDB_KEY)))
+    monkeypatch.setenv("WANDB_BASE_URL", "https://api.forge.coreweave.com")
+    chosen = resolve_credentials(None)
+    assert chosen.metadata() == [("x-wandb-api-key", WANDB_KEY)]  # official: no x-wandb-host
+    assert chosen.source == "netrc old (api.wandb.ai)"
+
+
 def test_a_broken_netrc_is_named_without_its_contents(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     netrc = tmp_path / "netrc"
