@@ -136,7 +136,8 @@ def wandb(key: str, entity: str | None = "team-a", project: str | None = None
     return tuple(headers)
 
 
-async def test_the_key_in_wandbs_form(keyed: tuple[BackendServer, grpc.aio.Channel]) -> None:
+async def test_the_key_in_wandbs_form(keyed: tuple[BackendServer, grpc.aio.Channel],
+                                      caplog: pytest.LogCaptureFixture) -> None:
     """The SDK's other credentials: `x-wandb-api-key` with an entity passes the gate on every
     kind of call; a wrong key, a missing or empty entity, or a wrong bearer beside it do not."""
     _, channel = keyed
@@ -164,6 +165,8 @@ async def test_the_key_in_wandbs_form(keyed: tuple[BackendServer, grpc.aio.Chann
                 init=spb.LogStreamInit(sandbox_id="sb-x"))]), metadata=wandb(API_KEY)):
             pass
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND, "past the gate, into the service"
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    assert API_KEY not in "\n".join(caplog.handler.format(r) for r in records)
 
 
 async def test_no_key_configured_accepts_any_metadata(gateway: Gateway) -> None:
