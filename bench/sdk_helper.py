@@ -1,5 +1,5 @@
 """The official SDK's side of the comparisons. Runs in the SDK's own virtualenv
-(.cache/sdk-venv-0.26.0: the SDK pins protobuf<7, which cannot share our venv), never in ours,
+(.cache/sdk-venv-0.26.0, which holds this project too), never in ours,
 and imports nothing from this repository.
 
     python sdk_helper.py delete   # lists the ids, then Sandbox.delete_snapshot(id) in a loop

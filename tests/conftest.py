@@ -24,8 +24,10 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     otherwise linger after its last client)."""
     for name in ("DATA", "STATE", "CONFIG"):
         monkeypatch.setenv(f"CWSANDBOX_TUI_{name}_DIR", str(tmp_path / name.lower()))
-    for name in ("CWSANDBOX_BASE_URL", "CWSANDBOX_API_KEY"):
+    for name in ("CWSANDBOX_BASE_URL", "CWSANDBOX_API_KEY", "CWSANDBOX_AUTH", "WANDB_API_KEY",
+                 "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # never the user's `wandb login`
     yield
     stop_embedded_backend(tmp_path / "data")
 

@@ -18,17 +18,26 @@ ISOLATION_HEADER = "x-cwsandbox-local-isolation"
 
 
 class Gate(grpc.aio.ServerInterceptor):
+    """With a key set, a call must carry it in one of the official SDK's two forms:
+    `authorization: Bearer <key>` (CoreWeave API key) or `x-wandb-api-key: <key>` together
+    with a non-empty `x-entity-id` (its W&B credentials)."""
+
     def __init__(self, faults: FaultPlan, api_key: str | None) -> None:
         self.faults = faults
-        self._expected = f"Bearer {api_key}".encode() if api_key else None
+        self._bearer = f"Bearer {api_key}".encode() if api_key else None
+        self._key = api_key.encode() if api_key else None
 
     def _authorized(self, metadata: Any) -> bool:
-        if self._expected is None:
+        if self._bearer is None or self._key is None:
             return True
+        headers: dict[str, bytes] = {}
         for key, value in metadata or ():
-            if key == "authorization":
-                given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected)
+            headers.setdefault(key, value.encode() if isinstance(value, str) else value)
+        if "authorization" in headers:
+            return hmac.compare_digest(headers["authorization"], self._bearer)
+        if "x-wandb-api-key" in headers:
+            return (hmac.compare_digest(headers["x-wandb-api-key"], self._key)
+                    and bool(headers.get("x-entity-id", b"").strip()))
         return False
 
     async def intercept_service(
@@ -106,7 +115,8 @@ class Gate(grpc.aio.ServerInterceptor):
         """Refuse an unauthenticated call, then apply the fault plan's latency and error."""
         if not authorized:
             await ApiError(grpc.StatusCode.UNAUTHENTICATED,
-                           "missing or wrong API key (send 'authorization: Bearer <key>')"
+                           "missing or wrong API key (send 'authorization: Bearer <key>', or "
+                           "W&B's 'x-wandb-api-key: <key>' with 'x-entity-id: <entity>')"
                            ).abort(context)
         decision = self.faults.decide(method)
         if decision.latency:

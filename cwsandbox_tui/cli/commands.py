@@ -14,7 +14,7 @@ from typing import Any
 
 from ..client.bulk import BulkResult, Outcome
 from ..client.client import Client
-from ..client.errors import ConfigError, CwsError
+from ..client.errors import AuthenticationError, ConfigError, CwsError
 from ..client.factory import ConnectOptions, connect
 from ..client.models import Sandbox, Snapshot, SnapshotStatus
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
@@ -161,6 +161,9 @@ def run_command(handler: Callable[[Client, argparse.Namespace], Awaitable[int]],
         client.bus.subscribe(reporter)
         try:
             return await handler(client, args)
+        except AuthenticationError as error:  # which kind of key was refused (never the key)
+            raise AuthenticationError(f"{error} (sent: {client.info.auth_mode})",
+                                      code=error.code, reason=error.reason) from None
         finally:
             await client.close()
 

@@ -11,8 +11,32 @@ from ..client.factory import ConnectOptions, prepare
 from . import backend_control, commands, serve
 
 
+class _Parser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        return super().format_help() + credentials_note()
+
+
+def credentials_note() -> str:
+    """Which kind of key the commands would send now (never the key), resolved only for
+    --help: the default profile, CWSANDBOX_AUTH and the environment, as credentials.py."""
+    from .. import paths
+    from ..client.connection import choose_profile, resolve_credentials
+    from ..client.profiles import load_settings
+
+    try:
+        profile = choose_profile(load_settings(paths.config_dir() / "config.toml"), None)
+        now = resolve_credentials(profile).mode
+    except ConfigError as error:
+        now = f"error: {error}"
+    return ("\ncredentials, as the official SDK's: an API key ($CWSANDBOX_API_KEY or a\n"
+            "profile's) sent as 'authorization: Bearer'; or, with CWSANDBOX_AUTH=wandb or\n"
+            "a profile's auth = \"wandb\", a W&B key ($WANDB_API_KEY, else the netrc of\n"
+            "`wandb login`) with $WANDB_ENTITY and $WANDB_PROJECT.\n"
+            f"in use now: {now}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cwsandbox-tui",
         description="A keyboard-driven dashboard for CoreWeave Sandboxes and their snapshots.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"where records and archives live (default {paths.data_dir()})")
     parser.add_argument("--api-key-env", metavar="VAR", default=None,
-                        help="require 'authorization: Bearer <key>' with the key read from VAR")
+                        help="require the key read from VAR on every call, as "
+                             "'authorization: Bearer <key>' or as W&B's 'x-wandb-api-key: "
+                             "<key>' with an 'x-entity-id'")
     parser.add_argument("--faults", metavar="SPEC", default="",
                         help="inject faults, e.g. 'seed=1,DeleteFileSystemSnapshot.throttle=10%%'")
     parser.add_argument("--no-isolation", action="store_true",

@@ -1,8 +1,8 @@
 """Which endpoint to talk to, how, and with which key.
 
 Order: --endpoint, else the chosen (or default) profile, else CWSANDBOX_BASE_URL, else the
-embedded backend. `http://` is plaintext, `https://` is TLS (never downgraded). The key comes
-from CWSANDBOX_API_KEY or the profile's key source and is only ever sent as a header.
+embedded backend. `http://` is plaintext, `https://` is TLS (never downgraded). Which key is
+sent, and how, is credentials.py's: only ever as a header.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .credentials import Credentials, resolve_credentials
 from .errors import ConfigError
 from .profiles import Profile, Settings
+
+__all__ = ["Credentials", "Endpoint", "choose_profile", "parse_url", "resolve_credentials",
+           "resolve_endpoint"]
 
 
 @dataclass(frozen=True)
@@ -27,22 +31,6 @@ class Endpoint:
     @property
     def embedded(self) -> bool:
         return self.source == "embedded"
-
-
-@dataclass(frozen=True, repr=False)
-class Credentials:
-    api_key: str | None
-    source: str  # where it came from, for display (never the key itself)
-
-    @property
-    def mode(self) -> str:
-        return f"API key ({self.source})" if self.api_key else "no authentication"
-
-    def metadata(self) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
-
-    def __repr__(self) -> str:
-        return f"Credentials(mode={self.mode!r})"
 
 
 def parse_url(url: str, source: str, ca_cert: str = "", ca_source: str = "--ca-cert") -> Endpoint:
@@ -92,24 +80,3 @@ def resolve_endpoint(endpoint: str | None, profile: Profile | None, ca_cert: str
     if env:
         return parse_url(env, "CWSANDBOX_BASE_URL", ca_cert or "")
     return Endpoint(url="", target="", tls=False, source="embedded")
-
-
-def resolve_credentials(profile: Profile | None) -> Credentials:
-    if profile is not None and profile.api_key_env:
-        key = os.environ.get(profile.api_key_env, "").strip()
-        if not key:
-            raise ConfigError(f"profile {profile.name}: "
-                              f"the variable {profile.api_key_env} is empty")
-        return Credentials(key, f"${profile.api_key_env}")
-    if profile is not None and profile.api_key_file:
-        path = Path(profile.api_key_file).expanduser()
-        try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"profile {profile.name}: cannot read its key file {path}: "
-                              f"{exc.strerror}") from None
-        if not key:
-            raise ConfigError(f"profile {profile.name}: its key file {path} is empty")
-        return Credentials(key, f"file {path.name}")
-    key = os.environ.get("CWSANDBOX_API_KEY", "").strip()
-    return Credentials(key or None, "$CWSANDBOX_API_KEY" if key else "none")

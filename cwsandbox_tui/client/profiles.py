@@ -9,6 +9,11 @@
     ca_cert = "/etc/ssl/my-ca.pem"                        # optional
     api = "auto"                                          # or "v1" / "v1beta2"
 
+    [profiles.team]                                       # W&B credentials (credentials.py)
+    auth = "wandb"                                        # or "api_key"; unset: as the SDK
+    entity = "my-team"                                    # else $WANDB_ENTITY
+    project = "my-project"                                # else $WANDB_PROJECT
+
     [keys]                                                # optional key remapping
     "snapshots.delete" = "ctrl+x"
 
@@ -36,6 +41,9 @@ class Profile:
     read_only: bool = False
     ca_cert: str = ""
     api: str = "auto"  # API generation: "auto", "v1" or "v1beta2"
+    auth: str = ""  # "api_key" or "wandb" forces a kind; "" chooses as the SDK does
+    entity: str = ""  # W&B entity (x-entity-id)
+    project: str = ""  # W&B project (x-project-name)
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,10 @@ class Settings:
     allow_unisolated_sandboxes: bool = False
 
 
-_PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert", "api"}
+_PROFILE_KEYS = {"endpoint", "api_key_env", "api_key_file", "read_only", "ca_cert", "api",
+                 "auth", "entity", "project"}
 _API_CHOICES = ("auto", "v1", "v1beta2")
+_AUTH_CHOICES = ("api_key", "wandb")
 
 
 def load_settings(path: Path) -> Settings:
@@ -73,7 +83,10 @@ def load_settings(path: Path) -> Settings:
         if raw.get("api", "auto") not in _API_CHOICES:
             raise ConfigError(f"{path}: profiles.{name}.api must be one of "
                               f"{', '.join(_API_CHOICES)}")
-        for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert"):
+        if raw.get("auth", "api_key") not in _AUTH_CHOICES:
+            raise ConfigError(f"{path}: profiles.{name}.auth must be one of "
+                              f"{', '.join(_AUTH_CHOICES)}")
+        for key in ("endpoint", "api_key_env", "api_key_file", "ca_cert", "entity", "project"):
             if not isinstance(raw.get(key, ""), str):
                 raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")
         if not isinstance(raw.get("read_only", False), bool):

@@ -127,6 +127,48 @@ async def test_api_key_is_required_on_every_call(
             assert API_KEY.encode() not in path.read_bytes(), path
 
 
+def wandb(key: str, entity: str | None = "team-a", project: str | None = None
+          ) -> tuple[tuple[str, str], ...]:
+    """What SDK 1.22.0's WandbAuth sends."""
+    headers = [("x-wandb-api-key", key), ("x-wandb-sdk-version", "0.29.0")]
+    headers += [("x-entity-id", entity)] if entity is not None else []
+    headers += [("x-project-name", project)] if project is not None else []
+    return tuple(headers)
+
+
+async def test_the_key_in_wandbs_form(keyed: tuple[BackendServer, grpc.aio.Channel],
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The SDK's other credentials: `x-wandb-api-key` with an entity passes the gate on every
+    kind of call; a wrong key, a missing or empty entity, or a wrong bearer beside it do not."""
+    _, channel = keyed
+    gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+    streaming = streaming_pb2_grpc.GatewayStreamingServiceStub(channel)
+    request = pb.GetFileSystemSnapshotBucketConfigRequest()
+    for metadata in (wandb("wrong"), wandb(API_KEY[:-1]), wandb(API_KEY + "x"),
+                     wandb(API_KEY, entity=None), wandb(API_KEY, entity=""),
+                     wandb(API_KEY, entity=" "), (("x-entity-id", "team-a"),),
+                     (*bearer("wrong"), *wandb(API_KEY)), (("x-wandb-api-key", ""),)):
+        found = await expect_error(gateway.GetFileSystemSnapshotBucketConfig(
+            request, metadata=metadata), grpc.StatusCode.UNAUTHENTICATED)
+        assert API_KEY not in found.message and "x-wandb-api-key" in found.message
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in streaming.StreamLogs(iter([spb.LogStreamRequest(
+                init=spb.LogStreamInit(sandbox_id="sb-x"))]), metadata=wandb("nope")):
+            pass
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # the right key with an entity (and a project or not) goes through, streams too
+    for metadata in (wandb(API_KEY), wandb(API_KEY, project="p")):
+        config = await gateway.GetFileSystemSnapshotBucketConfig(request, metadata=metadata)
+        assert config.effective_bucket_name
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in streaming.StreamLogs(iter([spb.LogStreamRequest(
+                init=spb.LogStreamInit(sandbox_id="sb-x"))]), metadata=wandb(API_KEY)):
+            pass
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND, "past the gate, into the service"
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    assert API_KEY not in "\n".join(caplog.handler.format(r) for r in records)
+
+
 async def test_no_key_configured_accepts_any_metadata(gateway: Gateway) -> None:
     config = await gateway.GetFileSystemSnapshotBucketConfig(
         pb.GetFileSystemSnapshotBucketConfigRequest(), metadata=bearer("anything"))

@@ -1,11 +1,17 @@
-"""A cached virtualenv holding one version of the official SDK, built once from PyPI.
+"""Cached virtualenvs, built once from PyPI, each holding this project (editable) beside
+what a test needs:
 
-Like the 0.26.0 venv of `test_official_sdk.py`, for any version: `<repo>/.cache/sdk-venv-V`,
-made with `python -m venv` + `pip install 'cwsandbox[cli]==V' 'protobuf<7'` (the `cli` extra
-brings click for the SDK's own `cwsandbox` command; every SDK release pins
-protobuf below 7, ours is 7, so the SDK never shares our venv or our process). A marker file
-written after a successful install says the venv is complete; a file lock keeps parallel
-runs from building it twice or using it half-built.
+- `sdk-venv-V`: the official SDK `cwsandbox[cli]==V` (1.x also its `wandb` extra, for its W&B
+  credentials). One `pip install` of both: the proof that this project shares a venv with
+  the SDK (both SDKs want protobuf<7, so pip must find one protobuf and grpcio for both).
+- `runtime-venv-lowest` / `runtime-venv-highest`: this project on the lowest protobuf, grpcio
+  and googleapis-common-protos its ranges in pyproject.toml admit (their floors, pinned), and
+  on the highest (the newest releases below the caps; rebuilt when a week old).
+
+`<repo>/.cache/NAME`, made with `python -m venv` + `pip install -e <repo> ...`. A marker file
+written after a successful install (naming what was asked, this project's dependencies and
+the Python) says the venv is complete and current; a file lock keeps parallel runs from
+building it twice or using it half-built.
 """
 
 from __future__ import annotations
@@ -13,25 +19,30 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache"
 VENV_TIMEOUT = 120
-PIP_TIMEOUT = 600
-PROBE_TIMEOUT = 30
-EXTRAS = ["cli"]  # the SDK's `cwsandbox` command line needs click
+PIP_TIMEOUT = 900
+PROBE_TIMEOUT = 60
 _NETWORK_MARKERS = (
     "NewConnectionError", "Failed to establish a new connection", "Temporary failure in name",
     "Name or service not known", "Network is unreachable", "Connection refused",
     "ConnectTimeoutError", "ReadTimeoutError", "ProxyError", "SSLError",
     "No route to host", "Connection reset", "timed out",
 )
+# the packages whose generated code must agree with ours (runtime venvs pin them)
+RUNTIME_PACKAGES = ("protobuf", "grpcio", "googleapis-common-protos")
+RUNTIMES = ("lowest", "highest")
+HIGHEST_MAX_AGE = 7 * 24 * 3600
 
 
 class PyPIUnreachable(RuntimeError):
@@ -46,31 +57,64 @@ def _pypi_reachable() -> bool:
         return False
 
 
-class SdkVenv:
-    def __init__(self, version: str) -> None:
-        self.version = version
-        self.root = CACHE / f"sdk-venv-{version}"
+def project_dependencies() -> list[str]:
+    data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(data["project"]["dependencies"])
+
+
+def bounds(package: str) -> tuple[str, str]:
+    """(floor, cap) of `package` in this project's dependencies: `name>=floor,<cap`."""
+    for requirement in project_dependencies():
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        if name and name.group(0).lower() == package:
+            floor = re.search(r">=\s*([\w.]+)", requirement)
+            cap = re.search(r"<\s*([\w.]+)", requirement)
+            if floor and cap:
+                return floor.group(1), cap.group(1)
+    raise LookupError(f"pyproject.toml: no '{package}>=A,<B' dependency")
+
+
+class CachedVenv:
+    """A venv at `.cache/NAME` with this project and `requirements`, checked by `probe` (a
+    Python snippet whose output must be `expect`)."""
+
+    def __init__(self, name: str, requirements: list[str], probe: str, expect: str,
+                 max_age: float | None = None) -> None:
+        self.name = name
+        self.requirements = requirements
+        self.probe = probe
+        self.expect = expect
+        self.max_age = max_age
+        self.root = CACHE / name
         self.marker = self.root / ".cwsandbox-installed"
-        self.lock = CACHE / f"sdk-venv-{version}.lock"
+        self.lock = CACHE / f"{name}.lock"
 
     @property
     def python(self) -> Path:
         return self.root / "bin" / "python"
+
+    def bin(self, name: str) -> Path:
+        return self.root / "bin" / name
+
+    def _wanted(self) -> dict[str, object]:
+        return {"requirements": self.requirements, "project": project_dependencies(),
+                "python": list(sys.version_info[:2])}
 
     def _ok(self) -> bool:
         if not self.marker.is_file() or not self.python.exists():
             return False
         try:
             info = json.loads(self.marker.read_text())
+            if any(info.get(k) != v for k, v in self._wanted().items()):
+                return False
+            if self.max_age is not None and time.time() - info.get("at", 0) > self.max_age:
+                return False
             probe = subprocess.run(
-                [str(self.python), "-c",
-                 "import cwsandbox, click; print(cwsandbox.__version__)"],
-                capture_output=True, text=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
+                [str(self.python), "-c", self.probe], capture_output=True, text=True,
+                timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL, cwd=self.root)
         except (ValueError, OSError, subprocess.TimeoutExpired):
             return False
-        return (info.get("sdk") == self.version and info.get("extras") == EXTRAS
-                and probe.returncode == 0
-                and probe.stdout.strip() == self.version)
+        return probe.returncode == 0 and probe.stdout.strip() == self.expect
 
     def _build(self) -> None:
         started = time.monotonic()
@@ -80,11 +124,11 @@ class SdkVenv:
                        stdin=subprocess.DEVNULL)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        package = f"cwsandbox[{','.join(EXTRAS)}]=={self.version}"
+        what = " ".join(self.requirements)
         try:
             pip = subprocess.run(
                 [str(self.python), "-m", "pip", "install", "--no-input", "--retries", "2",
-                 "--timeout", "30", package, "protobuf<7"],
+                 "--timeout", "30", "-e", str(REPO), *self.requirements],
                 capture_output=True, text=True, timeout=PIP_TIMEOUT, env=env,
                 stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
@@ -97,11 +141,10 @@ class SdkVenv:
                        if any(m in line for m in _NETWORK_MARKERS)]
             if network or not _pypi_reachable():
                 why = network[-1][:300] if network else "pypi.org:443 does not accept connections"
-                raise PyPIUnreachable(f"pip install {package} failed: {why}\n{output[-3000:]}")
-            raise RuntimeError(f"pip install {package} failed (exit {pip.returncode}):\n"
-                               f"{output[-5000:]}")
-        self.marker.write_text(json.dumps({"sdk": self.version, "extras": EXTRAS,
-                                           "python": sys.version.split()[0],
+                raise PyPIUnreachable(f"pip install {what} failed: {why}\n{output[-3000:]}")
+            raise RuntimeError(f"pip install -e {REPO} {what} failed (exit {pip.returncode}):"
+                               f"\n{output[-5000:]}")
+        self.marker.write_text(json.dumps({**self._wanted(),
                                            "seconds": round(time.monotonic() - started, 1),
                                            "at": time.time()}))
 
@@ -128,29 +171,95 @@ class SdkVenv:
         return self.python
 
 
-def venv_or_skip(version: str, what: str) -> Path:
-    """The SDK venv's python for a test fixture: skipped, loudly, only when PyPI cannot be
-    reached, and never in CI (CI has PyPI and must run the peer tests)."""
+def sdk_extras(version: str) -> list[str]:
+    # `cli`: the SDK's `cwsandbox` command (click); `wandb` (1.x): its W&B credentials
+    return ["cli"] if version.startswith("0.") else ["cli", "wandb"]
+
+
+class SdkVenv(CachedVenv):
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.extras = sdk_extras(version)
+        imports = ", ".join(["cwsandbox", "click", "cwsandbox_tui",
+                             *(["wandb"] if "wandb" in self.extras else [])])
+        super().__init__(f"sdk-venv-{version}",
+                         [f"cwsandbox[{','.join(self.extras)}]=={version}"],
+                         f"import {imports}; print(cwsandbox.__version__)", version)
+
+
+class RuntimeVenv(CachedVenv):
+    """This project on the lowest or the highest protobuf/grpcio runtime it admits."""
+
+    def __init__(self, which: str) -> None:
+        self.which = which
+        ranges = {package: bounds(package) for package in RUNTIME_PACKAGES}
+        if which == "lowest":
+            requirements = [f"{p}=={floor}" for p, (floor, _) in ranges.items()]
+        elif which == "highest":
+            requirements = [f"{p}<{cap}" for p, (_, cap) in ranges.items()]
+        else:
+            raise ValueError(f"runtime venv {which!r}: one of {', '.join(RUNTIMES)}")
+        super().__init__(f"runtime-venv-{which}", requirements,
+                         "import cwsandbox_tui.proto.v1.sandbox_pb2; print('ok')", "ok",
+                         max_age=HIGHEST_MAX_AGE if which == "highest" else None)
+
+
+def _skip_or_fail(exc: PyPIUnreachable, what: str, name: str) -> None:
     import warnings
 
     import pytest
 
+    message = ("\n" + "!" * 78 + "\n"
+               f"!!! PEER TEST NOT RUN: cannot build the {name} venv, PyPI is unreachable.\n"
+               f"!!! {what} is UNTESTED in this run.\n"
+               f"!!! {str(exc).splitlines()[0]}\n" + "!" * 78)
+    if os.environ.get("CI"):
+        pytest.fail(message + "\n(CI is set: CI has PyPI and must run this test)\n"
+                    + str(exc), pytrace=False)
+    warnings.warn(message, stacklevel=2)
+    sys.stderr.write(message + "\n")
+    pytest.skip(message)
+
+
+def venv_or_skip(version: str, what: str) -> Path:
+    """The SDK venv's python for a test fixture: skipped, loudly, only when PyPI cannot be
+    reached, and never in CI (CI has PyPI and must run the peer tests)."""
     try:
         return SdkVenv(version).ensure()
     except PyPIUnreachable as exc:
-        message = ("\n" + "!" * 78 + "\n"
-                   f"!!! PEER TEST NOT RUN: cannot build the cwsandbox=={version} venv, "
-                   "PyPI is unreachable.\n"
-                   f"!!! {what} is UNTESTED in this run.\n"
-                   f"!!! {str(exc).splitlines()[0]}\n" + "!" * 78)
-        if os.environ.get("CI"):
-            pytest.fail(message + "\n(CI is set: CI has PyPI and must run this test)\n"
-                        + str(exc), pytrace=False)
-        warnings.warn(message, stacklevel=1)
-        sys.stderr.write(message + "\n")
-        pytest.skip(message)
+        _skip_or_fail(exc, what, f"cwsandbox=={version}")
+        raise
 
 
-if __name__ == "__main__":  # .ci/run builds the venvs while it lints: `python -m ... 0.26.0`
-    for wanted in sys.argv[1:]:
-        print(f"[peer] cwsandbox=={wanted}: {SdkVenv(wanted).ensure()}", flush=True)
+def runtime_venv_or_skip(which: str, what: str) -> RuntimeVenv:
+    venv = RuntimeVenv(which)
+    try:
+        venv.ensure()
+    except PyPIUnreachable as exc:
+        _skip_or_fail(exc, what, venv.name)
+        raise
+    return venv
+
+
+def _main(names: list[str]) -> int:
+    """Build the named venvs at once (pip waits mostly on the network, not the CPU)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    venvs = [RuntimeVenv(name) if name in RUNTIMES else SdkVenv(name) for name in names]
+    started = time.monotonic()
+
+    def build(venv: CachedVenv) -> str:
+        try:
+            return f"{venv.name}: {venv.ensure()} ({time.monotonic() - started:.0f} s)"
+        except Exception as exc:  # the others go on; the tests retry this one
+            return f"{venv.name}: FAILED {type(exc).__name__}: {str(exc)[-2000:]}"
+
+    with ThreadPoolExecutor(len(venvs) or 1) as pool:
+        lines = list(pool.map(build, venvs))
+    for line in lines:
+        print(f"[peer] {line}", flush=True)
+    return 1 if any(": FAILED " in line for line in lines) else 0
+
+
+if __name__ == "__main__":  # .ci/run builds the venvs while it lints: `... 0.26.0 lowest`
+    raise SystemExit(_main(sys.argv[1:]))

@@ -40,7 +40,7 @@ class AvailableRunner(_message.Message):
     connected_at: _timestamp_pb2.Timestamp
     is_shared: bool
     organization_id: str
-    def __init__(self, runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ..., capabilities: _Optional[_Union[RunnerCapabilitySummary, _Mapping]] = ..., resources: _Optional[_Union[RunnerResourceSummary, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_shared: _Optional[bool] = ..., organization_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., healthy: bool = ..., capabilities: _Optional[_Union[RunnerCapabilitySummary, _Mapping]] = ..., resources: _Optional[_Union[RunnerResourceSummary, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_shared: bool = ..., organization_id: _Optional[str] = ...) -> None: ...
 
 class RunnerCapabilitySummary(_message.Message):
     __slots__ = ("max_cpu_millicores", "max_memory_bytes", "max_gpu_count", "supported_gpu_types", "supported_architectures", "supports_privileged", "available_storage_classes", "supported_service_visibilities")
@@ -60,7 +60,7 @@ class RunnerCapabilitySummary(_message.Message):
     supports_privileged: bool
     available_storage_classes: _containers.RepeatedScalarFieldContainer[str]
     supported_service_visibilities: _containers.RepeatedScalarFieldContainer[_sandbox_pb2.Visibility]
-    def __init__(self, max_cpu_millicores: _Optional[int] = ..., max_memory_bytes: _Optional[int] = ..., max_gpu_count: _Optional[int] = ..., supported_gpu_types: _Optional[_Iterable[str]] = ..., supported_architectures: _Optional[_Iterable[str]] = ..., supports_privileged: _Optional[bool] = ..., available_storage_classes: _Optional[_Iterable[str]] = ..., supported_service_visibilities: _Optional[_Iterable[_Union[_sandbox_pb2.Visibility, str]]] = ...) -> None: ...
+    def __init__(self, max_cpu_millicores: _Optional[int] = ..., max_memory_bytes: _Optional[int] = ..., max_gpu_count: _Optional[int] = ..., supported_gpu_types: _Optional[_Iterable[str]] = ..., supported_architectures: _Optional[_Iterable[str]] = ..., supports_privileged: bool = ..., available_storage_classes: _Optional[_Iterable[str]] = ..., supported_service_visibilities: _Optional[_Iterable[_Union[_sandbox_pb2.Visibility, str]]] = ...) -> None: ...
 
 class RunnerResourceSummary(_message.Message):
     __slots__ = ("available_cpu_millicores", "available_memory_bytes", "available_gpu_count", "running_sandboxes")
@@ -92,7 +92,7 @@ class ListAvailableRunnersRequest(_message.Message):
     page_token: str
     view: RunnerView
     service_visibility: _sandbox_pb2.Visibility
-    def __init__(self, runner_group_id: _Optional[str] = ..., gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., healthy_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[RunnerView, str]] = ..., service_visibility: _Optional[_Union[_sandbox_pb2.Visibility, str]] = ...) -> None: ...
+    def __init__(self, runner_group_id: _Optional[str] = ..., gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., healthy_only: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[RunnerView, str]] = ..., service_visibility: _Optional[_Union[_sandbox_pb2.Visibility, str]] = ...) -> None: ...
 
 class ListAvailableRunnersResponse(_message.Message):
     __slots__ = ("runners", "next_page_token")

@@ -5,7 +5,7 @@ import warnings
 
 from cwsandbox_tui.proto.v1 import sandbox_pb2 as coreweave_dot_sandbox_dot_v1_dot_sandbox__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class SandboxDataPlaneServiceStub:
+class SandboxDataPlaneServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -61,7 +61,7 @@ class SandboxDataPlaneServiceStub:
                 _registered_method=True)
 
 
-class SandboxDataPlaneServiceServicer:
+class SandboxDataPlaneServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Exec(self, request, context):
@@ -130,7 +130,7 @@ def add_SandboxDataPlaneServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class SandboxDataPlaneService:
+class SandboxDataPlaneService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

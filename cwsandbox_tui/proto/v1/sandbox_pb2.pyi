@@ -276,7 +276,7 @@ class SecurityContext(_message.Message):
     capabilities_add: _containers.RepeatedScalarFieldContainer[str]
     capabilities_drop: _containers.RepeatedScalarFieldContainer[str]
     seccomp_profile: str
-    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., privileged: _Optional[bool] = ..., allow_privilege_escalation: _Optional[bool] = ..., read_only_root_filesystem: _Optional[bool] = ..., capabilities_add: _Optional[_Iterable[str]] = ..., capabilities_drop: _Optional[_Iterable[str]] = ..., seccomp_profile: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., privileged: bool = ..., allow_privilege_escalation: bool = ..., read_only_root_filesystem: bool = ..., capabilities_add: _Optional[_Iterable[str]] = ..., capabilities_drop: _Optional[_Iterable[str]] = ..., seccomp_profile: _Optional[str] = ...) -> None: ...
 
 class Probe(_message.Message):
     __slots__ = ("exec", "period_seconds", "timeout_seconds", "failure_threshold", "initial_delay_seconds")
@@ -331,7 +331,7 @@ class Container(_message.Message):
     image_pull_credentials: ImagePullCredentials
     primary: bool
     startup_probe: Probe
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., files: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., secret_stores: _Optional[_Iterable[_Union[SecretStoreReference, _Mapping]]] = ..., working_dir: _Optional[str] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., security_context: _Optional[_Union[SecurityContext, _Mapping]] = ..., image_pull_credentials: _Optional[_Union[ImagePullCredentials, _Mapping]] = ..., primary: _Optional[bool] = ..., startup_probe: _Optional[_Union[Probe, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., files: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., secret_stores: _Optional[_Iterable[_Union[SecretStoreReference, _Mapping]]] = ..., working_dir: _Optional[str] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., security_context: _Optional[_Union[SecurityContext, _Mapping]] = ..., image_pull_credentials: _Optional[_Union[ImagePullCredentials, _Mapping]] = ..., primary: bool = ..., startup_probe: _Optional[_Union[Probe, _Mapping]] = ...) -> None: ...
 
 class PartialContainer(_message.Message):
     __slots__ = ("name", "image", "command", "args", "environment_variables", "resources", "files", "volume_mounts", "secret_stores", "working_dir", "resource_requirements", "security_context", "image_pull_credentials", "primary", "startup_probe")
@@ -372,7 +372,7 @@ class PartialContainer(_message.Message):
     image_pull_credentials: ImagePullCredentials
     primary: bool
     startup_probe: Probe
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., files: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., secret_stores: _Optional[_Iterable[_Union[SecretStoreReference, _Mapping]]] = ..., working_dir: _Optional[str] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., security_context: _Optional[_Union[SecurityContext, _Mapping]] = ..., image_pull_credentials: _Optional[_Union[ImagePullCredentials, _Mapping]] = ..., primary: _Optional[bool] = ..., startup_probe: _Optional[_Union[Probe, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., files: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., secret_stores: _Optional[_Iterable[_Union[SecretStoreReference, _Mapping]]] = ..., working_dir: _Optional[str] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., security_context: _Optional[_Union[SecurityContext, _Mapping]] = ..., image_pull_credentials: _Optional[_Union[ImagePullCredentials, _Mapping]] = ..., primary: bool = ..., startup_probe: _Optional[_Union[Probe, _Mapping]] = ...) -> None: ...
 
 class PartialSandboxSpec(_message.Message):
     __slots__ = ("containers", "volumes", "services", "max_lifetime_seconds", "network_ids", "object_storage_access", "tags", "runner_ids", "network", "annotations", "instance_type", "mode", "runtime_class", "network_config_id", "runtime_class_selection")
@@ -563,7 +563,7 @@ class NetworkOptions(_message.Message):
     deny_egress: bool
     deny_ingress: bool
     dns_egress: DNSEgressMode
-    def __init__(self, ingress: _Optional[_Iterable[_Union[IngressRule, _Mapping]]] = ..., egress: _Optional[_Iterable[_Union[EgressRule, _Mapping]]] = ..., deny_egress: _Optional[bool] = ..., deny_ingress: _Optional[bool] = ..., dns_egress: _Optional[_Union[DNSEgressMode, str]] = ...) -> None: ...
+    def __init__(self, ingress: _Optional[_Iterable[_Union[IngressRule, _Mapping]]] = ..., egress: _Optional[_Iterable[_Union[EgressRule, _Mapping]]] = ..., deny_egress: bool = ..., deny_ingress: bool = ..., dns_egress: _Optional[_Union[DNSEgressMode, str]] = ...) -> None: ...
 
 class EgressRule(_message.Message):
     __slots__ = ("cidr", "https_hostname", "tenant", "any", "selector", "ports", "https_hostname_except")
@@ -581,7 +581,7 @@ class EgressRule(_message.Message):
     selector: SelectorBlock
     ports: _containers.RepeatedCompositeFieldContainer[PortRange]
     https_hostname_except: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cidr: _Optional[_Union[CidrBlock, _Mapping]] = ..., https_hostname: _Optional[str] = ..., tenant: _Optional[_Union[TenantScope, str]] = ..., any: _Optional[bool] = ..., selector: _Optional[_Union[SelectorBlock, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., https_hostname_except: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, cidr: _Optional[_Union[CidrBlock, _Mapping]] = ..., https_hostname: _Optional[str] = ..., tenant: _Optional[_Union[TenantScope, str]] = ..., any: bool = ..., selector: _Optional[_Union[SelectorBlock, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., https_hostname_except: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IngressRule(_message.Message):
     __slots__ = ("cidr", "tenant", "any", "ports")
@@ -593,7 +593,7 @@ class IngressRule(_message.Message):
     tenant: TenantScope
     any: bool
     ports: _containers.RepeatedCompositeFieldContainer[PortRange]
-    def __init__(self, cidr: _Optional[_Union[CidrBlock, _Mapping]] = ..., tenant: _Optional[_Union[TenantScope, str]] = ..., any: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ...) -> None: ...
+    def __init__(self, cidr: _Optional[_Union[CidrBlock, _Mapping]] = ..., tenant: _Optional[_Union[TenantScope, str]] = ..., any: bool = ..., ports: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ...) -> None: ...
 
 class CidrBlock(_message.Message):
     __slots__ = ("cidr",)
@@ -672,7 +672,7 @@ class VolumeMount(_message.Message):
     mount_path: str
     read_only: bool
     sub_path: str
-    def __init__(self, volume: _Optional[str] = ..., mount_path: _Optional[str] = ..., read_only: _Optional[bool] = ..., sub_path: _Optional[str] = ...) -> None: ...
+    def __init__(self, volume: _Optional[str] = ..., mount_path: _Optional[str] = ..., read_only: bool = ..., sub_path: _Optional[str] = ...) -> None: ...
 
 class SecretStoreReference(_message.Message):
     __slots__ = ("store_name", "secrets")
@@ -881,7 +881,7 @@ class ListSandboxesRequest(_message.Message):
     runner_ids: _containers.RepeatedScalarFieldContainer[str]
     volume_ids: _containers.RepeatedScalarFieldContainer[str]
     sort_direction: SortDirection
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[State, str]] = ..., show_terminated: _Optional[bool] = ..., runner_ids: _Optional[_Iterable[str]] = ..., volume_ids: _Optional[_Iterable[str]] = ..., sort_direction: _Optional[_Union[SortDirection, str]] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[State, str]] = ..., show_terminated: bool = ..., runner_ids: _Optional[_Iterable[str]] = ..., volume_ids: _Optional[_Iterable[str]] = ..., sort_direction: _Optional[_Union[SortDirection, str]] = ...) -> None: ...
 
 class ListSandboxesResponse(_message.Message):
     __slots__ = ("sandboxes", "next_page_token")
@@ -903,7 +903,7 @@ class DeleteSandboxRequest(_message.Message):
     snapshot_volumes: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
     allow_missing: bool
-    def __init__(self, sandbox_id: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., snapshot_volumes: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., snapshot_volumes: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., allow_missing: bool = ...) -> None: ...
 
 class DeleteSandboxResponse(_message.Message):
     __slots__ = ("sandbox", "file_system_snapshot_ids")
@@ -923,7 +923,7 @@ class PurgeSandboxesRequest(_message.Message):
     dry_run: bool
     request_id: str
     purge_all: bool
-    def __init__(self, tags: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., purge_all: _Optional[bool] = ...) -> None: ...
+    def __init__(self, tags: _Optional[_Iterable[str]] = ..., dry_run: bool = ..., request_id: _Optional[str] = ..., purge_all: bool = ...) -> None: ...
 
 class PurgeSandboxesResponse(_message.Message):
     __slots__ = ("purge_count", "failed_sandbox_ids", "retryable_failed_sandbox_ids")
@@ -972,7 +972,7 @@ class ExecResponse(_message.Message):
     stderr_truncated: bool
     stdout_bytes_produced: int
     stderr_bytes_produced: int
-    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., stdout_bytes_produced: _Optional[int] = ..., stderr_bytes_produced: _Optional[int] = ...) -> None: ...
+    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., stdout_truncated: bool = ..., stderr_truncated: bool = ..., stdout_bytes_produced: _Optional[int] = ..., stderr_bytes_produced: _Optional[int] = ...) -> None: ...
 
 class ExecStreamRequest(_message.Message):
     __slots__ = ("init", "stdin", "resize", "close")
@@ -1013,7 +1013,7 @@ class ExecStreamInit(_message.Message):
     tty_height: int
     env: _containers.ScalarMap[str, str]
     container: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., tty_width: _Optional[int] = ..., tty_height: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., container: _Optional[str] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., tty: bool = ..., tty_width: _Optional[int] = ..., tty_height: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., container: _Optional[str] = ...) -> None: ...
 
 class ExecStreamResize(_message.Message):
     __slots__ = ("width", "height")
@@ -1091,7 +1091,7 @@ class StreamLogsRequest(_message.Message):
     timestamps: bool
     resume_log_session_id: str
     resume_log_offset: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., follow: _Optional[bool] = ..., tail_lines: _Optional[int] = ..., since_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., container: _Optional[str] = ..., timestamps: _Optional[bool] = ..., resume_log_session_id: _Optional[str] = ..., resume_log_offset: _Optional[int] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., follow: bool = ..., tail_lines: _Optional[int] = ..., since_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., container: _Optional[str] = ..., timestamps: bool = ..., resume_log_session_id: _Optional[str] = ..., resume_log_offset: _Optional[int] = ...) -> None: ...
 
 class LogEntry(_message.Message):
     __slots__ = ("data", "timestamp", "log_session_id", "next_log_offset", "error")
@@ -1215,7 +1215,7 @@ class DeleteFileSystemSnapshotRequest(_message.Message):
     ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
     file_system_snapshot_id: str
     allow_missing: bool
-    def __init__(self, file_system_snapshot_id: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
+    def __init__(self, file_system_snapshot_id: _Optional[str] = ..., allow_missing: bool = ...) -> None: ...
 
 class ConnectSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "csr_der", "requested_permissions")

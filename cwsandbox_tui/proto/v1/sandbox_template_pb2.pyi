@@ -37,7 +37,7 @@ class SandboxTemplate(_message.Message):
     deleted: bool
     attachments: _struct_pb2.Struct
     requires_cks: bool
-    def __init__(self, sandbox_template_id: _Optional[str] = ..., display_name: _Optional[str] = ..., spec: _Optional[_Union[_sandbox_pb2.PartialSandboxSpec, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_user_id: _Optional[str] = ..., deleted: _Optional[bool] = ..., attachments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., requires_cks: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sandbox_template_id: _Optional[str] = ..., display_name: _Optional[str] = ..., spec: _Optional[_Union[_sandbox_pb2.PartialSandboxSpec, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_user_id: _Optional[str] = ..., deleted: bool = ..., attachments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., requires_cks: bool = ...) -> None: ...
 
 class CreateSandboxTemplateRequest(_message.Message):
     __slots__ = ("sandbox_template", "request_id")
@@ -53,7 +53,7 @@ class GetSandboxTemplateRequest(_message.Message):
     SHOW_DELETED_FIELD_NUMBER: _ClassVar[int]
     sandbox_template_id: str
     show_deleted: bool
-    def __init__(self, sandbox_template_id: _Optional[str] = ..., show_deleted: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sandbox_template_id: _Optional[str] = ..., show_deleted: bool = ...) -> None: ...
 
 class ListSandboxTemplatesRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "show_deleted")
@@ -63,7 +63,7 @@ class ListSandboxTemplatesRequest(_message.Message):
     page_size: int
     page_token: str
     show_deleted: bool
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., show_deleted: _Optional[bool] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., show_deleted: bool = ...) -> None: ...
 
 class ListSandboxTemplatesResponse(_message.Message):
     __slots__ = ("sandbox_templates", "next_page_token")

@@ -6,7 +6,7 @@ import warnings
 from cwsandbox_tui.proto.v1 import sandbox_template_pb2 as coreweave_dot_sandbox_dot_v1_dot_sandbox__template__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -26,7 +26,7 @@ if _version_not_supported:
     )
 
 
-class SandboxTemplateServiceStub:
+class SandboxTemplateServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -62,7 +62,7 @@ class SandboxTemplateServiceStub:
                 _registered_method=True)
 
 
-class SandboxTemplateServiceServicer:
+class SandboxTemplateServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def CreateSandboxTemplate(self, request, context):
@@ -131,7 +131,7 @@ def add_SandboxTemplateServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class SandboxTemplateService:
+class SandboxTemplateService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

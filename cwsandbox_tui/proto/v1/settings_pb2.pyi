@@ -52,7 +52,7 @@ class ObjectStorageWifConfig(_message.Message):
     max_permission: _sandbox_pb2.ObjectStoragePermission
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, wif_config_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[_sandbox_pb2.ObjectStoragePermission, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, wif_config_id: _Optional[str] = ..., enabled: bool = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[_sandbox_pb2.ObjectStoragePermission, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetObjectStorageWifConfigRequest(_message.Message):
     __slots__ = ()
@@ -70,7 +70,7 @@ class DeleteObjectStorageWifConfigRequest(_message.Message):
     __slots__ = ("allow_missing",)
     ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
     allow_missing: bool
-    def __init__(self, allow_missing: _Optional[bool] = ...) -> None: ...
+    def __init__(self, allow_missing: bool = ...) -> None: ...
 
 class FileSystemSnapshotBucketConfig(_message.Message):
     __slots__ = ("bucket_name", "region", "mode", "effective_bucket_name")
@@ -162,7 +162,7 @@ class DeleteSecretStoreRequest(_message.Message):
     ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
     name: str
     allow_missing: bool
-    def __init__(self, name: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., allow_missing: bool = ...) -> None: ...
 
 class BuildStorageConfig(_message.Message):
     __slots__ = ("enabled", "mode", "bucket_name", "location", "registry_namespace", "billing_reference", "etag", "revision", "effective_bucket_name")
@@ -184,7 +184,7 @@ class BuildStorageConfig(_message.Message):
     etag: str
     revision: int
     effective_bucket_name: str
-    def __init__(self, enabled: _Optional[bool] = ..., mode: _Optional[_Union[BuildStorageMode, str]] = ..., bucket_name: _Optional[str] = ..., location: _Optional[str] = ..., registry_namespace: _Optional[str] = ..., billing_reference: _Optional[str] = ..., etag: _Optional[str] = ..., revision: _Optional[int] = ..., effective_bucket_name: _Optional[str] = ...) -> None: ...
+    def __init__(self, enabled: bool = ..., mode: _Optional[_Union[BuildStorageMode, str]] = ..., bucket_name: _Optional[str] = ..., location: _Optional[str] = ..., registry_namespace: _Optional[str] = ..., billing_reference: _Optional[str] = ..., etag: _Optional[str] = ..., revision: _Optional[int] = ..., effective_bucket_name: _Optional[str] = ...) -> None: ...
 
 class GetBuildStorageConfigRequest(_message.Message):
     __slots__ = ()

@@ -6,7 +6,7 @@ import warnings
 from cwsandbox_tui.proto.v1 import settings_pb2 as coreweave_dot_sandbox_dot_v1_dot_settings__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -26,7 +26,7 @@ if _version_not_supported:
     )
 
 
-class SettingsServiceStub:
+class SettingsServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -97,7 +97,7 @@ class SettingsServiceStub:
                 _registered_method=True)
 
 
-class SettingsServiceServicer:
+class SettingsServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def GetBuildStorageConfig(self, request, context):
@@ -243,7 +243,7 @@ def add_SettingsServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class SettingsService:
+class SettingsService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -51,7 +51,7 @@ class VolumeSpec(_message.Message):
     pvc: PvcVolumeSource
     read_only: bool
     description: str
-    def __init__(self, pvc: _Optional[_Union[PvcVolumeSource, _Mapping]] = ..., read_only: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    def __init__(self, pvc: _Optional[_Union[PvcVolumeSource, _Mapping]] = ..., read_only: bool = ..., description: _Optional[str] = ...) -> None: ...
 
 class PvcVolumeSource(_message.Message):
     __slots__ = ("runner_id", "namespace", "claim_name", "sub_path")
@@ -139,7 +139,7 @@ class DeleteVolumeRequest(_message.Message):
     volume_id: str
     allow_missing: bool
     force: bool
-    def __init__(self, volume_id: _Optional[str] = ..., allow_missing: _Optional[bool] = ..., force: _Optional[bool] = ...) -> None: ...
+    def __init__(self, volume_id: _Optional[str] = ..., allow_missing: bool = ..., force: bool = ...) -> None: ...
 
 class ValidateVolumeRequest(_message.Message):
     __slots__ = ("volume_id",)

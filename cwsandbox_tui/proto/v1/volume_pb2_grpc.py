@@ -5,7 +5,7 @@ import warnings
 
 from cwsandbox_tui.proto.v1 import volume_pb2 as coreweave_dot_sandbox_dot_v1_dot_volume__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class VolumeServiceStub:
+class VolumeServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -66,7 +66,7 @@ class VolumeServiceStub:
                 _registered_method=True)
 
 
-class VolumeServiceServicer:
+class VolumeServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def CreateVolume(self, request, context):
@@ -146,7 +146,7 @@ def add_VolumeServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class VolumeService:
+class VolumeService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

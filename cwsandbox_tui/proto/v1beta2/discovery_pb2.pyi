@@ -39,7 +39,7 @@ class AvailableRunner(_message.Message):
     profile_names: _containers.RepeatedScalarFieldContainer[str]
     connected_at: _timestamp_pb2.Timestamp
     is_shared: bool
-    def __init__(self, runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ..., capabilities: _Optional[_Union[RunnerCapabilitySummary, _Mapping]] = ..., resources: _Optional[_Union[RunnerResourceSummary, _Mapping]] = ..., profile_names: _Optional[_Iterable[str]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_shared: _Optional[bool] = ...) -> None: ...
+    def __init__(self, runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., healthy: bool = ..., capabilities: _Optional[_Union[RunnerCapabilitySummary, _Mapping]] = ..., resources: _Optional[_Union[RunnerResourceSummary, _Mapping]] = ..., profile_names: _Optional[_Iterable[str]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., is_shared: bool = ...) -> None: ...
 
 class RunnerCapabilitySummary(_message.Message):
     __slots__ = ("max_cpu_millicores", "max_memory_bytes", "max_gpu_count", "supported_gpu_types", "supported_architectures", "supports_privileged", "available_storage_classes")
@@ -57,7 +57,7 @@ class RunnerCapabilitySummary(_message.Message):
     supported_architectures: _containers.RepeatedScalarFieldContainer[str]
     supports_privileged: bool
     available_storage_classes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, max_cpu_millicores: _Optional[int] = ..., max_memory_bytes: _Optional[int] = ..., max_gpu_count: _Optional[int] = ..., supported_gpu_types: _Optional[_Iterable[str]] = ..., supported_architectures: _Optional[_Iterable[str]] = ..., supports_privileged: _Optional[bool] = ..., available_storage_classes: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, max_cpu_millicores: _Optional[int] = ..., max_memory_bytes: _Optional[int] = ..., max_gpu_count: _Optional[int] = ..., supported_gpu_types: _Optional[_Iterable[str]] = ..., supported_architectures: _Optional[_Iterable[str]] = ..., supports_privileged: bool = ..., available_storage_classes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunnerResourceSummary(_message.Message):
     __slots__ = ("available_cpu_millicores", "available_memory_bytes", "available_gpu_count", "running_sandboxes")
@@ -119,7 +119,7 @@ class ListAvailableRunnersRequest(_message.Message):
     page_size: int
     page_token: str
     view: RunnerView
-    def __init__(self, runner_group_id: _Optional[str] = ..., profile_name: _Optional[str] = ..., gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., exclude_shared: _Optional[bool] = ..., healthy_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[RunnerView, str]] = ...) -> None: ...
+    def __init__(self, runner_group_id: _Optional[str] = ..., profile_name: _Optional[str] = ..., gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., exclude_shared: bool = ..., healthy_only: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[RunnerView, str]] = ...) -> None: ...
 
 class ListAvailableRunnersResponse(_message.Message):
     __slots__ = ("runners", "next_page_token")
@@ -159,7 +159,7 @@ class ListProfilesRequest(_message.Message):
     page_size: int
     page_token: str
     runner_id: str
-    def __init__(self, gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., exclude_shared: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., runner_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, gpu_type: _Optional[str] = ..., architecture: _Optional[str] = ..., exclude_shared: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., runner_id: _Optional[str] = ...) -> None: ...
 
 class ListProfilesResponse(_message.Message):
     __slots__ = ("profiles", "next_page_token")

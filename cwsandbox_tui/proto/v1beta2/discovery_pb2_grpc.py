@@ -5,7 +5,7 @@ import warnings
 
 from cwsandbox_tui.proto.v1beta2 import discovery_pb2 as coreweave_dot_sandbox_dot_v1beta2_dot_discovery__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class DiscoveryServiceStub:
+class DiscoveryServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -56,7 +56,7 @@ class DiscoveryServiceStub:
                 _registered_method=True)
 
 
-class DiscoveryServiceServicer:
+class DiscoveryServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ListAvailableRunners(self, request, context):
@@ -114,7 +114,7 @@ def add_DiscoveryServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class DiscoveryService:
+class DiscoveryService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -241,7 +241,7 @@ class ExecResponse(_message.Message):
     stderr_truncated: bool
     stdout_bytes_produced: int
     stderr_bytes_produced: int
-    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., stdout_bytes_produced: _Optional[int] = ..., stderr_bytes_produced: _Optional[int] = ...) -> None: ...
+    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., stdout_truncated: bool = ..., stderr_truncated: bool = ..., stdout_bytes_produced: _Optional[int] = ..., stderr_bytes_produced: _Optional[int] = ...) -> None: ...
 
 class ResourceUsage(_message.Message):
     __slots__ = ("cpu_millicores_used", "memory_mb_used", "gpu_count_used")
@@ -365,7 +365,7 @@ class StopSandboxRequest(_message.Message):
     max_timeout_seconds: int
     idempotency_key: str
     wait_for_ready: bool
-    def __init__(self, sandbox_id: _Optional[str] = ..., graceful_shutdown_seconds: _Optional[int] = ..., file_system_snapshot_on_stop: _Optional[bool] = ..., max_timeout_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., wait_for_ready: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., graceful_shutdown_seconds: _Optional[int] = ..., file_system_snapshot_on_stop: bool = ..., max_timeout_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., wait_for_ready: bool = ...) -> None: ...
 
 class StopSandboxResponse(_message.Message):
     __slots__ = ("success", "error_message", "file_system_snapshot_id")
@@ -375,7 +375,7 @@ class StopSandboxResponse(_message.Message):
     success: bool
     error_message: str
     file_system_snapshot_id: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ..., file_system_snapshot_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ..., file_system_snapshot_id: _Optional[str] = ...) -> None: ...
 
 class CreateFileSystemSnapshotRequest(_message.Message):
     __slots__ = ("sandbox_id", "idempotency_key", "wait_for_ready", "max_timeout_seconds")
@@ -387,7 +387,7 @@ class CreateFileSystemSnapshotRequest(_message.Message):
     idempotency_key: str
     wait_for_ready: bool
     max_timeout_seconds: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., wait_for_ready: _Optional[bool] = ..., max_timeout_seconds: _Optional[int] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., wait_for_ready: bool = ..., max_timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class CreateFileSystemSnapshotResponse(_message.Message):
     __slots__ = ("success", "error_message", "file_system_snapshot_id")
@@ -397,7 +397,7 @@ class CreateFileSystemSnapshotResponse(_message.Message):
     success: bool
     error_message: str
     file_system_snapshot_id: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ..., file_system_snapshot_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ..., file_system_snapshot_id: _Optional[str] = ...) -> None: ...
 
 class FileSystemSnapshot(_message.Message):
     __slots__ = ("file_system_snapshot_id", "status", "status_reason", "size_bytes", "created_at", "updated_at", "completed_at", "source_sandbox_id", "trigger", "idempotency_key", "object_bucket")
@@ -465,7 +465,7 @@ class DeleteFileSystemSnapshotResponse(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error_message: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class GetSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "max_timeout_seconds")
@@ -525,7 +525,7 @@ class ListSandboxesRequest(_message.Message):
     profile_names: _containers.RepeatedScalarFieldContainer[str]
     page_size: int
     page_token: str
-    def __init__(self, tags: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[SandboxStatus, str]] = ..., profile_ids: _Optional[_Iterable[str]] = ..., runner_ids: _Optional[_Iterable[str]] = ..., max_timeout_seconds: _Optional[int] = ..., include_stopped: _Optional[bool] = ..., profile_names: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, tags: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[SandboxStatus, str]] = ..., profile_ids: _Optional[_Iterable[str]] = ..., runner_ids: _Optional[_Iterable[str]] = ..., max_timeout_seconds: _Optional[int] = ..., include_stopped: bool = ..., profile_names: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListSandboxesResponse(_message.Message):
     __slots__ = ("sandboxes", "next_page_token")
@@ -615,7 +615,7 @@ class DeleteSandboxResponse(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error_message: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ExecSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "command", "args", "max_timeout_seconds", "output_handling", "buffered_max_kib")
@@ -657,7 +657,7 @@ class AddFileSandboxResponse(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error_message: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class RetrieveFileSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "filepath", "max_timeout_seconds")
@@ -677,7 +677,7 @@ class RetrieveFileSandboxResponse(_message.Message):
     file_contents: bytes
     success: bool
     error_message: str
-    def __init__(self, file_contents: _Optional[bytes] = ..., success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, file_contents: _Optional[bytes] = ..., success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class PauseSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "max_timeout_seconds")
@@ -693,7 +693,7 @@ class PauseSandboxResponse(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error_message: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ResumeSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "max_timeout_seconds")
@@ -709,7 +709,7 @@ class ResumeSandboxResponse(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error_message: str
-    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: bool = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class RawSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "action_type", "exec_payload", "add_file_payload", "retrieve_file_payload", "max_timeout_seconds")
@@ -755,7 +755,7 @@ class ObjectStorageWIFConfig(_message.Message):
     max_permission: ObjectStoragePermission
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., wif_config_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[ObjectStoragePermission, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., wif_config_id: _Optional[str] = ..., enabled: bool = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[ObjectStoragePermission, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetObjectStorageWIFConfigRequest(_message.Message):
     __slots__ = ()
@@ -771,7 +771,7 @@ class SetObjectStorageWIFConfigRequest(_message.Message):
     enabled: bool
     allowed_buckets: _containers.RepeatedScalarFieldContainer[str]
     max_permission: ObjectStoragePermission
-    def __init__(self, wif_config_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[ObjectStoragePermission, str]] = ...) -> None: ...
+    def __init__(self, wif_config_id: _Optional[str] = ..., enabled: bool = ..., allowed_buckets: _Optional[_Iterable[str]] = ..., max_permission: _Optional[_Union[ObjectStoragePermission, str]] = ...) -> None: ...
 
 class DeleteObjectStorageWIFConfigRequest(_message.Message):
     __slots__ = ()

@@ -5,7 +5,7 @@ import warnings
 
 from cwsandbox_tui.proto.v1beta2 import secrets_pb2 as coreweave_dot_sandbox_dot_v1beta2_dot_secrets__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class SecretStoreServiceStub:
+class SecretStoreServiceStub(object):
     """Manage named secret stores. The TUI never calls this service; it exists so
     that gateway.proto can reuse SecretStoreReference.
     """
@@ -58,7 +58,7 @@ class SecretStoreServiceStub:
                 _registered_method=True)
 
 
-class SecretStoreServiceServicer:
+class SecretStoreServiceServicer(object):
     """Manage named secret stores. The TUI never calls this service; it exists so
     that gateway.proto can reuse SecretStoreReference.
     """
@@ -118,7 +118,7 @@ def add_SecretStoreServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class SecretStoreService:
+class SecretStoreService(object):
     """Manage named secret stores. The TUI never calls this service; it exists so
     that gateway.proto can reuse SecretStoreReference.
     """

@@ -45,7 +45,7 @@ class ExecStreamInit(_message.Message):
     tty_height: int
     env: _containers.ScalarMap[str, str]
     resume_session_id: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., tty: _Optional[bool] = ..., tty_width: _Optional[int] = ..., tty_height: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., resume_session_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., tty: bool = ..., tty_width: _Optional[int] = ..., tty_height: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., resume_session_id: _Optional[str] = ...) -> None: ...
 
 class ExecStreamData(_message.Message):
     __slots__ = ("data",)
@@ -143,7 +143,7 @@ class LogStreamInit(_message.Message):
     timestamps: bool
     resume_session_id: str
     resume_offset: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., follow: _Optional[bool] = ..., tail_lines: _Optional[int] = ..., since_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timestamps: _Optional[bool] = ..., resume_session_id: _Optional[str] = ..., resume_offset: _Optional[int] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., follow: bool = ..., tail_lines: _Optional[int] = ..., since_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timestamps: bool = ..., resume_session_id: _Optional[str] = ..., resume_offset: _Optional[int] = ...) -> None: ...
 
 class LogStreamClose(_message.Message):
     __slots__ = ()

@@ -5,7 +5,7 @@ import warnings
 
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as coreweave_dot_sandbox_dot_v1beta2_dot_streaming__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.78.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class GatewayStreamingServiceStub:
+class GatewayStreamingServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -46,7 +46,7 @@ class GatewayStreamingServiceStub:
                 _registered_method=True)
 
 
-class GatewayStreamingServiceServicer:
+class GatewayStreamingServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def StreamExec(self, request_iterator, context):
@@ -86,7 +86,7 @@ def add_GatewayStreamingServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class GatewayStreamingService:
+class GatewayStreamingService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
