@@ -100,9 +100,11 @@ def _() -> Any:
         "secret": raised(lambda: sandbox(secrets=[Secret(store="wandb", name="HF_TOKEN")])),
         "s3_mount": raised(lambda: sandbox(
             s3_mount={"bucket": "b", "directory": "d", "mount_path": "/mnt/s3"})),
+        # ports are published (tests/peer: public_port); not without ingress, nor UDP
         "exposed_ports": raised(lambda: sandbox(
-            network=NetworkOptions(ingress_mode="public", exposed_ports=(8080,)))),
-        "ports": raised(lambda: sandbox(ports=[{"container_port": 8080, "name": "web"}])),
+            network=NetworkOptions(ingress_mode="none", exposed_ports=(8080,)))),
+        "ports": raised(lambda: sandbox(
+            ports=[{"container_port": 53, "name": "dns", "protocol": "UDP"}])),
         "mounted_outside": raised(lambda: sandbox(
             mounted_files=[{"mount_path": "/etc/peer.conf", "file_content": b"x"}])),
     }

@@ -76,8 +76,8 @@ def test_start_options_this_machine_cannot_give_are_refused(steps: dict[str, Any
     s = ok(steps, "start_refusals")
     refused(s["secret"], "secret_stores[0].store_name: no secret store 'wandb'")
     refused(s["s3_mount"], "s3_mount: cannot be honoured")
-    refused(s["exposed_ports"], "network.ingress_mode: 'public' is not offered")
-    refused(s["ports"], "ports: cannot be honoured")
+    refused(s["exposed_ports"], "network.ingress_mode: 'none' publishes no ports")
+    refused(s["ports"], "ports[0].protocol: 'UDP': only TCP ports are forwarded here")
     refused(s["mounted_outside"], "mounted_files[0].mount_path: '/etc/peer.conf' is outside")
 
 
