@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 
-from . import images, network, procs, sandboxfs, states, validation
+from .. import naming
+from . import images, network, procs, quotas, sandboxfs, states, validation
 from .archives import ArchiveError, create_archive, remove_partials, restore_archive
 from .blocking import run_io
 from .discovery import (
@@ -43,6 +44,7 @@ from .fstree import remove_tree
 from .holds import ArchiveHold
 from .isolation import OWNER_ENV, SANDBOX_ENV, Isolation, remove_stale_stages
 from .paging import decode, encode, page_size
+from .quotas import Quotas
 from .runtime import LiveSandbox, Runtime
 from .sandboxfs import FileProblem
 from .start_files import MOUNTED_FILES, FileFields, StartFile, check_start_files
@@ -131,8 +133,9 @@ class StopOutcome:
 
 class Engine:
     def __init__(self, data_dir: Path, isolation: Isolation, faults: FaultPlan | None = None,
-                 hidden: tuple[Path, ...] = ()) -> None:
+                 hidden: tuple[Path, ...] = (), limits: Quotas | None = None) -> None:
         self.data_dir = data_dir
+        self.quotas = limits or Quotas()
         self.isolation = isolation
         self.faults = faults or FaultPlan()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,8 @@ class Engine:
         self.runtime = Runtime(self.store, isolation, data_dir / "sandboxes",
                                hidden=(data_dir.resolve(), *_home_dir(),
                                        *(h.resolve() for h in hidden)),
-                               on_running=self._on_running, owner_token=self.owner_token)
+                               on_running=self._on_running, owner_token=self.owner_token,
+                               quotas=self.quotas)
         self._archiving: dict[str, asyncio.Task[None]] = {}
         self._forwards: dict[str, Forward] = {}  # sandbox id -> its published ports
         self.archive_rate: float | None = None  # bytes per second; None writes at full speed
@@ -353,6 +357,11 @@ class Engine:
             spec.restored_from = restore_from
         self._apply(spec, self.catalogue.place(ask or PlacementAsk(), self.reserved()))
         spec.runtime = images.provide(spec.container_image).note
+        spec.enforced = quotas.apply_to(
+            self.quotas, naming.quantity_bytes(spec.limits.get("memory", "")) or 0,
+            naming.quantity_bytes(spec.requests.get("memory", "")) or 0,
+            spec.mount_size_bytes or validation.parse_size(validation.DEFAULT_MOUNT_SIZE, "size"),
+        ).as_list()
         row = SandboxRow(id=f"sb-{uuid.uuid4().hex[:12]}", status=states.CREATING, spec=spec,
                          created_at=time.time())
         if spec.services:

@@ -85,6 +85,19 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def subtree(root: int, at_most: int = 0) -> list[int]:
+    """The processes below `root` (not `root` itself), read from each one's list of children:
+    it costs the size of the tree, not of the host's process table. With `at_most`, the
+    walk stops once it found that many."""
+    found: list[int] = []
+    pending = child_pids(root)
+    while pending and not (at_most and len(found) >= at_most):
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(child_pids(pid))
+    return found
+
+
 def _executable(pid: int) -> tuple[int, int] | None:
     try:
         found = os.stat(f"/proc/{pid}/exe")

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import images, procs, rootfs, states
+from . import images, procs, quotas, rootfs, states
 from .isolation import LAUNCH_ENV, OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
+from .quotas import Applied, DiskWalk, Quotas
 from .store import SandboxRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
@@ -45,6 +46,8 @@ class LiveSandbox:
     lost: bool = False  # killed because the backend itself is going away
     stop_task: asyncio.Task[None] | None = None
     lifetime: asyncio.TimerHandle | None = None
+    applied: Applied = field(default_factory=Applied)  # the limits it runs under
+    disk: DiskWalk = field(default_factory=DiskWalk)
 
 
 class Runtime:
@@ -52,8 +55,10 @@ class Runtime:
 
     def __init__(self, store: Store, isolation: Isolation, root: Path, hidden: tuple[Path, ...],
                  on_running: Callable[[LiveSandbox], None] | None = None,
-                 owner_token: str = "") -> None:
+                 owner_token: str = "", quotas: Quotas | None = None) -> None:
         self.store = store
+        self.quotas = quotas or Quotas()
+        self._guard: asyncio.Task[None] | None = None
         self.isolation = isolation
         self.root = root
         self.hidden = hidden
@@ -90,7 +95,7 @@ class Runtime:
         live = self.live.get(sandbox_id)
         if live is not None:
             return live.logbook
-        book = LogBook(self.sandbox_dir(sandbox_id) / "output.log")
+        book = LogBook(self.sandbox_dir(sandbox_id) / "output.log", keep_bytes=0)
         book.close()
         return book
 
@@ -112,8 +117,10 @@ class Runtime:
         if layout.mount_dir is not None:
             layout.mount_dir.mkdir(parents=True, exist_ok=True)
             self.isolation.hand_over(layout.mount_dir)
-        live = LiveSandbox(row=row, layout=layout,
-                           logbook=LogBook(self.sandbox_dir(row.id) / "output.log"))
+        applied = Applied.from_list(row.spec.enforced)
+        live = LiveSandbox(row=row, layout=layout, applied=applied,
+                           logbook=LogBook(self.sandbox_dir(row.id) / "output.log",
+                                           keep_bytes=applied.log_bytes))
         self.live[row.id] = live
         return live
 
@@ -136,7 +143,8 @@ class Runtime:
             # made by the sandbox itself, with its own rights, as a container makes its WORKDIR
             argv = ["/bin/sh", "-c", _ENTER_WORKDIR, workdir, *argv]
             workdir = ""
-        return self.isolation.launch(argv, live.layout, env, cwd=workdir, marker=marker)
+        limited = [*quotas.rlimit_prefix(live.applied, self.isolation.isolated), *argv]
+        return self.isolation.launch(limited, live.layout, env, cwd=workdir, marker=marker)
 
     async def _start(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
         process = await self._spawn(launch, stdin=stdin)
@@ -174,6 +182,8 @@ class Runtime:
         self.spawn_task(self._pump(live, live.process.stdout, "stdout"))
         self.spawn_task(self._pump(live, live.process.stderr, "stderr"))
         self.spawn_task(self._watch(live))
+        if self._guard is None or self._guard.done():
+            self._guard = self.spawn_task(self._guard_loop())
         if spec.max_lifetime_seconds > 0:
             live.lifetime = asyncio.get_running_loop().call_later(
                 spec.max_lifetime_seconds, self._lifetime_reached, live)
@@ -234,6 +244,49 @@ class Runtime:
             return None
         kids = procs.child_pids(live.process.pid)
         return kids[0] if kids else None
+
+    async def _guard_loop(self) -> None:
+        """End every sandbox that goes over one of its limits, until none runs."""
+        while True:
+            running = [live for live in self.live.values()
+                       if live.process is not None and not live.exited.is_set()
+                       and not live.failure]
+            if not running:
+                return
+            over = await asyncio.to_thread(self._over_limits, running)
+            for live, reason in over:
+                if live.exited.is_set() or live.failure:
+                    continue
+                live.failure = reason
+                log.warning("sandbox %s: %s; ending it", live.row.id, reason)
+                self._kill(live.row.id, *[p for p in (live.process, *live.execs)
+                                           if p is not None])
+            await asyncio.sleep(quotas.GUARD_INTERVAL)
+
+    def _over_limits(self, running: list[LiveSandbox]) -> list[tuple[LiveSandbox, str]]:
+        """(sandbox, why) for each of `running` over a limit now (in a thread)."""
+        isolated = self.isolation.isolated
+        now = time.monotonic()
+        over: list[tuple[LiveSandbox, str]] = []
+        for live in running:
+            pids: list[int] = []
+            for launcher in self._launchers(live):
+                # under bubblewrap the launcher stays outside the sandbox's namespaces
+                pids += ([] if isolated else [launcher]) + procs.subtree(
+                    launcher, at_most=live.applied.processes)
+            reason = quotas.over_limit(live.applied, pids)
+            if not reason and live.applied.mount_bytes and live.disk.due(now):
+                walked = time.monotonic()
+                areas = [(live.layout.tmp_dir, "/tmp")]
+                if live.layout.mount_dir is not None:
+                    areas.insert(0, (live.layout.mount_dir, f"mount {live.layout.mount_path}"))
+                for root, where in areas:
+                    used = live.disk.walk(root, live.applied.mount_bytes)
+                    reason = reason or quotas.disk_reason(live.applied, used, where)
+                live.disk.done(walked)
+            if reason:
+                over.append((live, reason))
+        return over
 
     def _lifetime_reached(self, live: LiveSandbox) -> None:
         limit = live.row.spec.max_lifetime_seconds

@@ -26,6 +26,7 @@ from .gate import Gate
 from .holds import HoldFile
 from .isolation import detect
 from .lifetime import STATE_FILE, watch, write_state
+from .quotas import Quotas
 from .seeding import seed_bulk
 from .service import GatewayService
 from .service import register as register_gateway
@@ -78,6 +79,8 @@ class ServerConfig:
     api: str = "both"  # which API generations to serve: "v1", "v1beta2" or "both"
     handshake_timeout: float = HANDSHAKE_TIMEOUT  # seconds a new connection has to speak HTTP/2
     max_connections: int | None = None  # connections held at once (None: from the fd limit)
+
+    limits: Quotas = field(default_factory=Quotas)  # what each sandbox may use
 
 
 def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -192,7 +195,7 @@ class BackendServer:
                            label=owner_token(self.config.data_dir),
                            allow_unisolated=self.config.allow_unisolated)
         self.engine = Engine(self.config.data_dir, isolation, self.faults,
-                             hidden=self.config.hidden)
+                             hidden=self.config.hidden, limits=self.config.limits)
         self.engine.recover()
         self.engine.archive_rate = self.config.archive_rate
         if self.config.hold_archives_while is not None:

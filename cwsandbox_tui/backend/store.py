@@ -82,6 +82,7 @@ class SandboxSpec:
     # kept and echoed by the v1 API (Kubernetes pod annotations upstream; nothing reads them)
     annotations: dict[str, str] = field(default_factory=dict)
     display_name: str = ""
+    enforced: list[int] = field(default_factory=list)  # quotas.Applied, as a list
 
 
 @dataclass

@@ -8,9 +8,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import paths
 from ..textsafe import inert_lines
+
+if TYPE_CHECKING:
+    from ..backend.quotas import Quotas
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="add N snapshot records sharing one small archive (benchmarks)")
     parser.add_argument("--seed-sandboxes", type=int, default=0, metavar="M",
                         help="add M stopped sandbox records (benchmarks)")
+    parser.add_argument("--sandbox-processes", type=int, default=None, metavar="N",
+                        help="processes (and threads) one sandbox may run (default 4096)")
+    parser.add_argument("--sandbox-memory", metavar="SIZE", default="",
+                        help="memory one sandbox may hold when it asks no limit (default 8Gi)")
+    parser.add_argument("--sandbox-log", metavar="SIZE", default="",
+                        help="output one sandbox's log keeps, the last SIZE of it (default 64Mi)")
     parser.add_argument("--api", choices=("both", "v1", "v1beta2"), default="both",
                         help="API generations to serve on the one port (default both)")
     parser.add_argument("--max-connections", type=int, default=None, metavar="N",
@@ -66,6 +76,30 @@ class InertFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return inert_lines(super().format(record))
+
+
+def _limits(args: argparse.Namespace) -> Quotas:
+    """The sandbox limits the flags set; ValueError names the flag and what is wrong."""
+    from ..backend.quotas import Quotas
+    from ..naming import quantity_bytes
+
+    given: dict[str, int] = {}
+    if args.sandbox_processes is not None:
+        given["processes"] = args.sandbox_processes
+    for flag, name, text in (("--sandbox-memory", "memory_bytes", args.sandbox_memory),
+                             ("--sandbox-log", "log_bytes", args.sandbox_log)):
+        if text:
+            amount = quantity_bytes(text)
+            if not amount:
+                raise ValueError(f"{flag}: {text!r} is not a size like 512Mi")
+            given[name] = amount
+    flags = {"processes": "--sandbox-processes", "memory_bytes": "--sandbox-memory",
+             "log_bytes": "--sandbox-log"}
+    try:
+        return Quotas(**given)
+    except ValueError as exc:
+        name = str(exc).split(" ", 1)[0]
+        raise ValueError(f"{flags.get(name, name)}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,6 +158,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        limits = _limits(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(data_dir=args.data_dir or paths.data_dir(), host=args.host,
                           port=args.port, api_key=api_key, faults=faults,
                           isolate=not args.no_isolation, hidden=(paths.config_dir(),),
@@ -131,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
                           archive_rate=rate, hold_archives_while=args.hold_archives_while,
                           demo=args.demo,
                           seed_snapshots=args.seed_snapshots, seed_sandboxes=args.seed_sandboxes,
-                          api=args.api, max_connections=args.max_connections)
+                          api=args.api, max_connections=args.max_connections,
+                          limits=limits)
     if args.handshake_timeout is not None:
         config.handshake_timeout = args.handshake_timeout
     try:

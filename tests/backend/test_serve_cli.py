@@ -88,6 +88,11 @@ async def test_serve_with_an_api_key_beyond_loopback(tmp_path: Path) -> None:
     (("--faults", "Get.explode=1"), "--faults"),
     (("--faults", "seed"), "--faults"),
     (("--port", "70000"), "--port"),
+    (("--sandbox-memory", "lots"), "--sandbox-memory: 'lots' is not a size like 512Mi"),
+    (("--sandbox-memory", "1Mi"),
+     "--sandbox-memory: memory_bytes must be at least 16.0 MiB, not 1.0 MiB"),
+    (("--sandbox-processes", "2"), "--sandbox-processes: processes must be at least 8, not 2"),
+    (("--sandbox-log", "0"), "--sandbox-log: '0' is not a size"),
 ])
 def test_serve_refuses_bad_options(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     result = run_serve(tmp_path / "bad", *args)
