@@ -12,6 +12,7 @@ so a process that prints a progress line (or anything unterminated) is seen as i
 reader may resume at any byte offset, inside a line too.
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,11 @@ def rfc3339(seconds: float) -> str:
 
 
 class LogBook:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_bytes: int = 0) -> None:
         self.path = path
+        self.rotated = path.with_name(path.name + ".1")
+        self.keep_bytes = keep_bytes  # 0: the log is never rotated
+        self._file_bytes: int | None = None  # the size of `path` (read at the first write)
         self._changed = asyncio.Event()
         self._closed = False
         self._pending: dict[str, bytes] = {}
@@ -142,17 +146,38 @@ class LogBook:
     def _write(self, records: list[tuple[bytes, bool]]) -> None:
         if self._offset is None:
             self._offset = self._last_offset()
+        if self._file_bytes is None:
+            try:
+                self._file_bytes = os.stat(self.path).st_size
+            except FileNotFoundError:
+                self._file_bytes = 0
+        half = self.keep_bytes // 2
         now = time.time_ns()
         out = bytearray()
         for data, newline in records:
             self._offset += len(data) + (1 if newline else 0)
             mark = b"" if newline else b"-"
-            out += b"%d:%d%s " % (now, self._offset, mark) + data + b"\n"
-        with open(self.path, "ab") as sink:
-            sink.write(out)
+            record = b"%d:%d%s " % (now, self._offset, mark) + data + b"\n"
+            if half and self._file_bytes + len(out) + len(record) > half \
+                    and self._file_bytes + len(out) > 0:
+                self._append(out)
+                out = bytearray()
+                os.replace(self.path, self.rotated)
+                self._file_bytes = 0
+            out += record
+        self._append(out)
+
+    def _append(self, out: bytearray) -> None:
+        if out:
+            with open(self.path, "ab") as sink:
+                sink.write(out)
+            assert self._file_bytes is not None
+            self._file_bytes += len(out)
 
     def _last_offset(self) -> int:
         records, _ = self._tail(1, None)
+        if not records and self.rotated.exists():  # rotated just before a crash
+            return LogBook(self.rotated)._last_offset()
         return records[-1].offset if records else 0
 
     def _wake(self) -> None:
@@ -160,17 +185,50 @@ class LogBook:
         self._changed = asyncio.Event()
 
     # reading (in threads)
-    def _forward(self, position: int, legacy: int, limit: int | None = None
-                 ) -> tuple[list[LogLine], int, int, bool]:
-        """Records from byte `position` on (up to byte `limit`), at most about a block.
+    def _open_at(self, cursor: Cursor) -> tuple[BinaryIO, Cursor] | None:
+        """The file a reader at `cursor` reads on from, and where in it.
 
-        Returns the records, the position after them, the running offset of legacy records
-        and whether the end of the file (or `limit`) was reached.
+        A cursor on a file that was rotated reads on in `output.log.1`; one whose file is gone
+        too (rotated twice since) starts over at the oldest output kept. The current file is
+        missing for a moment while it is rotated: a reader of it then finds nothing yet.
         """
-        try:
-            src = open(self.path, "rb")
-        except FileNotFoundError:
-            return [], position, legacy, True
+        if cursor.file == CURRENT:
+            try:
+                src = open(self.path, "rb")
+            except FileNotFoundError:
+                return None
+            return src, Cursor(_head(src), cursor.position)
+        for path in (self.path, self.rotated):
+            try:
+                src = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            if _head(src) == cursor.file:
+                return src, cursor
+            src.close()
+        for path in (self.rotated, self.path):
+            try:
+                src = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            return src, Cursor(_head(src), 0)
+        return None
+
+    def _forward(self, cursor: Cursor, legacy: int, limit: int | None = None
+                 ) -> tuple[list[LogLine], Cursor, int, bool]:
+        """Records from `cursor` on (up to byte `limit` of its file), at most about a block.
+
+        Returns the records, the cursor after them, the running offset of legacy records
+        and whether the end of the log (or `limit`) was reached.
+        """
+        opened = self._open_at(cursor)
+        if opened is None:
+            return [], cursor, legacy, True
+        src, found = opened
+        if limit is not None and found.file != cursor.file:  # a span of a file now gone
+            src.close()
+            return [], Cursor(cursor.file, limit), legacy, True
+        position = found.position
         with src:
             end = os.fstat(src.fileno()).st_size if limit is None else limit
             src.seek(position)
@@ -182,10 +240,28 @@ class LogBook:
                     break
                 raw += more
             at_end = position + len(raw) >= end and (limit is not None or not src.read(1))
+            if at_end and limit is None and self._rotated_from(src):  # a newer file follows
+                raw += src.read(READ_BLOCK)  # (written just before the rotation)
+                if not raw:  # the end of a rotated file: read on at the current one's start
+                    return self._forward(Cursor(CURRENT, 0), legacy)
+                at_end = False
         cut = raw.rfind(b"\n") + 1
         records, legacy = _parse(bytes(raw[:cut]), legacy)
         at_end = at_end and cut == len(raw)
-        return records, position + cut, legacy, at_end
+        return records, Cursor(found.file, position + cut), legacy, at_end
+
+    def _rotated_from(self, src: BinaryIO) -> bool:
+        """Whether `src` is no longer the current log file (a newer one has started)."""
+        return self.rotated.exists() and _head_of(self.path) != _head(src)
+
+    def _tail_span_at(self, left: Left | None, count: int) -> tuple[Cursor, int]:
+        """`_tail_span`, as a cursor on the file it read (found again if it was rotated
+        meanwhile) and the end of the span."""
+        while True:
+            before = _head_of(self.path)
+            position, end = self._tail_span(left, count)
+            if _head_of(self.path) == before:
+                return Cursor(before, position), end
 
     def _tail_span(self, left: Left | None, count: int) -> tuple[int, int]:
         """Where the last `count` complete records start and end, found by reading backwards
@@ -236,11 +312,11 @@ class LogBook:
 
     def _tail(self, count: int, since: float | None) -> tuple[list[LogLine], int]:
         """The last `count` records (not older than `since`), read from the end of the file."""
-        position, end = self._tail_span(None, count)
+        cursor, end = self._tail_span_at(None, count)
         records: list[LogLine] = []
         legacy = 0
-        while position < end:
-            more, position, legacy, _ = self._forward(position, legacy, end)
+        while cursor.position < end:
+            more, cursor, legacy, _ = self._forward(cursor, legacy, end)
             records += more
         if since is not None:
             records = [r for r in records if r.timestamp >= since]
@@ -258,25 +334,23 @@ class LogBook:
         if tail > 0:
             # the tail is found backwards, then read forwards a block at a time: the first
             # line goes out before the rest of a huge tail is read
-            position, end = await run_io_stoppable(self._tail_span, tail)
-            while position < end:
-                records, position, legacy, _ = await run_io(
-                    self._forward, position, legacy, end)
+            cursor, end = await run_io_stoppable(self._tail_span_at, tail)
+            while cursor.position < end:
+                records, cursor, legacy, _ = await run_io(self._forward, cursor, legacy, end)
                 for line in records:
                     if line.offset > skip_bytes and (since is None or line.timestamp >= since):
                         yield _after(line, skip_bytes)
-            position = end
+            cursor = Cursor(cursor.file, end)
         else:
-            position, at_end = 0, False
+            cursor, at_end = Cursor(OLDEST, 0), False
             while not at_end:
-                records, position, legacy, at_end = await run_io(
-                    self._forward, position, legacy)
+                records, cursor, legacy, at_end = await run_io(self._forward, cursor, legacy)
                 for line in records:
                     if line.offset > skip_bytes and (since is None or line.timestamp >= since):
                         yield _after(line, skip_bytes)
         while follow:
             waiter = self._changed
-            more, position, legacy, _ = await run_io(self._forward, position, legacy)
+            more, cursor, legacy, _ = await run_io(self._forward, cursor, legacy)
             if not more:
                 if self._closed:
                     return
@@ -285,6 +359,37 @@ class LogBook:
             for line in more:
                 if line.offset > skip_bytes:
                     yield _after(line, skip_bytes)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a reader is: a byte position in one log file, known by its first record's head
+    (`<epoch ns>:<offset>`, which no other file of the log starts with; inode numbers are
+    reused once a rotated file is removed)."""
+
+    file: bytes
+    position: int
+
+
+CURRENT = b""  # whichever file is current (one still empty has this head too)
+OLDEST = b"-"  # the oldest output kept: `output.log.1` if there is one
+
+
+def _head(src: BinaryIO) -> bytes:
+    """The head of the first record of an open log file; its position is kept."""
+    at = src.tell()
+    src.seek(0)
+    head = src.read(64).split(b" ", 1)[0]
+    src.seek(at)
+    return head
+
+
+def _head_of(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as src:
+            return _head(src)
+    except FileNotFoundError:
+        return CURRENT
 
 
 def _after(line: LogLine, skip_bytes: int) -> LogLine:

@@ -359,3 +359,40 @@ def test_a_backward_read_stops_when_its_caller_has_left(tmp_path: Path) -> None:
     left.set()
     with pytest.raises(Abandoned):
         LogBook(path)._tail_span(left, 10)
+
+
+async def test_a_rotated_log_keeps_its_last_bytes_and_its_offsets(tmp_path: Path) -> None:
+    """A follower that keeps up reads every line across rotations; the files stay within
+    what is kept; a tail, a reread from the start and a reopened book carry on the offsets."""
+    keep = 64 * 1024
+    book = LogBook(tmp_path / "output.log", keep_bytes=keep)
+    lines = [b"%05d %s\n" % (n, b"x" * 94) for n in range(2000)]
+    total = sum(map(len, lines))  # 202,000 bytes: about six times what is kept
+    seen: list[bytes] = []
+    caught_up = asyncio.Event()
+
+    async def follow() -> None:
+        async for line in book.lines(follow=True):
+            seen.append(line.data)
+            if len(seen) % 50 == 0:
+                caught_up.set()
+
+    follower = asyncio.ensure_future(follow())
+    for start in range(0, len(lines), 50):
+        caught_up.clear()
+        await book.feed("stdout", b"".join(lines[start:start + 50]))
+        await asyncio.wait_for(caught_up.wait(), 20)
+    book.close()
+    await asyncio.wait_for(follower, 20)
+    assert seen == lines
+    kept = [tmp_path / "output.log", tmp_path / "output.log.1"]
+    assert sum(path.stat().st_size for path in kept) <= keep
+    tail = [line async for line in book.lines(follow=False, tail=3)]
+    assert [line.data for line in tail] == lines[-3:]
+    assert tail[-1].offset == total
+    again = [line async for line in book.lines(follow=False)]
+    assert [line.data for line in again] == lines[-len(again):] and len(again) > 300
+    assert again[-1].offset == total
+    reopened = LogBook(tmp_path / "output.log", keep_bytes=keep)
+    await reopened.feed("stdout", b"more\n")
+    assert await reopened.size() == total + 5
