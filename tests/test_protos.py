@@ -34,7 +34,7 @@ PACKAGE = "coreweave.sandbox.v1beta2"
 # Our documented local extensions: fields numbered from 1001 and the messages they carry.
 # They are left out of the comparison with the fact sheet (and checked on their own below).
 LOCAL_EXTENSION_FIRST_NUMBER = 1001
-LOCAL_EXTENSION_MESSAGES = {"LocalSandboxDetails"}
+LOCAL_EXTENSION_MESSAGES = {"LocalSandboxDetails", "LocalEnforcedLimits"}
 REGENERATE_HINT = "run `python -m cwsandbox_tui.proto._generate` and commit the result"
 
 # proto file (as named in the fact sheet) -> our generated module

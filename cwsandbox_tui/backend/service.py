@@ -18,6 +18,7 @@ from .engine import Engine, SandboxQuery
 from .errors import ApiError, internal_error, invalid, not_offered
 from .limits import check_request
 from .listing_wire import PageBytes, SnapshotWire, register_encoded
+from .quotas import Applied
 from .store import SandboxRow, SandboxSpec, SnapshotRow
 
 T = TypeVar("T")
@@ -92,6 +93,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             details.resource_requests.CopyFrom(resource_message(spec.requests))
         if spec.limits:
             details.resource_limits.CopyFrom(resource_message(spec.limits))
+        if spec.enforced:
+            applied = Applied.from_list(spec.enforced)
+            details.enforced_limits.CopyFrom(pb.LocalEnforcedLimits(
+                processes=applied.processes, memory_bytes=applied.memory_bytes,
+                mount_bytes=applied.mount_bytes, log_bytes=applied.log_bytes))
         return details
 
     def _common(self, row: SandboxRow) -> dict[str, Any]:

@@ -53,6 +53,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--running", action="store_true", help="hide stopped sandboxes")
     p.add_argument("--tag", action="append", default=[], help="must carry this tag (repeatable)")
     _common(p, run_sandboxes_list)
+    p = sb.add_parser("get", help="show one sandbox (with the limits it runs under)")
+    p.add_argument("sandbox_id")
+    _common(p, run_sandboxes_get)
     p = sb.add_parser("stop", help="stop a sandbox")
     p.add_argument("sandbox_id")
     p.add_argument("--snapshot", action="store_true", help="snapshot its mount before stopping")
@@ -212,6 +215,22 @@ async def run_sandboxes_list(client: Client, args: argparse.Namespace) -> int:
     else:
         _out(table(["ID", "STATUS", "IMAGE", "TAGS", "AGE", "MOUNT", "SNAPSHOT", "SERVICE"],
                    _sandbox_rows(rows, client.clock.time())))
+    return OK
+
+
+async def run_sandboxes_get(client: Client, args: argparse.Namespace) -> int:
+    s = await client.get_sandbox(args.sandbox_id)
+    if args.json:
+        _out(to_json(s))
+    else:
+        fields = [("ID", s.id), ("STATUS", s.status.value.upper()),
+                  ("REASON", s.status_reason or "-"), ("IMAGE", s.image or "-"),
+                  ("COMMAND", " ".join(s.command) or "-"), ("TAGS", ",".join(s.tags) or "-"),
+                  ("MOUNT", s.mount_path or "-"), ("CREATED", iso(s.created_at)),
+                  ("ENDED", iso(s.ended_at)),
+                  ("EXIT CODE", "-" if s.exit_code is None else str(s.exit_code)),
+                  ("LIMITS", str(s.enforced) if s.enforced else "-")]
+        _out("\n".join(f"{k:<10} {v}" for k, v in fields))
     return OK
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
+from ..naming import quantity_bytes
 from ..proto.v1 import discovery_pb2 as dpb
 from ..proto.v1 import discovery_pb2_grpc, sandbox_pb2_grpc, settings_pb2_grpc, volume_pb2_grpc
 from ..proto.v1 import sandbox_pb2 as pb
@@ -38,6 +39,7 @@ from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from, tty_fra
 from .models import (
     BucketConfig,
     BucketMode,
+    EnforcedLimits,
     ExecExit,
     ExecOutput,
     LogChunk,
@@ -126,6 +128,7 @@ def sandbox_from(m: pb.Sandbox) -> Sandbox:
         exit_code=status.exit_code if status.HasField("exit_code") else None,
         service_address=ports[0].address if ports else "",
         ports=ports,
+        enforced=_enforced(status.effective_resource_requirements.limits.memory),
     )
 
 
@@ -134,6 +137,12 @@ def _ports(status: pb.SandboxStatus) -> tuple[PublishedPort, ...]:
     return tuple(PublishedPort(s.port, s.name,
                                urlsplit(s.url).netloc if s.url else s.endpoint.address)
                  for s in status.services)
+
+
+def _enforced(memory: str) -> EnforcedLimits | None:
+    """v1 reports the memory limit applied (`effective_resource_requirements`), no other."""
+    held = quantity_bytes(memory) if memory else None
+    return EnforcedLimits(memory_bytes=held) if held else None
 
 
 def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:

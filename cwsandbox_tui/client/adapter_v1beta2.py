@@ -24,6 +24,7 @@ from . import errors
 from .models import (
     BucketConfig,
     BucketMode,
+    EnforcedLimits,
     ExecExit,
     ExecOutput,
     LogChunk,
@@ -136,6 +137,7 @@ def sandbox_from(message: pb.SandboxInfo | pb.GetSandboxResponse) -> Sandbox:
         runtime=d.runtime,
         service_address=message.service_address,
         ports=_ports(message),
+        enforced=_enforced(d.enforced_limits) if d.HasField("enforced_limits") else None,
     )
 
 
@@ -146,6 +148,11 @@ def _ports(message: pb.SandboxInfo | pb.GetSandboxResponse) -> tuple[PublishedPo
     return tuple(PublishedPort(p.container_port, p.name,
                                f"{host}:{p.container_port}" if host else "")
                  for p in message.exposed_ports)
+
+
+def _enforced(m: pb.LocalEnforcedLimits) -> EnforcedLimits:
+    return EnforcedLimits(processes=m.processes, memory_bytes=m.memory_bytes,
+                          mount_bytes=m.mount_bytes, log_bytes=m.log_bytes)
 
 
 def _amounts(m: pb.ResourceRequest) -> ResourceAmounts:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from ..formatting import human_size
+
 
 class SandboxStatus(StrEnum):
     UNSPECIFIED = "unspecified"
@@ -68,6 +70,23 @@ class ResourceAmounts:
 
 
 @dataclass(frozen=True, slots=True)
+class EnforcedLimits:
+    """What the server holds one sandbox to (0: not reported); over one it ends FAILED."""
+
+    processes: int = 0
+    memory_bytes: int = 0
+    mount_bytes: int = 0
+    log_bytes: int = 0
+
+    def __str__(self) -> str:
+        parts = [f"{self.processes} processes" if self.processes else "",
+                 f"memory {human_size(self.memory_bytes)}" if self.memory_bytes else "",
+                 f"mount {human_size(self.mount_bytes)}" if self.mount_bytes else "",
+                 f"log keeps {human_size(self.log_bytes)}" if self.log_bytes else ""]
+        return ", ".join(p for p in parts if p) or "-"
+
+
+@dataclass(frozen=True, slots=True)
 class Sandbox:
     """A sandbox as listed; fields the endpoint does not report are empty or None."""
 
@@ -96,6 +115,8 @@ class Sandbox:
     runtime: str = ""
     service_address: str = ""  # host:port of its first published port, while it runs
     ports: tuple[PublishedPort, ...] = ()
+
+    enforced: EnforcedLimits | None = None  # the limits applied, where the server says
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,3 +297,25 @@ async def test_sandboxes_list_shows_where_a_sandboxs_ports_are(backend: BackendS
                                {"port": 9000, "name": "", "address": f"{host}:9000"}]
     header, line = as_table.stdout.splitlines()[:2]
     assert header.split()[-1] == "SERVICE" and line.endswith(f"{host}:8000 (+1 port)"), line
+
+
+async def test_sandboxes_get_shows_the_limits_it_runs_under(
+        backend: BackendServer, env: dict[str, str], sdk_client: Client, api: str) -> None:
+    sandbox = await sdk_client.start_sandbox(SandboxSpec(mount_path="/workspace", size="2Gi"))
+    shown, as_json = await asyncio.gather(cli("sandboxes", "get", sandbox.id, env=env),
+                                          cli("sandboxes", "get", sandbox.id, "--json", env=env))
+    assert shown.code == 0 and as_json.code == 0, (shown, as_json)
+    fields = dict(line.split(None, 1) for line in shown.stdout.splitlines()
+                  if line.startswith(("ID", "STATUS", "LIMITS")))
+    assert fields["ID"] == sandbox.id and fields["STATUS"] == "RUNNING", shown
+    enforced = as_json.json()["enforced"]
+    if api == "v1beta2":  # its local extension carries every limit
+        assert fields["LIMITS"] == ("4096 processes, memory 8.0 GiB, mount 2.0 GiB, "
+                                    "log keeps 64.0 MiB"), shown
+        assert enforced == {"processes": 4096, "memory_bytes": 8 << 30,
+                            "mount_bytes": 2 << 30, "log_bytes": 64 << 20}
+    else:  # v1 reports the memory limit applied (status.effective_resource_requirements)
+        assert fields["LIMITS"] == "memory 8.0 GiB", shown
+        assert enforced["memory_bytes"] == 8 << 30
+    missing = await cli("sandboxes", "get", "sb-nope", env=env)
+    assert missing.code == 1 and "sb-nope" in missing.stderr and missing.stdout == "", missing

@@ -15,6 +15,7 @@ from ...proto.v1beta2 import gateway_pb2 as beta
 from .. import states
 from ..engine import RUNNER_ID
 from ..network import HOST, NONE, PRIVATE, PUBLIC
+from ..quotas import Applied
 from ..store import SandboxRow, SnapshotRow
 
 DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
@@ -87,6 +88,9 @@ def sandbox_message(row: SandboxRow, service_host: str = "") -> pb.Sandbox:
         _fill_requirements(container.resource_requirements, spec.requests, spec.limits)
         _fill_requirements(message.status.effective_resource_requirements, spec.requests,
                            spec.limits)
+    enforced = Applied.from_list(spec.enforced).memory_bytes
+    if enforced:  # what is held, asked for or the backend's default
+        message.status.effective_resource_requirements.limits.memory = quantity(enforced)
     status = message.status
     status.state = STATE_TO_V1.get(row.status, pb.STATE_UNSPECIFIED)  # type: ignore[assignment]
     status.state_reason = row.status_reason
@@ -106,6 +110,14 @@ def sandbox_message(row: SandboxRow, service_host: str = "") -> pb.Sandbox:
     status.effective_runtime_class = NODE_DEFAULT_RUNTIME_CLASS
     _fill_services(message, spec.services, spec.ingress_mode, service_host)
     return message
+
+
+def quantity(size: int) -> str:
+    """Bytes as the largest Kubernetes binary unit that holds them whole: `64Mi`, `8Gi`."""
+    for unit, factor in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 def _fill_services(message: pb.Sandbox, services: list[dict[str, Any]], mode: str,

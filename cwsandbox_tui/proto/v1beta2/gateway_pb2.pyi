@@ -564,7 +564,7 @@ class SandboxInfo(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., started_at_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_status: _Optional[_Union[SandboxStatus, str]] = ..., current_resource_usage: _Optional[_Union[ResourceUsage, _Mapping]] = ..., runner_id: _Optional[str] = ..., runner_group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., service_address: _Optional[str] = ..., exposed_ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., applied_ingress_mode: _Optional[str] = ..., applied_egress_mode: _Optional[str] = ..., local_details: _Optional[_Union[LocalSandboxDetails, _Mapping]] = ...) -> None: ...
 
 class LocalSandboxDetails(_message.Message):
-    __slots__ = ("container_image", "tags", "command", "args", "mount_path", "mount_size", "restored_from_snapshot_id", "stop_snapshot_id", "status_reason", "created_at", "ended_at", "exit_code", "max_lifetime_seconds", "isolation", "runtime", "resource_requests", "resource_limits")
+    __slots__ = ("container_image", "tags", "command", "args", "mount_path", "mount_size", "restored_from_snapshot_id", "stop_snapshot_id", "status_reason", "created_at", "ended_at", "exit_code", "max_lifetime_seconds", "isolation", "runtime", "resource_requests", "resource_limits", "enforced_limits")
     CONTAINER_IMAGE_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
@@ -582,6 +582,7 @@ class LocalSandboxDetails(_message.Message):
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ENFORCED_LIMITS_FIELD_NUMBER: _ClassVar[int]
     container_image: str
     tags: _containers.RepeatedScalarFieldContainer[str]
     command: str
@@ -599,7 +600,20 @@ class LocalSandboxDetails(_message.Message):
     runtime: str
     resource_requests: ResourceRequest
     resource_limits: ResourceRequest
-    def __init__(self, container_image: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., mount_path: _Optional[str] = ..., mount_size: _Optional[str] = ..., restored_from_snapshot_id: _Optional[str] = ..., stop_snapshot_id: _Optional[str] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., max_lifetime_seconds: _Optional[int] = ..., isolation: _Optional[str] = ..., runtime: _Optional[str] = ..., resource_requests: _Optional[_Union[ResourceRequest, _Mapping]] = ..., resource_limits: _Optional[_Union[ResourceRequest, _Mapping]] = ...) -> None: ...
+    enforced_limits: LocalEnforcedLimits
+    def __init__(self, container_image: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., command: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., mount_path: _Optional[str] = ..., mount_size: _Optional[str] = ..., restored_from_snapshot_id: _Optional[str] = ..., stop_snapshot_id: _Optional[str] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., max_lifetime_seconds: _Optional[int] = ..., isolation: _Optional[str] = ..., runtime: _Optional[str] = ..., resource_requests: _Optional[_Union[ResourceRequest, _Mapping]] = ..., resource_limits: _Optional[_Union[ResourceRequest, _Mapping]] = ..., enforced_limits: _Optional[_Union[LocalEnforcedLimits, _Mapping]] = ...) -> None: ...
+
+class LocalEnforcedLimits(_message.Message):
+    __slots__ = ("processes", "memory_bytes", "mount_bytes", "log_bytes")
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    processes: int
+    memory_bytes: int
+    mount_bytes: int
+    log_bytes: int
+    def __init__(self, processes: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., mount_bytes: _Optional[int] = ..., log_bytes: _Optional[int] = ...) -> None: ...
 
 class DeleteSandboxRequest(_message.Message):
     __slots__ = ("sandbox_id", "max_timeout_seconds")

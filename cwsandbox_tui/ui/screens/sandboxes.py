@@ -73,6 +73,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
             ("Profile", s.profile_id or "-"),
             ("Requests", str(s.requests) if s.requests else "-"),
             ("Limits", str(s.limits) if s.limits else "-"),
+            ("Enforced", str(s.enforced) if s.enforced else "-"),
             ("Network", f"ingress {s.ingress_mode or '-'}, egress {s.egress_mode or '-'}"),
             ("Service", f"{s.service_address} (c copies it)" if s.service_address else "-"),
             ("Ports", ", ".join(_port_text(p) for p in s.ports) or "-"),
