@@ -26,7 +26,7 @@ from ..client.errors import (
 )
 from ..client.models import BucketConfig, Sandbox, Snapshot
 from ..textsafe import inert, inert_lines
-from .clipboard import TooLong, osc52
+from .clipboard import TooLong, inside_gnu_screen, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
 from .gcpolicy import FreezeOnGrowth
 from .jobs import Job, JobRunner
@@ -394,9 +394,9 @@ class DashboardApp(TypeAheadApp[None]):
                        timeout=timeout, markup=False)
 
     def copy_text(self, text: str) -> None:
-        """To the clipboard through the terminal (OSC 52), wrapped for tmux when inside it."""
+        """To the clipboard through the terminal (OSC 52; see clipboard.py for tmux and screen)."""
         try:
-            sequence = osc52(text, tmux=bool(os.environ.get("TMUX")))
+            sequence = osc52(text, screen=inside_gnu_screen(os.environ))
         except TooLong as error:
             self.notify(f"Too long to copy: {error}", severity="error", markup=False)
             return

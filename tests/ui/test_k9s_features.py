@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, osc52
+from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, inside_gnu_screen, osc52
 from cwsandbox_tui.ui.screens.dialogs import FormDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 
@@ -17,11 +17,12 @@ from .conftest import AppFactory
 from .flows_support import note_titled, settle, wait_for
 
 
-def test_osc52_is_wrapped_for_tmux_and_capped() -> None:
+def test_osc52_is_plain_but_in_gnu_screen_and_capped() -> None:
     plain = osc52("fss-1")
     assert plain == "\x1b]52;c;" + base64.b64encode(b"fss-1").decode() + "\a"
-    wrapped = osc52("fss-1", tmux=True)
-    assert wrapped.startswith("\x1bPtmux;\x1b\x1b]52;c;") and wrapped.endswith("\a\x1b\\")
+    assert osc52("fss-1", screen=True) == "\x1bP" + plain + "\x1b\\"
+    assert inside_gnu_screen({"STY": "1.pts-0"})
+    assert not inside_gnu_screen({"STY": "1.pts-0", "TMUX": "/tmp/tmux-0/default,1,0"})
     try:
         osc52("x" * OSC52_MAX)
     except TooLong:
