@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 from textual.widgets.input import Selection
 
+from .escape_keys import install as read_escape_then_key
 from .widgets.textfield import TextField
 
 ReturnType = TypeVar("ReturnType")
@@ -36,6 +37,7 @@ class TypeAheadApp(App[ReturnType]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        read_escape_then_key()
         self._held_keys: list[events.Key] | None = None
         self._hold_token = 0
         self._hold_tasks: set[asyncio.Task[None]] = set()

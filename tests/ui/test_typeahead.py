@@ -12,12 +12,12 @@ import asyncio
 
 import pytest
 from textual import events
-from textual._xterm_parser import XTermParser
+from textual.drivers import linux_driver
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from cwsandbox_tui.ui.app import DashboardApp
-from cwsandbox_tui.ui.screens.dialogs import FormDialog
+from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
 from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 
@@ -26,10 +26,13 @@ from .flows_support import WAIT, settle, wait_for
 
 
 def burst(app: DashboardApp, text: str) -> None:
-    """Parse `text` as one terminal read and post every key without a pause between them."""
+    """Parse `text` as one terminal read, with the parser the terminal driver makes, and post
+    every key without a pause between them (then the end of input, as the parser's timeout
+    would: a lone ESC waits for it)."""
     driver = app._driver
     assert driver is not None
-    for message in XTermParser().feed(text):
+    parser = linux_driver.XTermParser()
+    for message in [*parser.feed(text), *parser.feed("")]:
         driver.process_message(message)
 
 
@@ -173,3 +176,27 @@ async def test_keys_still_arriving_while_the_app_closes_are_dropped(
     # Leaving `run_test` closed the screens while those keys were still being read; it
     # re-raises an error of the app's, as it did here before the fix.
     assert app._exception is None
+
+
+async def test_escape_then_a_key_in_one_burst_is_both_keys(app_factory: AppFactory) -> None:
+    """ESC and a character in one read were alt+character (the key lost) or, for ESC 2,
+    a "™"; they are Esc and then the key, wherever the Esc leaves the focus."""
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        burst(app, "?")
+        await keys_done(pilot)
+        assert isinstance(app.screen, HelpDialog)
+        burst(app, "\x1b2")  # close the help, then Snapshots
+        await keys_done(pilot)
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen)
+
+        burst(app, "/zzz")
+        await keys_done(pilot)
+        assert screen.filter_text == "zzz"
+        burst(app, "\x1bj\x1b/ready")  # clear the filter, move down; Esc, then a new filter
+        await keys_done(pilot)
+        assert screen.table.cursor_id == "fss-000000000002"  # one down from the first
+        assert screen.filter_text == "ready"
+        assert app.focused is screen.query_one("#filter-input", Input)
