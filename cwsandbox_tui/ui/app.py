@@ -80,6 +80,9 @@ class DashboardApp(TypeAheadApp[None]):
         Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),
         Binding("ctrl+k", "cancel_task", "Cancel task", show=False, id="app.cancel"),
         Binding("q", "quit_app", "Quit", id="app.quit"),
+        # Textual's own: ctrl+q quits without asking, ctrl+c only says "Press ctrl+q to quit".
+        Binding("ctrl+c,ctrl+q", "quit_app", "Quit", show=False, priority=True,
+                id="app.quit_now"),
     ]
 
     def __init__(self, client: Client | Callable[[], Client], *, refresh_interval: float = 2.0,

@@ -9,6 +9,7 @@ keys like that).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from textual import events
@@ -17,12 +18,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from cwsandbox_tui.ui.app import DashboardApp
-from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
+from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog, HelpDialog
 from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 
 from .conftest import AppFactory
-from .flows_support import WAIT, settle, wait_for
+from .flows_support import WAIT, screen_text, settle, wait_for
 
 
 def burst(app: DashboardApp, text: str) -> None:
@@ -200,3 +201,43 @@ async def test_escape_then_a_key_in_one_burst_is_both_keys(app_factory: AppFacto
         assert screen.table.cursor_id == "fss-000000000002"  # one down from the first
         assert screen.filter_text == "ready"
         assert app.focused is screen.query_one("#filter-input", Input)
+
+
+async def test_ctrl_space_as_terminals_send_it_marks_a_range(app_factory: AppFactory) -> None:
+    """xterm and tmux send ctrl+space as NUL, which Textual names ctrl+@."""
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        burst(app, "2")
+        await keys_done(pilot)
+        screen = app.screen
+        assert isinstance(screen, SnapshotsScreen)
+        view = list(screen.table.view)
+        burst(app, " jj\x00")
+        await keys_done(pilot)
+        assert screen.table.marks == set(view[0:4])
+
+
+async def test_ctrl_c_quits_asking_while_operations_run(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        hold = asyncio.Event()
+
+        async def held(_: asyncio.Event) -> None:
+            await hold.wait()
+
+        app.run_job("Held work", held)
+        burst(app, "\x03")  # (no keys_done: it waits for every worker, the held one too)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        await wait_for(pilot, lambda: "Held work" in screen_text(app), "the running work named")
+        burst(app, "n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog), "the answer")
+        hold.set()
+        await settle(pilot)
+        assert not app._exit
+        burst(app, "\x03")
+        give_up = time.monotonic() + WAIT
+        while not app._exit:  # set by App.exit; the app is closing, so no Pilot waits here
+            assert time.monotonic() < give_up, "ctrl+c did not quit"
+            await asyncio.sleep(0.02)

@@ -74,7 +74,8 @@ class TableScreen(Screen[None], Generic[R]):
         Binding("space", "mark", "Mark", id="table.mark"),
         Binding("asterisk", "mark_all", "Mark shown", show=False, id="table.mark_all"),
         Binding("u", "clear_marks", "Unmark all", show=False, id="table.clear_marks"),
-        Binding("V,ctrl+space", "mark_range", "Mark range", show=False, id="table.mark_range"),
+        # ctrl+space comes as NUL from xterm and tmux, which Textual names ctrl+@.
+        Binding("V,ctrl+space,ctrl+@", "mark_range", "Mark range", show=False, id="table.mark_range"),
         Binding("c", "copy_id", "Copy id", show=False, id="table.copy"),
         Binding("X", "export", "Export shown", show=False, id="table.export"),
         Binding("ctrl+d", "delete", "Delete", id="table.delete"),
