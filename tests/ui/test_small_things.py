@@ -10,7 +10,7 @@ from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.commands import DashboardCommands
-from cwsandbox_tui.ui.screens.dialogs import FormDialog, HelpDialog
+from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog, HelpDialog
 from cwsandbox_tui.ui.screens.output import LogsScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.widgets.header import HeaderBar
@@ -196,3 +196,32 @@ async def test_a_filter_that_hides_every_row_says_so_not_that_there_are_none(
         await pilot.press("escape")
         await wait_for(pilot, lambda: any("sb-" in line for line in table_lines(app)),
                        "the rows back")
+
+
+async def test_prune_form_reads_ages_as_the_cli_does_and_drops_a_fixed_error(
+        app_factory: AppFactory) -> None:
+    """`7d` was "not a number of days"; the error stayed after the value was fixed."""
+    from .test_typeahead import burst, keys_done
+
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        burst(app, "2P")
+        await keys_done(pilot)
+        assert isinstance(app.screen, FormDialog)
+        burst(app, "7x\x13")  # ctrl+s: submit
+        await keys_done(pilot)
+        assert isinstance(app.screen, FormDialog)
+        assert "'7x' is not an age like" in screen_text(app)
+        burst(app, "\x7f")
+        await keys_done(pilot)
+        assert "'7x' is not an age like" in screen_text(app)  # '7' is no age either
+        burst(app, "d")
+        await keys_done(pilot)
+        assert "is not an age" not in screen_text(app)
+        burst(app, "\x13")
+        await keys_done(pilot)
+        screen = app.screen_stack[-2]  # under the confirmation of what the preview marked
+        assert isinstance(screen, SnapshotsScreen)
+        assert screen.filter_text == "age>7d"
+        assert isinstance(app.screen, ConfirmDialog) and screen.table.marks

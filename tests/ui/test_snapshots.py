@@ -110,7 +110,8 @@ class TestDialogs:
 
     def test_prune_form(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
-            "2", "P", shows=("Prune snapshots", "READY", "FAILED", "CREATING")))
+            "2", "P", shows=("Prune snapshots", "Older than", "7d", "READY", "FAILED",
+                             "CREATING"), hides=("(days)",)))
 
     def test_bucket_form_with_error(self, snap_compare, snapshot_app: Build,
                                     size: tuple[int, int]) -> None:

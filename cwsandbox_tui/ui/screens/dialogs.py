@@ -153,6 +153,16 @@ class FormDialog(ModalScreen[FormResult | None]):
             ok = ok and not problem
         return ok
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """An error shown at a field goes as soon as the value there is right."""
+        name = (event.input.id or "").removeprefix("field-")
+        field = next((f for f in self.fields if f.name == name), None)
+        if field is None or field.validate is None:
+            return
+        note = self.query_one(f"#error-{name}", Static)
+        if note.has_class("field-error") and field.validate(event.value.strip()) is None:
+            self.show_error(name, "")
+
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.checkbox.label = _yes_no(event.value)
 

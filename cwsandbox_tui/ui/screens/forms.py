@@ -5,7 +5,9 @@ from __future__ import annotations
 import shlex
 
 from ... import naming
+from ...client.errors import ConfigError
 from ...client.models import SandboxSpec
+from ...client.selection import parse_age
 from .dialogs import FormDialog, FormField
 
 
@@ -52,14 +54,14 @@ def _grace(value: str) -> str | None:
     return naming.grace_problem(number)
 
 
-def _days(value: str) -> str | None:
+def _age(value: str) -> str | None:
     if not value:
         return None
     try:
-        number = float(value)
-    except ValueError:
-        return f"{value!r} is not a number of days"
-    return None if number >= 0 else "must not be negative"
+        parse_age(value, "Older than")
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 def _bucket(value: str) -> str | None:
@@ -139,7 +141,8 @@ def exec_form(sandbox_id: str) -> FormDialog:
 
 def prune_form() -> FormDialog:
     return FormDialog("Prune snapshots", [
-        FormField("older_than_days", "Older than (days)", "7", validate=_days),
+        FormField("older_than", "Older than", "7d", validate=_age,
+                  help="an age like 7d, 12h, 30m (empty: any age)"),
         FormField("ready", "READY", "false", kind="check"),
         FormField("failed", "FAILED", "false", kind="check"),
         FormField("creating", "CREATING", "false", kind="check"),
@@ -151,8 +154,9 @@ def prune_form() -> FormDialog:
 def prune_filter(values: dict[str, str]) -> str:
     """The filter expression that shows exactly what a prune would delete."""
     terms = []
-    if values.get("older_than_days"):
-        terms.append(f"age>{float(values['older_than_days']):g}d")
+    if values.get("older_than"):
+        parse_age(values["older_than"])  # checked at the field; the same parser as the filter's
+        terms.append(f"age>{values['older_than'].replace(' ', '')}")
     statuses = [s for s in ("ready", "failed", "creating") if values.get(s) == "true"]
     if len(statuses) == 1:
         terms.append(f"status={statuses[0]}")
