@@ -18,6 +18,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as default
 from typing import Any, Generic, TypeVar
 
 from ..units import parse_duration, parse_size
@@ -43,6 +44,9 @@ class Fields(Generic[R]):
     values: Mapping[str, Callable[[R], str | tuple[str, ...]]]  # for key=value
     created: Callable[[R], float | None]
     size: Callable[[R], int] | None = None
+    # The values a key=value field can hold, where they are few (status, trigger): any other
+    # value is refused by name rather than matching nothing.
+    choices: Mapping[str, tuple[str, ...]] = default(default_factory=dict)
 
 
 Predicate = Callable[[R], bool]
@@ -191,6 +195,9 @@ def _positive(body: str, fields: Fields[R], now: float) -> Predicate[R]:
             raise FilterError(f"{body}: unknown field {name!r} (known: {known})")
         if not value:
             raise FilterError(f"{body}: {name}= needs a value")
+        allowed = fields.choices.get(name)
+        if allowed is not None and value not in allowed:
+            raise FilterError(f"{body}: {name} is one of {', '.join(allowed)}")
 
         def matches(row: R) -> bool:
             got = getter(row)

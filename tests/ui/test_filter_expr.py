@@ -6,7 +6,7 @@ import pytest
 
 from cwsandbox_tui.client.models import Snapshot, SnapshotStatus, SnapshotTrigger
 from cwsandbox_tui.ui.filter_expr import FilterError, compile_filter, narrows
-from cwsandbox_tui.ui.screens.columns import SNAPSHOT_FIELDS
+from cwsandbox_tui.ui.screens.columns import SANDBOX_FIELDS, SNAPSHOT_FIELDS
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -83,3 +83,21 @@ def test_narrows(old: str, new: str, narrower: bool) -> None:
     assert narrows(old, new) is narrower
     if narrower:  # and it really does: whatever new shows, old shows too
         assert set(shown(new)) <= set(shown(old))
+
+
+@pytest.mark.parametrize(("expression", "says"), [
+    ("status=redy", "status=redy: status is one of creating, ready, failed, deleting"),
+    ("!trigger=stp", "trigger=stp: trigger is one of stop, manual"),
+])
+def test_an_unknown_status_or_trigger_is_refused_naming_the_allowed(expression: str,
+                                                                    says: str) -> None:
+    """`status=redy` was accepted and showed no row."""
+    with pytest.raises(FilterError) as refused:
+        compile_filter(expression, SNAPSHOT_FIELDS, NOW)
+    assert str(refused.value) == says
+    assert shown("status=READY trigger=stop") == ["fss-0a1"]
+
+
+def test_an_unknown_sandbox_status_is_refused() -> None:
+    with pytest.raises(FilterError, match="status is one of creating, pending, running"):
+        compile_filter("status=runing", SANDBOX_FIELDS, NOW)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from ...client.models import Sandbox, SandboxStatus, Snapshot, SnapshotStatus
+from enum import StrEnum
+
+from ...client.models import Sandbox, SandboxStatus, Snapshot, SnapshotStatus, SnapshotTrigger
 from ...formatting import human_age, human_size, short_time
 from ..filter_expr import Fields
 from ..widgets.rowtable import Column
+
+
+def _values(kind: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in kind if member.value != "unspecified")
 
 
 def _snapshot_status(s: Snapshot) -> str:
@@ -52,6 +58,7 @@ SNAPSHOT_FIELDS: Fields[Snapshot] = Fields(
             "bucket": lambda s: s.object_bucket},
     created=lambda s: s.created_at,
     size=lambda s: s.size_bytes,
+    choices={"status": _values(SnapshotStatus), "trigger": _values(SnapshotTrigger)},
 )
 
 SANDBOX_COLUMNS: list[Column[Sandbox]] = [
@@ -77,6 +84,7 @@ SANDBOX_FIELDS: Fields[Sandbox] = Fields(
             "tag": lambda s: s.tags, "mount": lambda s: s.mount_path,
             "snapshot": lambda s: s.stop_snapshot_id},
     created=lambda s: s.created_at or s.started_at,
+    choices={"status": _values(SandboxStatus)},
 )
 
 snapshot_status_class = _snapshot_status
