@@ -64,12 +64,13 @@ class DashboardCommands(Provider):
     """Command palette entries (ctrl+p): views and global actions."""
 
     def _entries(self) -> list[tuple[str, str, str]]:
-        seen: set[str] = set()
-        entries = []
-        for _name, (help_text, action) in COMMANDS.items():
-            if action not in seen:
-                seen.add(action)
-                entries.append((help_text, action, help_text))
+        names: dict[tuple[str, str], list[str]] = {}
+        for name, (title, action) in COMMANDS.items():
+            names.setdefault((title, action), []).append(f":{name}")
+        # The line under a title says how else to get there (the title itself said twice
+        # read as every entry listed twice).
+        entries = [(title, action, "command " + " or ".join(aliases))
+                   for (title, action), aliases in names.items()]
         entries += [
             ("New sandbox", "open_new_sandbox", "Start a sandbox (optionally from a snapshot)"),
             ("Prune snapshots", "prune", "Delete snapshots by age, status or source"),

@@ -12,7 +12,7 @@ from textual.strip import Strip
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
 from .conftest import AppFactory
-from .flows_support import settle
+from .flows_support import screen_text, settle, wait_for
 
 RED_BACKGROUNDS = {"41", "101"}  # ANSI red and bright red
 
@@ -72,3 +72,17 @@ async def test_a_truecolor_terminal_keeps_the_accent_cursor(app_factory: AppFact
         accent = app.theme_variables["accent"].lower()
         assert all(s.bgcolor is not None and s.bgcolor.triplet is not None
                    and s.bgcolor.triplet.hex == accent for s in styles)
+
+
+async def test_the_palette_says_each_entry_once(app_factory: AppFactory) -> None:
+    """Each view's help line repeated its title, which read as every view listed twice."""
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Show snapshots" in screen_text(app), "the palette")
+        lines = [line.strip() for line in screen_text(app).splitlines()]
+        assert lines.count("Show snapshots") == 1
+        assert "command :snap or :snapshots" in lines
+        repeated = [a for a, b in zip(lines, lines[1:], strict=False) if a and a == b]
+        assert not repeated, repeated
