@@ -447,25 +447,27 @@ class DashboardApp(TypeAheadApp[None]):
 
     def action_help(self) -> None:
         """The keys of this view and of the app, as bound now (remapped keys included)."""
-        groups: dict[str, list[tuple[str, str]]] = {}
+        # group -> description -> its keys (one row per action, however many keys it has)
+        groups: dict[str, dict[str, list[str]]] = {}
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.id or not binding.description:
-                continue  # widgets' own navigation keys are summarised below
-            group = binding.id.split(".")[0]
-            entry = (self.get_key_display(binding), binding.description)
-            if entry not in groups.setdefault(group, []):
-                groups[group].append(entry)
+            if not binding.id or not binding.description or binding.key == "ctrl+@":
+                continue  # widgets' own navigation keys are summarised below; ^@ is ^space
+            keys = groups.setdefault(binding.id.split(".")[0], {}).setdefault(
+                binding.description, [])
+            if (key := self.get_key_display(binding)) not in keys:
+                keys.append(key)
         rows: list[tuple[str, str]] = []
         for group, entries in groups.items():
             rows.append((f"[{group}]", ""))
-            rows += entries
+            rows += [(" ".join(keys), description) for description, keys in entries.items()]
         rows += [("[everywhere]", ""), ("up down j k", "Move"),
-                 ("pgup pgdn g G", "Page, top, bottom"),
-                 ("ctrl+p", "Command palette"), (":sb :snap :bucket :runners :ops :q", "Commands"),
-                 ("[filter]", "text  /regex/  !term (not)"),
-                 ("", "status=ready  trigger=stop  source=sb-..."),
-                 ("", "age>7d  age<12h  size>1GiB  size<=500MB")]
+                 ("pgup pgdn g G", "Page, top, bottom"), ("ctrl+p", "Command palette"),
+                 (":", "Commands: :sb :snap :bucket"), ("", ":runners :volumes :ops :q"),
+                 ("[filter]", ""), ("text", "rows containing it"),
+                 ("/regex/", "rows matching it"), ("!term", "rows without it"),
+                 ("status=ready", "also trigger= source= id="),
+                 ("age>7d", "also age<12h size>1GiB"), ("size<=500MB", "")]
         self.push_screen(HelpDialog("Keys", rows))
 
     def left_running(self) -> str:

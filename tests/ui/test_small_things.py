@@ -36,10 +36,10 @@ async def test_help_is_whole_when_it_fits_and_scrolls_without_tab(
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        assert "[filter]" not in screen_text(app)  # too tall for 24 rows
+        assert "size<=500MB" not in screen_text(app)  # the last row: too tall for 24 rows
         await pilot.press("end")  # no Tab into the body first
         await pilot.pause()
-        assert "[filter]" in screen_text(app)
+        assert "size<=500MB" in screen_text(app)
         await pilot.press("home")
         await pilot.pause()
         assert "[table]" in screen_text(app)
@@ -225,3 +225,28 @@ async def test_prune_form_reads_ages_as_the_cli_does_and_drops_a_fixed_error(
         assert isinstance(screen, SnapshotsScreen)
         assert screen.filter_text == "age>7d"
         assert isinstance(app.screen, ConfirmDialog) and screen.table.marks
+
+
+async def test_help_filter_section_is_aligned_and_names_every_command(
+        app_factory: AppFactory) -> None:
+    """At 80x24 the filter lines wrapped under the keys' column, and :volumes was missing;
+    ctrl+space's NUL (^@) and ctrl+c are one row with the keys of the same action."""
+    app = app_factory(seed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        await pilot.press("end")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert ":volumes" in screen_text(app)
+        starts = {line.index(what) - line.index(key) for key, what in (
+            ("text", "rows containing it"), ("/regex/", "rows matching it"),
+            ("status=ready", "also trigger="), ("age>7d", "also age<12h"))
+            for line in lines if key in line and what in line}
+        assert len(starts) == 1, lines  # every filter row found, descriptions in one column
+        assert "^@" not in screen_text(app)
+        await pilot.press("home")
+        await pilot.pause()
+        quit_row = next(line for line in screen_text(app).splitlines() if "Quit" in line)
+        assert "^c" in quit_row and " q " in quit_row, quit_row
