@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from cwsandbox_tui.backend import states
+from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
 from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, inside_gnu_screen, osc52
-from cwsandbox_tui.ui.screens.dialogs import FormDialog
+from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 
-from .conftest import AppFactory
-from .flows_support import note_titled, settle, wait_for
+from .conftest import FIXED_NOW, AppFactory
+from .flows_support import note_titled, screen_text, settle, wait_for
 
 
 def test_osc52_is_plain_but_in_gnu_screen_and_capped() -> None:
@@ -58,6 +61,7 @@ async def test_export_writes_the_shown_rows_in_screen_order(
         assert len(shown) == 4
 
         json_path = tmp_path / "out" / "failed.json"
+        json_path.parent.mkdir()  # a directory is never created (test_export_refuses_...)
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), "the export form")
         await pilot.press(*"out/failed.json", "enter")
@@ -97,3 +101,48 @@ async def test_range_mark_from_the_last_marked_row_to_the_cursor(
         await pilot.press("up", "up", "up", "up", "up", "up", "down", "V")  # from row 5 back to 1
         await pilot.pause()
         assert screen.table.marks == set(view[1:6])
+
+
+async def test_export_refuses_a_missing_directory_asks_before_overwriting_and_is_safe(
+        app_factory: AppFactory, backend: BackendServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`/nonexistent/x.json` made the directory; a file was overwritten without asking;
+    times were epoch floats; a tag like `=HYPERLINK(...)` went into the CSV as a formula."""
+    from .test_typeahead import burst, keys_done
+
+    monkeypatch.chdir(tmp_path)
+    app = app_factory()
+    assert backend.engine is not None
+    backend.engine.store.insert_sandbox(SandboxRow(
+        id="sb-0000000eeeee", status=states.RUNNING, created_at=FIXED_NOW - 60,
+        started_at=FIXED_NOW - 58, spec=SandboxSpec(
+            command="/bin/sh", container_image="alpine", tags=["=HYPERLINK(\"x\")", "@sum"])))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        burst(app, "/eeeee\rX")
+        await keys_done(pilot)
+        assert isinstance(app.screen, FormDialog)
+        burst(app, "nowhere/x.csv\r")
+        await keys_done(pilot)
+        assert isinstance(app.screen, FormDialog)
+        assert "no directory nowhere" in screen_text(app)
+        assert not (tmp_path / "nowhere").exists()
+
+        burst(app, "\x1b")
+        await keys_done(pilot)
+        target = tmp_path / "x.csv"
+        target.write_text("keep me\n")
+        burst(app, "Xx.csv\r")
+        await keys_done(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        burst(app, "n")
+        await keys_done(pilot)
+        assert target.read_text() == "keep me\n"
+        burst(app, "Xx.csv\ry")
+        await keys_done(pilot)
+        await wait_for(pilot, lambda: target.read_text() != "keep me\n", "the file replaced")
+        with open(target, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["id"] for r in rows] == ["sb-0000000eeeee"]
+        assert rows[0]["tags"] == "'=HYPERLINK(\"x\"),@sum"
+        assert rows[0]["created_at"] == "2026-11-26T11:59:00Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 from ... import naming
 from ...client.errors import ConfigError
@@ -184,6 +185,9 @@ def _export_path(value: str) -> str | None:
         return "is required"
     if not value.lower().endswith((".csv", ".json")):
         return "must end in .csv or .json (that chooses the format)"
+    folder = Path(value).expanduser().parent
+    if not folder.is_dir():
+        return f"no directory {folder} (it is not created: make it first, or choose another)"
     return None
 
 

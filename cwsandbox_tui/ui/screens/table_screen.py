@@ -20,7 +20,7 @@ from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
 from ..widgets.tasks import TaskPanel
 from ..widgets.textfield import TextField
-from .dialogs import FormResult
+from .dialogs import ConfirmDialog, FormResult
 from .forms import export_form
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ class TableScreen(Screen[None], Generic[R]):
         Binding("asterisk", "mark_all", "Mark shown", show=False, id="table.mark_all"),
         Binding("u", "clear_marks", "Unmark all", show=False, id="table.clear_marks"),
         # ctrl+space comes as NUL from xterm and tmux, which Textual names ctrl+@.
-        Binding("V,ctrl+space,ctrl+@", "mark_range", "Mark range", show=False, id="table.mark_range"),
+        Binding("V,ctrl+space,ctrl+@", "mark_range", "Mark range", show=False,
+                id="table.mark_range"),
         Binding("c", "copy_id", "Copy id", show=False, id="table.copy"),
         Binding("X", "export", "Export shown", show=False, id="table.export"),
         Binding("ctrl+d", "delete", "Delete", id="table.delete"),
@@ -246,10 +247,7 @@ class TableScreen(Screen[None], Generic[R]):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.dashboard.clock.time()))
         shown = [self.table.rows[i] for i in self.table.view]
 
-        def chosen(result: FormResult | None) -> None:
-            if result is None:
-                return
-            path = Path(result.values["path"]).expanduser()
+        def write(path: Path) -> None:
             try:
                 count = write_rows(path, shown)
             except OSError as error:
@@ -258,6 +256,24 @@ class TableScreen(Screen[None], Generic[R]):
                 return
             self.notify(f"{count} {self.kind} written to {path}", title="Exported",
                         markup=False)
+
+        def chosen(result: FormResult | None) -> None:
+            if result is None:
+                return
+            path = Path(result.values["path"]).expanduser()
+            if not path.exists():
+                write(path)
+                return
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    write(path)
+                else:
+                    self.notify(f"Nothing written; {path} is as it was.", markup=False)
+
+            self.app.push_screen(ConfirmDialog(
+                "Overwrite?", [f"{path} exists.", "", f"Replace it with the {len(shown)} "
+                               f"{self.kind} shown?"], confirm="Overwrite"), answered)
 
         self.app.push_screen(export_form(f"{self.kind}-{stamp}.csv", len(shown), self.kind),
                              chosen)
