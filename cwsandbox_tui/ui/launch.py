@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from .. import paths
+from ..client.errors import ConfigError
 from ..client.factory import Plan
 from ..client.profiles import load_settings
 from .app import DashboardApp
+from .keymap_check import keymap_problems
+from .screens.dialogs import ConfirmDialog, DetailsDialog, FormDialog, HelpDialog
+from .screens.output import ExecScreen, LogsScreen
+
+
+def checked_keymap(config: Path) -> dict[str, str]:
+    """The `[keys]` of `config`, refused (ConfigError naming the entry) when wrong: the
+    dashboard does not start with a key that would never fire or would take another's."""
+    keymap = load_settings(config).keys
+    views = [*DashboardApp.MODES.values(), ConfirmDialog, DetailsDialog, FormDialog,
+             HelpDialog, ExecScreen, LogsScreen]
+    problems = keymap_problems(keymap, DashboardApp, views)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"{config} [keys]: {problems[0]}{more}")
+    return keymap
 
 
 def run_dashboard(plan: Plan, *, refresh_interval: float = 2.0) -> int:
-    keymap = load_settings(paths.config_dir() / "config.toml").keys
+    keymap = checked_keymap(paths.config_dir() / "config.toml")
 
     async def main() -> None:
         # The gRPC channel must be made on the loop the app runs on; it is opened (and the
