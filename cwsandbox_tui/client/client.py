@@ -878,8 +878,9 @@ class Client:
 
     # discovery
     async def list_runners(self, *, group_id: str = "", profile_name: str = "",
-                           architecture: str = "", full: bool = True) -> list[Runner]:
-        async with self._op("List runners") as op:
+                           architecture: str = "", full: bool = True, routine: bool = False
+                           ) -> list[Runner]:
+        async with self._op("List runners", routine=routine) as op:
             async def attempt(_: int) -> list[Runner]:
                 return await self._all_pages(
                     "List runners",
@@ -899,9 +900,9 @@ class Client:
             op.finished(f"runner {runner.runner_id}")
             return runner
 
-    async def list_profiles(self, *, runner_id: str = "", architecture: str = ""
-                            ) -> list[Profile]:
-        async with self._op("List profiles") as op:
+    async def list_profiles(self, *, runner_id: str = "", architecture: str = "",
+                            routine: bool = False) -> list[Profile]:
+        async with self._op("List profiles", routine=routine) as op:
             async def attempt(_: int) -> list[Profile]:
                 return await self._all_pages(
                     "List profiles",

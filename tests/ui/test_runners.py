@@ -140,3 +140,31 @@ async def test_runners_view_shows_capacity_and_profiles(
 def test_runners_snapshot(snap_compare, runners_app: Callable[[], DashboardApp],
                           size: tuple[int, int]) -> None:
     assert snap_compare(runners_app(), terminal_size=size, run_before=open_runners("4"))
+
+
+@pytest.mark.parametrize("api", ["v1beta2", "v1"])
+async def test_runners_view_on_v1_and_its_polls_counted_not_logged(
+        app_factory: Callable[..., DashboardApp], api: str) -> None:
+    """On v1 the view said "Profiles are not part of the coreweave.sandbox.v1 API" instead
+    of the runners (the CLI lists them with PROFILES -); its every-2-s polls filled :ops."""
+    from .flows_support import settle, wait_for
+    from .test_typeahead import burst, keys_done
+
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.client.api_version == api
+        burst(app, "4")
+        await keys_done(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunnersScreen)
+        await wait_for(pilot, lambda: screen.loaded, "the runners")
+        burst(app, "rr")
+        await keys_done(pilot)
+        text = screen.visible_text()
+        assert "local-runner" in text, text
+        assert ("Profiles: -" in text) == (api == "v1"), text
+        assert "Cannot list" not in text
+        logged = [row.op for row in app.op_rows]
+        assert "List runners" not in logged and "List profiles" not in logged, logged
+        assert app.client.bus.routine["List runners"] >= 2

@@ -108,7 +108,7 @@ def runner_text(runner: Runner, profiles: list[Profile], width: int) -> Text:
         for profile in mine:
             text.append(f"    {inert(profile_line(profile))}\n")
     else:
-        names = ", ".join(runner.profile_names) or "none"
+        names = ", ".join(runner.profile_names) or "-"
         text.append(f"  Profiles: {inert(names)}\n")
     return text
 
@@ -168,8 +168,11 @@ class RunnersScreen(Screen[None]):
     async def _fetch(self) -> None:
         client = self.dashboard.client
         try:
-            self.runners = await client.list_runners(full=True)
-            self.profiles = await client.list_profiles()
+            # Polls, counted like the other views' refreshes rather than each put in :ops.
+            self.runners = await client.list_runners(full=True, routine=True)
+            # v1 has no profiles (its runners name none): shown as "-", not as a failure.
+            self.profiles = [] if await client.resolve_api() == "v1" else \
+                await client.list_profiles(routine=True)
             self.problem = ""
         except CwsError as error:
             self.problem = str(error)
