@@ -123,7 +123,7 @@ def _common(parser: argparse.ArgumentParser,
             handler: Callable[[Client, argparse.Namespace], Awaitable[int]]) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_connection_options(parser, nested=True)
-    parser.set_defaults(run=lambda args: run_command(handler, args))
+    parser.set_defaults(run=lambda args: run_command(handler, args), command_parser=parser)
 
 
 def check_arguments(args: argparse.Namespace) -> None:

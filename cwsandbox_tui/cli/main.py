@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, *, process: bool = False) -> int:
     """`process`: this is the program's own entry point, whose process may end at once."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said with the usage of the command they were given to, not the program's
+        owner: argparse.ArgumentParser = getattr(args, "command_parser", None) or parser
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "run", None) is None:
         code = dashboard(args)
         if process and code == 0:

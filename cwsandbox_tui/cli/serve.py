@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     # tests: snapshot archives stay CREATING while this path exists
     parser.add_argument("--hold-archives-while", type=Path, default=None, metavar="PATH",
                         help=argparse.SUPPRESS)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, command_parser=parser)
 
 
 class InertFormatter(logging.Formatter):

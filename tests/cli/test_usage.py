@@ -36,6 +36,9 @@ USAGE_ERRORS: list[tuple[tuple[str, ...], str]] = [
     (("snapshots", "prune", "--concurrency", "many"), "--concurrency: invalid int value"),
     (("sandboxes", "stop", "sb-1", "--grace", "soon"), "--grace: invalid float value"),
     (("snapshots", "list", "--bogus-flag"), "--bogus-flag"),
+    # the usage of the command given, not the program's (that was printed)
+    (("snapshots", "list", "--bogus"), "usage: cwsandbox-tui snapshots list"),
+    (("serve", "--bogus"), "usage: cwsandbox-tui serve"),
     (("snapshots", "frobnicate"), "frobnicate"),
 ]
 
