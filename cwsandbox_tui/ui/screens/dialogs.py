@@ -159,8 +159,11 @@ class FormDialog(ModalScreen[FormResult | None]):
         field = next((f for f in self.fields if f.name == name), None)
         if field is None or field.validate is None:
             return
+        value = event.value.strip()
+        if field.error and value == field.value:
+            return  # the server's word on the value it was given (the form shows it again)
         note = self.query_one(f"#error-{name}", Static)
-        if note.has_class("field-error") and field.validate(event.value.strip()) is None:
+        if note.has_class("field-error") and field.validate(value) is None:
             self.show_error(name, "")
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
