@@ -71,7 +71,8 @@ class TestViews:
     def test_operations_log(self, snap_compare, snapshot_app: Build,
                             size: tuple[int, int]) -> None:
         run = keys("colon", *"ops", "enter",
-                   shows=("operations |", "No operations yet.", "routine"))
+                   shows=("operations |", "No operations yet.", "routine", "newest last"),
+                   hides=("^d Delete",))
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=run)
 
     def test_read_only(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:

@@ -1,22 +1,16 @@
-"""The operations log: every operation with its attempts, retries, deadlines and outcome."""
+"""The operations log: every operation with its attempts, retries, deadlines and outcome;
+filtered with `/` as the other tables, and `enter` shows an entry whole (DETAIL is cut to the
+column in the table)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.widgets import Footer, Static
-
-from ..messages import RowsChanged
+from ..filter_expr import Fields
 from ..op_rows import OpRow
-from ..widgets.header import HeaderBar
 from ..widgets.rowtable import Column, RowTable
-from ..widgets.tasks import TaskPanel
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
+from .dialogs import DetailsDialog
+from .table_screen import TableScreen
 
 
 def _clock(at: float) -> str:
@@ -31,6 +25,12 @@ OP_COLUMNS: list[Column[OpRow]] = [
     Column("detail", "DETAIL", lambda r, now: r.detail, 20, grow=1, priority=60),
 ]
 
+OP_FIELDS: Fields[OpRow] = Fields(
+    text=lambda r: f"{r.op} {r.kind} {r.targets} {r.detail}".lower(),
+    values={"op": lambda r: r.op, "event": lambda r: r.kind, "on": lambda r: r.targets},
+    created=lambda r: r.at,
+)
+
 
 def _status(row: OpRow) -> str:
     return {"Failed": "bad", "DeadlineExceeded": "bad", "Conflict": "bad",
@@ -38,38 +38,44 @@ def _status(row: OpRow) -> str:
             "Finished": "good"}.get(row.kind, "idle")
 
 
-class OpsScreen(Screen[None]):
+class OpsScreen(TableScreen[OpRow]):
     mode_name = "ops"
+    kind = "operations"
 
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
+    def make_table(self) -> RowTable[OpRow]:
+        return RowTable(OP_COLUMNS, key=lambda r: str(r.seq), status_class=_status,
+                        empty_text="No operations yet.", text=OP_FIELDS.text, id="ops-table")
 
-    def compose(self) -> ComposeResult:
-        yield HeaderBar()
-        yield Static("", id="ops-help", classes="panel-help", markup=False)
-        yield RowTable(OP_COLUMNS, key=lambda r: str(r.seq), status_class=_status,
-                       empty_text="No operations yet.", id="ops-table")
-        yield TaskPanel()
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one(RowTable).focus()
-        self.load()
-
-    def on_screen_resume(self) -> None:
-        self.load()
-        self.dashboard.screen_shown(self)
-
-    def on_rows_changed(self, message: RowsChanged) -> None:
-        if message.which == "ops":
-            self.load()
+    def fields(self) -> Fields[OpRow]:
+        return OP_FIELDS
 
     def load(self) -> None:
-        table: RowTable[OpRow] = self.query_one(RowTable)
+        table = self.table
+        at_end = table.cursor >= len(table.view) - 1
         table.replace_all(self.dashboard.store.op_rows)
-        table.move_cursor(len(table.view) - 1)
+        if at_end:  # newest last, followed unless the cursor was moved up to read one
+            table.move_cursor(len(table.view) - 1)
+        self.update_status()
+
+    def update_status(self) -> None:
+        super().update_status()
         polls = sum(self.dashboard.client.bus.routine.values())
-        self.query_one("#ops-help", Static).update(
-            "Operations log (newest last). Progress events are not listed; "
-            f"{polls} routine refreshes went fine and are only counted.")
+        line = self.query_one("#status-line")
+        text = f"{self._status_text}  (newest last; {polls} routine refreshes went fine and " \
+               "are only counted)"
+        line.update(text, layout=False)  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "delete":
+            return False  # an entry of the log is not deleted (hidden from the footer too)
+        return super().check_action(action, parameters)
+
+    def action_details(self) -> None:
+        row = self.table.cursor_row
+        if row is None:
+            return
+        self.app.push_screen(DetailsDialog(f"{row.op}: {row.kind}", [
+            ("Time", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(row.at))),
+            ("Operation", row.op), ("Event", row.kind), ("On", row.targets or "-"),
+            ("Detail", row.detail or "-"),
+        ]))
