@@ -250,3 +250,17 @@ async def test_help_filter_section_is_aligned_and_names_every_command(
         await pilot.pause()
         quit_row = next(line for line in screen_text(app).splitlines() if "Quit" in line)
         assert "^c" in quit_row and " q " in quit_row, quit_row
+
+
+async def test_a_long_filter_error_wraps_at_80_columns(app_factory: AppFactory) -> None:
+    """The bad-filter message was cut mid-sentence at 80x24."""
+    from .test_typeahead import burst, keys_done
+
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        burst(app, "2/colour=red")
+        await keys_done(pilot)
+        text = " ".join(screen_text(app).split())
+        assert "unknown field 'colour' (known: age, bucket, id, size, source, status, " \
+               "trigger)" in text, screen_text(app)

@@ -31,15 +31,17 @@ STATUS_INTERVAL = 0.25  # seconds between two status-line counts while a listing
 
 
 class FilterBar(Horizontal):
-    """One row: a prompt, the text being typed, and what is wrong with it (if anything)."""
+    """One row: a prompt, the text being typed, and what is wrong with it (if anything),
+    which wraps onto more rows rather than being cut mid-sentence on a narrow terminal."""
 
     DEFAULT_CSS = """
-    FilterBar { height: 1; display: none; background: $panel; }
+    FilterBar { height: auto; max-height: 4; display: none; background: $panel; }
     FilterBar.-shown { display: block; }
     FilterBar .filter-prompt { width: auto; padding: 0 0 0 1; text-style: bold; }
     FilterBar Input { width: 1fr; padding: 0 1; }
     FilterBar Input.-invalid { color: $error; }
-    FilterBar .filter-error { width: auto; max-width: 60%; color: $error; padding: 0 1; }
+    FilterBar .filter-error { width: auto; max-width: 60%; height: auto; color: $error;
+                              padding: 0 1; }
     """
     # Keys that leave the bar act when they are read, ahead of the keys typed after them.
     BINDINGS: ClassVar[list[BindingType]] = [
