@@ -264,3 +264,26 @@ async def test_a_long_filter_error_wraps_at_80_columns(app_factory: AppFactory) 
         text = " ".join(screen_text(app).split())
         assert "unknown field 'colour' (known: age, bucket, id, size, source, status, " \
                "trigger)" in text, screen_text(app)
+
+
+async def test_new_sandbox_form_buttons_in_reach_at_60x15(app_factory: AppFactory) -> None:
+    """At 60x15 the fields took every row and the buttons were out of reach."""
+    from textual.widgets import Button
+
+    from .test_typeahead import burst, keys_done
+
+    app = app_factory()
+    async with app.run_test(size=(60, 15)) as pilot:
+        await settle(pilot)
+        burst(app, "n")
+        await keys_done(pilot)
+        form = app.screen
+        assert isinstance(form, FormDialog)
+        assert "Start (ctrl+s)" in screen_text(app) and "Cancel (esc)" in screen_text(app)
+        for _ in range(20):  # through every field (and the scrolled body), to a button
+            burst(app, "\t")
+            await keys_done(pilot)
+            if isinstance(app.focused, Button):
+                break
+        assert isinstance(app.focused, Button), app.focused
+        assert "Start (ctrl+s)" in screen_text(app)

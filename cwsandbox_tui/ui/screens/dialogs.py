@@ -120,7 +120,16 @@ class FormDialog(ModalScreen[FormResult | None]):
                 yield Button(f"{self.submit_label} (ctrl+s)", id="submit", variant="primary",
                              compact=True)
 
+    CHROME = 6  # rows around the body: borders, title and its margin, buttons and margin
+    BODY_MAX = 15
+
+    def on_resize(self) -> None:
+        # The fields scroll and the buttons stay in reach however short the terminal.
+        body = self.query_one(".dialog-body", VerticalScroll)
+        body.styles.max_height = max(3, min(self.BODY_MAX, self.app.size.height - self.CHROME))
+
     def on_mount(self) -> None:
+        self.on_resize()
         first_error = next((f for f in self.fields if f.error), None)
         target = first_error or next((f for f in self.fields if f.kind != "check"), None)
         if target is not None:
