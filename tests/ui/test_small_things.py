@@ -287,3 +287,30 @@ async def test_new_sandbox_form_buttons_in_reach_at_60x15(app_factory: AppFactor
                 break
         assert isinstance(app.focused, Button), app.focused
         assert "Start (ctrl+s)" in screen_text(app)
+
+
+async def test_toasts_stand_clear_of_the_status_line_and_the_task_panel(
+        app_factory: AppFactory) -> None:
+    """At 80x24 toasts covered the status line and the progress bar."""
+    from textual.widgets._toast import Toast
+
+    from cwsandbox_tui.client import events as ev
+    from cwsandbox_tui.ui.widgets.tasks import TaskPanel
+
+    app = app_factory()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        bus = app.client.bus
+        for n in range(2):
+            bus.emit(ev.Progress(op_id=f"op-t{n}", op=f"Delete snapshots {n}", at=FIXED_NOW,
+                                 done=3, total=10))
+        app.notify("a notice that takes a few lines of the screen to say what happened, "
+                   "as a failure's does", title="Notice")
+        panel = app.screen.query_one(TaskPanel)
+        status = app.screen.query_one("#status-line")
+        await wait_for(pilot, lambda: panel.region.height == 2 and app.screen.query(Toast),
+                       "two task rows and the toast")
+        await pilot.pause()
+        covered = [toast.region for toast in app.screen.query(Toast)
+                   if toast.region.overlaps(status.region) or toast.region.overlaps(panel.region)]
+        assert not covered, (covered, status.region, panel.region)

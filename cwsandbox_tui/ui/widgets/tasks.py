@@ -151,3 +151,7 @@ class TaskPanel(Vertical):
         for row in rows.values():
             row.remove()
         self.set_class(bool(model.tasks), "-active")
+        # Toasts stand above the panel's rows (app.tcss), not over the progress they report.
+        shown = min(len(model.tasks), 4)
+        for n in range(1, 5):
+            self.screen.set_class(shown == n, f"-tasks-{n}")
