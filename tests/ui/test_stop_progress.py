@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.widgets import Footer, Label, ProgressBar
 
 from cwsandbox_tui.backend.server import BackendServer
@@ -16,15 +17,17 @@ from .conftest import AppFactory
 from .flows_support import note_titled, screen_text, settle, wait_for
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
-        app_factory: AppFactory, backend: BackendServer) -> None:
+        app_factory: AppFactory, backend: BackendServer, size: tuple[int, int]) -> None:
+    """At 80 columns the words were cut after `archiving`: they wrap onto a second row."""
     assert backend.engine is not None
     release = asyncio.Event()  # the archive waits for it: the phase stays on screen till then
     backend.engine.archive_hold = release
     app = app_factory(seed=False)
     clock = app.client.clock
     assert isinstance(clock, FakeClock)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         sandbox = await app.client.start_sandbox(SandboxSpec(mount_path="/workspace"))
         await app.client.add_file(sandbox.id, "/workspace/notes.txt", b"keep me\n")
@@ -35,8 +38,9 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         await pilot.pause()
         await pilot.press("ctrl+s")
         panel = app.screen.query_one(TaskPanel)
-        await wait_for(pilot, lambda: "archiving fss-" in screen_text(app),
-                       "the archiving phase on screen")
+        await wait_for(pilot, lambda: "archiving fss-" in " ".join(
+            str(label.render()) for label in panel.query(Label)), "the archiving phase")
+        await pilot.pause()
         row = panel.query_one(TaskRow)
         label = str(row.query_one(Label).render())
         assert label.startswith("Stop sandbox with snapshot: archiving fss-")
@@ -46,8 +50,11 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         footer = app.screen.query_one(Footer)
         assert panel.region.height >= 1 and panel.region.bottom <= footer.region.y
         shown = screen_text(app).splitlines()
-        assert any(line.startswith(" Stop sandbox with snapshot: archiving fss-")
+        assert any(line.startswith(" Stop sandbox with snapshot: archiving")
                    for line in shown[panel.region.y:panel.region.bottom])
+        words = " ".join(" ".join(shown[panel.region.y:panel.region.bottom]).split())
+        snapshot_id = label.split("archiving ")[1].split()[0]
+        assert snapshot_id in words and "(deadline 645s)" in words, words  # none of it cut
 
         clock.advance(12)  # the elapsed time moves on (the client's clock)
         await wait_for(pilot, lambda: "archiving" in str(row.query_one(Label).render())

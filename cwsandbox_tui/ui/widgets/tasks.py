@@ -66,11 +66,20 @@ class TaskModel:
 
 
 class TaskRow(Horizontal):
+    """A task's words and its bar; the words wrap onto a second row rather than lose the
+    snapshot id and the deadline at 80 columns."""
+
     DEFAULT_CSS = """
-    TaskRow { height: 1; }
-    TaskRow Label { width: 1fr; padding: 0 1; }
+    TaskRow { height: auto; }
+    TaskRow Label { width: 1fr; height: auto; padding: 0 1; }
     TaskRow ProgressBar { width: 30; }
     """
+    BAR = 30 + 2  # the bar's columns and the label's padding
+
+    @classmethod
+    def lines(cls, text: str, width: int) -> int:
+        """Rows the words take on a terminal `width` columns wide."""
+        return min(2, -(-len(text) // max(1, width - cls.BAR)))
 
     def __init__(self, op_id: str, task: TaskState) -> None:
         super().__init__(id=f"task-{op_id}")
@@ -88,7 +97,13 @@ class TaskRow(Horizontal):
         self.state = task
         if not self.query(Label):
             return  # mounted but not composed yet (events come fast): on_mount shows it
-        self.query_one(Label).update(inert(task.describe()), layout=False)  # its size is fixed
+        text = inert(task.describe())
+        label = self.query_one(Label)
+        width = self.app.size.width
+        # A relayout only when the words need another number of rows (a bulk run updates
+        # for every item, and a layout each time held the loop).
+        label.update(text, layout=self.lines(text, width) != self.lines(str(label.content),
+                                                                          width))
         bar = self.query_one(ProgressBar)
         if task.indeterminate:
             bar.update(total=None)
@@ -152,6 +167,7 @@ class TaskPanel(Vertical):
             row.remove()
         self.set_class(bool(model.tasks), "-active")
         # Toasts stand above the panel's rows (app.tcss), not over the progress they report.
-        shown = min(len(model.tasks), 4)
+        width = self.app.size.width
+        shown = min(sum(TaskRow.lines(t.describe(), width) for t in model.tasks.values()), 4)
         for n in range(1, 5):
             self.screen.set_class(shown == n, f"-tasks-{n}")
