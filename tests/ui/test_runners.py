@@ -139,7 +139,15 @@ async def test_runners_view_shows_capacity_and_profiles(
 @pytest.mark.parametrize("size", SIZES)
 def test_runners_snapshot(snap_compare, runners_app: Callable[[], DashboardApp],
                           size: tuple[int, int]) -> None:
-    assert snap_compare(runners_app(), terminal_size=size, run_before=open_runners("4"))
+    opened = open_runners("4")
+
+    async def run(pilot: Pilot[None]) -> None:
+        await opened(pilot)
+        shown = "\n".join(str(w.render()) for w in pilot.app.screen.query(Static))
+        # the local runner's profile offers the ingress it keeps: published ports
+        assert "ingress none, public, private" in shown, shown
+        assert "local-runner" in shown and "gpu-runner-a" in shown
+    assert snap_compare(runners_app(), terminal_size=size, run_before=run)
 
 
 @pytest.mark.parametrize("api", ["v1beta2", "v1"])

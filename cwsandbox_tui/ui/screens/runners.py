@@ -81,7 +81,7 @@ def capacity_lines(runner: Runner, width: int) -> list[tuple[str, str, str]]:
 def profile_line(profile: Profile) -> str:
     arch = ",".join(profile.architectures) or "-"
     gpus = ",".join(profile.gpu_types) or "no GPU"
-    ingress = ",".join(profile.exposure_modes) or "-"
+    ingress = ", ".join(profile.exposure_modes) or "-"
     egress = ",".join(profile.egress_modes) or "-"
     return f"{profile.name:<14} {arch:<8} {gpus:<10} ingress {ingress:<8} egress {egress}"
 
