@@ -6,6 +6,7 @@ import shlex
 
 from ... import naming
 from ...client.models import SandboxSpec
+from ...client.usage import PRUNE_AGE_DAYS
 from .dialogs import FormDialog, FormField
 
 
@@ -139,7 +140,7 @@ def exec_form(sandbox_id: str) -> FormDialog:
 
 def prune_form() -> FormDialog:
     return FormDialog("Prune snapshots", [
-        FormField("older_than_days", "Older than (days)", "7", validate=_days),
+        FormField("older_than_days", "Older than (days)", f"{PRUNE_AGE_DAYS}", validate=_days),
         FormField("ready", "READY", "false", kind="check"),
         FormField("failed", "FAILED", "false", kind="check"),
         FormField("creating", "CREATING", "false", kind="check"),

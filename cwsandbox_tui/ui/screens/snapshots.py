@@ -109,17 +109,22 @@ class SnapshotsScreen(TableScreen[Snapshot]):
                 self.notify("Choose an age, a status or a source sandbox to prune by.",
                             severity="warning")
                 return
-            if not self.set_filter_text(expression):
-                return
-            self.table.clear_marks()
-            count = self.table.mark_visible()
-            self.update_status()
-            if count == 0:
-                self.notify("No snapshot matches; nothing to prune.")
-                return
-            self.confirm_delete([self.table.rows[i] for i in self.table.view])
+            self.delete_matching(expression)
 
         self.app.push_screen(prune_form(), chosen)
+
+    def delete_matching(self, expression: str) -> None:
+        """Show what `expression` matches, mark exactly that, and ask to delete it (the
+        prune form's path, and the usage view's ctrl+d)."""
+        if not self.set_filter_text(expression):
+            return
+        self.table.clear_marks()
+        count = self.table.mark_visible()
+        self.update_status()
+        if count == 0:
+            self.notify("No snapshot matches; nothing to prune.")
+            return
+        self.confirm_delete([self.table.rows[i] for i in self.table.view])
 
     def action_restore(self) -> None:
         snap = self.table.cursor_row

@@ -1,0 +1,270 @@
+"""What fills the bucket: snapshots grouped by source sandbox, age band, status or trigger.
+
+Headless (the CLI's `snapshots usage` and the dashboard's usage view both use it). Rows are
+folded in as they come: `add` a page, `remove` deleted ids, `sync` with a whole listing
+(only what changed is folded in). Each row lands in one cell, keyed by (source, status,
+trigger, age band): the four groupings are sums over the cells, of which there are few
+(sources x statuses x triggers x bands), so showing a grouping never walks the rows.
+
+Age bands are measured from `now`, fixed when the rows are (re)grouped: `sync` regroups
+from scratch once the clock has moved on by more than `REBASE_AFTER`.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .models import Sandbox, Snapshot, SnapshotStatus, SnapshotTrigger
+
+DAY = 86400.0
+WEEK = 7 * DAY
+MONTH = 30 * DAY
+# The age past which the prune form (and so usage's hint) calls a snapshot old: its default.
+PRUNE_AGE_DAYS = 7
+PRUNE_AGE = PRUNE_AGE_DAYS * DAY
+REBASE_AFTER = 60.0  # seconds the clock may move before the age bands are measured again
+NO_AGE = -1  # the band of a snapshot with no creation time
+
+
+class Grouping(StrEnum):
+    SOURCE = "source"
+    AGE = "age"
+    STATUS = "status"
+    TRIGGER = "trigger"
+
+    def next(self) -> Grouping:
+        members = list(Grouping)
+        return members[(members.index(self) + 1) % len(members)]
+
+
+@dataclass(frozen=True)
+class AgeBand:
+    label: str
+    lower: float  # age in seconds, inclusive
+    upper: float  # exclusive; math.inf for the oldest
+
+    @property
+    def filter(self) -> str:
+        """The filter-bar terms that show this band (see ui/filter_expr.py)."""
+        terms = [f"age>={_days(self.lower)}"] if self.lower > 0 else []
+        if self.upper != math.inf:
+            terms.append(f"age<{_days(self.upper)}")
+        return " ".join(terms)
+
+
+AGE_BANDS = (AgeBand("a day", 0.0, DAY), AgeBand("a week", DAY, WEEK),
+             AgeBand("a month", WEEK, MONTH), AgeBand("older", MONTH, math.inf))
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / DAY:g}d"
+
+
+@dataclass(frozen=True)
+class Group:
+    """One line of a grouping: what it is, how many snapshots and bytes it holds."""
+
+    by: Grouping
+    key: str  # the source id, band label, status or trigger value
+    label: str
+    count: int
+    size_bytes: int
+    share: float  # of the whole's bytes (of its count when no snapshot has a size)
+    filter: str  # the filter-bar expression that shows exactly this group ("" if none does)
+    tags: tuple[str, ...] = ()  # a source sandbox's tags
+    exists: bool | None = None  # whether the source sandbox is still listed (None: n/a)
+    safe: str = ""  # why the group is usually safe to drop ("" when it is not)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A set of snapshots usually safe to drop."""
+
+    reason: str
+    count: int
+    size_bytes: int
+    filter: str  # "" when no filter expression shows exactly them
+
+
+class Usage:
+    def __init__(self, now: float, *, prune_age: float = PRUNE_AGE) -> None:
+        self.prune_age = prune_age
+        # Band edges in seconds of age: those shown, and the prune age (a hint's edge).
+        self._edges = sorted({b.lower for b in AGE_BANDS[1:]} | {prune_age})
+        self._held: dict[str, Snapshot] = {}
+        self._cells: dict[tuple[str, SnapshotStatus, SnapshotTrigger, int], list[int]] = {}
+        self._rebase(now)
+
+    def _rebase(self, now: float) -> None:
+        self.now = now
+        # ascending creation times; bisect_left gives, for created c, the band whose ages
+        # are [edge, next edge): 0 is the oldest, len(edges) the newest
+        self._cutoffs = [now - e for e in reversed(self._edges)]
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @property
+    def total(self) -> tuple[int, int]:
+        count = size = 0
+        for cell in self._cells.values():
+            count += cell[0]
+            size += cell[1]
+        return count, size
+
+    # folding rows in
+    def add(self, rows: Iterable[Snapshot]) -> None:
+        """Rows new or changed (a page of a listing); a row held already is replaced."""
+        held = self._held
+        fresh = []
+        for snap in rows:
+            old = held.get(snap[0])
+            if old is not None:
+                if old is snap or old == snap:
+                    continue
+                self._take(old)
+            held[snap[0]] = snap
+            fresh.append(snap)
+        self._fold(fresh)
+
+    def _fold(self, rows: Iterable[Snapshot]) -> None:
+        """Count rows into their cells: the one loop over every row (kept lean: it is most
+        of what grouping a million snapshots costs)."""
+        cells, cutoffs = self._cells, self._cutoffs
+        get = cells.get
+        for snap in rows:
+            created = snap[4]
+            key = (snap[7], snap[1], snap[8],
+                   NO_AGE if created is None else bisect_left(cutoffs, created))
+            cell = get(key)
+            if cell is None:
+                cells[key] = [1, snap[3]]
+            else:
+                cell[0] += 1
+                cell[1] += snap[3]
+
+    def remove(self, ids: Iterable[str]) -> None:
+        held = self._held
+        for snapshot_id in ids:
+            old = held.pop(snapshot_id, None)
+            if old is not None:
+                self._take(old)
+
+    def clear(self) -> None:
+        self._held.clear()
+        self._cells.clear()
+
+    def _take(self, snap: Snapshot) -> None:
+        created = snap[4]
+        key = (snap[7], snap[1], snap[8],
+               NO_AGE if created is None else bisect_left(self._cutoffs, created))
+        cell = self._cells[key]
+        cell[0] -= 1
+        cell[1] -= snap[3]
+        if not cell[0]:
+            del self._cells[key]
+
+    def sync(self, rows: Mapping[str, Snapshot], now: float) -> None:
+        """Hold exactly `rows`: fold in what is new, changed or gone since the last call
+        (all of it, measured again, once the clock has moved on by more than REBASE_AFTER)."""
+        rows = dict(rows)  # one step at C speed: the caller's may change meanwhile (a thread)
+        held = self._held
+        if not held or abs(now - self.now) > REBASE_AFTER:
+            self._cells.clear()
+            self._rebase(now)
+            self._held = rows
+            self._fold(self._held.values())
+            return
+        gone = held.keys() - rows.keys()
+        if gone:
+            self.remove(gone)
+        self.add(r for k, r in rows.items() if held.get(k) is not r)
+
+    # reading
+    def groups(self, by: Grouping, sandboxes: Mapping[str, Sandbox] | None = None) -> list[Group]:
+        """The groups of one grouping, the biggest first (by bytes, then count, then key).
+        `sandboxes`: the listed sandboxes (None: unknown, so none is said to be gone)."""
+        sums: dict[object, list[int]] = {}
+        place = {Grouping.SOURCE: 0, Grouping.STATUS: 1, Grouping.TRIGGER: 2}.get(by, 3)
+        for key, (count, size) in self._cells.items():
+            part: object = key[place]
+            if by is Grouping.AGE:
+                part = self._shown_band(key[3])
+            acc = sums.setdefault(part, [0, 0])
+            acc[0] += count
+            acc[1] += size
+        total_count, total_size = self.total
+        out = []
+        for part, (count, size) in sums.items():
+            share = size / total_size if total_size else (count / total_count
+                                                          if total_count else 0.0)
+            out.append(self._group(by, part, count, size, share, sandboxes))
+        out.sort(key=lambda g: (-g.size_bytes, -g.count, g.key))
+        return out
+
+    def _shown_band(self, band: int) -> int:
+        """The index in AGE_BANDS of an internal band (NO_AGE stays NO_AGE)."""
+        if band == NO_AGE:
+            return NO_AGE
+        age = self._edges[len(self._edges) - band - 1] if band < len(self._edges) else 0.0
+        return next(n for n, b in enumerate(AGE_BANDS) if b.lower <= age < b.upper)
+
+    def _group(self, by: Grouping, part: object, count: int, size: int, share: float,
+               sandboxes: Mapping[str, Sandbox] | None) -> Group:
+        if by is Grouping.SOURCE:
+            source = str(part)
+            sandbox = sandboxes.get(source) if sandboxes is not None else None
+            exists = None if sandboxes is None or not source else sandbox is not None
+            return Group(by, source, source or "(no source)", count, size, share,
+                         f"source={source}" if source else "",
+                         tags=sandbox.tags if sandbox is not None else (), exists=exists,
+                         safe="its sandbox is gone" if exists is False else "")
+        if by is Grouping.AGE:
+            if part == NO_AGE:
+                return Group(by, "unknown", "no creation time", count, size, share, "")
+            band = AGE_BANDS[part if isinstance(part, int) else 0]
+            safe = f"older than {_days(self.prune_age)}" if band.lower >= self.prune_age else ""
+            label = f"within {band.label}" if band.upper != math.inf else "older than a month"
+            return Group(by, band.label, label, count, size, share, band.filter, safe=safe)
+        if by is Grouping.STATUS:
+            status = SnapshotStatus(str(part))
+            return Group(by, status.value, status.value.upper(), count, size, share,
+                         f"status={status.value}",
+                         safe="FAILED" if status is SnapshotStatus.FAILED else "")
+        trigger = SnapshotTrigger(str(part))
+        return Group(by, trigger.value, trigger.value, count, size, share,
+                     f"trigger={trigger.value}")
+
+    def hints(self, sandboxes: Mapping[str, Sandbox] | None = None) -> list[Hint]:
+        """The snapshots usually safe to drop: FAILED ones, those whose sandbox is gone, those
+        older than the prune age (each set may overlap the others)."""
+        failed = [0, 0]
+        gone = [0, 0]
+        old = [0, 0]
+        old_band = len(self._edges) - self._edges.index(self.prune_age) - 1
+        for (source, status, _trigger, band), (count, size) in self._cells.items():
+            if status is SnapshotStatus.FAILED:
+                failed[0] += count
+                failed[1] += size
+            if sandboxes is not None and source and source not in sandboxes:
+                gone[0] += count
+                gone[1] += size
+            if band != NO_AGE and band <= old_band:
+                old[0] += count
+                old[1] += size
+        return [Hint("FAILED", failed[0], failed[1], "status=failed"),
+                Hint("sandbox gone", gone[0], gone[1], ""),
+                Hint(f"older than {_days(self.prune_age)}", old[0], old[1],
+                     f"age>={_days(self.prune_age)}")]
+
+
+def bar(share: float, width: int) -> str:
+    """`width` cells, the share filled (anything above nothing shows one cell)."""
+    filled = round(width * min(max(share, 0.0), 1.0))
+    if share > 0 and filled == 0:
+        filled = 1
+    return "█" * filled + "░" * (width - filled)
