@@ -39,8 +39,7 @@ def _note(group: Group) -> str:
     if group.exists is False:
         parts.append("GONE")
     if group.safe:
-        parts.append(f"safe to drop ({group.safe})" if group.exists is not False
-                     else "safe to drop")
+        parts.append(f"safe: {group.safe}" if group.exists is not False else "safe")
     if group.tags:
         parts.append(",".join(group.tags))
     return inert("  ".join(parts)) or "-"
@@ -166,11 +165,10 @@ class UsageScreen(Screen[None]):
         following = Grouping(tally.by).next()
         self.query_one("#usage-title", Static).update(
             f"Usage by {tally.by.value}: {tally.count} snapshots, "
-            f"{human_size(tally.size_bytes)}  (tab: by {following.value}; enter shows a "
-            "group, ctrl+d deletes it)")
+            f"{human_size(tally.size_bytes)}  (tab: by {following.value})")
         parts = [f"{h.reason} {h.count} ({human_size(h.size_bytes)})" for h in tally.hints]
         self.query_one("#usage-hints", Static).update(
-            "Usually safe to drop: " + "  ".join(parts))
+            "Usually safe to drop: " + " · ".join(parts))
 
     def action_regroup(self) -> None:
         self.by = self.by.next()
