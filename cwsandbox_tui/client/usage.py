@@ -2,9 +2,9 @@
 
 Headless (the CLI's `snapshots usage` and the dashboard's usage view both use it). Rows are
 folded in as they come: `add` a page, `remove` deleted ids, `sync` with a whole listing
-(only what changed is folded in). Each row lands in one cell, keyed by (source, status,
-trigger, age band): the four groupings are sums over the cells, of which there are few
-(sources x statuses x triggers x bands), so showing a grouping never walks the rows.
+(only what changed is folded in). Each row is counted in its source's cell, in the slot of
+its (status, trigger, age band); the groupings are sums over the cells and a running total
+of the slots, so showing a grouping never walks the rows.
 
 Age bands are measured from `now`, fixed when the rows are (re)grouped: `sync` regroups
 from scratch once the clock has moved on by more than `REBASE_AFTER`.
@@ -17,6 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import add
 
 from .models import Sandbox, Snapshot, SnapshotStatus, SnapshotTrigger
 
@@ -27,7 +28,7 @@ MONTH = 30 * DAY
 PRUNE_AGE_DAYS = 7
 PRUNE_AGE = PRUNE_AGE_DAYS * DAY
 REBASE_AFTER = 60.0  # seconds the clock may move before the age bands are measured again
-NO_AGE = -1  # the band of a snapshot with no creation time
+NO_AGE = -1  # the shown band of a snapshot with no creation time
 
 
 class Grouping(StrEnum):
@@ -95,8 +96,20 @@ class Usage:
         self.prune_age = prune_age
         # Band edges in seconds of age: those shown, and the prune age (a hint's edge).
         self._edges = sorted({b.lower for b in AGE_BANDS[1:]} | {prune_age})
+        # Internal bands: 0 the oldest ... len(edges) the newest, then one for no time.
+        bands = len(self._edges) + 2
+        self._no_age = bands - 1
+        statuses, triggers = list(SnapshotStatus), list(SnapshotTrigger)
+        # A source's cell is a flat list of (count, bytes) slot pairs, one pair per
+        # (status, trigger, band); a row's slot is the sum of these three offsets.
+        self._status_at = {st: n * len(triggers) * bands * 2 for n, st in enumerate(statuses)}
+        self._trigger_at = {tr: n * bands * 2 for n, tr in enumerate(triggers)}
+        self._slots = [(st, tr, band) for st in statuses for tr in triggers
+                       for band in range(bands)]
+        self._width = 2 * len(self._slots)
         self._held: dict[str, Snapshot] = {}
-        self._cells: dict[tuple[str, SnapshotStatus, SnapshotTrigger, int], list[int]] = {}
+        self._sources: dict[str, list[int]] = {}
+        self._summed: list[int] | None = None  # the cells summed, made when read
         self._rebase(now)
 
     def _rebase(self, now: float) -> None:
@@ -109,12 +122,19 @@ class Usage:
         return len(self._held)
 
     @property
+    def _totals(self) -> list[int]:
+        """The slots summed over the sources (C-level adds, a few per source)."""
+        if self._summed is None:
+            summed = [0] * self._width
+            for cell in self._sources.values():
+                summed = list(map(add, summed, cell))
+            self._summed = summed
+        return self._summed
+
+    @property
     def total(self) -> tuple[int, int]:
-        count = size = 0
-        for cell in self._cells.values():
-            count += cell[0]
-            size += cell[1]
-        return count, size
+        totals = self._totals
+        return sum(totals[0::2]), sum(totals[1::2])
 
     # folding rows in
     def add(self, rows: Iterable[Snapshot]) -> None:
@@ -132,20 +152,21 @@ class Usage:
         self._fold(fresh)
 
     def _fold(self, rows: Iterable[Snapshot]) -> None:
-        """Count rows into their cells: the one loop over every row (kept lean: it is most
-        of what grouping a million snapshots costs)."""
-        cells, cutoffs = self._cells, self._cutoffs
-        get = cells.get
+        """Count rows into their sources' cells: the one loop over every row, kept lean (it
+        is most of what grouping a million snapshots costs)."""
+        cells = self._sources
+        get, cutoffs, width = cells.get, self._cutoffs, self._width
+        status_at, trigger_at, no_age = self._status_at, self._trigger_at, self._no_age
         for snap in rows:
-            created = snap[4]
-            key = (snap[7], snap[1], snap[8],
-                   NO_AGE if created is None else bisect_left(cutoffs, created))
-            cell = get(key)
+            cell = get(snap[7])
             if cell is None:
-                cells[key] = [1, snap[3]]
-            else:
-                cell[0] += 1
-                cell[1] += snap[3]
+                cell = cells[snap[7]] = [0] * width
+            created = snap[4]
+            slot = status_at[snap[1]] + trigger_at[snap[8]] + 2 * (
+                no_age if created is None else bisect_left(cutoffs, created))
+            cell[slot] += 1
+            cell[slot + 1] += snap[3]
+        self._summed = None
 
     def remove(self, ids: Iterable[str]) -> None:
         held = self._held
@@ -156,17 +177,19 @@ class Usage:
 
     def clear(self) -> None:
         self._held.clear()
-        self._cells.clear()
+        self._sources.clear()
+        self._summed = None
 
     def _take(self, snap: Snapshot) -> None:
         created = snap[4]
-        key = (snap[7], snap[1], snap[8],
-               NO_AGE if created is None else bisect_left(self._cutoffs, created))
-        cell = self._cells[key]
-        cell[0] -= 1
-        cell[1] -= snap[3]
-        if not cell[0]:
-            del self._cells[key]
+        slot = self._status_at[snap[1]] + self._trigger_at[snap[8]] + 2 * (
+            self._no_age if created is None else bisect_left(self._cutoffs, created))
+        cell = self._sources[snap[7]]
+        cell[slot] -= 1
+        cell[slot + 1] -= snap[3]
+        self._summed = None
+        if not cell[slot] and not any(cell[0::2]):
+            del self._sources[snap[7]]
 
     def sync(self, rows: Mapping[str, Snapshot], now: float) -> None:
         """Hold exactly `rows`: fold in what is new, changed or gone since the last call
@@ -174,10 +197,10 @@ class Usage:
         rows = dict(rows)  # one step at C speed: the caller's may change meanwhile (a thread)
         held = self._held
         if not held or abs(now - self.now) > REBASE_AFTER:
-            self._cells.clear()
+            self.clear()
             self._rebase(now)
             self._held = rows
-            self._fold(self._held.values())
+            self._fold(rows.values())
             return
         gone = held.keys() - rows.keys()
         if gone:
@@ -189,14 +212,20 @@ class Usage:
         """The groups of one grouping, the biggest first (by bytes, then count, then key).
         `sandboxes`: the listed sandboxes (None: unknown, so none is said to be gone)."""
         sums: dict[object, list[int]] = {}
-        place = {Grouping.SOURCE: 0, Grouping.STATUS: 1, Grouping.TRIGGER: 2}.get(by, 3)
-        for key, (count, size) in self._cells.items():
-            part: object = key[place]
-            if by is Grouping.AGE:
-                part = self._shown_band(key[3])
-            acc = sums.setdefault(part, [0, 0])
-            acc[0] += count
-            acc[1] += size
+        if by is Grouping.SOURCE:
+            for source, cell in self._sources.items():
+                sums[source] = [sum(cell[0::2]), sum(cell[1::2])]
+        else:
+            totals = self._totals
+            for n, (status, trigger, band) in enumerate(self._slots):
+                count = totals[2 * n]
+                if not count:
+                    continue
+                part: object = status if by is Grouping.STATUS else trigger \
+                    if by is Grouping.TRIGGER else self._shown_band(band)
+                acc = sums.setdefault(part, [0, 0])
+                acc[0] += count
+                acc[1] += totals[2 * n + 1]
         total_count, total_size = self.total
         out = []
         for part, (count, size) in sums.items():
@@ -207,8 +236,8 @@ class Usage:
         return out
 
     def _shown_band(self, band: int) -> int:
-        """The index in AGE_BANDS of an internal band (NO_AGE stays NO_AGE)."""
-        if band == NO_AGE:
+        """The index in AGE_BANDS of an internal band (NO_AGE for no creation time)."""
+        if band == self._no_age:
             return NO_AGE
         age = self._edges[len(self._edges) - band - 1] if band < len(self._edges) else 0.0
         return next(n for n, b in enumerate(AGE_BANDS) if b.lower <= age < b.upper)
@@ -243,19 +272,23 @@ class Usage:
         """The snapshots usually safe to drop: FAILED ones, those whose sandbox is gone, those
         older than the prune age (each set may overlap the others)."""
         failed = [0, 0]
-        gone = [0, 0]
         old = [0, 0]
-        old_band = len(self._edges) - self._edges.index(self.prune_age) - 1
-        for (source, status, _trigger, band), (count, size) in self._cells.items():
+        # bands whose ages start at the prune age or later (0 is the oldest)
+        old_bands = len(self._edges) - self._edges.index(self.prune_age)
+        totals = self._totals
+        for n, (status, _trigger, band) in enumerate(self._slots):
             if status is SnapshotStatus.FAILED:
-                failed[0] += count
-                failed[1] += size
-            if sandboxes is not None and source and source not in sandboxes:
-                gone[0] += count
-                gone[1] += size
-            if band != NO_AGE and band <= old_band:
-                old[0] += count
-                old[1] += size
+                failed[0] += totals[2 * n]
+                failed[1] += totals[2 * n + 1]
+            if band < old_bands:
+                old[0] += totals[2 * n]
+                old[1] += totals[2 * n + 1]
+        gone = [0, 0]
+        if sandboxes is not None:
+            for source, cell in self._sources.items():
+                if source and source not in sandboxes:
+                    gone[0] += sum(cell[0::2])
+                    gone[1] += sum(cell[1::2])
         return [Hint("FAILED", failed[0], failed[1], "status=failed"),
                 Hint("sandbox gone", gone[0], gone[1], ""),
                 Hint(f"older than {_days(self.prune_age)}", old[0], old[1],

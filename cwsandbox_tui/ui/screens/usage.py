@@ -120,8 +120,10 @@ class UsageScreen(Screen[None]):
         self._fold(lambda usage: usage.sync(store.snapshots, now))
 
     def on_rows_changed(self, message: RowsChanged) -> None:
-        if message.which in ("snapshots", "sandboxes"):
+        if message.which == "snapshots":
             self.sync()
+        elif message.which == "sandboxes":
+            self._fold(lambda usage: None)  # the same groups; which sandboxes are gone may not be
 
     def on_snapshot_page(self, message: SnapshotPage) -> None:
         page: list[Snapshot] = message.page
