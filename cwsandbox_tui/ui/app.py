@@ -461,8 +461,7 @@ class DashboardApp(TypeAheadApp[None]):
             rows += entries
         rows += [("[everywhere]", ""), ("up down j k", "Move"),
                  ("pgup pgdn g G", "Page, top, bottom"),
-                 ("ctrl+p", "Command palette"),
-                 (":sb :snap :bucket :runners :usage :ops :q", "Commands"),
+                 ("ctrl+p", "Command palette"), (":sb :snap :bucket :runners :ops :q", "Commands"),
                  ("[filter]", "text  /regex/  !term (not)"),
                  ("", "status=ready  trigger=stop  source=sb-..."),
                  ("", "age>7d  age<12h  size>1GiB  size<=500MB")]

@@ -7,7 +7,8 @@ Keys one by one and in bursts (one terminal read); against the real backend; gol
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 
 import pytest
 from textual.pilot import Pilot
@@ -15,12 +16,14 @@ from textual.widgets import Button, Static
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.usage import Group, Grouping
+from cwsandbox_tui.client.client import ClientOptions
+from cwsandbox_tui.client.models import Sandbox
+from cwsandbox_tui.client.usage import Group, Grouping, Usage
 from cwsandbox_tui.formatting import human_size
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
-from cwsandbox_tui.ui.screens.usage import UsageScreen
+from cwsandbox_tui.ui.screens.usage import Tally, UsageScreen
 from tests.cli.helpers import cli
 
 from .conftest import DAY, FIXED_NOW, AppFactory
@@ -196,6 +199,35 @@ async def test_read_only_refuses_ctrl_d(app_factory: AppFactory, backend: Backen
         assert isinstance(app.screen, UsageScreen)
         assert note_titled(app, "Read-only") is not None
         assert len(server_snapshots(backend)) == 30
+
+
+async def test_pages_fold_in_as_they_arrive_on_the_grouping_thread(
+        app_factory: AppFactory, backend: BackendServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usage view in front from the start: the first listing's pages (of 7) are folded
+    in as they come, each on the view's own thread, never on the UI thread."""
+    threads: list[str] = []
+    sizes: list[int] = []
+    apply = UsageScreen._apply
+
+    def recorded(self: UsageScreen, change: Callable[[Usage], None], by: Grouping,
+                 sandboxes: Mapping[str, Sandbox]) -> Tally:
+        threads.append(threading.current_thread().name)
+        tally = apply(self, change, by, sandboxes)
+        sizes.append(tally.count)
+        return tally
+
+    monkeypatch.setattr(UsageScreen, "_apply", recorded)
+    monkeypatch.setattr(DashboardApp, "DEFAULT_MODE", "usage")
+    app = app_factory(options=ClientOptions(page_size=7))
+    async with app.run_test(size=(120, 40)) as pilot:
+        groups = await grouped_by(pilot, Grouping.SOURCE)
+        assert sum(g.count for g in groups) == 30
+        assert threads and all(name.startswith("usage") for name in threads), threads
+        assert threading.current_thread().name not in threads
+        # page by page: counts grew through the pages before the whole listing was in
+        partial = sorted({n for n in sizes if 0 < n < 30})
+        assert len(partial) >= 3, sizes
 
 
 Build = Callable[..., DashboardApp]
