@@ -13,6 +13,7 @@ from scratch once the clock has moved on by more than `REBASE_AFTER`.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ PRUNE_AGE_DAYS = 7
 PRUNE_AGE = PRUNE_AGE_DAYS * DAY
 REBASE_AFTER = 60.0  # seconds the clock may move before the age bands are measured again
 NO_AGE = -1  # the shown band of a snapshot with no creation time
+# A source id a filter may name: anything else (spaces, quotes, controls a hostile server
+# could send) would not read back as the same id, or would be shown raw in the filter bar.
+PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]+")
 
 
 class Grouping(StrEnum):
@@ -249,7 +253,7 @@ class Usage:
             sandbox = sandboxes.get(source) if sandboxes is not None else None
             exists = None if sandboxes is None or not source else sandbox is not None
             return Group(by, source, source or "(no source)", count, size, share,
-                         f"source={source}" if source else "",
+                         f"source={source}" if PLAIN_ID.fullmatch(source) else "",
                          tags=sandbox.tags if sandbox is not None else (), exists=exists,
                          safe="its sandbox is gone" if exists is False else "")
         if by is Grouping.AGE:

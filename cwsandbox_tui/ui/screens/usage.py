@@ -81,6 +81,7 @@ class UsageScreen(Screen[None]):
         self.by = Grouping.SOURCE
         self.tally: Tally | None = None
         self._usage: Usage | None = None
+        self._said: dict[str, str] = {}
         # One thread, so the folds run in the order they were asked for.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage")
 
@@ -165,12 +166,16 @@ class UsageScreen(Screen[None]):
         if key is not None and key in table.rows:
             table.move_cursor(table.view.index(key))
         following = Grouping(tally.by).next()
-        self.query_one("#usage-title", Static).update(
-            f"Usage by {tally.by.value}: {tally.count} snapshots, "
-            f"{human_size(tally.size_bytes)}  (tab: by {following.value})")
+        self._say("#usage-title", f"Usage by {tally.by.value}: {tally.count} snapshots, "
+                                  f"{human_size(tally.size_bytes)}  (tab: by {following.value})")
         parts = [f"{h.reason} {h.count} ({human_size(h.size_bytes)})" for h in tally.hints]
-        self.query_one("#usage-hints", Static).update(
-            "Usually safe to drop: " + " · ".join(parts))
+        self._say("#usage-hints", "Usually safe to drop: " + " · ".join(parts))
+
+    def _say(self, where: str, text: str) -> None:
+        """Update a line only when its text changes (an update repaints it)."""
+        if self._said.get(where) != text:
+            self._said[where] = text
+            self.query_one(where, Static).update(text)
 
     def action_regroup(self) -> None:
         self.by = self.by.next()
