@@ -294,7 +294,7 @@ class Usage:
                     gone[0] += sum(cell[0::2])
                     gone[1] += sum(cell[1::2])
         return [Hint("FAILED", failed[0], failed[1], "status=failed"),
-                Hint("sandbox gone", gone[0], gone[1], ""),
+                Hint("sandbox gone", gone[0], gone[1], "sandbox=gone"),
                 Hint(f"older than {_days(self.prune_age)}", old[0], old[1],
                      f"age>={_days(self.prune_age)}")]
 

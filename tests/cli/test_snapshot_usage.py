@@ -67,7 +67,7 @@ async def test_by_status_json_biggest_first_with_the_safe_hints(
     hints = {h["reason"]: (h["count"], h["size_bytes"], h["filter"])
              for h in data["safe_to_drop"]}
     assert hints == {"FAILED": (2, 3 * MiB, "status=failed"),
-                     "sandbox gone": (4, 1252 * MiB, ""),
+                     "sandbox gone": (4, 1252 * MiB, "sandbox=gone"),
                      "older than 7d": (4, 1252 * MiB, "age>=7d")}
     assert remaining(backend) == {f"fss-{n}" for n in range(1, 9)}  # nothing deleted
 

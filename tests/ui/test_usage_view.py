@@ -16,6 +16,7 @@ from textual.widgets import Button, Static
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client.client import ClientOptions
 from cwsandbox_tui.client.models import Sandbox
 from cwsandbox_tui.client.usage import Group, Grouping, Usage
@@ -186,6 +187,35 @@ async def test_enter_shows_exactly_the_group_in_the_snapshots_view(
                 if DAY <= FIXED_NOW - r.created_at < 7 * DAY}
         assert set(snapshots.table.view) == want and len(want) == 5
         assert not snapshots.table.marks  # showing is not choosing
+
+
+async def test_snapshots_of_a_sandbox_gone_are_pointed_out_and_filtered_by_sandbox_gone(
+        app_factory: AppFactory, backend: BackendServer) -> None:
+    app = app_factory()
+    assert backend.engine is not None
+    backend.engine.store.insert_snapshots([SnapshotRow(
+        id="fss-orphan", status=states.FSS_READY, created_at=FIXED_NOW - 3 * DAY,
+        updated_at=FIXED_NOW, source_sandbox_id="sb-0000000gone0", trigger=states.TRIGGER_STOP,
+        object_bucket="cwsandbox-managed", archive="", size_bytes=7 * 2**20)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        groups = {g.key: g for g in await grouped_by(pilot, Grouping.SOURCE)}
+        gone = groups["sb-0000000gone0"]
+        assert (gone.count, gone.size_bytes, gone.exists) == (1, 7 * 2**20, False)
+        assert gone.safe == "its sandbox is gone" and gone.filter == "source=sb-0000000gone0"
+        hints = str(app.screen.query_one("#usage-hints", Static).render())
+        assert "sandbox gone 1 (7.0 MiB)" in hints
+        burst(app, "2/sandbox=gone\r*\x04")  # the hint's filter, mark shown, delete
+        await keys_done(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert dialog.lines[0] == "Delete 1 snapshot (7.0 MiB)?"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "fss-orphan" not in server_snapshots(backend),
+                       "the orphan to be deleted")
+        assert len(server_snapshots(backend)) == 30
 
 
 async def test_read_only_refuses_ctrl_d(app_factory: AppFactory, backend: BackendServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -40,7 +41,12 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         return table
 
     def fields(self) -> Fields[Snapshot]:
-        return SNAPSHOT_FIELDS
+        # `sandbox=gone`: the source sandbox is no longer listed (read when the filter runs)
+        store = self.dashboard.store
+        return replace(SNAPSHOT_FIELDS, values={
+            **SNAPSHOT_FIELDS.values,
+            "sandbox": lambda s: "listed" if s.source_sandbox_id in store.sandboxes
+            else "gone" if s.source_sandbox_id else "none"})
 
     def load(self) -> None:
         self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
