@@ -6,8 +6,8 @@ Keys one by one and in bursts (one terminal read); against the real backend; gol
 
 from __future__ import annotations
 
-from collections import defaultdict
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 import pytest
@@ -241,10 +241,11 @@ async def test_pages_fold_in_as_they_arrive_on_the_grouping_thread(
     apply = UsageScreen._apply
 
     def recorded(self: UsageScreen, change: Callable[[Usage], None], by: Grouping,
-                 sandboxes: Mapping[str, Sandbox]) -> Tally:
+                 sandboxes: Mapping[str, Sandbox], number: int) -> Tally | None:
         threads.append(threading.current_thread().name)
-        tally = apply(self, change, by, sandboxes)
-        sizes.append(tally.count)
+        tally = apply(self, change, by, sandboxes, number)
+        assert self._usage is not None
+        sizes.append(len(self._usage))  # rows held after this fold
         return tally
 
     monkeypatch.setattr(UsageScreen, "_apply", recorded)

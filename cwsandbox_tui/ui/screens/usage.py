@@ -82,6 +82,7 @@ class UsageScreen(Screen[None]):
         self.tally: Tally | None = None
         self._usage: Usage | None = None
         self._said: dict[str, str] = {}
+        self._asked = 0  # folds asked for; one that is not the last skips reading the groups
         # One thread, so the folds run in the order they were asked for.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage")
 
@@ -136,22 +137,28 @@ class UsageScreen(Screen[None]):
         sandboxes = dict(self.dashboard.store.sandboxes)
         by = self.by
         loaded = self.dashboard.loaded
-        self.run_worker(self._run(change, by, sandboxes, loaded), group="usage",
+        self._asked += 1
+        self.run_worker(self._run(change, by, sandboxes, loaded, self._asked), group="usage",
                         exit_on_error=False)
 
     async def _run(self, change: Callable[[Usage], None], by: Grouping,
-                   sandboxes: Mapping[str, Sandbox], loaded: bool) -> None:
+                   sandboxes: Mapping[str, Sandbox], loaded: bool, number: int) -> None:
         loop = asyncio.get_running_loop()
-        tally = await loop.run_in_executor(self._thread, self._apply, change, by, sandboxes)
-        if by is self.by:
+        tally = await loop.run_in_executor(self._thread, self._apply, change, by, sandboxes,
+                                           number)
+        if tally is not None and by is self.by:
             self.show(tally, loaded)
 
     def _apply(self, change: Callable[[Usage], None], by: Grouping,
-               sandboxes: Mapping[str, Sandbox]) -> Tally:
-        """On the grouping thread: every use of `_usage` is here."""
+               sandboxes: Mapping[str, Sandbox], number: int) -> Tally | None:
+        """On the grouping thread: every use of `_usage` is here. While pages stream in,
+        folds queue up: only the last one reads the groups (with thousands of sources a
+        read costs more than folding a page)."""
         if self._usage is None:
             self._usage = Usage(self.dashboard.clock.time())
         change(self._usage)
+        if number != self._asked:
+            return None
         count, size = self._usage.total
         return Tally(by, self._usage.groups(by, sandboxes), self._usage.hints(sandboxes),
                      count, size)
