@@ -83,6 +83,7 @@ class UsageScreen(Screen[None]):
         self._usage: Usage | None = None
         self._said: dict[str, str] = {}
         self._asked = 0  # folds asked for; one that is not the last skips reading the groups
+        self._shown = asyncio.Event()  # set when the groups asked for are on the screen
         # One thread, so the folds run in the order they were asked for.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage")
 
@@ -109,7 +110,15 @@ class UsageScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.sync()
+        if self.tally is None and self.dashboard.loaded:
+            self._hold_keys()
         self.dashboard.screen_shown(self)
+
+    def _hold_keys(self) -> None:
+        """Keys typed on (a burst: `5`, `tab`, `j`, `ctrl+d`) wait for the groups they act on,
+        which come within a second once the rows are loaded."""
+        self._shown.clear()
+        self.dashboard.hold_keys_until(self._shown)
 
     def on_unmount(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
@@ -148,6 +157,8 @@ class UsageScreen(Screen[None]):
                                            number)
         if tally is not None and by is self.by:
             self.show(tally, loaded)
+            if number == self._asked:
+                self._shown.set()
 
     def _apply(self, change: Callable[[Usage], None], by: Grouping,
                sandboxes: Mapping[str, Sandbox], number: int) -> Tally | None:
@@ -188,6 +199,8 @@ class UsageScreen(Screen[None]):
         self.by = self.by.next()
         self.table.replace_all([])
         self._fold(lambda usage: None)
+        if self.dashboard.loaded:
+            self._hold_keys()
 
     # from a group to a cleanup
     def _chosen(self) -> Group | None:
