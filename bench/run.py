@@ -37,6 +37,7 @@ from bench import (  # noqa: E402
     listing,
     startup,
     terminal_bytes,
+    usage,
 )
 from bench.common import (  # noqa: E402
     BENCH,
@@ -60,6 +61,7 @@ BENCHMARKS: dict[str, Benchmark] = {  # in the order they run (bulk_delete befor
     big_table.NAME: big_table.run,
     terminal_bytes.NAME: terminal_bytes.run,
     archive.NAME: archive.run,
+    usage.NAME: usage.run,
 }
 README = BENCH.parent / "README.md"
 README_BEGIN = "<!-- bench-table:begin (bench/run.py --write-readme) -->"

@@ -32,6 +32,7 @@ SHOTS: list[tuple[str, Sequence[str]]] = [
     ("stop-with-snapshot", ("S",)),
     ("bucket", ("3",)),
     ("runners", ("4",)),
+    ("usage", ("5",)),
     ("operations-log", ("colon", *"ops", "enter")),
     ("help", ("question_mark",)),
 ]

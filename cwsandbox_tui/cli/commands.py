@@ -19,6 +19,7 @@ from ..client.factory import ConnectOptions, connect
 from ..client.models import Sandbox, Snapshot, SnapshotStatus
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
 from ..client.terminal import DEFAULT_SHELL, attach
+from ..client.usage import Grouping, Usage, bar
 from ..formatting import human_age, human_size, iso
 from . import discovery, volumes
 from .render import err, table, to_json
@@ -106,6 +107,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--concurrency", type=int, default=None,
                    help="calls at once (default: the client's, 32)")
     _common(p, run_snapshots_prune)
+    p = sn.add_parser("usage", help="what fills the bucket: snapshots grouped, biggest first")
+    p.add_argument("--by", choices=[g.value for g in Grouping], default=Grouping.SOURCE.value,
+                   help="group by source sandbox (default), age band, status or trigger")
+    _common(p, run_snapshots_usage)
 
     bucket = subparsers.add_parser("bucket", help="snapshot bucket settings")
     bk = bucket.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -351,6 +356,47 @@ async def run_snapshots_prune(client: Client, args: argparse.Namespace) -> int:
             return OK
     result = await client.delete_snapshots([s.id for s in chosen], concurrency=args.concurrency)
     return _report_bulk(result, args.json)
+
+
+USAGE_BAR = 20
+
+
+async def run_snapshots_usage(client: Client, args: argparse.Namespace) -> int:
+    snapshots = await client.list_snapshots()
+    sandboxes = {s.id: s for s in await client.list_sandboxes(include_stopped=True)}
+    usage = Usage(client.clock.time())
+    usage.add(snapshots)
+    by = Grouping(args.by)
+    groups = usage.groups(by, sandboxes)
+    hints = usage.hints(sandboxes)
+    count, size = usage.total
+    if args.json:
+        _out(to_json({"by": by.value, "count": count, "size_bytes": size, "groups": groups,
+                      "safe_to_drop": hints}))
+        return OK
+    if not groups:
+        _out("No snapshots found.")
+        return OK
+    rows = [[g.label, str(g.count), human_size(g.size_bytes),
+             f"{bar(g.share, USAGE_BAR)} {g.share:4.0%}",
+             _usage_note(g)] for g in groups]
+    _out(table([by.value.upper(), "COUNT", "SIZE", "SHARE", "NOTE"], rows))
+    _out(f"\n{count} snapshots, {human_size(size)}. Usually safe to drop:")
+    for hint in hints:
+        how = f"  (filter: {hint.filter})" if hint.filter else ""
+        _out(f"  {hint.reason:<18} {hint.count:>7}  {human_size(hint.size_bytes):>9}{how}")
+    return OK
+
+
+def _usage_note(group: Any) -> str:
+    parts = []
+    if group.exists is False:
+        parts.append("sandbox gone")
+    if group.tags:
+        parts.append(",".join(group.tags))
+    if group.safe and group.exists is not False:
+        parts.append(f"safe to drop: {group.safe}")
+    return "  ".join(parts) or "-"
 
 
 def _bucket_out(config: Any, as_json: bool) -> None:

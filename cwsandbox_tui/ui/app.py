@@ -43,6 +43,7 @@ from .screens.output import ExecScreen, LogsScreen
 from .screens.runners import RunnersScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
+from .screens.usage import UsageScreen
 from .screens.volumes import VolumesScreen
 from .shell import shell_into
 from .store import OPS_KEPT, Change, RowStore, What
@@ -66,7 +67,7 @@ class DashboardApp(TypeAheadApp[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
         "bucket": BucketScreen, "ops": OpsScreen, "volumes": VolumesScreen,
-        "runners": RunnersScreen,
+        "runners": RunnersScreen, "usage": UsageScreen,
     }
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}
@@ -75,6 +76,7 @@ class DashboardApp(TypeAheadApp[None]):
         Binding("2", "switch_mode('snapshots')", "Snapshots", show=False, id="app.snapshots"),
         Binding("3", "switch_mode('bucket')", "Bucket", show=False, id="app.bucket"),
         Binding("4", "switch_mode('runners')", "Runners", show=False, id="app.runners"),
+        Binding("5", "switch_mode('usage')", "Usage", show=False, id="app.usage"),
         Binding("colon", "command_bar", "Command", show=False, id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="app.refresh"),

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshots": ("Show snapshots", "switch_mode('snapshots')"),
     "bucket": ("Show the snapshot bucket settings", "switch_mode('bucket')"),
     "runners": ("Show runners, their capacity and profiles", "switch_mode('runners')"),
+    "usage": ("Show what fills the bucket: snapshots grouped by size",
+              "switch_mode('usage')"),
     "ops": ("Show the operations log", "switch_mode('ops')"),
     "volumes": ("Show registered volumes (API v1)", "switch_mode('volumes')"),
     "vol": ("Show registered volumes (API v1)", "switch_mode('volumes')"),

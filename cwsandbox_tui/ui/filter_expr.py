@@ -4,7 +4,7 @@ Terms are separated by spaces and must all match; a leading `!` inverts a term:
 
     ready                 text anywhere in the row (case-insensitive)
     /fss-0[0-9]/          a regular expression
-    status=ready          a field equal to a value (status, trigger, source, bucket, id,
+    status=ready          a field equal to a value (status, trigger, source, sandbox, bucket, id,
                           image, tag, mount, depending on the table)
     age>7d  age<12h       age from creation (s, m, h, d, w; see `units`)
     size>1GiB  size<=10M  size (10M = 10MB = 10**7 bytes, 10Mi = 10MiB = 10 * 2**20)

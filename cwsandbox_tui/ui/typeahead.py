@@ -57,6 +57,10 @@ class TypeAheadApp(App[ReturnType]):
 
     def hold_keys_until_mounted(self, screen: Screen[Any]) -> None:
         """Keys read from now on wait until `screen` has mounted and taken the focus."""
+        self.hold_keys_until(screen._mounted_event)
+
+    def hold_keys_until(self, ready: asyncio.Event) -> None:
+        """Keys read from now on wait until `ready` is set (at most HOLD_LIMIT seconds)."""
         if self._held_keys is None:
             self._held_keys = []
         self._hold_token += 1
@@ -64,7 +68,7 @@ class TypeAheadApp(App[ReturnType]):
 
         async def wait() -> None:
             try:
-                await asyncio.wait_for(screen._mounted_event.wait(), HOLD_LIMIT)
+                await asyncio.wait_for(ready.wait(), HOLD_LIMIT)
             except TimeoutError:
                 pass
             if token == self._hold_token:

@@ -9,6 +9,7 @@ from ... import naming
 from ...client.errors import ConfigError
 from ...client.models import SandboxSpec
 from ...client.selection import parse_age
+from ...client.usage import PRUNE_AGE_DAYS
 from .dialogs import FormDialog, FormField
 
 
@@ -142,7 +143,7 @@ def exec_form(sandbox_id: str) -> FormDialog:
 
 def prune_form() -> FormDialog:
     return FormDialog("Prune snapshots", [
-        FormField("older_than", "Older than", "7d", validate=_age,
+        FormField("older_than", "Older than", f"{PRUNE_AGE_DAYS}d", validate=_age,
                   help="an age like 7d, 12h, 30m (empty: any age)"),
         FormField("ready", "READY", "false", kind="check"),
         FormField("failed", "FAILED", "false", kind="check"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -40,7 +41,12 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         return table
 
     def fields(self) -> Fields[Snapshot]:
-        return SNAPSHOT_FIELDS
+        # `sandbox=gone`: the source sandbox is no longer listed (read when the filter runs)
+        store = self.dashboard.store
+        return replace(SNAPSHOT_FIELDS, values={
+            **SNAPSHOT_FIELDS.values,
+            "sandbox": lambda s: "listed" if s.source_sandbox_id in store.sandboxes
+            else "gone" if s.source_sandbox_id else "none"})
 
     def load(self) -> None:
         self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
@@ -109,17 +115,22 @@ class SnapshotsScreen(TableScreen[Snapshot]):
                 self.notify("Choose an age, a status or a source sandbox to prune by.",
                             severity="warning")
                 return
-            if not self.set_filter_text(expression):
-                return
-            self.table.clear_marks()
-            count = self.table.mark_visible()
-            self.update_status()
-            if count == 0:
-                self.notify("No snapshot matches; nothing to prune.")
-                return
-            self.confirm_delete([self.table.rows[i] for i in self.table.view])
+            self.delete_matching(expression)
 
         self.app.push_screen(prune_form(), chosen)
+
+    def delete_matching(self, expression: str) -> None:
+        """Show what `expression` matches, mark exactly that, and ask to delete it (the
+        prune form's path, and the usage view's ctrl+d)."""
+        if not self.set_filter_text(expression):
+            return
+        self.table.clear_marks()
+        count = self.table.mark_visible()
+        self.update_status()
+        if count == 0:
+            self.notify("No snapshot matches; nothing to prune.")
+            return
+        self.confirm_delete([self.table.rows[i] for i in self.table.view])
 
     def action_restore(self) -> None:
         snap = self.table.cursor_row

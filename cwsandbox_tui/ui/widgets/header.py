@@ -10,7 +10,7 @@ from ...textsafe import inert
 
 VIEW_NAMES = {"sandboxes": "sandboxes", "snapshots": "snapshots", "bucket": "bucket",
               "ops": "operations", "volumes": "volumes", "exec": "exec", "logs": "logs",
-              "runners": "runners"}
+              "runners": "runners", "usage": "usage"}
 
 
 class HeaderBar(Static):
