@@ -63,10 +63,13 @@ class ClientEvent(Message):
 class DashboardApp(TypeAheadApp[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cwsandbox-tui"
+    # The first view, "sandboxes", is not here but made by get_default_screen (and named a
+    # mode on mount): Textual starts a screen of MODES before it puts it on the mode's stack,
+    # and on Python 3.12+ (its eager task factory) the screen's widgets mount at once, when
+    # the app has no screen yet; an Input then fails on `app.screen` (Textual issue #6444).
     MODES: ClassVar[dict[str, Any]] = {
-        "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
-        "bucket": BucketScreen, "ops": OpsScreen, "volumes": VolumesScreen,
-        "runners": RunnersScreen,
+        "snapshots": SnapshotsScreen, "bucket": BucketScreen, "ops": OpsScreen,
+        "volumes": VolumesScreen, "runners": RunnersScreen,
     }
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}
@@ -121,9 +124,9 @@ class DashboardApp(TypeAheadApp[None]):
         # Known only now that the driver exists (see palette.py).
         self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
+        self.add_mode(self.DEFAULT_MODE, SandboxesScreen)  # its stack exists: for switch_mode
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.switch_mode(self.DEFAULT_MODE)
         self.refresh_now(first=True)
         if self.refresh_interval > 0:
             self.set_interval(self.refresh_interval, self.refresh_tick)
