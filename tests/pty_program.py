@@ -125,3 +125,25 @@ def assert_terminal_restored(output: bytes) -> None:
         assert reset in tail, f"{reset!r} was not sent after the alternate screen was entered"
     assert b"\x1b[?25h" in after, "the cursor was not shown again"
 
+
+def inject_failure(directory: Path, module: str, attribute: str, message: str) -> dict[str, str]:
+    """The environment for a program in which `module`'s `attribute` (a function, or a method
+    as `Class.method`) raises RuntimeError(message): a bug as it could happen, put in by a
+    `sitecustomize` of the test's, not by a hook in the program."""
+    owner, _, name = attribute.rpartition(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(
+        "import importlib\n"
+        f"target = importlib.import_module({module!r})\n"
+        f"for part in {owner!r}.split('.') if {owner!r} else []:\n"
+        "    target = getattr(target, part)\n"
+        "def failing(*args, **kwargs):\n"
+        f"    raise RuntimeError({message!r})\n"
+        f"setattr(target, {name!r}, failing)\n")
+    return {"PYTHONPATH": str(directory)}
+
+
+def leaked_request(key: str, wandb_key: str) -> str:
+    """An error message with secrets in it, as a careless one could be."""
+    return (f"injected by the test; the request had authorization: Bearer {key} and "
+            f"(('x-wandb-api-key', '{wandb_key}'),)")

@@ -56,12 +56,18 @@ def main(argv: list[str] | None = None, *, process: bool = False) -> int:
     """`process`: this is the program's own entry point, whose process may end at once."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        code = dashboard(args)
-        if process and code == 0:
-            leave(code)
-        return code
-    return int(args.run(args))
+    run = getattr(args, "run", None)
+    try:
+        code = dashboard(args) if run is None else int(run(args))
+    except Exception as error:
+        if not process:
+            raise
+        from ..crash import crashed
+
+        code = crashed(error)  # one line naming the report; the traceback is in it
+    if process and run is None:
+        leave(code)
+    return code
 
 
 def leave(code: int) -> None:

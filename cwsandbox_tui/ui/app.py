@@ -98,6 +98,7 @@ class DashboardApp(TypeAheadApp[None]):
         self._gc = FreezeOnGrowth()
         self._keymap = dict(keymap or {})
         self._refusal_said = False
+        self.crash: Exception | None = None  # the first unhandled error, which ended the app
         if isinstance(client, Client):
             self._adopt(client)
 
@@ -488,6 +489,17 @@ class DashboardApp(TypeAheadApp[None]):
                 self.exit()
 
         self.push_screen(ConfirmDialog("Quit?", lines, confirm="Quit"), answered)
+
+    # An unhandled error ends the app (Textual) and is then reported by the launcher, in a
+    # file; Textual's traceback on the terminal would show locals (a key among them) instead.
+    def _handle_exception(self, error: Exception) -> None:
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        if self.crash is None:
+            super()._print_error_renderables()
 
     async def on_unmount(self) -> None:
         self._unsubscribe()
