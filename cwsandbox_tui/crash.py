@@ -33,7 +33,7 @@ _HEADER = re.compile(
     r"(?P<name>authorization|x-wandb-api-key)(?P<sep>['\"]?\s*[:=,]\s*['\"]?)"
     r"(?P<scheme>(?:bearer|basic)\s+)?(?P<value>[^\s'\",)\]}]+)",
     re.IGNORECASE)
-_SHORTEST = 4  # shorter values ("1", "yes") would scrub ordinary words
+_SHORTEST = 6  # shorter values ("1", "true", "none") would scrub ordinary words
 
 
 def secrets() -> set[str]:
