@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__, paths
+from .textsafe import inert
 
 REDACTED = "[redacted]"
 CRASHES = "crashes"  # under the state directory
@@ -90,6 +91,17 @@ def write_report(error: BaseException, argv: list[str] | None = None) -> Path:
     raise OSError("no directory for the crash report could be written")
 
 
+def summary(error: BaseException, limit: int = 200) -> str:
+    """The error's type and the first line of its message, scrubbed, for one line of a
+    terminal (whoever reads just that line, a person or the embedded backend's starter,
+    learns what went wrong)."""
+    first = next(iter(str(error).strip().splitlines()), "")
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return inert(scrub(text, secrets()))
+
+
 def crashed(error: BaseException) -> int:
     """Report an unhandled error: the file, and one line on stderr naming it. Returns the exit
     code (1)."""
@@ -97,10 +109,15 @@ def crashed(error: BaseException) -> int:
         path = write_report(error)
     except OSError as failure:
         # Nowhere to write it: the scrubbed traceback itself, rather than nothing.
-        print(scrub("".join(traceback.format_exception(error)), secrets()), file=sys.stderr)
-        print(f"error: cwsandbox-tui crashed ({type(error).__name__}) and could not write a "
-              f"crash report: {failure}", file=sys.stderr)
+        print(inert_traceback(error), file=sys.stderr)
+        print(f"error: cwsandbox-tui crashed ({summary(error)}) and could not write a crash "
+              f"report: {failure}", file=sys.stderr)
         return 1
-    print(f"error: cwsandbox-tui crashed ({type(error).__name__}); the report with its "
-          f"traceback is in {path}", file=sys.stderr)
+    print(f"error: cwsandbox-tui crashed ({summary(error)}); the report with its traceback is "
+          f"in {path}", file=sys.stderr)
     return 1
+
+
+def inert_traceback(error: BaseException) -> str:
+    return "\n".join(inert(line) for line in
+                     scrub("".join(traceback.format_exception(error)), secrets()).splitlines())

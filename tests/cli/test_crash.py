@@ -20,8 +20,9 @@ def the_report(stderr: str) -> Path:
     assert len(lines) == 1, stderr
     reports = list((paths.state_dir() / CRASHES).iterdir())
     assert len(reports) == 1
-    assert lines[0] == (f"error: cwsandbox-tui crashed (RuntimeError); the report with its "
-                        f"traceback is in {reports[0]}")
+    assert lines[0].startswith("error: cwsandbox-tui crashed (RuntimeError: injected by the test")
+    assert lines[0].endswith(f"); the report with its traceback is in {reports[0]}")
+    assert f"Bearer {REDACTED} and" in lines[0]  # the reason, scrubbed too
     text = reports[0].read_text()
     assert "Traceback (most recent call last)" in text and "in failing" in text
     assert "RuntimeError: injected by the test" in text
@@ -39,6 +40,7 @@ async def test_a_crash_with_the_environments_key(tmp_path: Path) -> None:
     assert run.stdout == ""
     text = the_report(run.stderr).read_text()
     assert key not in text and wandb_key not in text
+    assert key not in run.stderr and wandb_key not in run.stderr
 
 
 async def test_a_crash_with_a_profiles_key_file(tmp_path: Path, backend: BackendServer) -> None:
@@ -56,3 +58,4 @@ async def test_a_crash_with_a_profiles_key_file(tmp_path: Path, backend: Backend
     assert run.code == 1, run
     text = the_report(run.stderr).read_text()
     assert key not in text and wandb_key not in text
+    assert key not in run.stderr and wandb_key not in run.stderr
