@@ -59,12 +59,18 @@ def main(argv: list[str] | None = None, *, process: bool = False) -> int:
     if unknown:  # said with the usage of the command they were given to, not the program's
         owner: argparse.ArgumentParser = getattr(args, "command_parser", None) or parser
         owner.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if getattr(args, "run", None) is None:
-        code = dashboard(args)
-        if process and code == 0:
-            leave(code)
-        return code
-    return int(args.run(args))
+    run = getattr(args, "run", None)
+    try:
+        code = dashboard(args) if run is None else int(run(args))
+    except Exception as error:
+        if not process:
+            raise
+        from ..crash import crashed
+
+        code = crashed(error)  # one line naming the report; the traceback is in it
+    if process and run is None:
+        leave(code)
+    return code
 
 
 def leave(code: int) -> None:

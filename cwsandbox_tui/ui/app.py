@@ -64,10 +64,13 @@ class ClientEvent(Message):
 class DashboardApp(TypeAheadApp[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cwsandbox-tui"
+    # The first view, "sandboxes", is not here but made by get_default_screen (and named a
+    # mode on mount): Textual starts a screen of MODES before it puts it on the mode's stack,
+    # and on Python 3.12+ (its eager task factory) the screen's widgets mount at once, when
+    # the app has no screen yet; an Input then fails on `app.screen` (Textual issue #6444).
     MODES: ClassVar[dict[str, Any]] = {
-        "sandboxes": SandboxesScreen, "snapshots": SnapshotsScreen,
-        "bucket": BucketScreen, "ops": OpsScreen, "volumes": VolumesScreen,
-        "runners": RunnersScreen, "usage": UsageScreen,
+        "snapshots": SnapshotsScreen, "bucket": BucketScreen, "ops": OpsScreen,
+        "volumes": VolumesScreen, "runners": RunnersScreen, "usage": UsageScreen,
     }
     DEFAULT_MODE = "sandboxes"
     COMMANDS = App.COMMANDS | {DashboardCommands}
@@ -100,6 +103,7 @@ class DashboardApp(TypeAheadApp[None]):
         self._gc = FreezeOnGrowth()
         self._keymap = dict(keymap or {})
         self._refusal_said = False
+        self.crash: Exception | None = None  # the first unhandled error, which ended the app
         if isinstance(client, Client):
             self._adopt(client)
 
@@ -126,9 +130,9 @@ class DashboardApp(TypeAheadApp[None]):
         # Known only now that the driver exists (see palette.py).
         self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
+        self.add_mode(self.DEFAULT_MODE, SandboxesScreen)  # its stack exists: for switch_mode
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.switch_mode(self.DEFAULT_MODE)
         self.refresh_now(first=True)
         if self.refresh_interval > 0:
             self.set_interval(self.refresh_interval, self.refresh_tick)
@@ -492,6 +496,17 @@ class DashboardApp(TypeAheadApp[None]):
                 self.exit()
 
         self.push_screen(ConfirmDialog("Quit?", lines, confirm="Quit"), answered)
+
+    # An unhandled error ends the app (Textual) and is then reported by the launcher, in a
+    # file; Textual's traceback on the terminal would show locals (a key among them) instead.
+    def _handle_exception(self, error: Exception) -> None:
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        if self.crash is None:
+            super()._print_error_renderables()
 
     async def on_unmount(self) -> None:
         self._unsubscribe()

@@ -41,6 +41,10 @@ def run_dashboard(plan: Plan, *, refresh_interval: float = 2.0) -> int:
             await app.run_async()
         finally:
             await client.close()
+        if app.crash is not None:
+            # Raised now that the app has closed and the terminal is back, for the program's
+            # crash report (cli.main); Textual's own traceback was not printed.
+            raise app.crash
         left = app.left_running()
         if left:  # on the normal screen, once the dashboard has given it back
             print(left, file=sys.stderr)

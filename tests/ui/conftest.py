@@ -27,6 +27,14 @@ DAY = 86400.0
 
 
 @pytest.fixture(autouse=True)
+async def _tasks_started_as_the_app_starts_them() -> None:
+    """Textual's `run` starts every task eagerly on Python 3.12+ (asyncio's eager task
+    factory) and its `run_test` does not: the dashboard's tests run the way people run it."""
+    if hasattr(asyncio, "eager_task_factory"):
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+
+
+@pytest.fixture(autouse=True)
 def _steady_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """No blinking cursor and no animations, so screenshots are the same every run."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

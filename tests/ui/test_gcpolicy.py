@@ -9,12 +9,13 @@ from cwsandbox_tui.ui.gcpolicy import FreezeOnGrowth
 
 def test_freezes_when_the_rows_double_and_not_in_between() -> None:
     policy = FreezeOnGrowth(first=100)
+    before = gc.get_freeze_count()  # not 0 on every Python: 3.12.1 starts with some frozen
     try:
         kept = [[index] for index in range(1000)]  # tracked objects, like rows
         policy.rows(99)
-        assert policy.freezes == 0 and gc.get_freeze_count() == 0
+        assert policy.freezes == 0 and gc.get_freeze_count() == before
         policy.rows(100)
-        assert policy.freezes == 1 and gc.get_freeze_count() >= len(kept)
+        assert policy.freezes == 1 and gc.get_freeze_count() >= before + len(kept)
         policy.rows(150)  # refreshes of about the same rows freeze nothing more
         policy.rows(199)
         assert policy.freezes == 1

@@ -1,0 +1,93 @@
+"""The wheel as people install it: built from the sources alone, installed (not editable) in a
+clean venv, and run from there: the dashboard's first frame on a pty, then `q`, and a command.
+
+What an editable install hides is caught here: a file missing from the wheel (the stylesheet,
+the generated modules), a dependency not declared, the console script. `pipx install .` and
+`uv tool install .` do this same build and install. Dependencies come from pip's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pty_program import PtyProgram, after_alt_screen, demo_rows, plain
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ["pyproject.toml", "README.md", "LICENSE", "cwsandbox_tui"]
+PIP_LIMIT = 900  # building and installing under the load of a shared machine: a bound
+
+
+def run(argv: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=PIP_LIMIT, **kwargs)  # type: ignore[call-overload]
+    assert done.returncode == 0, f"{argv}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A clean venv with the wheel built from a copy of the sources (a build in the tree
+    itself would race another interpreter's test run in it); yields the venv."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    source.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in SOURCES:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, source / name, ignore=ignore)
+        else:
+            shutil.copy2(path, source / name)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work / "dist", source])
+    (wheel,) = (work / "dist").glob("cwsandbox_tui-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
+               for n in names), "the wheel has no LICENSE"
+    assert "cwsandbox_tui/ui/app.tcss" in names
+
+    venv = work / "venv"
+    # Without a pip of its own, installed into by this one (ensurepip costs more than the
+    # rest); no byte-compiling of every dependency either: what runs compiles as it imports.
+    run([sys.executable, "-m", "venv", "--without-pip", venv])
+    run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
+         "--no-compile", wheel])
+    yield venv
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "TERM": "xterm-256color"}
+
+
+def test_the_installed_wheel_runs_the_dashboard_and_a_command(installed: Path,
+                                                             tmp_path: Path) -> None:
+    # Imported from the venv, not from these sources (the working directory is elsewhere).
+    where = run([installed / "bin" / "python", "-c",
+                 "import cwsandbox_tui; print(cwsandbox_tui.__file__)"],
+                cwd=tmp_path, env=environment()).stdout.strip()
+    assert Path(where).is_relative_to(installed), where
+
+    program = PtyProgram([installed / "bin" / "cwsandbox-tui", "--demo"], env=environment(),
+                         cwd=tmp_path)
+    try:
+        program.wait_for(demo_rows, "the demo's rows")
+        program.press("q")
+        assert program.wait_exit() == 0
+    finally:
+        program.close()
+    said = plain(after_alt_screen(program.output))  # what keeps running after it, if anything
+    assert "Traceback" not in said and "error" not in said.lower()
+
+    listed = run([installed / "bin" / "cwsandbox-tui", "runners", "list"], cwd=tmp_path,
+                 env=environment())
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:3] == ["ID", "GROUP", "HEALTHY"], listed.stdout
+    assert [row.split()[:3] for row in rows] == [["local-runner", "local", "yes"]], listed.stdout
