@@ -469,10 +469,11 @@ class DashboardApp(TypeAheadApp[None]):
             rows += [(" ".join(keys), description) for description, keys in entries.items()]
         rows += [("[everywhere]", ""), ("up down j k", "Move"),
                  ("pgup pgdn g G", "Page, top, bottom"), ("ctrl+p", "Command palette"),
-                 (":", "Commands: :sb :snap :bucket"), ("", ":runners :volumes :ops :q"),
+                 (":", "Commands: :sb :snap :bucket"), ("", ":runners :usage :volumes :ops :q"),
                  ("[filter]", ""), ("text", "rows containing it"),
                  ("/regex/", "rows matching it"), ("!term", "rows without it"),
                  ("status=ready", "also trigger= source= id="),
+                 ("sandbox=gone", "its sandbox no longer exists"),
                  ("age>7d", "also age<12h size>1GiB"), ("size<=500MB", "")]
         self.push_screen(HelpDialog("Keys", rows))
 

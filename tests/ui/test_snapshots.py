@@ -133,7 +133,7 @@ class TestDialogs:
     def test_help(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
             "question_mark", shows=("Keys", "[table]", "Filter", "Clear/back", "^c ^q q",
-                                    "Quit"), hides=("^@",)))
+                                    "Quit", "Usage"), hides=("^@",)))
 
     def test_command_bar(self, snap_compare, snapshot_app: Build, size: tuple[int, int]) -> None:
         assert snap_compare(snapshot_app(), terminal_size=size, run_before=keys(
