@@ -5,6 +5,8 @@ C1 CSI, bidi override and markup must not arrive as anything but visible text)."
 
 from __future__ import annotations
 
+from textual.widgets import Input
+
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
@@ -19,6 +21,9 @@ from tests.hostile_text import (
     hostile_volume,
     octal,
 )
+
+from .conftest import FIXED_NOW, AppFactory
+from .flows_support import notes, settle, wait_for
 
 SHOWN = b"\\x1b]52;c;"  # OSC 52's introducer as the terminal should show it: escaped
 LOGGED = b"\\u202e[link=https://evil.example/]x[/link][/]"  # the tail of the hostile line
@@ -104,3 +109,22 @@ async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServ
         await term.until(SHOWN, at)
     finally:
         await term.close()
+
+
+async def test_a_filter_made_from_a_hostile_id_is_refused_never_put_in_the_bar(
+        backend: BackendServer, app_factory: AppFactory) -> None:
+    """`o` (its snapshots) makes `source=<id>`: an id holding controls never reaches the
+    filter bar, whose input shows its value as it is."""
+    assert backend.engine is not None
+    backend.engine.store.insert_sandbox(SandboxRow(
+        id=FOREIGN, status=states.COMPLETED, created_at=FIXED_NOW - 60,
+        spec=SandboxSpec(command="/bin/true", tags=["foreign"])))
+    app = app_factory(seed=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"foreign", "enter", "o")
+        await wait_for(pilot, lambda: any("Cannot filter on" in n.message for n in notes(app)),
+                       "the refusal to filter on the hostile id")
+        value = app.screen.query_one("#filter-input", Input).value
+        assert "\x1b" not in value and OSC52 not in value
+

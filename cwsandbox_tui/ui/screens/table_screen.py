@@ -194,6 +194,13 @@ class TableScreen(Screen[None], Generic[R]):
         return True
 
     def set_filter_text(self, text: str) -> bool:
+        """Show and apply a filter the dashboard made (from an id, a group, a form). Text
+        holding what the terminal would act on (an id a server chose with controls in it) is
+        never put into the bar: the filter is refused, and the notice shows it inert."""
+        if inert(text) != text:
+            self.notify(f"Cannot filter on {inert(text)}: it holds control characters.",
+                        severity="warning")
+            return False
         field = self.query_one("#filter-input", Input)
         field.value = text
         self.query_one(FilterBar).set_class(bool(text), "-shown")
