@@ -31,13 +31,15 @@ from pathlib import Path
 
 from .isolation import BASE_PATH, Launch
 
-# Run by the backend's interpreter with -I -S: argv[1] the sandbox's init, argv[2] the
-# NAME=VALUE its environment must hold (the sandbox's marker: never another process that
-# got its pid), argv[3] the working directory, argv[4] empty or a terminal's WIDTHxHEIGHT,
-# argv[5] how many environment entries follow, then those KEY=VALUE entries, then the
-# program's argv. Nothing is imported once the mount namespace changed. With a terminal, its
-# stdin is a socket: the terminal is made in the sandbox's own /dev/pts (as a container's
-# is, so `tty` names it and the sandbox's uid owns it), its master end is sent back there.
+# Run by the backend's interpreter with -I -S, its text taken from the environment (the
+# sandbox sees the command lines of the joiner's processes in its pid namespace): argv[1]
+# the sandbox's init, argv[2] the name of the variable whose value the joiner's and the
+# init's environments share (the sandbox's marker: never another process that got its pid),
+# argv[3] the working directory, argv[4] empty or a terminal's WIDTHxHEIGHT, argv[5] how many
+# environment entries follow, then those KEY=VALUE entries, then the program's argv.
+# Nothing is imported once the mount namespace changed. With a terminal, its stdin is a
+# socket: the terminal is made in the sandbox's own /dev/pts (as a container's is, so `tty`
+# names it and the sandbox's uid owns it), its master end is sent back there.
 _JOINER = r"""
 import ctypes, fcntl, os, signal, socket, struct, sys, warnings  # execvpe imports warnings
 libc = ctypes.CDLL(None, use_errno=True)
@@ -55,8 +57,9 @@ def call(result, what):
     if result != 0:
         fail(what)
 
-init, mark, cwd, tty, count = (int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4],
+init, name, cwd, tty, count = (int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4],
                                int(sys.argv[5]))
+mark = "%s=%s" % (name, os.environ[name])
 env = dict(item.split("=", 1) for item in sys.argv[6:6 + count])
 argv = sys.argv[6 + count:]
 parent = os.getppid()
@@ -89,7 +92,7 @@ def relay(child):
     os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 
 target_user = ns(init, "user")
-ours = {kind: ns("self", kind) for kind, _ in KINDS}
+ours = {kind: ns("self", kind) for kind in ("user", *(kind for kind, _ in KINDS))}
 theirs = {kind: ns(init, kind) for kind, _ in KINDS}
 owner = fcntl.ioctl(theirs["net"], NS_GET_USERNS)
 root = os.open("/proc/%d/root" % init, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -97,11 +100,11 @@ with open("/proc/%d/environ" % init, "rb") as environ:  # read after opening wha
     if mark.encode() not in environ.read().split(b"\0"):
         fail("the sandbox's init is gone", 3)
 for kind in ("user", "mnt", "pid", "net", "uts", "ipc"):  # a sandbox has each of its own
-    if same(ns("self", kind), target_user if kind == "user" else theirs[kind]):
+    if same(ours[kind], target_user if kind == "user" else theirs[kind]):
         fail("the sandbox has no %s namespace of its own" % kind, 22)
 if os.geteuid() == 0:  # a root backend: none of its groups may come along
     os.setgroups([])
-if not same(owner, ns("self", "user")):
+if not same(owner, ours["user"]):
     call(libc.setns(owner, CLONE_NEWUSER), "entering the sandbox's user namespace")
 for kind, flag in KINDS:
     if not same(ours[kind], theirs[kind]):
@@ -113,7 +116,7 @@ if not same(owner, target_user):
 os.setresgid(0, 0, 0)
 os.setresuid(0, 0, 0)
 for fd in (target_user, owner, root, *ours.values(), *theirs.values()):
-    os.close(fd)
+    os.close(fd)  # none of the host's namespaces stays open in the sandbox
 if tty:
     width, height = (int(size) for size in tty.split("x"))
     try:
@@ -139,10 +142,16 @@ if keeper:
     drop_everything()
     relay(keeper)
 call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
+if os.getppid() != 0:  # the joiner died already: it is not in this pid namespace
+    os._exit(1)
+keeper = os.getpid()
 program = os.fork()
 if program:
     drop_everything()
     relay(program)
+call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
+if os.getppid() != keeper:
+    os._exit(1)
 os.setsid()
 try:
     os.chdir(cwd)
@@ -155,19 +164,22 @@ except OSError as exc:
     fail("execvp %s" % argv[0], exc.errno)
 """
 
+_JOINER_ENV = "CWSANDBOX_TUI_JOINER"
+_RUN_JOINER = f"import os; exec(os.environ.pop({_JOINER_ENV!r}))"
 
-def join_launch(init: int, init_mark: str, argv: list[str], env: dict[str, str], cwd: str,
+
+def join_launch(init: int, shared: str, argv: list[str], env: dict[str, str], cwd: str,
                 marker: dict[str, str], window: tuple[int, int] | None = None) -> Launch:
     """The command line that runs `argv` in the namespaces of the sandbox whose init
-    (bubblewrap's, pid 1 of the sandbox) is `init`, whose environment holds `init_mark`
-    (NAME=VALUE), with exactly the environment `env`, in `cwd` inside it. `marker` is the
-    launcher's own environment (procs.kill_marked). With a `window` (width, height) it runs
-    on a new terminal of the sandbox: see `receive_terminal`."""
+    (bubblewrap's, pid 1 of the sandbox) is `init`, with exactly the environment `env`, in
+    `cwd` inside it. `marker` is the launcher's own environment (procs.kill_marked); the
+    init's must hold the same value of its variable `shared`. With a `window` (width,
+    height) it runs on a new terminal of the sandbox: see `receive_terminal`."""
     entries = [f"{key}={value}" for key, value in env.items()]
     tty = f"{window[0]}x{window[1]}" if window is not None else ""
-    return Launch(argv=[sys.executable, "-I", "-S", "-c", _JOINER, str(init), init_mark, cwd,
-                        tty, str(len(entries)), *entries, *argv],
-                  cwd=Path("/"), env={"PATH": BASE_PATH, **marker})
+    return Launch(argv=[sys.executable, "-I", "-S", "-c", _RUN_JOINER, str(init), shared,
+                        cwd, tty, str(len(entries)), *entries, *argv],
+                  cwd=Path("/"), env={"PATH": BASE_PATH, **marker, _JOINER_ENV: _JOINER})
 
 
 def receive_terminal(control: socket.socket, timeout: float) -> int:

@@ -149,7 +149,7 @@ class Runtime:
             workdir = ""
         limited = [*quotas.rlimit_prefix(live.applied, self.isolation.isolated), *argv]
         if init is not None:
-            return joining.join_launch(init, f"{SANDBOX_ENV}={marker[SANDBOX_ENV]}", limited,
+            return joining.join_launch(init, SANDBOX_ENV, limited,
                                        self.isolation.environment(live.layout, env),
                                        live.layout.workdir, marker, window)
         return self.isolation.launch(limited, live.layout, env, cwd=workdir, marker=marker)
