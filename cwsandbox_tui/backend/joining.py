@@ -119,8 +119,10 @@ for fd in (target_user, owner, root, *ours.values(), *theirs.values()):
     os.close(fd)  # none of the host's namespaces stays open in the sandbox
 if tty:
     width, height = (int(size) for size in tty.split("x"))
-    try:
-        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:  # the devpts mount itself: the sandbox may replace what its /dev holds, not that
+        master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        if os.major(os.fstat(master).st_rdev) != 5 or os.minor(os.fstat(master).st_rdev) != 2:
+            fail("the sandbox's /dev/pts/ptmx is not a terminal multiplexer", 19)
         fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
         slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)  # TIOCGPTPEER
     except OSError as exc:
@@ -153,11 +155,11 @@ call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal
 if os.getppid() != keeper:
     os._exit(1)
 os.setsid()
+drop_everything()
 try:
     os.chdir(cwd)
 except OSError as exc:
     fail("cannot enter the working directory %s" % cwd, exc.errno)
-drop_everything()
 try:
     os.execvpe(argv[0], argv, env)
 except OSError as exc:
