@@ -11,8 +11,9 @@ host uid: the backend's, or nobody under a root backend, whose supplementary gro
 dropped before anything else). A pid namespace is only entered by a child, so it forks:
 
     joiner (the launcher; on the host's pid namespace, waits and relays the exit code)
-      keeper (in the sandbox's pid namespace, as bubblewrap's init is: waits and relays)
-        the exec's program: its own session, no capabilities at all, no_new_privs
+      keeper (in the sandbox's pid namespace, as bubblewrap's init is: leads the exec's own
+              session, waits and relays)
+        the exec's program: no capabilities at all, no_new_privs
 
 The shape is that of a bubblewrap launch (launcher, its one child, the workload below it),
 so pausing, stopping and killing (procs.py) find an exec's processes the same way. Every
@@ -147,6 +148,7 @@ call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal
 if os.getppid() != 0:  # the joiner died already: it is not in this pid namespace
     os._exit(1)
 keeper = os.getpid()
+os.setsid()  # the exec's own session, led by the keeper, as bubblewrap's init leads one
 program = os.fork()
 if program:
     drop_everything()
@@ -154,7 +156,6 @@ if program:
 call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
 if os.getppid() != keeper:
     os._exit(1)
-os.setsid()
 drop_everything()
 try:
     os.chdir(cwd)
