@@ -5,22 +5,34 @@ sandbox's service address (what the SDK's own integration tests rely on)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
 
 from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
+from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 from tests.backend.helpers import (
     RUNNING,
     Gateway,
     Streaming,
+    collect_exec,
+    exec_init,
     poll,
     read_file,
     sh_ok,
     start_request,
     start_sandbox,
     stop,
+    until,
     until_logged,
     wait_status,
 )
+from tests.backend.test_sandboxes import BOUND_TO_STOP, _bound
 from tests.backend.test_services import fetch
 from tests.security.conftest import require_isolation
 
@@ -82,4 +94,72 @@ async def test_ps_in_an_exec_shows_the_sandboxs_command_and_other_execs(
     assert b"sleep infinity" in cmdlines
     pid_one = await sh_ok(streaming, sid, "cat /proc/1/cmdline; : exec-token-8642")
     assert b"sleep infinity" in pid_one and b"exec-token-8642" not in pid_one
+    await stop(gateway, sid)
+
+
+def _pid_namespace_states(init: int) -> dict[int, str]:
+    """The /proc states of every process in the pid namespace of `init`, seen from the host,
+    but `init` and the keepers of execs (whose parent is outside the namespace)."""
+    namespace = os.readlink(f"/proc/{init}/ns/pid")
+    states: dict[int, tuple[int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"{entry.path}/ns/pid") != namespace:
+                continue
+            fields = Path(entry.path, "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        states[int(entry.name)] = (int(fields[1]), fields[0].decode())
+    return {pid: _bound(pid, state) for pid, (ppid, state) in states.items()
+            if pid != init and ppid in states}
+
+
+async def test_pause_stops_what_execs_run_and_resume_continues_it(
+        backend: BackendServer, gateway: Gateway, streaming: Streaming) -> None:
+    require_isolation(backend)
+    sid = await start_sandbox(gateway)
+    counter = "i=0; while :; do i=$((i+1)); echo $i > /tmp/{0}; sleep 0.02; done"
+    # one left behind by an exec that ended, one of an exec still running
+    await sh_ok(streaming, sid, f"nohup sh -c '{counter.format('left')}' >/dev/null 2>&1 &")
+    hold = asyncio.Event()
+
+    async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
+        yield exec_init(sid, ["/bin/sh", "-c", counter.format("running")])
+        await hold.wait()
+
+    running = asyncio.ensure_future(collect_exec(streaming.StreamExec(requests())))
+    try:
+        async def counts() -> tuple[int, int]:
+            found = []
+            for name in ("left", "running"):
+                try:
+                    found.append(int((await read_file(gateway, sid, f"/tmp/{name}")).strip()
+                                     or b"0"))
+                except grpc.aio.AioRpcError:
+                    found.append(0)
+            return found[0], found[1]
+
+        async def both_past(before: tuple[int, int]) -> tuple[int, int] | None:
+            now = await counts()
+            return now if now[0] > before[0] and now[1] > before[1] else None
+
+        await poll(lambda: both_past((0, 0)), timeout=20, what="both counters to start")
+        assert (await gateway.Pause(pb.PauseSandboxRequest(sandbox_id=sid))).success
+        assert backend.engine is not None
+        init = await backend.engine.runtime.namespace_pid(backend.engine.runtime.live[sid])
+        assert init is not None
+        stopped = {"T", "Z", BOUND_TO_STOP}
+        await until(lambda: set(_pid_namespace_states(init).values()) <= stopped,
+                    timeout=20, what="every process of the sandbox and its execs stopped")
+        frozen = await counts()
+        assert set(_pid_namespace_states(init).values()) <= stopped
+        assert await counts() == frozen
+        assert (await gateway.Resume(pb.ResumeSandboxRequest(sandbox_id=sid))).success
+        await poll(lambda: both_past(frozen), timeout=20, what="both counters to move again")
+    finally:
+        hold.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
     await stop(gateway, sid)
