@@ -42,7 +42,7 @@ from .isolation import BASE_PATH, Launch
 # socket: the terminal is made in the sandbox's own /dev/pts (as a container's is, so `tty`
 # names it and the sandbox's uid owns it), its master end is sent back there.
 _JOINER = r"""
-import ctypes, fcntl, os, signal, socket, struct, sys, warnings  # execvpe imports warnings
+import ctypes, fcntl, os, sys  # nothing more than it needs: each import delays every exec
 libc = ctypes.CDLL(None, use_errno=True)
 NS_GET_USERNS, CLONE_NEWUSER = 0xB701, 0x10000000
 KINDS = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
@@ -63,6 +63,9 @@ init, name, cwd, tty, count = (int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.a
 mark = "%s=%s" % (name, os.environ[name])
 env = dict(item.split("=", 1) for item in sys.argv[6:6 + count])
 argv = sys.argv[6 + count:]
+if tty:
+    import socket, struct
+SIGKILL = 9
 parent = os.getppid()
 with open("/proc/sys/kernel/cap_last_cap") as last:
     last_cap = int(last.read())
@@ -137,14 +140,14 @@ if tty:
     os.close(slave)
     os.close(master)
 # set after the last change of credentials, which clears it
-call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
+call(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "parent-death signal")
 if os.getppid() != parent:
     os._exit(1)
 keeper = os.fork()
 if keeper:
     drop_everything()
     relay(keeper)
-call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
+call(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "parent-death signal")
 if os.getppid() != 0:  # the joiner died already: it is not in this pid namespace
     os._exit(1)
 keeper = os.getpid()
@@ -153,7 +156,7 @@ program = os.fork()
 if program:
     drop_everything()
     relay(program)
-call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent-death signal")
+call(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "parent-death signal")
 if os.getppid() != keeper:
     os._exit(1)
 drop_everything()
@@ -161,10 +164,17 @@ try:
     os.chdir(cwd)
 except OSError as exc:
     fail("cannot enter the working directory %s" % cwd, exc.errno)
-try:
-    os.execvpe(argv[0], argv, env)
-except OSError as exc:
-    fail("execvp %s" % argv[0], exc.errno)
+# as execvp searches the PATH (os.execvpe would import more)
+direct = "/" in argv[0]
+denied = None
+for directory in [""] if direct else env.get("PATH", "/bin:/usr/bin").split(":"):
+    try:
+        os.execve(argv[0] if direct else os.path.join(directory or ".", argv[0]), argv, env)
+    except OSError as exc:
+        if direct or exc.errno not in (2, 13, 20):  # ENOENT, EACCES, ENOTDIR: search on
+            fail("execvp %s" % argv[0], exc.errno)
+        denied = exc.errno if exc.errno == 13 else denied
+fail("execvp %s" % argv[0], denied or 2)
 """
 
 _JOINER_ENV = "CWSANDBOX_TUI_JOINER"
