@@ -138,11 +138,7 @@ class Isolation:
         unisolated, of the workload), so a later run can find them.
         """
         marker = marker or {}
-        base_path = BASE_PATH
-        if layout.bin_dir is not None:
-            shown = layout.bin_path if self.isolated else str(layout.bin_dir)
-            base_path = f"{shown}:{BASE_PATH}"
-        environment = {"PATH": base_path, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
+        environment = self.environment(layout, env)
         target_cwd = cwd or layout.workdir
         if not self.isolated:
             # The kernel kills the workload when the backend dies. This is not done in a
@@ -200,6 +196,14 @@ class Isolation:
             args += ["--setenv", key, value]
         args += ["--chdir", target_cwd, "--", *argv]
         return Launch(argv=args, cwd=Path("/"), env={"PATH": BASE_PATH, **marker})
+
+    def environment(self, layout: Layout, env: dict[str, str]) -> dict[str, str]:
+        """The environment a sandbox's process gets: `env` over the sandbox's defaults."""
+        base_path = BASE_PATH
+        if layout.bin_dir is not None:
+            shown = layout.bin_path if self.isolated else str(layout.bin_dir)
+            base_path = f"{shown}:{BASE_PATH}"
+        return {"PATH": base_path, "HOME": "/tmp", "LANG": "C.UTF-8", **env}
 
     def hand_over(self, path: Path) -> None:
         """Give a file or directory the backend made in a sandbox's area to the sandbox.

@@ -98,12 +98,15 @@ def subtree(root: int, at_most: int = 0) -> list[int]:
     return found
 
 
-def _executable(pid: int) -> tuple[int, int] | None:
+def _executable(pid: int) -> tuple[int, int, bytes] | None:
+    """What a process runs: its program and its command line (a workload may run the same
+    program as the process it was forked from: the interpreter of an exec's joiner)."""
     try:
         found = os.stat(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return (found.st_dev, found.st_ino, cmdline.read())
     except OSError:
         return None
-    return (found.st_dev, found.st_ino)
 
 
 def has_workload(launcher: int, isolated: bool) -> bool:

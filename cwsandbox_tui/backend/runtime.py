@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import pty
 import shutil
 import signal
+import socket
 import struct
 import termios
 import time
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import images, procs, quotas, rootfs, states
+from . import images, joining, procs, quotas, rootfs, states
 from .isolation import LAUNCH_ENV, OWNER_ENV, SANDBOX_ENV, Isolation, Launch, Layout
 from .logbook import LogBook
 from .quotas import Applied, DiskWalk, Quotas
@@ -134,7 +136,9 @@ class Runtime:
     def marker(self, sandbox_id: str) -> dict[str, str]:
         return {OWNER_ENV: self.owner_token, SANDBOX_ENV: f"{self.owner_token}:{sandbox_id}"}
 
-    def _launch(self, live: LiveSandbox, argv: list[str], env: dict[str, str]) -> Launch:
+    def _launch(self, live: LiveSandbox, argv: list[str], env: dict[str, str],
+                init: int | None = None, window: tuple[int, int] | None = None) -> Launch:
+        """Under bubblewrap: a new sandbox, or, given its `init`, an exec joining it."""
         self._launches += 1
         marker = {**self.marker(live.row.id),
                   LAUNCH_ENV: f"{self.owner_token}:{live.row.id}:{self._launches}"}
@@ -144,7 +148,21 @@ class Runtime:
             argv = ["/bin/sh", "-c", _ENTER_WORKDIR, workdir, *argv]
             workdir = ""
         limited = [*quotas.rlimit_prefix(live.applied, self.isolation.isolated), *argv]
+        if init is not None:
+            return joining.join_launch(init, SANDBOX_ENV, limited,
+                                       self.isolation.environment(live.layout, env),
+                                       live.layout.workdir, marker, window)
         return self.isolation.launch(limited, live.layout, env, cwd=workdir, marker=marker)
+
+    async def _exec_launch(self, live: LiveSandbox, argv: list[str],
+                           env: dict[str, str]) -> Launch:
+        """An exec runs in the sandbox's own namespaces (joining.py), as on the service."""
+        if not self.isolation.isolated:
+            return self._launch(live, argv, env)
+        init = await self.namespace_pid(live)
+        if init is None:
+            raise OSError(errno.ESRCH, "the sandbox's process has ended")
+        return self._launch(live, argv, env, init=init)
 
     async def _start(self, launch: Launch, *, stdin: bool) -> asyncio.subprocess.Process:
         process = await self._spawn(launch, stdin=stdin)
@@ -372,7 +390,7 @@ class Runtime:
 
     async def start_exec(self, live: LiveSandbox, argv: list[str], env: dict[str, str]
                          ) -> asyncio.subprocess.Process:
-        launch = self._launch(live, argv, {**live.row.spec.env, **env})
+        launch = await self._exec_launch(live, argv, {**live.row.spec.env, **env})
         proc = await self._start(launch, stdin=True)
         live.execs.add(proc)
         if live.row.status == states.PAUSED:  # paused while this exec was being started
@@ -386,13 +404,30 @@ class Runtime:
 
         The slave end is the process's stdin, stdout and stderr and, through `setsid
         --ctty`, its controlling terminal, so job control and ctrl+c work as in a shell.
+        Isolated, the terminal is one of the sandbox's own (joining.py).
         """
+        env = {"TERM": "xterm-256color", **env}
+        setsid = [TTY_SETSID, "--ctty", "--wait"] if TTY_SETSID else []
+        if self.isolation.isolated:
+            proc, master = await self._start_joined_tty(live, [*setsid, *argv],
+                                                        {**live.row.spec.env, **env},
+                                                        width or 80, height or 24)
+        else:
+            proc, master = await self._start_host_tty(live, [*setsid, *argv],
+                                                      {**live.row.spec.env, **env},
+                                                      width or 80, height or 24)
+        live.execs.add(proc)
+        if live.row.status == states.PAUSED:  # paused while this exec was being started
+            await self._wait_started(proc)
+            await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
+        return proc, master
+
+    async def _start_host_tty(self, live: LiveSandbox, argv: list[str], env: dict[str, str],
+                              width: int, height: int) -> tuple[asyncio.subprocess.Process, int]:
         master, slave = pty.openpty()
         try:
-            set_window(master, width or 80, height or 24)
-            env = {"TERM": "xterm-256color", **env}
-            setsid = [TTY_SETSID, "--ctty", "--wait"] if TTY_SETSID else []
-            launch = self._launch(live, [*setsid, *argv], {**live.row.spec.env, **env})
+            set_window(master, width, height)
+            launch = self._launch(live, argv, env)
             # Forked from the event loop's thread, as in _spawn (the parent-death signal).
             proc = await asyncio.create_subprocess_exec(
                 *launch.argv, cwd=launch.cwd, env=launch.env, stdin=slave, stdout=slave,
@@ -403,10 +438,34 @@ class Runtime:
             raise
         finally:
             os.close(slave)
-        live.execs.add(proc)
-        if live.row.status == states.PAUSED:  # paused while this exec was being started
-            await self._wait_started(proc)
-            await asyncio.to_thread(procs.freeze, [proc.pid], self.isolation.isolated)
+        return proc, master
+
+    async def _start_joined_tty(self, live: LiveSandbox, argv: list[str], env: dict[str, str],
+                                width: int, height: int
+                                ) -> tuple[asyncio.subprocess.Process, int]:
+        init = await self.namespace_pid(live)
+        if init is None:
+            raise OSError(errno.ESRCH, "the sandbox's process has ended")
+        launch = self._launch(live, argv, env, init=init, window=(width, height))
+        control, theirs = socket.socketpair()
+        try:
+            # Forked from the event loop's thread, as in _spawn (the parent-death signal).
+            proc = await asyncio.create_subprocess_exec(
+                *launch.argv, cwd=launch.cwd, env=launch.env, stdin=theirs.fileno(),
+                stdout=theirs.fileno(), stderr=theirs.fileno(), start_new_session=True)
+            self._launch_marks[proc.pid] = launch.env[LAUNCH_ENV]
+            theirs.close()
+            try:
+                master = await asyncio.to_thread(joining.receive_terminal, control,
+                                                 START_WAIT_SECONDS)
+            except BaseException:
+                self._kill(live.row.id, proc)
+                with contextlib.suppress(ProcessLookupError):
+                    await proc.wait()
+                raise
+        finally:
+            theirs.close()
+            control.close()
         return proc, master
 
     def end_exec(self, live: LiveSandbox, proc: asyncio.subprocess.Process) -> None:
