@@ -266,10 +266,18 @@ def _() -> Any:
 def _() -> Any:
     plain = sandbox()
     small = sandbox(file_system_snapshot=FileSystemSnapshotOptions(mount_path="/workspace",
-                                                                   size="1Mi"))
-    small.exec(["/bin/sh", "-c", "head -c 2000000 /dev/zero > /workspace/big"]).result()
+                                                                   size="4Mi"))
+    # a tree nested deeper than the backend archives: the snapshot FAILS with the reason
+    small.exec(["python3", "-c", "import os\nos.chdir('/workspace')\nfor _ in range(300):\n"
+                "    os.mkdir('d'); os.chdir('d')"]).result()
+    too_deep = raised(lambda: small.snapshot().result())
+    small.exec(["rm", "-rf", "/workspace/d"]).result()
+    # a mount is held to its size while it is written: the write past it is refused
+    over = small.exec(["/bin/sh", "-c", "head -c 6000000 /dev/zero > /workspace/big"]).result()
     out = {"not_supported": raised(lambda: plain.snapshot().result()),
-           "size_exceeded": raised(lambda: small.snapshot().result()),
+           "too_deep": too_deep,
+           "size_exceeded": {"returncode": over.returncode, "stderr": over.stderr,
+                             "snapshot": raised(lambda: small.snapshot().result())},
            # capacity may free up, so the SDK retries it: asked not to, it shows the error
            "too_much_cpu": raised(lambda: sandbox(
                resources=ResourceOptions(requests={"cpu": "100000"}),

@@ -179,11 +179,15 @@ def test_typed_errors_of_real_conditions(steps: dict[str, Any]) -> None:
                 "on_stop_conflict": ("SnapshotOnStopConflictError", None)}  # the SDK's own
     assert {k: (s[k]["raised"], s[k]["reason"]) for k in expected} == expected
     assert "1 GPU(s)" in s["gpu"]["message"]
-    # a mount over its size: the create answers success=false, so the SDK's generic
-    # SandboxSnapshotError (0.26.0 raises SnapshotSizeExceededError only for the reason
-    # CWSANDBOX_FSS_SIZE_EXCEEDED on an RPC error)
-    assert s["size_exceeded"]["raised"] == "SandboxSnapshotError"
-    assert "more than its size limit of 1048576 bytes" in s["size_exceeded"]["message"]
+    # a mount is held to its size while it is written (the write past it fails), so what is
+    # there still fits a snapshot (an archive over the size, in the moment before the watcher
+    # ends its sandbox, would answer success=false: the SDK's generic SandboxSnapshotError)
+    over = s["size_exceeded"]
+    assert over["returncode"] != 0 and "File too large" in over["stderr"], over
+    assert over["snapshot"]["raised"] is None, over
+    # an archive that cannot be made answers success=false: the SDK's SandboxSnapshotError
+    assert s["too_deep"]["raised"] == "SandboxSnapshotError", s["too_deep"]
+    assert "more than 256 deep" in s["too_deep"]["message"]
     assert s["list_failed"] == ["failed"]  # list_snapshots(status=...) filters
     assert s["list_ready"] == [True, ["ready"]]
     assert s["stop_no_wait"] == ["completed", True]  # stop(wait_for_ready=False) with a snapshot

@@ -106,11 +106,12 @@ def test_reading_a_directory(steps: dict[str, Any], case: str, path: str) -> Non
 
 
 def test_etc_shadow_is_not_served(steps: dict[str, Any]) -> None:
+    # not in the sandbox's curated /etc at all (what it sees is an allow-list, not the host)
     seen = ok(steps, "read_errors")["shadow"]
-    message = file_error(seen["unary"], "/etc/shadow", "CWSANDBOX_FILE_PERMISSION_DENIED")
-    assert message.endswith("'/etc/shadow': permission denied")
+    message = file_error(seen["unary"], "/etc/shadow", "CWSANDBOX_FILE_NOT_FOUND")
+    assert message.endswith("'/etc/shadow': does not exist (no such file or directory)")
     streamed = file_error(seen["streaming"], "/etc/shadow", "CWSANDBOX_FILE_IO_FAILED")
-    assert "/etc/shadow: Permission denied" in streamed
+    assert "/etc/shadow: No such file or directory" in streamed
     assert "root:" not in json.dumps(seen)  # not a byte of it came back
 
 
