@@ -10,7 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -308,9 +308,11 @@ class Adapter:
 
     api_version = "v1beta2"
     has_pause = True
-    has_volumes = False
-
-    def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]],
+                 volumes: Volumes | None = None) -> None:
+        """`volumes`: where volume calls go, on an endpoint that also speaks v1 (the embedded
+        backend); v1beta2 itself has no volumes."""
+        self._volumes = volumes
         self._channel = channel
         self._metadata = tuple(metadata)
         self._gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
@@ -597,15 +599,35 @@ class Adapter:
         return bucket_from(reply)
 
     # volumes: v1 only
+    @property
+    def has_volumes(self) -> bool:
+        return self._volumes is not None
+
+    def _volume_calls(self) -> Volumes:
+        if self._volumes is None:
+            raise errors.SandboxError(NO_VOLUMES)
+        return self._volumes
+
     async def list_volumes(self, timeout: float) -> list[Volume]:
-        raise errors.SandboxError(NO_VOLUMES)
+        return await self._volume_calls().list_volumes(timeout)
 
     async def get_volume(self, volume_id: str, timeout: float) -> Volume:
-        raise errors.SandboxError(NO_VOLUMES)
+        return await self._volume_calls().get_volume(volume_id, timeout)
 
     async def delete_volume(self, volume_id: str, timeout: float, missing_ok: bool = False
                             ) -> bool:
-        raise errors.SandboxError(NO_VOLUMES)
+        return await self._volume_calls().delete_volume(volume_id, timeout, missing_ok)
+
+
+class Volumes(Protocol):
+    """The volume calls of an adapter that has them (v1's)."""
+
+    async def list_volumes(self, timeout: float) -> list[Volume]: ...
+
+    async def get_volume(self, volume_id: str, timeout: float) -> Volume: ...
+
+    async def delete_volume(self, volume_id: str, timeout: float, missing_ok: bool = False
+                            ) -> bool: ...
 
 
 NO_VOLUMES = "Volumes are not offered by the coreweave.sandbox.v1beta2 API (use --api v1)"

@@ -245,8 +245,15 @@ def make_adapter(api: str, channel: grpc.aio.Channel, metadata: Sequence[tuple[s
         from . import adapter_v1
 
         return adapter_v1.Adapter(channel, metadata)
-    if api == "v1beta2" or (api == "auto" and embedded):
+    if api == "v1beta2":
         from . import adapter_v1beta2
 
         return adapter_v1beta2.Adapter(channel, metadata)
+    if api == "auto" and embedded:
+        # The embedded backend speaks both: v1beta2 (pause, a stop's snapshot, its local
+        # details), and v1 for what only v1 has, volumes.
+        from . import adapter_v1, adapter_v1beta2
+
+        return adapter_v1beta2.Adapter(channel, metadata,
+                                       volumes=adapter_v1.Adapter(channel, metadata))
     return AutoAdapter(channel, metadata)

@@ -83,3 +83,13 @@ async def test_a_bad_linger_is_refused_by_name(data_dir_backend: Path) -> None:
         run = await cli("sandboxes", "list", env={"CWSANDBOX_TUI_LINGER": bad})
         assert run.code == 2 and f"CWSANDBOX_TUI_LINGER: {bad!r}" in run.stderr, run
     assert _state(data_dir_backend) is None  # refused before any backend was started
+
+
+async def test_volumes_work_on_the_embedded_backend_by_default(data_dir_backend: Path) -> None:
+    """The default (auto, embedded) speaks v1beta2 to it, and v1 for volumes, which only v1
+    has: `volumes list` exited 1 there, pointing at --api v1."""
+    listed = await cli("volumes", "list", "--json")
+    assert listed.code == 0 and listed.json() == [], listed
+    missing = await cli("volumes", "get", "vol-nope")
+    assert missing.code == 1 and "vol-nope" in missing.stderr and "--api v1" not in \
+        missing.stderr, missing
