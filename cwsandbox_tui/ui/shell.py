@@ -12,6 +12,10 @@ from ..client.terminal import DEFAULT_SHELL, attach
 if TYPE_CHECKING:
     from .app import DashboardApp
 
+# attributes reset, cursor shown, insert/origin/auto-wrap defaults, then the screen and its
+# scrollback cleared with the cursor home
+HAND_BACK = "\x1b[0m\x1b[?25h\x1b[4l\x1b[?6l\x1b[?7h\x1b[H\x1b[2J\x1b[3J"
+
 
 async def shell_into(app: DashboardApp, sandbox_id: str) -> None:
     """Suspend the app, attach this terminal to a shell in the sandbox, resume on its exit.
@@ -23,7 +27,12 @@ async def shell_into(app: DashboardApp, sandbox_id: str) -> None:
         with app.batch_update(), app.suspend():
             print(f"\r\n[cwsandbox-tui] shell in {sandbox_id}; exit the shell to return to "
                   "the dashboard\r\n", flush=True)
-            code = await attach(app.client, sandbox_id, DEFAULT_SHELL)
+            try:
+                code = await attach(app.client, sandbox_id, DEFAULT_SHELL)
+            finally:
+                # The shell's session (and whatever modes its programs left) goes with it:
+                # once the dashboard quits, the terminal shows no fragments of it.
+                print(HAND_BACK, end="", flush=True)
     except SuspendNotSupported:
         app.notify("This terminal cannot be handed over to a shell (no suspend here); use "
                    f"`cwsandbox-tui sandboxes shell {sandbox_id}`.", severity="error",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
+from cwsandbox_tui.backend.store import SandboxSpec
 
 from .conftest import seed_rows
 from .tmux_support import dashboard_in_tmux
@@ -42,3 +43,28 @@ async def test_keys_as_tmux_sends_them(backend: BackendServer, tmp_path: Path) -
                              "the sandboxes view")
         await tmux.keys("C-c")
         await tmux.wait_pane(lambda text: "DASHBOARD-EXITED" in text, "the dashboard to quit")
+
+
+async def test_quitting_after_a_shell_leaves_no_fragments_of_it(backend: BackendServer,
+                                                               tmp_path: Path) -> None:
+    """`x`, a command in the shell, exit, then quit: the normal screen the terminal is left
+    with holds nothing of the shell's session (it did: the banner, prompt and output)."""
+    assert backend.engine is not None
+    running = backend.engine.start(SandboxSpec(
+        command="/bin/sh", args=["-c", 'trap "exit 0" TERM; sleep infinity & wait'],
+        container_image="python:3.11"))
+    async with dashboard_in_tmux(tmp_path, backend.port, size=(80, 24),
+                                 term="screen") as tmux:
+        await tmux.wait_pane(lambda text: running.id in text and "RUNNING" in text,
+                             "the running sandbox")
+        await tmux.keys("x")
+        await tmux.wait_pane(lambda text: f"root@{running.id}" in text, "the shell's prompt")
+        await tmux.keys("echo SHELL-WAS-HERE", "Enter")
+        await tmux.wait_pane(lambda text: text.count("SHELL-WAS-HERE") == 2, "its output")
+        await tmux.keys("exit", "Enter")
+        await tmux.wait_pane(lambda text: "RUNNING" in text and "root@" not in text,
+                             "the dashboard back")
+        await tmux.keys("q")
+        left = await tmux.wait_pane(lambda text: "DASHBOARD-EXITED" in text,
+                                    "the dashboard to quit")
+        assert "SHELL-WAS-HERE" not in left and "shell in" not in left, left
