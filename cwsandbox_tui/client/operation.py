@@ -56,6 +56,8 @@ class Operation:
             return
         self._done = True
         if isinstance(error, asyncio.CancelledError):
+            if self.routine and not self._announced:
+                return  # a quiet poll given up (a newer one replaced it): nothing to log
             self.emit(ev.Failed, message=f"{self.label} was cancelled", error="Cancelled",
                       attempts=self.attempts)
         elif isinstance(error, CwsError):

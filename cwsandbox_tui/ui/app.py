@@ -130,7 +130,8 @@ class DashboardApp(TypeAheadApp[None]):
         # Known only now that the driver exists (see palette.py).
         self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
-        self.add_mode(self.DEFAULT_MODE, SandboxesScreen)  # its stack exists: for switch_mode
+        if self.DEFAULT_MODE not in self.MODES:  # its stack exists: named, for switch_mode
+            self.add_mode(self.DEFAULT_MODE, SandboxesScreen)
         if self._keymap:
             self.set_keymap(self._keymap)
         self.refresh_now(first=True)

@@ -157,3 +157,21 @@ async def test_unsubscribing_stops_delivery(harness: Harness, backend: BackendSe
     unsubscribe()
     await c.get_bucket()
     assert len(seen) == 2
+
+
+async def test_a_quiet_poll_given_up_logs_nothing_a_cancelled_operation_does() -> None:
+    """A routine poll that an exclusive newer one replaced (r r in a burst) was logged as
+    'List runners was cancelled' in :ops; an operation a person started still is."""
+    import asyncio
+
+    from cwsandbox_tui.client.operation import Operation
+
+    bus = ev.EventBus()
+    seen: list[ev.Event] = []
+    bus.subscribe(seen.append)
+    for routine in (True, False):
+        with pytest.raises(asyncio.CancelledError):
+            async with Operation(bus, FakeClock(), "List runners", routine=routine):
+                raise asyncio.CancelledError
+    assert [type(e).__name__ for e in seen] == ["OperationStarted", "Failed"]
+    assert bus.routine["List runners"] == 0

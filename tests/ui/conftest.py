@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
@@ -132,7 +134,8 @@ async def app_factory(backend: BackendServer) -> AsyncIterator[AppFactory]:
 async def settle(pilot: object) -> None:
     """Let workers finish and the screen catch up."""
     app = pilot.app  # type: ignore[attr-defined]
-    await app.workers.wait_for_complete()
+    with contextlib.suppress(WorkerCancelled):  # replaced by an exclusive one: done too
+        await app.workers.wait_for_complete()
     await pilot.pause()  # type: ignore[attr-defined]
 
 

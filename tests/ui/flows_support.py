@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 from textual.notifications import Notification
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.worker import WorkerCancelled
 
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
@@ -33,7 +35,9 @@ async def settle(pilot: Pilot[None], timeout: float = WAIT) -> None:
     app = pilot.app
     give_up = time.monotonic() + timeout
     while True:
-        await app.workers.wait_for_complete()
+        # a worker an exclusive one replaced (r r in a burst) ends cancelled: that is done too
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if not any(worker.is_running for worker in app.workers):
             return

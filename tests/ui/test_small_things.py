@@ -262,8 +262,8 @@ async def test_a_long_filter_error_wraps_at_80_columns(app_factory: AppFactory) 
         burst(app, "2/colour=red")
         await keys_done(pilot)
         text = " ".join(screen_text(app).split())
-        assert "unknown field 'colour' (known: age, bucket, id, size, source, status, " \
-               "trigger)" in text, screen_text(app)
+        assert "unknown field 'colour' (known: age, bucket, id, sandbox, size, source, " \
+               "status, trigger)" in text, screen_text(app)
 
 
 async def test_new_sandbox_form_buttons_in_reach_at_60x15(app_factory: AppFactory) -> None:

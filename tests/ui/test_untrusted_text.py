@@ -92,7 +92,7 @@ async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServ
         await term.until(b"Delete sandbox", at)
         at = term.mark()
         term.type(b":ops" + ENTER)
-        await term.until(b"Operations log", at)
+        await term.until(b"operations  (newest last;", at)  # the :ops table's status
         await term.until(b"sb-" + SHOWN, at)
 
         at = term.mark()  # the snapshot whose reason names the sandbox's FIFO

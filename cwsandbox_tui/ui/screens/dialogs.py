@@ -166,14 +166,22 @@ class FormDialog(ModalScreen[FormResult | None]):
         """An error shown at a field goes as soon as the value there is right."""
         name = (event.input.id or "").removeprefix("field-")
         field = next((f for f in self.fields if f.name == name), None)
-        if field is None or field.validate is None:
+        if field is None or (field.validate is None and self.relation is None):
             return
         value = event.value.strip()
         if field.error and value == field.value:
             return  # the server's word on the value it was given (the form shows it again)
         note = self.query_one(f"#error-{name}", Static)
-        if note.has_class("field-error") and field.validate(value) is None:
+        if note.has_class("field-error") and self._problem(field, value) is None:
             self.show_error(name, "")
+
+    def _problem(self, field: FormField, value: str) -> str | None:
+        """What is wrong with `value` at `field`: its own check, then the form's across its
+        fields (a restore needs a mount path), as `check` finds it."""
+        problem = field.validate(value) if field.validate else None
+        if problem is None and self.relation is not None:
+            problem = self.relation({**self.values(), field.name: value}).get(field.name)
+        return problem
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.checkbox.label = _yes_no(event.value)
