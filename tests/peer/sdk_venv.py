@@ -74,6 +74,13 @@ def bounds(package: str) -> tuple[str, str]:
     raise LookupError(f"pyproject.toml: no '{package}>=A,<B' dependency")
 
 
+def base_python() -> str:
+    """The interpreter the cached venvs are made with: $CWSANDBOX_PEER_PYTHON (CI names the
+    oldest claimed CPython, so a later run on another version reuses them instead of
+    building them again under tests that use them), else the one running."""
+    return os.environ.get("CWSANDBOX_PEER_PYTHON") or sys.executable
+
+
 class CachedVenv:
     """A venv at `.cache/NAME` with this project and `requirements`, checked by `probe` (a
     Python snippet whose output must be `expect`)."""
@@ -98,7 +105,7 @@ class CachedVenv:
 
     def _wanted(self) -> dict[str, object]:
         return {"requirements": self.requirements, "project": project_dependencies(),
-                "python": list(sys.version_info[:2])}
+                "python": base_python()}
 
     def _ok(self) -> bool:
         if not self.marker.is_file() or not self.python.exists():
@@ -119,7 +126,7 @@ class CachedVenv:
     def _build(self) -> None:
         started = time.monotonic()
         shutil.rmtree(self.root, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(self.root)], check=True,
+        subprocess.run([base_python(), "-m", "venv", str(self.root)], check=True,
                        capture_output=True, text=True, timeout=VENV_TIMEOUT,
                        stdin=subprocess.DEVNULL)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
