@@ -17,6 +17,20 @@ from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 from tests.backend.serving import serving
 
 
+def _inherited_ignores_undone() -> None:
+    """A run started in the background (`cmd &` ignores SIGINT and SIGQUIT) or under nohup
+    (SIGHUP) passes those ignores on to every process the tests start, sandboxes included
+    (exec keeps an ignored signal ignored): a ^C then never reached a sandbox's command, a
+    hang-up never ended a client. A handler of this process's own is reset to the default
+    in its children, as a terminal's processes have it."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else (lambda *_: None))
+
+
+_inherited_ignores_undone()
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep every test away from the user's real data, state and config directories; an
