@@ -28,6 +28,7 @@ from .store import SandboxRow, Store
 
 log = logging.getLogger("cwsandbox_tui.backend")
 START_WAIT_SECONDS = 20
+PIPE_DRAIN_SECONDS = 2.0
 _ENTER_WORKDIR = 'mkdir -p -- "$0" && cd -- "$0" && exec "$@"'
 
 
@@ -41,6 +42,7 @@ class LiveSandbox:
     process: asyncio.subprocess.Process | None = None
     execs: set[asyncio.subprocess.Process] = field(default_factory=set)
     archives: set[asyncio.Task[None]] = field(default_factory=set)  # snapshots being made
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)  # stdout, stderr → log
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = ""
@@ -197,8 +199,8 @@ class Runtime:
             return
         self.set_status(live, states.RUNNING, "", started_at=time.time())
         live.booted.set()
-        self.spawn_task(self._pump(live, live.process.stdout, "stdout"))
-        self.spawn_task(self._pump(live, live.process.stderr, "stderr"))
+        live.pumps = [self.spawn_task(self._pump(live, live.process.stdout, "stdout")),
+                      self.spawn_task(self._pump(live, live.process.stderr, "stderr"))]
         self.spawn_task(self._watch(live))
         if self._guard is None or self._guard.done():
             self._guard = self.spawn_task(self._guard_loop())
@@ -232,6 +234,11 @@ class Runtime:
         if live.lifetime is not None:
             live.lifetime.cancel()
         await self._kill_execs(live)
+        # What it printed last may still be in the pipes or the readers' buffers: the status
+        # changes only once that is in the log (bounded: a process it left behind outside
+        # the sandbox's namespaces could hold a pipe open).
+        if live.pumps:
+            await asyncio.wait(live.pumps, timeout=PIPE_DRAIN_SECONDS)
         live.logbook.close()
         exit_code = code if code >= 0 else 128 - code
         if live.lost:

@@ -283,6 +283,19 @@ async def test_logs_of_a_finished_sandbox_and_follow_ends(gateway: Gateway,
     assert log_text(frames) == b"bye\n" and frames[-1].HasField("complete")
 
 
+async def test_a_finished_sandbox_has_logged_all_it_printed_before_its_last_breath(
+        gateway: Gateway, streaming: Streaming) -> None:
+    # a pipe's worth and more printed just before the end: once the status says it ended,
+    # the log holds all of it (the status used to change before the pipes were read out)
+    script = "i=0; while [ $i -lt 3000 ]; do echo line-$i-padding-padding-padding; " \
+             "i=$((i+1)); done; echo last; exit 0"
+    sid = await start_sandbox(gateway, args=["-c", script], wait=False)
+    await wait_status(gateway, sid, COMPLETED)
+    text = log_text(await read_logs(streaming, sid))
+    assert text.endswith(b"line-2999-padding-padding-padding\nlast\n")
+    assert text.count(b"\n") == 3001
+
+
 async def test_logs_errors(gateway: Gateway, streaming: Streaming) -> None:
     sid = await start_sandbox(gateway)
 

@@ -32,7 +32,7 @@ SLEEPER = ("-c", "exec sleep infinity")
 TRAPPED = "/tmp/trapped"
 STUBBORN = ("-c", f'trap "" TERM; : > {TRAPPED}; while :; do sleep 0.05; done')
 # Takes about half a second to finish after SIGTERM: a short, observable TERMINATING.
-SLOW_EXIT = ("-c", 'trap "sleep 0.5; exit 0" TERM; while :; do sleep 0.05; done')
+SLOW_EXIT = ("-c", f'trap "sleep 0.5; exit 0" TERM; : > {TRAPPED}; while :; do sleep 0.05; done')
 
 
 class Recorder:
@@ -114,7 +114,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0,
 async def start(client: Client, *, mount: bool = True, args: Iterable[str] = SLEEPER) -> str:
     spec = SandboxSpec(command="/bin/sh", args=tuple(args), mount_path=MOUNT if mount else "")
     sandbox = await client.start_sandbox(spec)
-    if tuple(args) == STUBBORN:  # its TERM trap is set once it has written TRAPPED
+    if tuple(args) in (STUBBORN, SLOW_EXIT):  # its TERM trap is set once it wrote TRAPPED
         give_up = time.monotonic() + 10
         while True:
             try:

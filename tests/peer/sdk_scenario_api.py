@@ -175,8 +175,13 @@ def _() -> Any:
 
 @step("stop_options")
 def _() -> Any:
-    sb = sandbox("/bin/sh", "-c", "trap 'echo bye; exit 0' TERM; sleep infinity & wait",
+    sb = sandbox("/bin/sh", "-c",
+                 "trap 'echo bye; exit 0' TERM; echo ready; sleep infinity & wait",
                  file_system_snapshot=FileSystemSnapshotOptions(mount_path="/workspace"))
+    # RUNNING says the process started, not that its shell has set its trap yet
+    for line in sb.stream_logs(follow=True, timeout_seconds=30):
+        if line == "ready\n":
+            break
     snap_id = sb.snapshot(wait_for_ready=False, idempotency_key="peer-snap-1").result()
     same = sb.snapshot(wait_for_ready=False, idempotency_key="peer-snap-1").result()
     ready = Sandbox.get_snapshot(snap_id).result()

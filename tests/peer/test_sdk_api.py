@@ -125,7 +125,7 @@ def test_snapshot_and_stop_options(steps: dict[str, Any]) -> None:
     assert s["snapshot_status"] in ("creating", "ready")  # wait_for_ready=False
     assert s["status"] == "completed"
     assert s["stop_again"] == {"raised": None, "value": "None"}
-    assert s["logs"] == ["bye\n"]  # the graceful stop let its TERM trap run
+    assert s["logs"] == ["ready\n", "bye\n"]  # the graceful stop let its TERM trap run
 
 
 def test_log_filters(steps: dict[str, Any]) -> None:
