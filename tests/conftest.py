@@ -31,6 +31,18 @@ def _inherited_ignores_undone() -> None:
 
 _inherited_ignores_undone()
 
+
+def _xdist_sizes_undone() -> None:
+    """pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, which
+    outrank a terminal's own size for every program the tests start on a pty (the SDK's
+    shell then said 24 80 on a 33×111 pty)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+
+
+_xdist_sizes_undone()
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep every test away from the user's real data, state and config directories; an
