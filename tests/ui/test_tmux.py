@@ -68,3 +68,28 @@ async def test_quitting_after_a_shell_leaves_no_fragments_of_it(backend: Backend
         left = await tmux.wait_pane(lambda text: "DASHBOARD-EXITED" in text,
                                     "the dashboard to quit")
         assert "SHELL-WAS-HERE" not in left and "shell in" not in left, left
+
+
+async def test_term_screen_leaves_nothing_behind_at_the_right_edge(backend: BackendServer,
+                                                                   tmp_path: Path) -> None:
+    """TERM=screen at 80×24 (tmux's own default terminal): every view, a dialog, the help, a
+    notice, and back; the sandboxes view then reads exactly as it first did, and no line of
+    any view runs past the right edge (a stray cell there is what leftovers look like)."""
+    seed_rows(backend)
+    async with dashboard_in_tmux(tmp_path, backend.port, size=(80, 24),
+                                 term="screen") as tmux:
+        first = await tmux.wait_pane(
+            lambda text: "4 of 4 sandboxes" in text and "loading" not in text, "the sandboxes")
+        seen = [first]
+        for key, shown in (("2", "fss-000000000001"), ("Enter", "Close (esc)"),
+                           ("Escape", "of 30 snapshots"), ("5", "by source"),
+                           ("?", "[everywhere]"), ("Escape", "by source"),
+                           ("1", "4 of 4 sandboxes"), ("c", "Copied")):
+            await tmux.keys(key)
+            seen.append(await tmux.wait_pane(lambda text, shown=shown: shown in text, shown))
+        back = await tmux.wait_pane(lambda text: "Copied" not in text, "the notice to go",
+                                    timeout=30)
+        for text in [*seen, back]:
+            lines = text.rstrip("\n").split("\n")
+            assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), text
+        assert back == first
