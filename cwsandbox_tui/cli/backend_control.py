@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from .. import paths
-from ..client.embedded import LEASES, running_state
+from ..client.embedded import LEASES, process_alive, running_state
 from ..formatting import human_age
 
 STOP_WAIT = 20.0  # seconds: its sandboxes get their grace on the way out
@@ -147,7 +147,7 @@ def run_stop(args: argparse.Namespace) -> int:
         print(f"the backend (pid {pid}) had already exited")
         return OK
     give_up = time.monotonic() + STOP_WAIT
-    while running_state(data_dir) is not None or _alive(pid):
+    while running_state(data_dir) is not None or process_alive(pid):
         if time.monotonic() > give_up:
             print(f"error: the backend (pid {pid}) did not exit within {STOP_WAIT:g} s",
                   file=sys.stderr)
@@ -157,17 +157,3 @@ def run_stop(args: argparse.Namespace) -> int:
         if live else ""
     print(f"stopped the backend (pid {pid}){ended}")
     return OK
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a child of ours that ended is a zombie until reaped
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True

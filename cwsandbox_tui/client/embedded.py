@@ -41,14 +41,19 @@ class EmbeddedBackend:
             self.lease.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (someone else's counts; a zombie, ended but not reaped by
+    its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def _reachable(port: int) -> bool:
@@ -63,7 +68,7 @@ def running_state(data_dir: Path) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     pid, port = state.get("pid"), state.get("port")
-    if isinstance(pid, int) and isinstance(port, int) and _alive(pid) and _reachable(port):
+    if isinstance(pid, int) and isinstance(port, int) and process_alive(pid) and _reachable(port):
         return state
     return None
 
