@@ -19,7 +19,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -276,14 +276,8 @@ class LogBook:
             end = self._last_newline(src, size, left)  # a record being written: leave it
             if count >= end:  # every record takes at least its newline
                 return 0, end
-            position, newlines = end, 0
-            while position > 0:
-                if left is not None:
-                    left.check()
-                step = min(TAIL_BLOCK, position)
-                position -= step
-                src.seek(position)
-                block = src.read(step)
+            newlines = 0
+            for position, block in _backwards(src, end, left):
                 found = block.count(b"\n")
                 if newlines + found > count:
                     # the record before the tail ends at the (count+1)-th newline from the end
@@ -297,14 +291,7 @@ class LogBook:
     @staticmethod
     def _last_newline(src: BinaryIO, size: int, left: Left | None) -> int:
         """The position after the file's last newline (0 if it has none)."""
-        position = size
-        while position > 0:
-            if left is not None:
-                left.check()
-            step = min(TAIL_BLOCK, position)
-            position -= step
-            src.seek(position)
-            block = src.read(step)
+        for position, block in _backwards(src, size, left):
             found = block.rfind(b"\n")
             if found >= 0:
                 return position + found + 1
@@ -373,6 +360,19 @@ class Cursor:
 
 CURRENT = b""  # whichever file is current (one still empty has this head too)
 OLDEST = b"-"  # the oldest output kept: `output.log.1` if there is one
+
+
+def _backwards(src: BinaryIO, end: int, left: Left | None) -> Iterator[tuple[int, bytes]]:
+    """The file's bytes before `end` in blocks of TAIL_BLOCK, last first, each with its
+    position (checking the caller is still there before each read)."""
+    position = end
+    while position > 0:
+        if left is not None:
+            left.check()
+        step = min(TAIL_BLOCK, position)
+        position -= step
+        src.seek(position)
+        yield position, src.read(step)
 
 
 def _head(src: BinaryIO) -> bytes:
