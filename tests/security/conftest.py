@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from cwsandbox_tui.backend.server import BackendServer
+from tests.backend.serving import ServeProcess
 
 
 def require_isolation(backend: BackendServer) -> None:
@@ -24,3 +27,16 @@ def require_isolation(backend: BackendServer) -> None:
 def isolated(backend: BackendServer) -> BackendServer:
     require_isolation(backend)
     return backend
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
+    """`cwsandbox-tui serve` as its own process (SIGTERM, then SIGKILL when it ends)."""
+    server = await ServeProcess(tmp_path / "backend").ready()
+    try:
+        yield server
+    finally:
+        try:
+            await server.close()
+        finally:
+            server.kill()  # also when it did not stop on SIGTERM

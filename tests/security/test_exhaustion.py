@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 
 from cwsandbox_tui.proto.v1 import sandbox_pb2, sandbox_pb2_grpc
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
@@ -49,18 +48,6 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    server = await ServeProcess(tmp_path / "backend").ready()
-    try:
-        yield server
-    finally:
-        try:
-            await server.close()
-        finally:
-            server.kill()  # also when it did not stop on SIGTERM
 
 
 async def big_log(serve: ServeProcess) -> tuple[str, int]:

@@ -14,10 +14,8 @@ import collections
 import os
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
-import pytest
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import DecodeError
@@ -107,18 +105,6 @@ async def after_init(channel: grpc.aio.Channel, path: str, init: bytes, raw: byt
     finally:
         ended.set()
     return grpc.StatusCode.OK
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    server = await ServeProcess(tmp_path / "backend").ready()
-    try:
-        yield server
-    finally:
-        try:
-            await server.close()
-        finally:
-            server.kill()  # also when it did not stop on SIGTERM
 
 
 async def test_raw_bytes_are_invalid_argument_on_every_method(serve: ServeProcess) -> None:
