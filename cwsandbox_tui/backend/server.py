@@ -260,11 +260,30 @@ class BackendServer:
         await self.stop()
 
 
+# Signals a parent may have left ignored (`cmd &` ignores SIGINT and SIGQUIT, nohup SIGHUP):
+# an ignored signal stays ignored across exec, so every sandbox would inherit the ignore
+# (a ^C in its shell, a stop's SIGINT, a hang-up would not reach its processes). Handled here
+# (and so still ignored by this process), they are at their defaults in the sandboxes.
+INHERITABLE_IGNORES = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                       signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+
+
+def _ignored(signum: int, frame: object) -> None:
+    return None
+
+
+def undo_inherited_ignores() -> None:
+    for sig in INHERITABLE_IGNORES:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, _ignored)
+
+
 async def serve_forever(config: ServerConfig, exit_when_unused: float | None = None) -> None:
     """Serve until SIGINT or SIGTERM, or, given `exit_when_unused` (a backend started for
     clients), once no client, live sandbox or operation has kept it for that many seconds.
     Such a backend also ignores SIGHUP: it runs detached, and a terminal's hang-up is not the
     end of its sandboxes."""
+    undo_inherited_ignores()
     server = BackendServer(config)
     await server.start()
     stopping = asyncio.Event()

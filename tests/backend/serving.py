@@ -26,7 +26,7 @@ class ServeProcess:
     """One `serve` process; its stderr goes to a file so that it can never block on a pipe."""
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, ignoring: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.log = log or data_dir.parent / f"serve-{data_dir.name}-{time.monotonic_ns()}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +34,9 @@ class ServeProcess:
                    *args]
         if "--port" not in args:
             command += ["--port", "0"]
+        if ignoring:  # started as `cmd &` or nohup start it: with these signals ignored
+            command = ["/bin/sh", "-c", f'trap "" {" ".join(ignoring)}; exec "$@"', "sh",
+                       *command]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                             stdout=out, stderr=out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .helpers import (
     expect_error,
     get,
     get_snapshot,
+    poll,
     sh_ok,
     snapshot,
     start_sandbox,
@@ -157,3 +159,32 @@ async def test_unisolated_serve_says_so_and_its_sandboxes_die_with_it(tmp_path: 
     finally:
         server.kill()
     assert "WARNING isolation: isolation disabled by --no-isolation" in server.output
+
+
+def _ignored_signals(status_line: bytes) -> set[str]:
+    """Which of SIGHUP, SIGINT, SIGQUIT a /proc/<pid>/status SigIgn line says are ignored."""
+    mask = int(status_line.split()[-1], 16)
+    return {sig.name for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+            if mask & (1 << (sig - 1))}
+
+
+async def test_signals_ignored_where_serve_was_started_are_not_ignored_in_its_sandboxes(
+        tmp_path: Path) -> None:
+    """`serve &` (SIGINT, SIGQUIT ignored) or nohup (SIGHUP): those ignores stay across exec,
+    so the sandboxes' processes inherited them (a ^C in a shell, a hang-up, never arrived)."""
+    server = await ServeProcess(tmp_path / "served", ignoring=("INT", "QUIT", "HUP")).ready()
+    try:
+        gateway, streaming = server.stubs()
+        sid = await start_sandbox(gateway, args=[
+            "-c", "grep SigIgn /proc/self/status > /tmp/main; exec sleep infinity"])
+
+        async def main_wrote() -> bytes | None:
+            return await sh_ok(streaming, sid, "cat /tmp/main 2>/dev/null; true") or None
+
+        main = await poll(main_wrote, what="the main process's signal mask")
+        executed = await sh_ok(streaming, sid, "grep SigIgn /proc/self/status")
+        assert _ignored_signals(main) == set() and _ignored_signals(executed) == set(), \
+            (main, executed)
+        assert await server.close() == 0  # the backend itself still runs on as asked
+    finally:
+        server.kill()
