@@ -84,6 +84,15 @@ def drop_everything():
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     call(libc.capset(header, (ctypes.c_uint32 * 6)()), "dropping capabilities")
 
+def retitle(name):
+    # what `ps` in the sandbox shows of the keeper: its command line was the backend
+    # interpreter's path on the host (and the exec's environment); argv's memory is its own
+    with open("/proc/self/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    title = name[:end - start - 1]
+    ctypes.memmove(start, title + b"\0" * (end - start - len(title)), end - start)
+
 def relay(child):
     while True:
         try:
@@ -151,6 +160,7 @@ call(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "parent-death signal")
 if os.getppid() != 0:  # the joiner died already: it is not in this pid namespace
     os._exit(1)
 keeper = os.getpid()
+retitle(b"cwsandbox-exec")
 os.setsid()  # the exec's own session, led by the keeper, as bubblewrap's init leads one
 program = os.fork()
 if program:

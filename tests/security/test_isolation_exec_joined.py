@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from cwsandbox_tui.backend.isolation import SANDBOX_UID
@@ -109,3 +110,16 @@ async def test_nothing_of_the_hosts_namespaces_is_open_to_the_sandbox(
 
 async def _async(value: list[int] | None) -> list[int] | None:
     return value
+
+
+async def test_no_command_line_in_the_sandbox_names_the_hosts_interpreter(
+        isolated: BackendServer, gateway: Gateway, streaming: Streaming) -> None:
+    """The joiner that starts an exec stays in the sandbox's pid namespace as its parent:
+    `ps` there showed its argv[0], the backend interpreter's path on the host."""
+    sid = await start_sandbox(gateway)
+    seen = await sh_ok(streaming, sid, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; "
+                                       "echo; echo done")
+    assert seen.endswith(b"done\n") and b"cwsandbox-exec" in seen, seen
+    host = {sys.executable, os.path.realpath(sys.executable), str(Path(__file__).parents[2])}
+    assert not [path for path in host if path.encode() in seen], seen
+    await stop(gateway, sid)
