@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ class Trigger:
 class MethodFaults:
     latency: float = 0.0
     triggers: dict[str, Trigger] = field(default_factory=dict)
+    held: threading.Event | None = None  # calls wait until it is set (tests' holds)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Decision:
     latency: float = 0.0
     error: ApiError | None = None
     lose_response: bool = False
+    held: threading.Event | None = None
     cut_after: int | None = None  # a stream breaks after this many frames
 
 
@@ -129,6 +132,13 @@ class FaultPlan:
     def set_latency(self, method: str, seconds: float) -> None:
         self.methods.setdefault(method, MethodFaults()).latency = seconds
 
+    def hold(self, method: str) -> threading.Event:
+        """Calls of `method` from now on wait (before their latency) until the returned
+        event is set: a call kept in flight for exactly as long as a test needs."""
+        held = threading.Event()
+        self.methods.setdefault(method, MethodFaults()).held = held
+        return held
+
     def set_fault(self, method: str, kind: str, trigger: Trigger) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}")
@@ -151,6 +161,7 @@ class FaultPlan:
         number = self._calls[method]
         rng = self._rngs.setdefault(method, random.Random(f"{self.seed}:{method}"))
         latency = max(r.latency for r in rules)
+        held = next((r.held for r in rules if r.held is not None and not r.held.is_set()), None)
         fired: str | None = None
         for kind in FAULT_KINDS:
             for rule in rules:
@@ -161,10 +172,11 @@ class FaultPlan:
                 if hit and fired is None:
                     fired = kind
         if fired == "lost":
-            return Decision(latency=latency, lose_response=True)
+            return Decision(latency=latency, lose_response=True, held=held)
         if fired == "cut":
-            return Decision(latency=latency, cut_after=self.cut_after)
-        return Decision(latency=latency, error=self._error(fired, method) if fired else None)
+            return Decision(latency=latency, cut_after=self.cut_after, held=held)
+        return Decision(latency=latency, error=self._error(fired, method) if fired else None,
+                        held=held)
 
     def _error(self, kind: str, method: str) -> ApiError:
         if kind == "unavailable":

@@ -119,6 +119,8 @@ class Gate(grpc.aio.ServerInterceptor):
                            "W&B's 'x-wandb-api-key: <key>' with 'x-entity-id: <entity>')"
                            ).abort(context)
         decision = self.faults.decide(method)
+        while decision.held is not None and not decision.held.is_set():
+            await asyncio.sleep(0.01)  # set from any thread: polled, not awaited
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.error is not None:

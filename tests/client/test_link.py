@@ -39,10 +39,11 @@ async def test_failed_probes_while_calls_are_answered_are_no_lost_connection(
     link = link_for(harness, c, reopened)
     ids = seed_snapshots(backend, 60)
     backend.faults.set_fault(PROBE, "unavailable", Trigger(first=1000))  # every probe fails
-    backend.faults.set_latency(PROBE, 0.3)  # and takes long: the deletes finish meanwhile
+    held = backend.faults.hold(PROBE)  # and is held: the deletes finish meanwhile
     backend.faults.set_fault(DELETE, "unavailable", Trigger(first=3))  # starts the check
     result = await c.delete_snapshots(ids, concurrency=8)
     assert result.count(Outcome.DELETED) == 60 and server_snapshot_ids(backend) == set()
+    held.set()
     assert link._task is not None
     await asyncio.wait_for(link._task, 10)
     assert backend.faults.calls(PROBE) == 3  # three probes failed, all in a row

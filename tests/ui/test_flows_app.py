@@ -128,6 +128,7 @@ async def test_read_only_greys_out_destructive_keys(
         assert isinstance(screen, SandboxesScreen)
         for action in ("delete", "new", "stop", "stop_snapshot", "snapshot", "pause", "exec"):
             assert screen.check_action(action, ()) is None
+        await wait_for(pilot, lambda: "delete" in footer_disabled(), "the footer's keys")
         shown = footer_disabled()
         assert shown["delete"] and shown["new"] and shown["stop"]  # shown, greyed out
         assert all(off == (action in screen.MUTATING) for action, off in shown.items())
@@ -138,6 +139,7 @@ async def test_read_only_greys_out_destructive_keys(
         assert isinstance(screen, SnapshotsScreen)
         for action in ("delete", "prune", "restore"):
             assert screen.check_action(action, ()) is None
+        await wait_for(pilot, lambda: "prune" in footer_disabled(), "the snapshots' footer")
         shown = footer_disabled()
         assert shown["delete"]
         assert all(off == (action in screen.MUTATING) for action, off in shown.items())

@@ -209,8 +209,8 @@ async def test_stop_conflict_then_plain_stop_succeeds(
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         sandbox = await _start(app, pilot)
-        # The plain stop's call is slow, so it is still in flight when S is pressed.
-        backend.faults.set_latency("DeleteSandbox" if api == "v1" else "Stop", 2.0)
+        # The plain stop's call is held, so it is still in flight when S is pressed.
+        held = backend.faults.hold("DeleteSandbox" if api == "v1" else "Stop")
 
         await pilot.press("s")
         await pilot.pause()
@@ -233,6 +233,8 @@ async def test_stop_conflict_then_plain_stop_succeeds(
         assert any(r.op == "Stop sandbox with snapshot" and r.kind == "Failed"
                    for r in app.op_rows)
 
+        held.set()
+        await wait_for(pilot, lambda: note_titled(app, "Stop sandbox"), "the plain stop")
         await settle(pilot)
         stopped = app.sandboxes[sandbox.id]
         assert stopped.status is SandboxStatus.COMPLETED and not stopped.stop_snapshot_id

@@ -149,7 +149,8 @@ async def test_ctrl_d_on_the_failed_group_deletes_exactly_those(
         assert isinstance(dialog, ConfirmDialog)
         assert dialog.lines[0] == "Delete 4 snapshots (0 B)?"
         assert {line.strip() for line in dialog.lines} >= failed
-        assert isinstance(app.focused, Button) and app.focused.id == "cancel"
+        await wait_for(pilot, lambda: isinstance(app.focused, Button)
+                       and app.focused.id == "cancel", "Cancel focused")
         await pilot.press("y")
         await wait_for(pilot, lambda: set(server_snapshots(backend)) == set(before) - failed,
                        "the FAILED snapshots to be deleted, and only them")
