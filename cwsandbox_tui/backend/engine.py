@@ -1,4 +1,5 @@
-"""The backend's behaviour, free of protobuf: sandboxes, snapshots, bucket settings, files."""
+"""The backend's behaviour, free of gRPC and protobuf: sandboxes, snapshots, bucket settings,
+files, in the engine's own states (`states.py`) and errors (`errors.py`)."""
 
 from __future__ import annotations
 
