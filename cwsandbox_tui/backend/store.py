@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,7 @@ VERSION = 1
 # FileSystemSnapshotStatus, FileSystemSnapshotTrigger), frozen here as they were written.
 _V0_SANDBOX = {1: SandboxState.CREATING, 2: SandboxState.RUNNING, 3: SandboxState.COMPLETED,
                4: SandboxState.FAILED, 5: SandboxState.TERMINATED, 6: SandboxState.PENDING,
-               7: SandboxState.PAUSED,
-               9: SandboxState.TERMINATING}
+               7: SandboxState.PAUSED, 9: SandboxState.TERMINATING}
 _V0_SNAPSHOT = {1: SnapshotState.CREATING, 2: SnapshotState.READY, 3: SnapshotState.FAILED,
                 4: SnapshotState.DELETING}
 _V0_TRIGGER = {0: SnapshotTrigger.NONE, 1: SnapshotTrigger.STOP, 2: SnapshotTrigger.MANUAL}
@@ -147,7 +147,7 @@ class Store:
         with self._transaction():
             if self._db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
                 _migrate(self._db)
-            self._db.execute(f"PRAGMA user_version = {VERSION}")
+                self._db.execute(f"PRAGMA user_version = {VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -352,7 +352,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         _copy(db, "snapshots", {"status": _V0_SNAPSHOT, "trigger": _V0_TRIGGER})
 
 
-def _copy(db: sqlite3.Connection, table: str, words: dict[str, dict[int, Any]]) -> None:
+def _copy(db: sqlite3.Connection, table: str, words: dict[str, dict[int, StrEnum]]) -> None:
     columns = [row[1] for row in db.execute(f"PRAGMA table_info({table}_v0)")]
     chosen = []
     for column in columns:
