@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -352,7 +352,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         _copy(db, "snapshots", {"status": _V0_SNAPSHOT, "trigger": _V0_TRIGGER})
 
 
-def _copy(db: sqlite3.Connection, table: str, words: dict[str, dict[int, StrEnum]]) -> None:
+def _copy(db: sqlite3.Connection, table: str,
+          words: Mapping[str, Mapping[int, StrEnum]]) -> None:
     columns = [row[1] for row in db.execute(f"PRAGMA table_info({table}_v0)")]
     chosen = []
     for column in columns:
