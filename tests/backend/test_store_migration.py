@@ -179,18 +179,3 @@ async def test_old_data_dir_is_migrated_and_served_alike_on_both_generations(
     finally:
         db.close()
 
-
-async def test_migrated_data_dir_opens_again_unchanged(start_backend: StartBackend,
-                                                      tmp_path: Path) -> None:
-    """The migration runs once: a second start reads the words it wrote, not numbers."""
-    data_dir = tmp_path / "old"
-    write_old_data_dir(data_dir)
-    first = await start_backend(data_dir=data_dir)
-    await first.server.stop(grace=0)
-    second = await start_backend(data_dir=data_dir)
-    got = await second.gateway.Get(pb.GetSandboxRequest(sandbox_id="sb-old-done"))
-    assert got.sandbox_status == pb.SANDBOX_STATUS_COMPLETED
-    listed = await second.gateway.ListFileSystemSnapshots(pb.ListFileSystemSnapshotsRequest())
-    assert [(s.file_system_snapshot_id, s.status) for s in listed.file_system_snapshots][:2] == [
-        ("fss-old-stop", pb.FILE_SYSTEM_SNAPSHOT_STATUS_READY),
-        ("fss-old-manual", pb.FILE_SYSTEM_SNAPSHOT_STATUS_READY)]
