@@ -16,11 +16,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import grpc
-
 from .. import naming
 from . import network
-from .errors import ApiError, invalid
+from .errors import ApiError, Code, invalid
 
 RUNNER_ID = "local-runner"
 RUNNER_GROUP_ID = "local"
@@ -200,19 +198,19 @@ def local_runner(connected_at: float | None = None, *,
 
 
 def runner_not_found(runner_id: str) -> ApiError:
-    return ApiError(grpc.StatusCode.NOT_FOUND, f"runner {runner_id!r} not found",
+    return ApiError(Code.NOT_FOUND, f"runner {runner_id!r} not found",
                     reason="CWSANDBOX_RUNNER_NOT_FOUND", metadata={"runner_id": runner_id})
 
 
 def profile_not_found(name: str, runner_id: str = "") -> ApiError:
     where = f" on runner {runner_id!r}" if runner_id else ""
     metadata = {"profile_name": name, **({"runner_id": runner_id} if runner_id else {})}
-    return ApiError(grpc.StatusCode.NOT_FOUND, f"profile {name!r} not found{where}",
+    return ApiError(Code.NOT_FOUND, f"profile {name!r} not found{where}",
                     reason="CWSANDBOX_PROFILE_NOT_FOUND", metadata=metadata)
 
 
 def runner_unavailable(message: str) -> ApiError:
-    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, message,
+    return ApiError(Code.RESOURCE_EXHAUSTED, message,
                     reason="CWSANDBOX_RUNNER_UNAVAILABLE")
 
 
@@ -291,7 +289,7 @@ class Catalogue:
         known_names = {p.name for p in self.profiles()}
         for profile_id in ask.profile_ids:
             if not any(p.pinned_by(profile_id) for p in self.profiles()):
-                raise ApiError(grpc.StatusCode.NOT_FOUND, f"profile {profile_id!r} not found",
+                raise ApiError(Code.NOT_FOUND, f"profile {profile_id!r} not found",
                                reason="CWSANDBOX_PROFILE_NOT_FOUND",
                                metadata={"profile_id": profile_id})
         for name in ask.profile_names:

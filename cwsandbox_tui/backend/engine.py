@@ -1,4 +1,5 @@
-"""The backend's behaviour, free of protobuf: sandboxes, snapshots, bucket settings, files."""
+"""The backend's behaviour, free of gRPC and protobuf: sandboxes, snapshots, bucket settings,
+files, in the engine's own states (`states.py`) and errors (`errors.py`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from .. import naming
 from . import images, network, procs, quotas, sandboxfs, states, validation
@@ -33,6 +32,7 @@ from .discovery import (
 )
 from .errors import (
     ApiError,
+    Code,
     invalid,
     precondition,
     sandbox_not_found,
@@ -62,7 +62,7 @@ BOOT_WAIT_SECONDS = 30
 @dataclass
 class SandboxQuery:
     tags: list[str] = field(default_factory=list)
-    status: int = 0
+    status: states.SandboxState | None = None  # None: any live one (or any, include_stopped)
     include_stopped: bool = False
     runner_ids: list[str] = field(default_factory=list)
     profile_ids: list[str] = field(default_factory=list)
@@ -74,7 +74,7 @@ class SandboxQuery:
                            sorted(self.profile_names)])
 
     def matches(self, row: SandboxRow) -> bool:
-        if self.status:
+        if self.status is not None:
             if row.status != self.status:
                 return False
         elif row.status in states.TERMINAL and not self.include_stopped:
@@ -314,7 +314,7 @@ class Engine:
         if earlier is not None:
             sandbox_id, first_asked = earlier
             if asked != first_asked:
-                raise ApiError(grpc.StatusCode.ALREADY_EXISTS,
+                raise ApiError(Code.ALREADY_EXISTS,
                                f"request_id {request_id!r} was used for a different create "
                                f"(of {sandbox_id})", reason="CWSANDBOX_REQUEST_ID_CONFLICT",
                                metadata={"request_id": request_id, "sandbox_id": sandbox_id})
@@ -482,7 +482,7 @@ class Engine:
     async def pause(self, sandbox_id: str) -> None:
         live = await self.running_sandbox(sandbox_id, allow_paused=True)
         if live.row.status == states.RUNNING and not await self.runtime.pause(live):
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"the processes of sandbox "
+            raise ApiError(Code.UNAVAILABLE, f"the processes of sandbox "
                            f"{sandbox_id!r} did not all stop in time; it keeps running "
                            "(try again)", reason="CWSANDBOX_BACKEND_UNAVAILABLE")
 
@@ -583,7 +583,8 @@ class Engine:
     def _archive_path(self, snap: SnapshotRow) -> Path:
         return self.buckets_dir / snap.archive
 
-    def _new_snapshot(self, live: LiveSandbox, trigger: int, key: str) -> SnapshotRow:
+    def _new_snapshot(self, live: LiveSandbox, trigger: states.SnapshotTrigger,
+                      key: str) -> SnapshotRow:
         now = time.time()
         snapshot_id = f"fss-{uuid.uuid4().hex[:12]}"
         bucket = self.bucket().effective
@@ -647,7 +648,7 @@ class Engine:
                 await asyncio.wait_for(asyncio.shield(task), timeout if timeout > 0 else None)
             except TimeoutError:
                 raise ApiError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    Code.DEADLINE_EXCEEDED,
                     f"file-system snapshot {snapshot_id!r} was not ready within {timeout:g} s; "
                     "it may still complete",
                     reason="CWSANDBOX_FSS_WAIT_TIMEOUT",
@@ -762,7 +763,7 @@ def check_filepath(filepath: str) -> None:
 
 
 def file_too_large(filepath: str, size: int) -> ApiError:
-    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+    return ApiError(Code.RESOURCE_EXHAUSTED,
                     f"file {filepath!r} is too large ({size} bytes; at most {MAX_FILE_BYTES})",
                     reason="CWSANDBOX_FILE_TOO_LARGE",
                     metadata={"size_bytes": str(size), "max_size_bytes": str(MAX_FILE_BYTES),
@@ -770,12 +771,12 @@ def file_too_large(filepath: str, size: int) -> ApiError:
 
 
 _FILE_ERRORS = {
-    "not_found": (grpc.StatusCode.NOT_FOUND, "CWSANDBOX_FILE_NOT_FOUND"),
-    "is_directory": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IS_DIRECTORY"),
-    "permission": (grpc.StatusCode.PERMISSION_DENIED, "CWSANDBOX_FILE_PERMISSION_DENIED"),
-    "not_directory": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
-    "not_regular": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
-    "io": (grpc.StatusCode.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+    "not_found": (Code.NOT_FOUND, "CWSANDBOX_FILE_NOT_FOUND"),
+    "is_directory": (Code.FAILED_PRECONDITION, "CWSANDBOX_FILE_IS_DIRECTORY"),
+    "permission": (Code.PERMISSION_DENIED, "CWSANDBOX_FILE_PERMISSION_DENIED"),
+    "not_directory": (Code.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+    "not_regular": (Code.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
+    "io": (Code.FAILED_PRECONDITION, "CWSANDBOX_FILE_IO_FAILED"),
 }
 
 

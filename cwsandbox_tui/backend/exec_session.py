@@ -14,8 +14,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
 from .runtime import LiveSandbox, Runtime, drain_pipes
 
 READ_CHUNK = 65536
@@ -90,7 +88,7 @@ async def run_exec(runtime: Runtime, live: LiveSandbox, proc: asyncio.subprocess
             async for data in stdin:
                 proc.stdin.write(data)
                 await proc.stdin.drain()
-        except (ConnectionError, grpc.aio.AioRpcError):
+        except ConnectionError:
             pass  # the client went away or the command stopped reading: input ends
         finally:
             proc.stdin.close()

@@ -29,10 +29,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-import grpc
-
 from .. import units
-from .errors import ApiError
+from .errors import ApiError, Code
 
 FAULT_KINDS = ("unavailable", "deadline", "throttle", "lost", "busy", "cut")
 
@@ -180,15 +178,15 @@ class FaultPlan:
 
     def _error(self, kind: str, method: str) -> ApiError:
         if kind == "unavailable":
-            return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} unavailable")
+            return ApiError(Code.UNAVAILABLE, f"injected fault: {method} unavailable")
         if kind == "busy":
-            return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} busy",
+            return ApiError(Code.UNAVAILABLE, f"injected fault: {method} busy",
                             retry_delay=self.retry_delay)
         if kind == "deadline":
-            return ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
+            return ApiError(Code.DEADLINE_EXCEEDED,
                             f"injected fault: {method} deadline exceeded")
         return ApiError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            Code.RESOURCE_EXHAUSTED,
             f"injected fault: {method} throttled",
             reason="CWSANDBOX_FSS_BACKEND_THROTTLED",
             retry_delay=self.retry_delay,
@@ -196,4 +194,4 @@ class FaultPlan:
 
     @staticmethod
     def lost_response_error(method: str) -> ApiError:
-        return ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault: {method} response lost")
+        return ApiError(Code.UNAVAILABLE, f"injected fault: {method} response lost")

@@ -53,7 +53,7 @@ class Keeping:
 
 
 def keeping(engine: Engine, clients: int) -> Keeping:
-    counts: dict[int, int] = {states.RUNNING: 0, states.PAUSED: 0}
+    counts: dict[states.SandboxState, int] = {states.RUNNING: 0, states.PAUSED: 0}
     changing = 0
     operations = 0
     for live in engine.runtime.live.values():

@@ -128,7 +128,8 @@ class Runtime:
         self.live[row.id] = live
         return live
 
-    def set_status(self, live: LiveSandbox, status: int, reason: str = "", **extra: object) -> None:
+    def set_status(self, live: LiveSandbox, status: states.SandboxState, reason: str = "",
+                   **extra: object) -> None:
         live.row.status = status
         live.row.status_reason = reason
         for key, value in extra.items():

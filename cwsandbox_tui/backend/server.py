@@ -19,19 +19,19 @@ from pathlib import Path
 import grpc
 
 from ..proto.v1beta2 import discovery_pb2_grpc, streaming_pb2_grpc
-from .discovery_service import DiscoveryService
 from .engine import RUNNER_ID, Engine, owner_token
 from .faults import FaultPlan
-from .gate import Gate
 from .holds import HoldFile
 from .isolation import detect
 from .lifetime import STATE_FILE, watch, write_state
 from .quotas import Quotas
 from .seeding import seed_bulk
-from .service import GatewayService
-from .service import register as register_gateway
-from .streaming import StreamingService
+from .v1beta2.discovery_service import DiscoveryService
+from .v1beta2.service import GatewayService
+from .v1beta2.service import register as register_gateway
+from .v1beta2.streaming import StreamingService
 from .volumes import Volumes
+from .wire.gate import Gate
 
 log = logging.getLogger("cwsandbox_tui.backend")
 

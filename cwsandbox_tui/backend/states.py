@@ -1,31 +1,60 @@
-"""Status values of the wire enums, as the backend uses them."""
+"""The engine's own words for where a sandbox or a snapshot is in its life.
+
+Each API generation's service layer maps these to its wire enums (`v1beta2/enums.py`,
+`v1/convert.py`); the store keeps their values as text.
+"""
 
 from __future__ import annotations
 
-from ..proto.v1beta2 import gateway_pb2 as pb
+from enum import StrEnum
 
-CREATING = pb.SANDBOX_STATUS_CREATING
-RUNNING = pb.SANDBOX_STATUS_RUNNING
-PAUSED = pb.SANDBOX_STATUS_PAUSED
-TERMINATING = pb.SANDBOX_STATUS_TERMINATING
-COMPLETED = pb.SANDBOX_STATUS_COMPLETED
-FAILED = pb.SANDBOX_STATUS_FAILED
-TERMINATED = pb.SANDBOX_STATUS_TERMINATED
+
+class SandboxState(StrEnum):
+    PENDING = "pending"  # upstream's, before placement; no local sandbox is ever in it
+    CREATING = "creating"
+    RUNNING = "running"
+    PAUSED = "paused"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TERMINATED = "terminated"
+
+
+class SnapshotState(StrEnum):
+    CREATING = "creating"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+class SnapshotTrigger(StrEnum):
+    """Why a snapshot was taken ("" in a record that never said)."""
+
+    NONE = ""
+    STOP = "stop"
+    MANUAL = "manual"
+
+
+CREATING = SandboxState.CREATING
+RUNNING = SandboxState.RUNNING
+PAUSED = SandboxState.PAUSED
+TERMINATING = SandboxState.TERMINATING
+COMPLETED = SandboxState.COMPLETED
+FAILED = SandboxState.FAILED
+TERMINATED = SandboxState.TERMINATED
 
 LIVE = (CREATING, RUNNING, PAUSED, TERMINATING)
 TERMINAL = (COMPLETED, FAILED, TERMINATED)
 
-FSS_CREATING = pb.FILE_SYSTEM_SNAPSHOT_STATUS_CREATING
-FSS_READY = pb.FILE_SYSTEM_SNAPSHOT_STATUS_READY
-FSS_FAILED = pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
-FSS_DELETING = pb.FILE_SYSTEM_SNAPSHOT_STATUS_DELETING
+FSS_CREATING = SnapshotState.CREATING
+FSS_READY = SnapshotState.READY
+FSS_FAILED = SnapshotState.FAILED
+FSS_DELETING = SnapshotState.DELETING
 
-TRIGGER_STOP = pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_STOP
-TRIGGER_MANUAL = pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_MANUAL
-
-BUCKET_MANAGED = pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_CW_MANAGED
-BUCKET_OWN = pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_BRING_YOUR_OWN
+TRIGGER_STOP = SnapshotTrigger.STOP
+TRIGGER_MANUAL = SnapshotTrigger.MANUAL
 
 
-def status_name(value: int) -> str:
-    return pb.SandboxStatus.Name(value).removeprefix("SANDBOX_STATUS_")
+def status_name(state: SandboxState) -> str:
+    """The state as the error messages name it (the same word on both generations)."""
+    return state.name

@@ -1,19 +1,26 @@
-"""Durable state of the embedded backend: sandbox and snapshot records and settings in SQLite."""
+"""Durable state of the embedded backend: sandbox and snapshot records and settings in SQLite.
+
+States and triggers are kept as the engine's own words (`states.py`). A data directory written
+before that kept v1beta2's wire numbers; it is rewritten when it is opened (`_migrate`).
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from .states import SandboxState, SnapshotState, SnapshotTrigger
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandboxes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT UNIQUE NOT NULL,
-    status INTEGER NOT NULL,
+    status TEXT NOT NULL,
     status_reason TEXT NOT NULL DEFAULT '',
     spec TEXT NOT NULL,
     created_at REAL NOT NULL,
@@ -25,14 +32,14 @@ CREATE TABLE IF NOT EXISTS sandboxes (
 CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT UNIQUE NOT NULL,
-    status INTEGER NOT NULL,
+    status TEXT NOT NULL,
     status_reason TEXT NOT NULL DEFAULT '',
     size_bytes INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     completed_at REAL,
     source_sandbox_id TEXT NOT NULL DEFAULT '',
-    trigger INTEGER NOT NULL DEFAULT 0,
+    trigger TEXT NOT NULL DEFAULT '',
     idempotency_key TEXT NOT NULL DEFAULT '',
     object_bucket TEXT NOT NULL DEFAULT '',
     archive TEXT NOT NULL DEFAULT ''
@@ -42,6 +49,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS snapshots_idempotency
 CREATE INDEX IF NOT EXISTS snapshots_archive ON snapshots (archive);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# PRAGMA user_version of a store that keeps the engine's words (0: v1beta2's numbers, or new)
+VERSION = 1
+
+# What the store kept before VERSION 1: v1beta2's wire numbers (SandboxStatus,
+# FileSystemSnapshotStatus, FileSystemSnapshotTrigger), frozen here as they were written.
+_V0_SANDBOX = {1: SandboxState.CREATING, 2: SandboxState.RUNNING, 3: SandboxState.COMPLETED,
+               4: SandboxState.FAILED, 5: SandboxState.TERMINATED, 6: SandboxState.PENDING,
+               7: SandboxState.PAUSED, 9: SandboxState.TERMINATING}
+_V0_SNAPSHOT = {1: SnapshotState.CREATING, 2: SnapshotState.READY, 3: SnapshotState.FAILED,
+                4: SnapshotState.DELETING}
+_V0_TRIGGER = {0: SnapshotTrigger.NONE, 1: SnapshotTrigger.STOP, 2: SnapshotTrigger.MANUAL}
 
 
 @dataclass
@@ -88,7 +106,7 @@ class SandboxSpec:
 @dataclass
 class SandboxRow:
     id: str
-    status: int
+    status: SandboxState
     spec: SandboxSpec
     created_at: float
     status_reason: str = ""
@@ -102,11 +120,11 @@ class SandboxRow:
 @dataclass
 class SnapshotRow:
     id: str
-    status: int
+    status: SnapshotState
     created_at: float
     updated_at: float
     source_sandbox_id: str = ""
-    trigger: int = 0
+    trigger: SnapshotTrigger = SnapshotTrigger.NONE
     idempotency_key: str = ""
     object_bucket: str = ""
     archive: str = ""
@@ -126,7 +144,10 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        with self._transaction():
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+                _migrate(self._db)
+                self._db.execute(f"PRAGMA user_version = {VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -178,7 +199,7 @@ class Store:
         for row in self._db.execute("SELECT * FROM sandboxes WHERE seq > ? ORDER BY seq", (seq,)):
             yield _sandbox(row)
 
-    def sandboxes_with_status(self, statuses: Sequence[int]) -> list[SandboxRow]:
+    def sandboxes_with_status(self, statuses: Sequence[SandboxState]) -> list[SandboxRow]:
         marks = ",".join("?" * len(statuses))
         query = f"SELECT * FROM sandboxes WHERE status IN ({marks}) ORDER BY seq"
         return [_sandbox(r) for r in self._db.execute(query, tuple(statuses))]
@@ -262,7 +283,7 @@ class Store:
             f"SELECT {self.LISTING_COLUMNS} FROM snapshots WHERE seq >= ? AND seq <= ? "
             "ORDER BY seq", (first_seq, last_seq)).fetchall()
 
-    def snapshots_with_status(self, status: int) -> list[SnapshotRow]:
+    def snapshots_with_status(self, status: SnapshotState) -> list[SnapshotRow]:
         rows = self._db.execute("SELECT * FROM snapshots WHERE status = ?", (status,))
         return [_snapshot(r) for r in rows]
 
@@ -297,8 +318,55 @@ class _Transaction:
 def _sandbox(row: sqlite3.Row) -> SandboxRow:
     data = dict(row)
     data["spec"] = SandboxSpec(**json.loads(data["spec"]))
+    data["status"] = SandboxState(data["status"])
     return SandboxRow(**data)
 
 
 def _snapshot(row: sqlite3.Row) -> SnapshotRow:
-    return SnapshotRow(**dict(row))
+    data = dict(row)
+    data["status"] = SnapshotState(data["status"])
+    data["trigger"] = SnapshotTrigger(data["trigger"])
+    return SnapshotRow(**data)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a store of an earlier version to VERSION, in the caller's transaction.
+
+    SQLite cannot change a column's type, so a table of numbers is rebuilt: renamed aside,
+    created anew, copied over with each number spelled as its word, and dropped. Every `seq`
+    is kept (listing page tokens carry them), and so is the next one AUTOINCREMENT gives.
+    """
+    tables = {name for (name,) in
+              db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    old = [name for name in ("sandboxes", "snapshots") if name in tables]
+    for name in old:
+        db.execute(f"ALTER TABLE {name} RENAME TO {name}_v0")
+    for index in ("snapshots_idempotency", "snapshots_archive"):
+        db.execute(f"DROP INDEX IF EXISTS {index}")
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    if "sandboxes" in old:
+        _copy(db, "sandboxes", {"status": _V0_SANDBOX})
+    if "snapshots" in old:
+        _copy(db, "snapshots", {"status": _V0_SNAPSHOT, "trigger": _V0_TRIGGER})
+
+
+def _copy(db: sqlite3.Connection, table: str,
+          words: Mapping[str, Mapping[int, StrEnum]]) -> None:
+    columns = [row[1] for row in db.execute(f"PRAGMA table_info({table}_v0)")]
+    chosen = []
+    for column in columns:
+        if column in words:
+            cases = " ".join(f"WHEN {number} THEN '{word.value}'"
+                             for number, word in words[column].items())
+            chosen.append(f"CASE {column} {cases} ELSE CAST({column} AS TEXT) END")
+        else:
+            chosen.append(column)
+    db.execute(f"INSERT INTO {table} ({', '.join(columns)}) "
+               f"SELECT {', '.join(chosen)} FROM {table}_v0 ORDER BY seq")
+    last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (f"{table}_v0",)).fetchone()
+    if last is not None:
+        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, last[0]))
+    db.execute(f"DROP TABLE {table}_v0")

@@ -16,9 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import grpc
-
-from .errors import ApiError, invalid
+from .errors import ApiError, Code, invalid
 from .fstree import remove_tree
 
 VALIDATING, READY, ERROR = "validating", "ready", "error"
@@ -45,7 +43,7 @@ class VolumeRecord:
 
 
 def volume_not_found(volume_id: str) -> ApiError:
-    return ApiError(grpc.StatusCode.NOT_FOUND, f"volume {volume_id!r} not found",
+    return ApiError(Code.NOT_FOUND, f"volume {volume_id!r} not found",
                     reason="CWSANDBOX_VOLUME_NOT_FOUND", metadata={"volume_id": volume_id})
 
 
@@ -90,7 +88,7 @@ class Volumes:
         if existing is not None:
             if record.request_id and existing.request_id == record.request_id:
                 return existing  # a retry of the create that made it
-            raise ApiError(grpc.StatusCode.ALREADY_EXISTS,
+            raise ApiError(Code.ALREADY_EXISTS,
                            f"volume {record.volume_id!r} already exists",
                            metadata={"volume_id": record.volume_id})
         now = time.time()

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cwsandbox_tui.backend.errors import ApiError, FieldViolation
+from cwsandbox_tui.backend.errors import ApiError, Code, FieldViolation
 from cwsandbox_tui.backend.server import (
     BackendConfigError,
     BackendServer,
@@ -19,6 +19,7 @@ from cwsandbox_tui.backend.server import (
     is_loopback,
     read_state,
 )
+from cwsandbox_tui.backend.wire.errors import STATUS_OF, status_details
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
@@ -215,15 +216,15 @@ async def test_unknown_sandbox_reasons_across_methods(gateway: Gateway) -> None:
 
 def test_details_of_reads_every_detail_kind() -> None:
     """The helper the suite relies on reads ErrorInfo, RetryInfo and BadRequest."""
-    error = ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", reason="R",
+    error = ApiError(Code.RESOURCE_EXHAUSTED, "slow down", reason="R",
                      metadata={"a": "b"}, retry_delay=0.25,
                      violations=(FieldViolation("f", "bad"),))
 
     class Fake(grpc.aio.AioRpcError):
         def __init__(self) -> None:
-            super().__init__(error.code, grpc.aio.Metadata(),
+            super().__init__(STATUS_OF[error.code], grpc.aio.Metadata(),
                              grpc.aio.Metadata(("grpc-status-details-bin",
-                                                error.status_details())), details=error.message)
+                                                status_details(error))), details=error.message)
 
     found = details_of(Fake())
     assert (found.reason, found.domain, found.metadata) == ("R", "cwsandbox.com", {"a": "b"})

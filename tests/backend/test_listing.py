@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 import uuid
 
-from cwsandbox_tui.backend.listing_wire import PageBytes, SnapshotWire
+from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.service import encode_snapshot
 from cwsandbox_tui.backend.store import SnapshotRow
+from cwsandbox_tui.backend.v1beta2.service import encode_snapshot
+from cwsandbox_tui.backend.wire.listing import PageBytes, SnapshotWire
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
 from .helpers import (
     COMPLETED,
-    FSS_READY,
     INVALID,
     RUNNING,
     Gateway,
@@ -29,9 +29,9 @@ from .helpers import (
 def seed_snapshots(backend: BackendServer, count: int) -> list[str]:
     assert backend.engine is not None
     now = time.time()
-    rows = [SnapshotRow(id=f"fss-seed-{uuid.uuid4().hex[:12]}", status=FSS_READY,
+    rows = [SnapshotRow(id=f"fss-seed-{uuid.uuid4().hex[:12]}", status=states.FSS_READY,
                         created_at=now, updated_at=now, completed_at=now, size_bytes=1,
-                        source_sandbox_id="sb-seed", trigger=pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_MANUAL,
+                        source_sandbox_id="sb-seed", trigger=states.TRIGGER_MANUAL,
                         object_bucket="cwsandbox-managed")
             for _ in range(count)]
     backend.engine.store.insert_snapshots(rows)
@@ -237,7 +237,7 @@ async def test_a_page_served_again_reflects_every_change(backend: BackendServer,
         file_system_snapshot_id=ids[1]))
     assert list(await first_page()) == [ids[0], ids[2], ids[3]]
     assert backend.engine is not None
-    backend.engine.store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)
+    backend.engine.store.update_snapshot(ids[0], status=states.FSS_FAILED)
     assert (await first_page())[ids[0]] == pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED
 
 
@@ -252,7 +252,7 @@ async def test_pages_stay_whole_when_the_kept_messages_fill_their_budget(
     first = wire_listing(backend.engine, wire, pb.ListFileSystemSnapshotsResponse)
     assert [s.file_system_snapshot_id for s in first] == ids
     assert 0 < len(wire) < 25 and wire.size_bytes <= 10 * (SnapshotWire.ENTRY_OVERHEAD + 200)
-    store.update_snapshot(ids[0], status=pb.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)  # a kept one
+    store.update_snapshot(ids[0], status=states.FSS_FAILED)  # a kept one
     store.update_snapshot(ids[24], size_bytes=77)  # one never kept
     store.delete_snapshot(ids[3])
     second = wire_listing(backend.engine, wire, pb.ListFileSystemSnapshotsResponse)
@@ -276,7 +276,7 @@ async def test_kept_pages_stay_within_budget_and_go_at_any_change(
     store.update_snapshot(ids[0], size_bytes=5)
     assert len(pages) == 0
     pages.put("t2", 100, b"b" * 100)
-    store.insert_snapshot(SnapshotRow(id="fss-new", status=FSS_READY, created_at=1.0,
+    store.insert_snapshot(SnapshotRow(id="fss-new", status=states.FSS_READY, created_at=1.0,
                                       updated_at=1.0))
     assert pages.get("t2", 100) is None
 

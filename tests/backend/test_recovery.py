@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.store import SnapshotRow, Store
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
@@ -99,7 +100,7 @@ async def test_restart_cleans_up_interrupted_work(start_backend: StartBackend, t
     store = Store(data_dir / "state.sqlite3")
     rows = {status: SnapshotRow(id=f"fss-{uuid.uuid4().hex[:12]}", status=status, created_at=now,
                                 updated_at=now, object_bucket="cwsandbox-managed")
-            for status in (FSS_CREATING, pb.FILE_SYSTEM_SNAPSHOT_STATUS_DELETING)}
+            for status in (states.FSS_CREATING, states.FSS_DELETING)}
     for row in rows.values():
         row.archive = f"cwsandbox-managed/{row.id}.tar"
         (bucket / f"{row.id}.tar").write_bytes(b"leftover")
@@ -108,10 +109,10 @@ async def test_restart_cleans_up_interrupted_work(start_backend: StartBackend, t
     store.close()
 
     second = await start_backend(data_dir=data_dir)
-    creating = await get_snapshot(second.gateway, rows[FSS_CREATING].id)
+    creating = await get_snapshot(second.gateway, rows[states.FSS_CREATING].id)
     assert creating.status == FSS_FAILED and creating.status_reason
     await expect_error(get_snapshot(second.gateway,
-                                    rows[pb.FILE_SYSTEM_SNAPSHOT_STATUS_DELETING].id),
+                                    rows[states.FSS_DELETING].id),
                        grpc.StatusCode.NOT_FOUND, reason="CWSANDBOX_FSS_NOT_FOUND")
     assert not partials(data_dir)
     assert list(bucket.iterdir()) == []

@@ -9,17 +9,21 @@ import time
 import grpc
 import pytest
 
-from cwsandbox_tui.backend.listing_wire import SnapshotWire
+from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.backend.v1 import convert
 from cwsandbox_tui.backend.v1.sandbox_service import SandboxService
+from cwsandbox_tui.backend.wire.listing import SnapshotWire
 from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as beta
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
 
-from .helpers import FSS_READY, INVALID, expect_error, wire_listing
+from .helpers import INVALID, expect_error, wire_listing
 from .v1_helpers import V1, VOLUME, start, wait_snapshot
+
+# the order v1beta2's numbers put them in (UNSPECIFIED, STOP, MANUAL), which seeds used to cycle
+TRIGGERS = (states.SnapshotTrigger.NONE, states.TRIGGER_STOP, states.TRIGGER_MANUAL)
 
 
 @pytest.fixture
@@ -31,9 +35,9 @@ def seed(backend: BackendServer, count: int, prefix: str = "fss-v1",
          sources: tuple[str, ...] = ("sb-seed",)) -> list[str]:
     assert backend.engine is not None
     now = time.time()
-    rows = [SnapshotRow(id=f"{prefix}-{n:04d}", status=FSS_READY, created_at=now + n / 7,
+    rows = [SnapshotRow(id=f"{prefix}-{n:04d}", status=states.FSS_READY, created_at=now + n / 7,
                         updated_at=now, completed_at=now + n * 1e-9, size_bytes=n,
-                        source_sandbox_id=sources[n % len(sources)], trigger=n % 3,
+                        source_sandbox_id=sources[n % len(sources)], trigger=TRIGGERS[n % 3],
                         idempotency_key=f"{prefix}-k{n}" if n % 2 else "",
                         object_bucket="cwsandbox-managed")
             for n in range(count)]
@@ -88,8 +92,8 @@ async def test_pages_stay_whole_and_ordered_under_changes_between_pages(
         if len(seen) == 9:
             store.delete_snapshot(ids[30])  # ahead
             store.delete_snapshot(ids[8])  # just listed
-            store.update_snapshot(ids[2], status=beta.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED)
-            store.update_snapshot(ids[50], status=beta.FILE_SYSTEM_SNAPSHOT_STATUS_FAILED,
+            store.update_snapshot(ids[2], status=states.FSS_FAILED)
+            store.update_snapshot(ids[50], status=states.FSS_FAILED,
                                   status_reason="disk full")
             added.extend(seed(backend, 3, prefix="fss-late"))
 

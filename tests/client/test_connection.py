@@ -14,7 +14,7 @@ import pytest
 from cwsandbox_tui import paths
 from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.backend.service import GatewayService
+from cwsandbox_tui.backend.v1beta2.service import GatewayService
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.client import ClientOptions
 from cwsandbox_tui.client.connection import (

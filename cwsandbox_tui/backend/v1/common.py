@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from ..errors import ApiError, FieldViolation, internal_error, invalid
-from ..limits import check_request
+from ..errors import ApiError, Code, FieldViolation, invalid
+from ..wire.errors import abort, internal_error
+from ..wire.limits import check_request
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ async def call(context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T
     except ApiError as error:
         if fields and error.violations:
             error = rename_fields(error, fields)
-        await error.abort(context)
+        await abort(error, context)
         raise  # abort() raises; never reached
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
@@ -55,7 +56,7 @@ def required(value: str, field_name: str) -> str:
 
 
 def not_implemented(what: str) -> ApiError:
-    return ApiError(grpc.StatusCode.UNIMPLEMENTED,
+    return ApiError(Code.UNIMPLEMENTED,
                     f"{what} is not offered by the local backend",
                     reason="CWSANDBOX_NOT_IMPLEMENTED")
 
@@ -65,7 +66,7 @@ def refuse(service: type, *methods: str) -> None:
     for name in methods:
         async def method(self: Any, request: Any, context: grpc.aio.ServicerContext,
                          _name: str = name) -> Any:
-            await not_implemented(_name).abort(context)
+            await abort(not_implemented(_name), context)
 
         method.__name__ = name
         setattr(service, name, method)
@@ -76,7 +77,7 @@ def refuse_streams(service: type, *methods: str) -> None:
     for name in methods:
         async def method(self: Any, request: Any, context: grpc.aio.ServicerContext,
                          _name: str = name) -> AsyncIterator[Any]:
-            await not_implemented(_name).abort(context)
+            await abort(not_implemented(_name), context)
             yield  # never reached: abort() raises
 
         method.__name__ = name

@@ -1,7 +1,7 @@
 """Engine records <-> `coreweave.sandbox.v1` messages.
 
-The engine keeps v1beta2's status numbers; v1 renumbered the sandbox states and the
-snapshot triggers (fact sheet 4.2), so every value crosses by name, never by number.
+The engine's states (`states.py`) cross by name to v1's enums (v1 numbers them its own way,
+fact sheet 4.2); the snapshot triggers by meaning (v1's ON_DELETE is the engine's STOP).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from ...proto.v1 import sandbox_pb2 as pb
-from ...proto.v1beta2 import gateway_pb2 as beta
-from .. import states
 from ..engine import RUNNER_ID
 from ..network import HOST, NONE, PRIVATE, PUBLIC
 from ..quotas import Applied
+from ..states import SandboxState, SnapshotState, SnapshotTrigger
 from ..store import SandboxRow, SnapshotRow
 
 DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
@@ -35,23 +34,15 @@ def visibilities(ingress_modes: tuple[str, ...]) -> list[int]:
     return [VISIBILITY_OF_MODE[m] for m in (PUBLIC, PRIVATE) if m in ingress_modes]
 
 
-def _by_name(source: Any, target: Any, source_prefix: str, target_prefix: str
-             ) -> dict[int, int]:
-    table = {}
-    for name, number in source.items():
-        twin = target_prefix + name.removeprefix(source_prefix)
-        if twin in target.keys():
-            table[number] = target.Value(twin)
-    return table
-
-
-# engine (v1beta2 numbers) -> v1
-STATE_TO_V1 = _by_name(beta.SandboxStatus, pb.State, "SANDBOX_STATUS_", "STATE_")
-STATE_FROM_V1 = {v1: engine for engine, v1 in STATE_TO_V1.items()}
-SNAPSHOT_STATE_TO_V1 = _by_name(beta.FileSystemSnapshotStatus, pb.SnapshotState,
-                                "FILE_SYSTEM_SNAPSHOT_STATUS_", "SNAPSHOT_STATE_")
-TRIGGER_TO_V1: dict[int, int] = {states.TRIGGER_STOP: pb.SNAPSHOT_TRIGGER_ON_DELETE,
-                 states.TRIGGER_MANUAL: pb.SNAPSHOT_TRIGGER_MANUAL}
+STATE_TO_V1: dict[SandboxState, int] = {
+    state: pb.State.Value(f"STATE_{state.name}") for state in SandboxState}
+STATE_FROM_V1 = {v1: state for state, v1 in STATE_TO_V1.items()}
+# Keyed by the engine's words, so a listing row's stored text finds its number too.
+SNAPSHOT_STATE_TO_V1: dict[str, int] = {
+    state: pb.SnapshotState.Value(f"SNAPSHOT_STATE_{state.name}") for state in SnapshotState}
+TRIGGER_TO_V1: dict[str, int] = {SnapshotTrigger.NONE: pb.SNAPSHOT_TRIGGER_UNSPECIFIED,
+                                 SnapshotTrigger.STOP: pb.SNAPSHOT_TRIGGER_ON_DELETE,
+                                 SnapshotTrigger.MANUAL: pb.SNAPSHOT_TRIGGER_MANUAL}
 
 
 def stamp(target: timestamp_pb2.Timestamp, seconds: float) -> None:
@@ -92,7 +83,7 @@ def sandbox_message(row: SandboxRow, service_host: str = "") -> pb.Sandbox:
     if enforced:  # what is held, asked for or the backend's default
         message.status.effective_resource_requirements.limits.memory = quantity(enforced)
     status = message.status
-    status.state = STATE_TO_V1.get(row.status, pb.STATE_UNSPECIFIED)  # type: ignore[assignment]
+    status.state = STATE_TO_V1[row.status]  # type: ignore[assignment]
     status.state_reason = row.status_reason
     stamp(status.create_time, row.created_at)
     if row.started_at is not None:
@@ -149,16 +140,17 @@ def _fill_requirements(target: pb.ResourceRequirements, requests: dict[str, str]
                 setattr(message, kind, values[kind])
 
 
-def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int, reason: str,
+def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: str, reason: str,
                   size: int, created: float, updated: float, completed: float | None,
-                  source: str, trigger: int, key: str, bucket: str, *, volume: str) -> None:
-    """Set a v1 snapshot message's fields from the engine's listing columns."""
+                  source: str, trigger: str, key: str, bucket: str, *, volume: str) -> None:
+    """Set a v1 snapshot message's fields from the engine's listing columns (`status` and
+    `trigger` are the engine's words, as stored)."""
     message.file_system_snapshot_id = snapshot_id
-    message.state = SNAPSHOT_STATE_TO_V1.get(status, 0)  # type: ignore[assignment]
+    message.state = SNAPSHOT_STATE_TO_V1[status]  # type: ignore[assignment]
     message.state_reason = reason
     message.size_bytes = size
     message.source_sandbox_id = source
-    message.trigger = TRIGGER_TO_V1.get(trigger, 0)  # type: ignore[assignment]
+    message.trigger = TRIGGER_TO_V1[trigger]  # type: ignore[assignment]
     stamp(message.create_time, created)
     if completed is not None:
         stamp(message.complete_time, completed)

@@ -22,9 +22,9 @@ from ...proto.v1 import sandbox_pb2 as pb
 from ...proto.v1 import sandbox_pb2_grpc
 from .. import images, states
 from ..engine import Engine, SandboxQuery
-from ..errors import ApiError, invalid
-from ..listing_wire import PageBytes, SnapshotWire, register_encoded
+from ..errors import ApiError, Code, invalid
 from ..store import SandboxRow
+from ..wire.listing import PageBytes, SnapshotWire, register_encoded
 from . import convert, create_spec, streams
 from .common import call, refuse, required
 
@@ -62,7 +62,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
     async def ListSandboxes(self, request: pb.ListSandboxesRequest, context: Any
                            ) -> pb.ListSandboxesResponse:
         async def work() -> pb.ListSandboxesResponse:
-            status = 0
+            status = None
             if request.state:
                 if request.state not in convert.STATE_FROM_V1:
                     raise invalid("state", f"{request.state} is not a State")
@@ -90,13 +90,13 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
                 raise invalid("grace_period_seconds", "must not be negative")
             volumes = list(request.snapshot_volumes)
             if request.allow_missing and volumes:
-                raise ApiError(grpc.StatusCode.INVALID_ARGUMENT,
+                raise ApiError(Code.INVALID_ARGUMENT,
                                "allow_missing cannot be combined with snapshot_volumes: a "
                                "snapshot needs the sandbox", reason="CWSANDBOX_INVALID_REQUEST")
             try:
                 row = self.engine.get(sandbox_id)
             except ApiError as error:
-                if error.code == grpc.StatusCode.NOT_FOUND and request.allow_missing:
+                if error.code == Code.NOT_FOUND and request.allow_missing:
                     return pb.DeleteSandboxResponse()  # it was already gone
                 raise
             if volumes:
@@ -197,7 +197,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
 
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest,
                                       context: Any) -> bytes:
-        """Answered as encoded bytes (see ../listing_wire.py and `register`). A page holds the
+        """Answered as encoded bytes (see ../wire/listing.py and `register`). A page holds the
         records of one unfiltered page that match `source_sandbox_id`, and that page's token."""
         async def work() -> bytes:
             if request.page_size < 0:
@@ -225,7 +225,7 @@ class SandboxService(sandbox_pb2_grpc.SandboxServiceServicer):
             try:
                 snap = self.engine.get_snapshot(snapshot_id)
             except ApiError as error:
-                if error.code == grpc.StatusCode.NOT_FOUND and request.allow_missing:
+                if error.code == Code.NOT_FOUND and request.allow_missing:
                     return pb.FileSystemSnapshot()
                 raise
             message = convert.snapshot_message(snap, self._volume_of(snap.source_sandbox_id))

@@ -19,12 +19,14 @@ import grpc
 
 from ...proto.v1 import sandbox_pb2 as pb
 from ..engine import Engine
-from ..errors import ApiError, internal_error, invalid
+from ..errors import ApiError, invalid
 from ..exec_session import ExecEvent, Exited, Output, Started, exit_code, run_exec
-from ..limits import check_request
 from ..logbook import TimePrefix
 from ..store import SandboxRow
 from ..terminal import EndOfInput, Resize, TtyInput, check_window, tty_session
+from ..wire.errors import abort, internal_error
+from ..wire.limits import check_request
+from ..wire.streams import client_input
 from . import convert
 from .common import required
 
@@ -75,7 +77,7 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
                 code="EXEC_START_FAILED", message=f"could not start {init.command[0]!r}: {exc}"))
             return
     except ApiError as error:
-        await error.abort(context)
+        await abort(error, context)
         return
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
@@ -106,7 +108,7 @@ async def stream_exec(engine: Engine, requests: AsyncIterator[pb.ExecStreamReque
 
 async def _tty_input_of(requests: AsyncIterator[pb.ExecStreamRequest]
                         ) -> AsyncIterator[TtyInput]:
-    async for message in requests:
+    async for message in client_input(requests):
         kind = message.WhichOneof("message")
         if kind == "stdin":
             yield message.stdin
@@ -118,7 +120,7 @@ async def _tty_input_of(requests: AsyncIterator[pb.ExecStreamRequest]
 
 async def _stdin_of(requests: AsyncIterator[pb.ExecStreamRequest]) -> AsyncIterator[bytes]:
     """The bytes typed into a StreamExec, until a close frame or the client's half-close."""
-    async for message in requests:
+    async for message in client_input(requests):
         kind = message.WhichOneof("message")
         if kind == "stdin":
             yield message.stdin
@@ -155,7 +157,7 @@ async def stream_logs(engine: Engine, request: pb.StreamLogsRequest, context: An
             raise invalid("tail_lines", "must not be negative")
         check_container(engine.get(sandbox_id), request.container)
     except ApiError as error:
-        await error.abort(context)
+        await abort(error, context)
         return
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise

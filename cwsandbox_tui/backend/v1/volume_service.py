@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-import grpc
-
 from ...proto.v1 import volume_pb2 as pb
 from ...proto.v1 import volume_pb2_grpc
-from ..errors import ApiError, invalid
+from ..errors import ApiError, Code, invalid
 from ..paging import decode, encode, page_size
 from ..volumes import ERROR, READY, VALIDATING, VolumeRecord, Volumes
 from . import convert
@@ -109,7 +107,7 @@ class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
             try:
                 record = self.volumes.get(volume_id)
             except ApiError as error:
-                if error.code == grpc.StatusCode.NOT_FOUND and request.allow_missing:
+                if error.code == Code.NOT_FOUND and request.allow_missing:
                     return pb.Volume()
                 raise
             message = self._message(record)

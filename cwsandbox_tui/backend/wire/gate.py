@@ -10,8 +10,9 @@ from typing import Any
 
 import grpc
 
-from .errors import ApiError
-from .faults import Decision, FaultPlan
+from ..errors import ApiError, Code
+from ..faults import Decision, FaultPlan
+from .errors import abort
 from .undecodable import GuardedRequests, Undecodable, corrupt_request, tolerant
 
 ISOLATION_HEADER = "x-cwsandbox-local-isolation"
@@ -57,10 +58,10 @@ class Gate(grpc.aio.ServerInterceptor):
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 decision = await self._admit(method, authorized, context)
                 if isinstance(request, Undecodable):
-                    await corrupt_request(request).abort(context)
+                    await abort(corrupt_request(request), context)
                 response = await inner(request, context)
                 if decision.lose_response:
-                    await FaultPlan.lost_response_error(method).abort(context)
+                    await abort(FaultPlan.lost_response_error(method), context)
                 return response
 
             return handler._replace(unary_unary=unary, request_deserializer=decode)
@@ -70,7 +71,7 @@ class Gate(grpc.aio.ServerInterceptor):
             async def server_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await self._admit(method, authorized, context)
                 if isinstance(request, Undecodable):
-                    await corrupt_request(request).abort(context)
+                    await abort(corrupt_request(request), context)
                 async for item in inner_server_stream(request, context):
                     yield item
 
@@ -100,10 +101,10 @@ class Gate(grpc.aio.ServerInterceptor):
                             guarded.waiting_on_servicer = False
                     if guarded.error is not None:
                         await replies.aclose()
-                        await guarded.error.abort(context)
+                        await abort(guarded.error, context)
                     if decision.cut_after is not None and sent >= decision.cut_after:
-                        await ApiError(grpc.StatusCode.UNAVAILABLE,
-                                       f"injected fault: {method} stream cut").abort(context)
+                        await abort(ApiError(Code.UNAVAILABLE,
+                                             f"injected fault: {method} stream cut"), context)
                     yield item
                     sent += 1
 
@@ -114,15 +115,15 @@ class Gate(grpc.aio.ServerInterceptor):
                      context: grpc.aio.ServicerContext) -> Decision:
         """Refuse an unauthenticated call, then apply the fault plan's latency and error."""
         if not authorized:
-            await ApiError(grpc.StatusCode.UNAUTHENTICATED,
-                           "missing or wrong API key (send 'authorization: Bearer <key>', or "
-                           "W&B's 'x-wandb-api-key: <key>' with 'x-entity-id: <entity>')"
-                           ).abort(context)
+            await abort(ApiError(Code.UNAUTHENTICATED,
+                                 "missing or wrong API key (send 'authorization: Bearer <key>', "
+                                 "or W&B's 'x-wandb-api-key: <key>' with 'x-entity-id: <entity>')"
+                                 ), context)
         decision = self.faults.decide(method)
         while decision.held is not None and not decision.held.is_set():
             await asyncio.sleep(0.01)  # set from any thread: polled, not awaited
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.error is not None:
-            await decision.error.abort(context)
+            await abort(decision.error, context)
         return decision

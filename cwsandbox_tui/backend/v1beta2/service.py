@@ -10,16 +10,18 @@ import grpc
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
-from ..proto.v1beta2 import gateway_pb2 as pb
-from ..proto.v1beta2 import gateway_pb2_grpc
-from . import images, states
-from .discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
-from .engine import Engine, SandboxQuery
-from .errors import ApiError, internal_error, invalid, not_offered
-from .limits import check_request
-from .listing_wire import PageBytes, SnapshotWire, register_encoded
-from .quotas import Applied
-from .store import SandboxRow, SandboxSpec, SnapshotRow
+from ...proto.v1beta2 import gateway_pb2 as pb
+from ...proto.v1beta2 import gateway_pb2_grpc
+from .. import images, states
+from ..discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
+from ..engine import Engine, SandboxQuery
+from ..errors import ApiError, Code, invalid, not_offered
+from ..quotas import Applied
+from ..store import SandboxRow, SandboxSpec, SnapshotRow
+from ..wire.errors import abort, internal_error
+from ..wire.limits import check_request
+from ..wire.listing import PageBytes, SnapshotWire, register_encoded
+from .enums import SANDBOX_STATE_OF, SANDBOX_STATUS, SNAPSHOT_STATUS, TRIGGER
 
 T = TypeVar("T")
 
@@ -38,12 +40,13 @@ def _stamp(target: timestamp_pb2.Timestamp, seconds: float) -> None:
     target.nanos = int((seconds - whole) * 1e9)
 
 
-def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int, reason: str,
+def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: str, reason: str,
                   size: int, created: float, updated: float, completed: float | None,
-                  source: str, trigger: int, key: str, bucket: str) -> None:
-    """Set a snapshot message's fields in place (faster than building and copying one)."""
+                  source: str, trigger: str, key: str, bucket: str) -> None:
+    """Set a snapshot message's fields in place (faster than building and copying one);
+    `status` and `trigger` are the engine's words (`states.py`), as stored."""
     message.file_system_snapshot_id = snapshot_id
-    message.status = status  # type: ignore[assignment]
+    message.status = SNAPSHOT_STATUS[status]  # type: ignore[assignment]
     message.status_reason = reason
     message.size_bytes = size
     _stamp(message.created_at, created)
@@ -51,7 +54,7 @@ def fill_snapshot(message: pb.FileSystemSnapshot, snapshot_id: str, status: int,
     if completed is not None:
         _stamp(message.completed_at, completed)
     message.source_sandbox_id = source
-    message.trigger = trigger  # type: ignore[assignment]
+    message.trigger = TRIGGER[trigger]  # type: ignore[assignment]
     message.idempotency_key = key
     message.object_bucket = bucket
 
@@ -105,7 +108,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         return dict(
             sandbox_id=row.id,
             started_at_time=timestamp(row.started_at or row.created_at),
-            sandbox_status=row.status,
+            sandbox_status=SANDBOX_STATUS[row.status],
             # records from before placement existed ran on this machine's runner too
             runner_id=spec.runner_id or RUNNER_ID,
             runner_group_id=spec.runner_group_id or RUNNER_GROUP_ID,
@@ -123,7 +126,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             check_request(request)
             return await work()
         except ApiError as error:
-            await error.abort(context)
+            await abort(error, context)
             raise  # abort() raises; this line is never reached
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
@@ -164,7 +167,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             response = pb.StartSandboxResponse(
                 sandbox_id=row.id, started_at_time=timestamp(row.created_at),
                 runner_id=placed.runner_id, profile_id=placed.profile_id,
-                sandbox_status=row.status,  # type: ignore[arg-type]
+                sandbox_status=SANDBOX_STATUS[row.status],  # type: ignore[arg-type]
                 applied_ingress_mode=placed.ingress_mode,
                 applied_egress_mode=placed.egress_mode)
             response.service_address = self.engine.service_address(row)
@@ -205,10 +208,10 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     async def List(self, request: pb.ListSandboxesRequest, context: Any
                    ) -> pb.ListSandboxesResponse:
         async def work() -> pb.ListSandboxesResponse:
-            if request.status and request.status not in pb.SandboxStatus.values():
+            if request.status and request.status not in SANDBOX_STATE_OF:
                 raise invalid("status", f"{request.status} is not a SandboxStatus")
             query = SandboxQuery(
-                tags=list(request.tags), status=request.status,
+                tags=list(request.tags), status=SANDBOX_STATE_OF.get(request.status),
                 include_stopped=request.include_stopped, runner_ids=list(request.runner_ids),
                 profile_ids=list(request.profile_ids), profile_names=list(request.profile_names))
             rows, token = self.engine.list_sandboxes(query, request.page_token, request.page_size)
@@ -297,7 +300,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ListFileSystemSnapshots(self, request: pb.ListFileSystemSnapshotsRequest, context: Any
                                       ) -> bytes:
-        """Answered as encoded bytes (see listing_wire.py and `register`)."""
+        """Answered as encoded bytes (see ../wire/listing.py and `register`)."""
         async def work() -> bytes:
             page = self._pages.get(request.page_token, request.page_size)
             if page is None:  # (an identical request was checked when the page was kept)
@@ -320,7 +323,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         bucket = self.engine.bucket()
         return pb.FileSystemSnapshotBucketConfig(
             bucket_name=bucket.bucket_name, region=bucket.region,
-            mode=states.BUCKET_OWN if bucket.own else states.BUCKET_MANAGED,  # type: ignore[arg-type]
+            mode=(pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_BRING_YOUR_OWN if bucket.own  # type: ignore[arg-type]
+                  else pb.FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_CW_MANAGED),
             effective_bucket_name=bucket.effective)
 
     async def GetFileSystemSnapshotBucketConfig(self, request: Any, context: Any
@@ -339,8 +343,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
 def _unimplemented(name: str) -> Callable[..., Awaitable[Any]]:
     async def method(self: GatewayService, request: Any, context: grpc.aio.ServicerContext
                      ) -> Any:
-        await ApiError(grpc.StatusCode.UNIMPLEMENTED,
-                       f"{name} is not offered by the local backend").abort(context)
+        await abort(ApiError(Code.UNIMPLEMENTED, f"{name} is not offered by the local backend"),
+                    context)
 
     method.__name__ = name
     return method

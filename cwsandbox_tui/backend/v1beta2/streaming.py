@@ -11,16 +11,18 @@ from typing import Any
 
 import grpc
 
-from ..proto.v1beta2 import streaming_pb2 as spb
-from ..proto.v1beta2 import streaming_pb2_grpc
-from .engine import Engine
-from .errors import ApiError, internal_error, invalid
-from .exec_session import Exited, Output, Started, run_exec
-from .limits import check_request
-from .logbook import TimePrefix
-from .runtime import LiveSandbox
+from ...proto.v1beta2 import streaming_pb2 as spb
+from ...proto.v1beta2 import streaming_pb2_grpc
+from ..engine import Engine
+from ..errors import ApiError, invalid
+from ..exec_session import Exited, Output, Started, run_exec
+from ..logbook import TimePrefix
+from ..runtime import LiveSandbox
+from ..terminal import EndOfInput, Resize, TtyEvent, TtyInput, check_window, tty_session
+from ..wire.errors import abort, internal_error
+from ..wire.limits import check_request
+from ..wire.streams import client_input
 from .service import timestamp
-from .terminal import EndOfInput, Resize, TtyEvent, TtyInput, check_window, tty_session
 
 _STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 _STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
@@ -76,7 +78,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                             f"{exc.strerror or type(exc).__name__}"))
                 return
         except ApiError as error:
-            await error.abort(context)
+            await abort(error, context)
             return
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
@@ -118,7 +120,7 @@ class StreamingService(streaming_pb2_grpc.GatewayStreamingServiceServicer):
                 raise invalid("init.tail_lines", "must not be negative")
             self.engine.get(init.sandbox_id)
         except ApiError as error:
-            await error.abort(context)
+            await abort(error, context)
             return
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
@@ -212,7 +214,7 @@ async def _tty_frames(engine: Engine, live: LiveSandbox, init: spb.ExecStreamIni
 
 async def _tty_input_of(requests: AsyncIterator[spb.ExecStreamRequest]
                         ) -> AsyncIterator[TtyInput]:
-    async for message in requests:
+    async for message in client_input(requests):
         kind = message.WhichOneof("request")
         if kind == "stdin":
             yield message.stdin.data
@@ -224,7 +226,7 @@ async def _tty_input_of(requests: AsyncIterator[spb.ExecStreamRequest]
 
 async def _stdin_of(requests: AsyncIterator[spb.ExecStreamRequest]) -> AsyncIterator[bytes]:
     """The bytes typed into a StreamExec, until a close frame or the client's half-close."""
-    async for message in requests:
+    async for message in client_input(requests):
         if message.HasField("stdin"):
             yield message.stdin.data
         elif message.HasField("close"):

@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from ..proto.v1beta2 import discovery_pb2 as dpb
-from ..proto.v1beta2 import discovery_pb2_grpc
-from .discovery import Profile, Runner
-from .engine import Engine
-from .errors import ApiError, internal_error, invalid
-from .limits import check_request
-from .paging import page_size
+from ...proto.v1beta2 import discovery_pb2 as dpb
+from ...proto.v1beta2 import discovery_pb2_grpc
+from ..discovery import Profile, Runner
+from ..engine import Engine
+from ..errors import ApiError, invalid
+from ..paging import page_size
+from ..wire.errors import abort, internal_error
+from ..wire.limits import check_request
 from .service import timestamp
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             check_request(request)
             return work()
         except ApiError as error:
-            await error.abort(context)
+            await abort(error, context)
             raise
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from .store import Store
+from ..store import Store
 
 # A record's encoded message from its row of Store.LISTING_COLUMNS (seq first).
 Encode = Callable[[tuple[Any, ...]], bytes]

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ApiError, invalid
+from ..errors import ApiError, invalid
 
 
 @dataclass(frozen=True)
