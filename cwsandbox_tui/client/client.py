@@ -682,7 +682,8 @@ class Client:
         key = idempotency_key or uuid.uuid4().hex
         budget = deadlines.create_budget(wait_for_ready, self.options.request_timeout)
         async with self._op("Create file-system snapshot", sandbox_id,
-                            kind=ev.OpKind.CREATE_SNAPSHOT, detail="waiting for READY" if wait_for_ready else "") as op:
+                            kind=ev.OpKind.CREATE_SNAPSHOT,
+                            detail="waiting for READY" if wait_for_ready else "") as op:
             op.deadline(budget.deadline, "archive 600 s + 5 s buffer" if wait_for_ready
                         else "request timeout")
             ticker = asyncio.ensure_future(self._tick(op, budget.deadline, "archiving")) \
