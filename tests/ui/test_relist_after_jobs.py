@@ -96,7 +96,7 @@ async def test_a_cancelled_bulk_delete_lists_again_and_its_deleted_rows_go_at_on
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         count_listings(backend)
-        backend.faults.set_latency("DeleteFileSystemSnapshot", 0.2)
+        backend.faults.set_latency("DeleteFileSystemSnapshot", 0.5)  # a window for ctrl+k
         seen = rows_when_listed_again(app)
         await delete_old(pilot)
         await wait_for(pilot, lambda: len(server_snapshots(backend)) <= 26,
