@@ -34,6 +34,10 @@ class Outcome(StrEnum):
     FAILED = "failed"
     UNTOUCHED = "untouched"
 
+    @property
+    def gone(self) -> bool:
+        return self in (Outcome.DELETED, Outcome.ALREADY_GONE)
+
 
 @dataclass(frozen=True)
 class ItemResult:
@@ -52,13 +56,11 @@ class BulkResult:
 
     @property
     def ok(self) -> bool:
-        return not self.cancelled and all(
-            i.outcome in (Outcome.DELETED, Outcome.ALREADY_GONE) for i in self.items)
+        return not self.cancelled and all(i.outcome.gone for i in self.items)
 
     @property
     def partial(self) -> bool:
-        return not self.ok and any(
-            i.outcome in (Outcome.DELETED, Outcome.ALREADY_GONE) for i in self.items)
+        return not self.ok and any(i.outcome.gone for i in self.items)
 
     def summary(self) -> str:
         parts = [f"{self.count(o)} {o.value.replace('_', ' ')}" for o in Outcome if self.count(o)]

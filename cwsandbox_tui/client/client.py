@@ -198,9 +198,10 @@ class Client:
         for callback in self._on_close:
             callback()
 
-    def _op(self, label: str, *targets: str, detail: str = "", routine: bool = False
-            ) -> Operation:
-        return Operation(self.bus, self.clock, label, tuple(targets), detail, routine=routine)
+    def _op(self, label: str, *targets: str, kind: ev.OpKind = ev.OpKind.OTHER,
+            detail: str = "", routine: bool = False) -> Operation:
+        return Operation(self.bus, self.clock, label, tuple(targets), detail, kind=kind,
+                         routine=routine)
 
     def _writable(self, label: str) -> None:
         if self.read_only:
@@ -355,7 +356,7 @@ class Client:
                 violations=(FieldViolation("mount_path", "is required to restore a snapshot"),))
         detail = f"image {spec.image}" + (f", restoring {spec.restore_from}"
                                           if spec.restore_from else "")
-        async with self._op("Start sandbox", detail=detail) as op:
+        async with self._op("Start sandbox", kind=ev.OpKind.START_SANDBOX, detail=detail) as op:
             sandbox_id = await self.adapter.start(spec, self.options.request_timeout)
             op.targets = (sandbox_id,)
             sandbox = await self.get_sandbox(sandbox_id)
@@ -428,8 +429,9 @@ class Client:
                 held = await self._snapshot_usable(current.stop_snapshot_id)
             decision = decide_stop(current.status, InFlight.NONE, snapshot, held)
         label = "Stop sandbox with snapshot" if snapshot else "Stop sandbox"
+        kind = ev.OpKind.STOP_SANDBOX_WITH_SNAPSHOT if snapshot else ev.OpKind.STOP_SANDBOX
         if decision.action is StopAction.CONFLICT:
-            async with self._op(label, sandbox_id) as op:
+            async with self._op(label, sandbox_id, kind=kind) as op:
                 case = in_flight.value if in_flight is not InFlight.NONE else (
                     "terminating" if current and current.status is SandboxStatus.TERMINATING
                     else "stopped")
@@ -444,7 +446,7 @@ class Client:
             return StopResult(sandbox_id, current.status, snapshot_id=current.stop_snapshot_id)
         observe = decision.action is StopAction.OBSERVE
         task = asyncio.ensure_future(self._run_stop(
-            sandbox_id, label, snapshot=snapshot, grace=grace, wait_for_ready=wait_for_ready,
+            sandbox_id, label, kind, snapshot=snapshot, grace=grace, wait_for_ready=wait_for_ready,
             idempotency_key=idempotency_key, observe_only=observe, missing_ok=missing_ok))
         self._stops[sandbox_id] = _StopFlight(task, snapshot)
         task.add_done_callback(lambda t: self._forget_stop(sandbox_id, t))
@@ -464,10 +466,11 @@ class Client:
         if not task.cancelled():
             task.exception()  # a failure was delivered to the callers; mark it retrieved
 
-    async def _run_stop(self, sandbox_id: str, label: str, *, snapshot: bool, grace: float,
-                        wait_for_ready: bool, idempotency_key: str, observe_only: bool,
-                        missing_ok: bool) -> StopResult:
-        async with self._op(label, sandbox_id, detail="observing a stop already under way"
+    async def _run_stop(self, sandbox_id: str, label: str, kind: ev.OpKind, *, snapshot: bool,
+                        grace: float, wait_for_ready: bool, idempotency_key: str,
+                        observe_only: bool, missing_ok: bool) -> StopResult:
+        async with self._op(label, sandbox_id, kind=kind,
+                            detail="observing a stop already under way"
                             if observe_only else "") as op:
             warning = ""
             snapshot_id = ""
@@ -491,7 +494,8 @@ class Client:
                         raise
                     warning = "the sandbox vanished before the stop; no snapshot was taken" \
                         if snapshot else ""
-                    op.finished(f"{sandbox_id} already gone", sandbox_id=sandbox_id)
+                    op.finished(f"{sandbox_id} already gone", outcome=Outcome.ALREADY_GONE,
+                                sandbox_id=sandbox_id)
                     if warning:
                         op.warn(warning)
                     return StopResult(sandbox_id, SandboxStatus.TERMINATED, warning=warning)
@@ -523,8 +527,9 @@ class Client:
                 self._stop_snapshots[sandbox_id] = snapshot_id
             summary = f"{sandbox_id} {final.status.value}" + (
                 f", snapshot {snapshot_id}" if snapshot_id else "")
-            op.finished(summary, sandbox_id=sandbox_id, snapshot_id=snapshot_id,
-                        status=final.status.value)
+            op.finished(summary, state=final.status,
+                        made=ev.Item(ev.ItemKind.SNAPSHOT, snapshot_id) if snapshot_id else None,
+                        sandbox_id=sandbox_id, snapshot_id=snapshot_id, status=final.status.value)
             return StopResult(sandbox_id, final.status, snapshot_id=snapshot_id, warning=warning)
 
     async def _tick(self, op: Operation, budget: float, detail: str | Callable[[], str],
@@ -538,34 +543,37 @@ class Client:
 
     async def delete_sandbox(self, sandbox_id: str, *, missing_ok: bool = False) -> bool:
         self._writable("Delete sandbox")
-        async with self._op("Delete sandbox", sandbox_id) as op:
+        async with self._op("Delete sandbox", sandbox_id, kind=ev.OpKind.DELETE_SANDBOX) as op:
             try:
                 success, message = await self.adapter.delete(sandbox_id,
                                                              self.options.request_timeout)
             except SandboxNotFoundError:
                 if not missing_ok:
                     raise
-                op.finished(f"{sandbox_id} was already gone")
+                op.finished(f"{sandbox_id} was already gone", outcome=Outcome.ALREADY_GONE)
                 return False
             if not success:
                 raise SandboxError(f"Failed to delete sandbox: {message or 'unknown error'}")
-            op.finished(f"deleted {sandbox_id}")
+            op.finished(f"deleted {sandbox_id}", outcome=Outcome.DELETED)
             return True
 
     async def pause_sandbox(self, sandbox_id: str) -> None:
-        await self._simple("Pause sandbox", sandbox_id, self.adapter.pause)
+        await self._simple("Pause sandbox", ev.OpKind.PAUSE_SANDBOX, SandboxStatus.PAUSED,
+                           sandbox_id, self.adapter.pause)
 
     async def resume_sandbox(self, sandbox_id: str) -> None:
-        await self._simple("Resume sandbox", sandbox_id, self.adapter.resume)
+        await self._simple("Resume sandbox", ev.OpKind.RESUME_SANDBOX, SandboxStatus.RUNNING,
+                           sandbox_id, self.adapter.resume)
 
-    async def _simple(self, label: str, sandbox_id: str,
+    async def _simple(self, label: str, kind: ev.OpKind, state: SandboxStatus, sandbox_id: str,
                       call: Callable[[str, float], Awaitable[tuple[bool, str]]]) -> None:
+        """A call that leaves the sandbox in `state` when it succeeds."""
         self._writable(label)
-        async with self._op(label, sandbox_id) as op:
+        async with self._op(label, sandbox_id, kind=kind) as op:
             success, message = await call(sandbox_id, self.options.request_timeout)
             if not success:
                 raise SandboxError(f"{label} failed: {message or 'unknown error'}")
-            op.finished(f"{label.split()[0].lower()}d {sandbox_id}")
+            op.finished(f"{label.split()[0].lower()}d {sandbox_id}", state=state)
 
     async def exec_stream(self, sandbox_id: str, argv: Sequence[str], *,
                           timeout: float | None = None, stdin: bytes | None = None
@@ -674,6 +682,7 @@ class Client:
         key = idempotency_key or uuid.uuid4().hex
         budget = deadlines.create_budget(wait_for_ready, self.options.request_timeout)
         async with self._op("Create file-system snapshot", sandbox_id,
+                            kind=ev.OpKind.CREATE_SNAPSHOT,
                             detail="waiting for READY" if wait_for_ready else "") as op:
             op.deadline(budget.deadline, "archive 600 s + 5 s buffer" if wait_for_ready
                         else "request timeout")
@@ -695,7 +704,8 @@ class Client:
                     raise
                 op.targets = (sandbox_id, found.id)
                 final = self._settled(await self._follow_snapshot(op, found.id), True)
-                op.finished(f"{final.id} {final.status.value}", snapshot_id=final.id,
+                op.finished(f"{final.id} {final.status.value}",
+                            made=ev.Item(ev.ItemKind.SNAPSHOT, final.id), snapshot_id=final.id,
                             status=final.status.value)
                 return final
             finally:
@@ -712,7 +722,8 @@ class Client:
             if wait_for_ready and snap.status is SnapshotStatus.CREATING:
                 snap = await self._follow_snapshot(op, snapshot_id)
             self._settled(snap, wait_for_ready)
-            op.finished(f"{snapshot_id} {snap.status.value}", snapshot_id=snapshot_id,
+            op.finished(f"{snapshot_id} {snap.status.value}",
+                        made=ev.Item(ev.ItemKind.SNAPSHOT, snapshot_id), snapshot_id=snapshot_id,
                         status=snap.status.value, size_bytes=snap.size_bytes)
             return snap
 
@@ -800,11 +811,12 @@ class Client:
 
     async def delete_snapshot(self, snapshot_id: str, *, missing_ok: bool = False) -> Outcome:
         self._writable("Delete file-system snapshot")
-        async with self._op("Delete file-system snapshot", snapshot_id) as op:
+        async with self._op("Delete file-system snapshot", snapshot_id,
+                            kind=ev.OpKind.DELETE_SNAPSHOT) as op:
             outcome = await self._retrying(
                 op, lambda number: self._delete_attempt(op, snapshot_id, number, missing_ok),
                 target=snapshot_id)
-            op.finished(f"{snapshot_id} {outcome.value.replace('_', ' ')}", outcome=outcome.value)
+            op.finished(f"{snapshot_id} {outcome.value.replace('_', ' ')}", outcome=outcome)
             return outcome
 
     async def delete_snapshots(self, ids: Sequence[str], *, cancel: asyncio.Event | None = None,
@@ -819,8 +831,9 @@ class Client:
             return self._delete_attempt(op, snapshot_id, number, missing_ok,
                                         unknown_is_outcome=True)
 
-        return await self._bulk("Delete file-system snapshots", "snapshots", ids, attempt,
-                                cancel=cancel, concurrency=concurrency)
+        return await self._bulk("Delete file-system snapshots", ev.OpKind.DELETE_SNAPSHOTS,
+                                "snapshots", ids, attempt, cancel=cancel,
+                                concurrency=concurrency)
 
     async def delete_sandboxes(self, ids: Sequence[str], *, cancel: asyncio.Event | None = None,
                                concurrency: int | None = None,
@@ -841,15 +854,15 @@ class Client:
                 raise SandboxError(f"Failed to delete sandbox: {message or 'unknown error'}")
             return Outcome.DELETED
 
-        return await self._bulk("Delete sandboxes", "sandboxes", ids, attempt, cancel=cancel,
-                                concurrency=concurrency)
+        return await self._bulk("Delete sandboxes", ev.OpKind.DELETE_SANDBOXES, "sandboxes", ids,
+                                attempt, cancel=cancel, concurrency=concurrency)
 
-    async def _bulk(self, label: str, noun: str, ids: Sequence[str],
+    async def _bulk(self, label: str, kind: ev.OpKind, noun: str, ids: Sequence[str],
                     attempt: Callable[[Operation, str, int], Awaitable[Outcome]], *,
                     cancel: asyncio.Event | None, concurrency: int | None) -> BulkResult:
         ids = list(dict.fromkeys(ids))
         cancel = cancel or asyncio.Event()
-        async with self._op(label, *ids, detail=f"{len(ids)} {noun}") as op:
+        async with self._op(label, *ids, kind=kind, detail=f"{len(ids)} {noun}") as op:
             failed = 0
             pacer = ProgressPacer(self.clock)
 
@@ -859,7 +872,8 @@ class Client:
                 failed += bad
                 if pacer.due(final=done == total, urgent=bad):
                     op.progress(done, total, failed=failed,
-                                detail=f"{item.id} {item.outcome.value}", target=item.id)
+                                detail=f"{item.id} {item.outcome.value}", target=item.id,
+                                outcome=item.outcome)
 
             pacer.due()
             op.progress(0, len(ids))
@@ -869,7 +883,12 @@ class Client:
                 limit=AdaptiveLimit(concurrency or self.options.bulk_concurrency), cancel=cancel,
                 clock=self.clock, policy=self.options.retry, rng=self.rng, on_item=on_item,
                 on_retry=lambda item_id, notice: op.retrying(notice, item_id))
-            op.finished(result.summary(), deleted=result.count(Outcome.DELETED),
+            unsettled = tuple(i.id for i in result.items
+                              if i.outcome in (Outcome.FAILED, Outcome.UNTOUCHED))
+            ending = ev.Ending.CANCELLED if result.cancelled else \
+                ev.Ending.DONE if result.ok else ev.Ending.PARTIAL
+            op.finished(result.summary(), ending=ending, unsettled=unsettled,
+                        deleted=result.count(Outcome.DELETED),
                         already_gone=result.count(Outcome.ALREADY_GONE),
                         not_found=result.count(Outcome.NOT_FOUND),
                         failed=result.count(Outcome.FAILED),
@@ -934,7 +953,8 @@ class Client:
     async def set_bucket(self, bucket_name: str, region: str = "") -> BucketConfig:
         label = "Reset bucket config" if not bucket_name else "Set bucket config"
         self._writable(label)
-        async with self._op(label, detail=bucket_name or "managed bucket") as op:
+        async with self._op(label, kind=ev.OpKind.SET_BUCKET,
+                            detail=bucket_name or "managed bucket") as op:
             async def attempt(_: int) -> BucketConfig:
                 return await self.adapter.set_bucket(bucket_name, region,
                                                      self.options.request_timeout)
@@ -976,8 +996,9 @@ class Client:
     async def delete_volume(self, volume_id: str, *, missing_ok: bool = False) -> bool:
         """True if it was deleted, False if it was already gone (with `missing_ok`)."""
         self._writable("Delete volume")
-        async with self._op("Delete volume", volume_id) as op:
+        async with self._op("Delete volume", volume_id, kind=ev.OpKind.DELETE_VOLUME) as op:
             deleted = await self.adapter.delete_volume(volume_id, self.options.request_timeout,
                                                        missing_ok)
-            op.finished(f"deleted {volume_id}" if deleted else f"{volume_id} was already gone")
+            op.finished(f"deleted {volume_id}" if deleted else f"{volume_id} was already gone",
+                        outcome=Outcome.DELETED if deleted else Outcome.ALREADY_GONE)
             return deleted

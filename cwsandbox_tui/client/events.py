@@ -1,6 +1,9 @@
 """Typed events: everything a UI or a script must show about an operation.
 
-Each event carries the operation's id, its label and the ids of the objects it touches.
+Each event carries the operation's id, its label (for people only) and the ids of the objects
+it touches; code that acts on an operation's end reads its typed fields instead: its kind
+(`OpKind`), the item it concerns (`Item`), how it ended (`Ending`), what became of the item
+(`Outcome`), the state it left a sandbox in and the item it made.
 Listeners are called synchronously in the order they subscribed; the operations log is one.
 """
 
@@ -12,16 +15,78 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from .bulk import Outcome
+from .models import SandboxStatus
+
+
+class ItemKind(StrEnum):
+    SANDBOX = "sandbox"
+    SNAPSHOT = "snapshot"
+    VOLUME = "volume"
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: ItemKind
+    id: str
+
+
+class OpKind(StrEnum):
+    """What an operation does. OTHER: listings, reads, exec and files, which change nothing
+    a dashboard's rows show."""
+
+    OTHER = "other"
+    START_SANDBOX = "start_sandbox"
+    STOP_SANDBOX = "stop_sandbox"
+    STOP_SANDBOX_WITH_SNAPSHOT = "stop_sandbox_with_snapshot"
+    PAUSE_SANDBOX = "pause_sandbox"
+    RESUME_SANDBOX = "resume_sandbox"
+    DELETE_SANDBOX = "delete_sandbox"
+    DELETE_SANDBOXES = "delete_sandboxes"
+    CREATE_SNAPSHOT = "create_snapshot"
+    DELETE_SNAPSHOT = "delete_snapshot"
+    DELETE_SNAPSHOTS = "delete_snapshots"
+    SET_BUCKET = "set_bucket"
+    DELETE_VOLUME = "delete_volume"
+
+    @property
+    def subject(self) -> ItemKind | None:
+        """The kind of the items it acts on (its targets; a bulk run's steps, one each)."""
+        return _SUBJECTS.get(self)
+
+    @property
+    def bulk(self) -> bool:
+        return self in (OpKind.DELETE_SANDBOXES, OpKind.DELETE_SNAPSHOTS)
+
+
+_SUBJECTS = {
+    **dict.fromkeys((OpKind.START_SANDBOX, OpKind.STOP_SANDBOX, OpKind.STOP_SANDBOX_WITH_SNAPSHOT,
+                     OpKind.PAUSE_SANDBOX, OpKind.RESUME_SANDBOX, OpKind.DELETE_SANDBOX,
+                     OpKind.DELETE_SANDBOXES, OpKind.CREATE_SNAPSHOT), ItemKind.SANDBOX),
+    OpKind.DELETE_SNAPSHOT: ItemKind.SNAPSHOT, OpKind.DELETE_SNAPSHOTS: ItemKind.SNAPSHOT,
+    OpKind.DELETE_VOLUME: ItemKind.VOLUME,
+}
+
+
+class Ending(StrEnum):
+    DONE = "done"  # all it was asked
+    PARTIAL = "partial"  # a bulk run that finished with items not done (failed, not found)
+    CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
     op_id: str
-    op: str  # a short human label, e.g. "Delete file-system snapshot"
+    op: str  # a short human label, e.g. "Delete file-system snapshot": for display only
     targets: tuple[str, ...] = ()
     at: float = 0.0
+    op_kind: OpKind = OpKind.OTHER
+    item: Item | None = None  # the one item it concerns (a bulk run's step: that step's)
 
     @property
     def kind(self) -> str:
@@ -64,6 +129,7 @@ class Progress(Event):
     detail: str = ""
     elapsed: float = 0.0
     budget: float | None = None  # for waits bounded by a deadline
+    outcome: Outcome | None = None  # a bulk run's step: what became of its item
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +147,13 @@ class OperationWarning(Event):
 @dataclass(frozen=True, kw_only=True)
 class Finished(Event):
     summary: str
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)  # figures for the log and scripts
+    ending: Ending = Ending.DONE  # a bulk run may finish PARTIAL or CANCELLED
+    outcome: Outcome | None = None  # a delete's: what became of its item
+    state: SandboxStatus | None = None  # the state a stop, pause or resume left it in
+    made: Item | None = None  # e.g. the snapshot a stop with snapshot took
+    # a bulk run's targets it left in a state it cannot tell (failed, untouched): a listing can
+    unsettled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +163,7 @@ class Failed(Event):
     code: str = ""
     reason: str | None = None
     attempts: int = 1
+    ending: Ending = Ending.FAILED  # or CANCELLED
 
 
 @dataclass(frozen=True, kw_only=True)

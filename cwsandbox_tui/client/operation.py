@@ -7,8 +7,10 @@ from types import TracebackType
 from typing import Any
 
 from . import events as ev
+from .bulk import Outcome
 from .clock import Clock
 from .errors import CwsError
+from .models import SandboxStatus
 from .retry import RetryNotice
 
 
@@ -21,10 +23,13 @@ class Operation:
     """
 
     def __init__(self, bus: ev.EventBus, clock: Clock, label: str, targets: tuple[str, ...] = (),
-                 detail: str = "", *, routine: bool = False) -> None:
+                 detail: str = "", *, kind: ev.OpKind = ev.OpKind.OTHER,
+                 routine: bool = False) -> None:
+        """`label` is for people; `kind` is what code reads."""
         self.bus = bus
         self.clock = clock
         self.label = label
+        self.kind = kind
         self.targets = targets
         self.detail = detail
         self.id = bus.new_op_id()
@@ -35,8 +40,14 @@ class Operation:
         self._announced = not routine
 
     def _base(self, targets: tuple[str, ...] | None = None) -> dict[str, Any]:
-        return dict(op_id=self.id, op=self.label, targets=targets or self.targets,
-                    at=self.clock.time())
+        targets = targets or self.targets
+        subject = self.kind.subject
+        # A step's one target (a bulk run's item), or the operation's first (a stop's sandbox;
+        # a snapshot's, whose id joins the targets once known)
+        item = ev.Item(subject, targets[0]) if subject is not None and targets and (
+            len(targets) == 1 or not self.kind.bulk) else None
+        return dict(op_id=self.id, op=self.label, targets=targets, at=self.clock.time(),
+                    op_kind=self.kind, item=item)
 
     def emit(self, event_type: type[ev.Event], /, targets: tuple[str, ...] | None = None,
              **fields: Any) -> None:
@@ -59,7 +70,7 @@ class Operation:
             if self.routine and not self._announced:
                 return  # a quiet poll given up (a newer one replaced it): nothing to log
             self.emit(ev.Failed, message=f"{self.label} was cancelled", error="Cancelled",
-                      attempts=self.attempts)
+                      attempts=self.attempts, ending=ev.Ending.CANCELLED)
         elif isinstance(error, CwsError):
             message = str(error)
             if self.attempts > 1:
@@ -91,19 +102,29 @@ class Operation:
         self.emit(ev.DeadlineSet, seconds=seconds, what=what)
 
     def progress(self, done: int, total: int, failed: int = 0, detail: str = "",
-                 budget: float | None = None, target: str | None = None) -> None:
+                 budget: float | None = None, target: str | None = None,
+                 outcome: Outcome | None = None) -> None:
         """`target`: the one item this step concerns (a bulk run's step must not carry every
-        id: each listener, the operations log included, would copy them all, per item)."""
+        id: each listener, the operations log included, would copy them all, per item);
+        `outcome`: what became of it."""
         self.emit(ev.Progress, targets=(target,) if target else None, done=done, total=total,
                   failed=failed, detail=detail, elapsed=self.clock.monotonic() - self.started,
-                  budget=budget)
+                  budget=budget, outcome=outcome)
 
     def warn(self, message: str) -> None:
         self.emit(ev.OperationWarning, message=message)
 
-    def finished(self, summary: str, **result: Any) -> None:
+    def finished(self, summary: str, *, ending: ev.Ending = ev.Ending.DONE,
+                 outcome: Outcome | None = None, state: SandboxStatus | None = None,
+                 made: ev.Item | None = None, unsettled: tuple[str, ...] = (),
+                 **result: Any) -> None:
+        """The typed end (see `ev.Finished`); `result`: figures for the log and scripts,
+        which say the outcome too."""
+        if outcome is not None:
+            result.setdefault("outcome", outcome.value)
         self._done = True
         if self.routine and not self._announced:
             self.bus.count_routine(self.label)  # a quiet success: counted, not logged
             return
-        self.emit(ev.Finished, summary=summary, result=result)
+        self.emit(ev.Finished, summary=summary, result=result, ending=ending, outcome=outcome,
+                  state=state, made=made, unsettled=unsettled)

@@ -97,7 +97,7 @@ class DashboardApp(TypeAheadApp[None]):
         super().__init__()
         self._connector = client
         self.refresh_interval = refresh_interval
-        self.runner = JobRunner(self, on_done=self.action_refresh_now)
+        self.runner = JobRunner(self, on_untold=self.action_refresh_now)
         self.notifier = Notifier(self.notify)
         self.task_model = TaskModel()
         self._gc = FreezeOnGrowth()
@@ -272,8 +272,9 @@ class DashboardApp(TypeAheadApp[None]):
         self.notifier(event)
 
     # jobs: long work owned by the app, cancellable with ctrl+k
-    def run_job(self, label: str, work_fn: Callable[[asyncio.Event], Awaitable[Any]]) -> Job:
-        return self.runner.run(label, work_fn)
+    def run_job(self, label: str, work_fn: Callable[[asyncio.Event], Awaitable[Any]], *,
+                stops_between_items: bool = False) -> Job:
+        return self.runner.run(label, work_fn, stops_between_items=stops_between_items)
 
     def action_cancel_task(self) -> None:
         job = self.runner.cancel_latest()
@@ -284,7 +285,8 @@ class DashboardApp(TypeAheadApp[None]):
 
     def delete_snapshots(self, ids: list[str]) -> None:
         self.run_job(f"Delete snapshots ({len(ids)})",
-                     lambda cancel: self.client.delete_snapshots(ids, cancel=cancel))
+                     lambda cancel: self.client.delete_snapshots(ids, cancel=cancel),
+                     stops_between_items=True)
 
     def stop_sandbox(self, sandbox_id: str, *, snapshot: bool, grace: float) -> None:
         self.run_job(f"Stop {sandbox_id}", lambda _: self.client.stop_sandbox(

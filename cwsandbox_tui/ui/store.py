@@ -4,8 +4,10 @@ The store holds what the views show (sandboxes, snapshots, the bucket, the opera
 and the state of the data (loaded, last failure, the link, stale). It lists on request, paced
 (`refresh`, `tick_due`), and folds every client event in at once (`apply`): a bulk delete's
 end removes the rows it deleted, a stop, pause or resume changes the sandbox's state, a lost
-connection marks the rows stale. Listeners are told what changed with a `Change`; the app
-turns those into Textual messages for the screens.
+connection marks the rows stale. It reads the events' typed fields (kind, item, ending,
+outcome, state), never their labels. An operation's end it cannot show without a listing (a
+failure, a cancel, a new sandbox or snapshot) asks for one (`What.RELIST`). Listeners are told
+what changed with a `Change`; the app turns those into Textual messages for the screens.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..client import events as ev
-from ..client.bulk import Outcome
 from ..client.client import Client
 from ..client.errors import CwsError
 from ..client.models import BucketConfig, Sandbox, SandboxStatus, Snapshot
@@ -28,12 +29,10 @@ from .op_rows import OpRow, op_row
 OPS_KEPT = 2000  # rows the operations view keeps in memory (the file keeps more, rotated)
 LISTING_SHARE = 5  # snapshots are listed at most once per this many times a listing takes
 
-# The client's operation labels whose outcome changes rows.
-BULK_DELETES = {"Delete file-system snapshots": "snapshots", "Delete sandboxes": "sandboxes"}
-GONE = frozenset({Outcome.DELETED.value, Outcome.ALREADY_GONE.value})
-KEPT = frozenset({Outcome.FAILED.value, Outcome.NOT_FOUND.value})  # each told as it happens
-STOPS = frozenset({"Stop sandbox", "Stop sandbox with snapshot"})
-PAUSES = {"Pause sandbox": SandboxStatus.PAUSED, "Resume sandbox": SandboxStatus.RUNNING}
+# The operations whose end changes rows (a volume's does not: no view of the store shows one).
+ROWS_CHANGED_BY = frozenset(ev.OpKind) - {ev.OpKind.OTHER, ev.OpKind.DELETE_VOLUME}
+RESTATES = frozenset({ev.OpKind.STOP_SANDBOX, ev.OpKind.STOP_SANDBOX_WITH_SNAPSHOT,
+                      ev.OpKind.PAUSE_SANDBOX, ev.OpKind.RESUME_SANDBOX})
 
 
 class What(StrEnum):
@@ -45,6 +44,7 @@ class What(StrEnum):
     STATUS = "status"  # loaded / last failure: the header's counts
     STALE = "stale"  # the rows came from a connection that is gone, or are live again
     LINK = "link"  # the connection's state changed
+    RELIST = "relist"  # an operation ended in a way the rows cannot show: list again
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Change:
     what: What
     page: Sequence[Snapshot] = ()
     restarted: bool = False  # a page that starts a listing over
-    refresh: bool = False  # the link is back: everything must be listed again
+    refresh: bool = False  # the link is back, or an operation's end: list everything again
 
 
 Listener = Callable[[Change], None]
@@ -83,7 +83,6 @@ class RowStore:
         self._bucket_again = False
         self._snapshots_due = True
         self._next_snapshots = 0.0  # on the client's clock
-        self._kept: dict[str, set[str]] = {}  # a bulk delete's op id -> ids it did not delete
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -204,53 +203,59 @@ class RowStore:
         if not isinstance(event, ev.Progress):
             self.op_rows.append(op_row(next(self._op_seq), event))
             self._emit(Change(What.OPS))
-        if event.op in BULK_DELETES:
-            self._bulk_delete(event, BULK_DELETES[event.op])
-        elif isinstance(event, ev.Finished) and event.targets:
-            self._finished(event, event.targets[0])
+        if isinstance(event, (ev.Finished, ev.Failed)) and event.op_kind in ROWS_CHANGED_BY:
+            folded = isinstance(event, ev.Finished) and self._fold(event)
+            if not folded:
+                self.want_snapshots()
+                self._emit(Change(What.RELIST, refresh=True))
 
-    def _bulk_delete(self, event: ev.Event, which: str) -> None:
-        """The rows go at the end, in one change (a thousand changes would repaint the table
-        a thousand times). Progress is paced, but every item that failed or was not found is
-        told at once: at a finish with nothing left untouched, every other target is gone.
-        Which items a cancelled or failed run left is not told: the refresh after it says."""
-        if isinstance(event, ev.Progress):
-            item, _, outcome = event.detail.rpartition(" ")
-            if item and outcome in KEPT:
-                self._kept.setdefault(event.op_id, set()).add(item)
-        elif isinstance(event, (ev.Finished, ev.Failed)):
-            kept = self._kept.pop(event.op_id, set())
-            if isinstance(event, ev.Finished) and not event.result.get("untouched") \
-                    and not event.result.get("cancelled"):
-                self._remove(which, set(event.targets) - kept)
-
-    def _finished(self, event: ev.Finished, target: str) -> None:
-        if event.op == "Delete file-system snapshot" \
-                and event.result.get("outcome") in GONE:
-            self._remove("snapshots", {target})
-        elif event.op == "Delete sandbox":
-            sandbox = self.sandboxes.get(target)
+    def _fold(self, event: ev.Finished) -> bool:
+        """Change the rows as `event` says; False when they cannot show it without a
+        listing. A bulk delete's rows go at its end, in one change (a thousand changes would
+        repaint the table a thousand times); the ones it left unsettled stay until listed."""
+        kind, item = event.op_kind, event.item
+        if kind.bulk:  # an id not found is not there either
+            self._remove(kind.subject, set(event.targets) - set(event.unsettled))
+            return not event.unsettled and event.ending is not ev.Ending.CANCELLED
+        if kind is ev.OpKind.SET_BUCKET:
+            return True  # the job that set it gives the store the new config (`set_bucket`)
+        if item is None or event.ending is not ev.Ending.DONE:
+            return False
+        if kind is ev.OpKind.DELETE_SNAPSHOT and event.outcome is not None \
+                and event.outcome.gone:
+            self._remove(item.kind, {item.id})
+            return True
+        if kind is ev.OpKind.DELETE_SANDBOX and event.outcome is not None \
+                and event.outcome.gone:
+            sandbox = self.sandboxes.get(item.id)
             if sandbox is not None and self.client.api_version == "v1" \
                     and not sandbox.status.terminal:
                 # v1: deleting a running sandbox ends it, and it stays listed ended
-                self._restate(target, SandboxStatus.TERMINATED)
+                self._restate(item.id, SandboxStatus.TERMINATED)
             else:
-                self._remove("sandboxes", {target})
-        elif event.op in STOPS and event.result.get("status"):
-            self._restate(target, SandboxStatus(event.result["status"]),
-                          event.result.get("snapshot_id") or None)
-        elif event.op in PAUSES:
-            self._restate(target, PAUSES[event.op])
+                self._remove(item.kind, {item.id})
+            return True
+        if kind in RESTATES and event.state is not None:
+            made = event.made
+            self._restate(item.id, event.state,
+                          made.id if made and made.kind is ev.ItemKind.SNAPSHOT else None)
+            return made is None  # a stop's snapshot is a row no listing has brought yet
+        return False  # a new sandbox or snapshot: only a listing has its row
 
-    def _remove(self, which: str, ids: set[str]) -> None:
-        rows: dict[str, Sandbox] | dict[str, Snapshot] = \
-            self.sandboxes if which == "sandboxes" else self.snapshots
+    def _remove(self, which: ev.ItemKind | None, ids: set[str]) -> None:
+        rows: dict[str, Sandbox] | dict[str, Snapshot]
+        if which is ev.ItemKind.SANDBOX:
+            rows = self.sandboxes
+        elif which is ev.ItemKind.SNAPSHOT:
+            rows = self.snapshots
+        else:
+            return
         gone = [i for i in ids if i in rows]
         if not gone:
             return
         for row_id in gone:
             del rows[row_id]
-        self._emit(Change(What(which)))
+        self._emit(Change(What.SANDBOXES if rows is self.sandboxes else What.SNAPSHOTS))
 
     def _restate(self, sandbox_id: str, status: SandboxStatus,
                  stop_snapshot_id: str | None = None) -> None:

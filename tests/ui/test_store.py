@@ -15,7 +15,13 @@ from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.clock import FakeClock
-from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus
+from cwsandbox_tui.client.models import (
+    Sandbox,
+    SandboxSpec,
+    SandboxStatus,
+    Snapshot,
+    SnapshotStatus,
+)
 from cwsandbox_tui.ui.store import Change, RowStore, What
 
 from .conftest import make_client, seed_rows
@@ -56,6 +62,14 @@ def _store(client: Client, *, interval: float = 2.0, took: float = 0.1
     store.subscribe(changes.append)
     client.bus.subscribe(store.apply)
     return store, changes, timer
+
+
+def _snapshot(snapshot_id: str) -> Snapshot:
+    return Snapshot(id=snapshot_id, status=SnapshotStatus.READY)
+
+
+def _sandbox(sandbox_id: str) -> Sandbox:
+    return Sandbox(id=sandbox_id, status=SandboxStatus.RUNNING)
 
 
 def _clock(client: Client) -> FakeClock:
@@ -185,6 +199,62 @@ async def test_stop_pause_resume_and_delete_change_the_sandbox_at_once(
     await client.delete_sandbox(other.id)
     assert other.id not in store.sandboxes and sandbox.id in store.sandboxes
     assert client.bus.routine["List sandboxes"] == listings, "no listing was needed"
+
+
+async def test_renamed_labels_change_nothing_the_store_does(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every label the client gives is renamed (as a wording change would): a real bulk
+    delete, a stop and a delete still change the rows at once, with no listing."""
+    store, changes, _ = _store(client)
+    sandbox = await client.start_sandbox(SandboxSpec())
+    await store.refresh(first=True)
+    listings = client.bus.routine["List sandboxes"]
+    original = client._op
+    monkeypatch.setattr(client, "_op", lambda label, *targets, **kw: original(
+        f"Renamed {label.lower()}", *targets, **kw))
+
+    changes.clear()
+    await client.delete_snapshots(OLD)
+    assert not set(OLD) & set(store.snapshots) and len(store.snapshots) == 27
+    assert all(row.op.startswith("Renamed ") for row in list(store.op_rows)[-2:])
+    await client.stop_sandbox(sandbox.id, grace=0)
+    assert store.sandboxes[sandbox.id].status.terminal
+    await client.delete_sandbox(sandbox.id)
+    assert sandbox.id not in store.sandboxes
+    assert What.RELIST not in [c.what for c in changes]
+    assert client.bus.routine["List sandboxes"] == listings
+
+
+async def test_the_store_folds_an_event_by_its_kind_whatever_its_label(client: Client) -> None:
+    """A label the store has never seen, on events it folds; a known label on an event of
+    another kind changes nothing."""
+    store, changes, _ = _store(client)
+    store.snapshots = {i: _snapshot(i) for i in OLD}
+    store.sandboxes = {"sb-1": _sandbox("sb-1")}
+    client.bus.emit(ev.Finished(op_id="op-a", op="Delete file-system snapshots",
+                                targets=(OLD[0],), summary="a look-alike"))
+    assert set(store.snapshots) == set(OLD)
+    client.bus.emit(ev.Finished(
+        op_id="op-b", op="Vaporise a heap of things", op_kind=ev.OpKind.DELETE_SNAPSHOTS,
+        targets=tuple(OLD), summary="2 deleted", ending=ev.Ending.PARTIAL,
+        unsettled=(OLD[2],)))
+    assert set(store.snapshots) == {OLD[2]}
+    assert [c.what for c in changes if c.what is not What.OPS] == [What.SNAPSHOTS,
+                                                                   What.RELIST]
+    changes.clear()
+    client.bus.emit(ev.Finished(
+        op_id="op-c", op="Zap", op_kind=ev.OpKind.DELETE_SNAPSHOT,
+        item=ev.Item(ev.ItemKind.SNAPSHOT, OLD[2]), summary="zapped", outcome=Outcome.DELETED))
+    client.bus.emit(ev.Finished(
+        op_id="op-d", op="Halt and keep", op_kind=ev.OpKind.STOP_SANDBOX_WITH_SNAPSHOT,
+        item=ev.Item(ev.ItemKind.SANDBOX, "sb-1"), summary="halted",
+        state=SandboxStatus.COMPLETED, made=ev.Item(ev.ItemKind.SNAPSHOT, "fss-made")))
+    assert not store.snapshots
+    assert store.sandboxes["sb-1"].status is SandboxStatus.COMPLETED
+    assert store.sandboxes["sb-1"].stop_snapshot_id == "fss-made"
+    # the snapshot the stop made is a row only a listing has
+    assert [c.what for c in changes if c.what is not What.OPS] == [
+        What.SNAPSHOTS, What.SANDBOXES, What.RELIST]
 
 
 async def test_a_refresh_failure_that_is_not_the_clients_is_kept_for_the_header(
