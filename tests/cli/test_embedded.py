@@ -67,14 +67,14 @@ async def test_the_backend_lingers_then_exits_once_no_client_is_left(
     linger = {"CWSANDBOX_TUI_LINGER": "1"}
     first = await cli("sandboxes", "list", "--json", env=linger)
     assert first.code == 0, first
-    state = _state(data_dir_backend)
-    assert state is not None and isinstance(state["pid"], int)
-    pid = state["pid"]
-    give_up = time.monotonic() + 20
-    while _alive(pid):  # no lease is left: it goes after the linger, and cleans up after itself
-        assert time.monotonic() < give_up, "the unused embedded backend never exited"
-        await asyncio.sleep(0.05)
-    assert _state(data_dir_backend) is None
+    state = _state(data_dir_backend)  # None: on a slow machine it may be gone already
+    if state is not None:
+        assert isinstance(state["pid"], int)
+        give_up = time.monotonic() + 20
+        while _alive(state["pid"]):  # no lease is left: it goes after the linger
+            assert time.monotonic() < give_up, "the unused embedded backend never exited"
+            await asyncio.sleep(0.05)
+    assert _state(data_dir_backend) is None  # and it cleaned up after itself
     assert not list((data_dir_backend / "clients").iterdir())
 
 
