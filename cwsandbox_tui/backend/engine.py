@@ -112,7 +112,7 @@ def _ask_dict(ask: ResourceAsk) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class BucketConfig:
+class BucketSetting:
     bucket_name: str
     region: str
 
@@ -705,10 +705,11 @@ class Engine:
             await run_io(_unlink_archive, self.buckets_dir / archive)
 
     # bucket
-    def bucket(self) -> BucketConfig:
-        return BucketConfig(self.store.get_setting("bucket_name"), self.store.get_setting("region"))
+    def bucket(self) -> BucketSetting:
+        return BucketSetting(self.store.get_setting("bucket_name"),
+                             self.store.get_setting("region"))
 
-    def set_bucket(self, bucket_name: str, region: str) -> BucketConfig:
+    def set_bucket(self, bucket_name: str, region: str) -> BucketSetting:
         if bucket_name:
             validation.check_bucket_name(bucket_name)
             if region:
