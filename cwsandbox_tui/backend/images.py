@@ -75,10 +75,6 @@ def _probe(executable: str) -> tuple[str, bool]:
     return words[0], words[1] == "True"
 
 
-def _version_of(executable: str) -> str:
-    return _probe(executable)[0]
-
-
 _cache: dict[tuple[str, str], ImageTools] = {}
 
 

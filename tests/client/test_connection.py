@@ -27,8 +27,10 @@ from cwsandbox_tui.client.connection import (
 from cwsandbox_tui.client.errors import AuthenticationError, ConfigError, UnavailableError
 from cwsandbox_tui.client.factory import ConnectOptions, connect
 from cwsandbox_tui.client.profiles import ConnectionProfile, Settings, load_settings
-from cwsandbox_tui.client.retry import NO_RETRY
+from cwsandbox_tui.client.retry import RetryPolicy
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
+
+NO_RETRY = RetryPolicy(budget=0.0)  # one attempt
 
 KEY = "sk-test-0123456789abcdef"
 
