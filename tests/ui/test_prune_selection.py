@@ -28,7 +28,6 @@ CASES = {
     "older than 13d": ("13d", (), ""),
     "ready or failed older than 7d": ("7d", ("ready", "failed"), ""),
     "failed from one source": ("", ("failed",), "sb-00000000cccc"),
-    "creating": ("", ("creating",), ""),
     "any status older than 1d": ("1d", (), ""),
 }
 CHECKBOXES = ("ready", "failed", "creating")  # the form's order, after the age
