@@ -583,7 +583,7 @@ class Engine:
     def _archive_path(self, snap: SnapshotRow) -> Path:
         return self.buckets_dir / snap.archive
 
-    def _new_snapshot(self, live: LiveSandbox, trigger: states.SnapshotTrigger,
+    def _new_snapshot(self, live: LiveSandbox, trigger: states.SnapshotCause,
                       key: str) -> SnapshotRow:
         now = time.time()
         snapshot_id = f"fss-{uuid.uuid4().hex[:12]}"
