@@ -17,8 +17,10 @@ from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.errors import AuthenticationError, CwsError, SnapshotNotFoundError
 from cwsandbox_tui.client.models import SandboxSpec
-from cwsandbox_tui.client.retry import NO_RETRY
+from cwsandbox_tui.client.retry import RetryPolicy
 from tests.backend.serving import serving
+
+NO_RETRY = RetryPolicy(budget=0.0)  # one attempt
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "proxy-test-key"

@@ -8,10 +8,14 @@ the generated modules), a dependency not declared, the console script. `pipx ins
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,3 +95,41 @@ def test_the_installed_wheel_runs_the_dashboard_and_a_command(installed: Path,
     header, *rows = listed.stdout.splitlines()
     assert header.split()[:3] == ["ID", "GROUP", "HEALTHY"], listed.stdout
     assert [row.split()[:3] for row in rows] == [["local-runner", "local", "yes"]], listed.stdout
+
+
+def _imported_top_levels(package: Path) -> dict[str, str]:
+    """Every top-level module the package's sources import (lazily too) -> a file that does."""
+    found: dict[str, str] = {}
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.partition(".")[0], str(source.relative_to(REPO)))
+    return found
+
+
+def test_every_module_the_package_imports_comes_from_a_declared_dependency() -> None:
+    """An undeclared import works in a dev venv and fails for someone who installs the
+    wheel: `rich` was imported but not declared, `grpc_tools` (test extra only) was imported
+    by a module shipped in the package."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {canonical(re.split(r"[\s;<>=!~\[]", spec, maxsplit=1)[0])
+                for spec in project["dependencies"]}
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {}
+    for module, where in _imported_top_levels(REPO / "cwsandbox_tui").items():
+        if module in sys.stdlib_module_names or module in ("cwsandbox_tui", "__future__"):
+            continue
+        dists = {canonical(d) for d in providers.get(module, [])}
+        if not dists & declared:
+            undeclared[module] = f"{where} (from {sorted(dists) or 'nothing installed'})"
+    assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

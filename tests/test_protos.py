@@ -1,7 +1,7 @@
 """Checks for the hand-written .proto files and their committed generated modules.
 
 1. The committed modules in ``cwsandbox_tui/proto/v1beta2`` are exactly what
-   ``python -m cwsandbox_tui.proto._generate`` produces from ``protos/``.
+   ``python protos/generate.py`` produces from ``protos/``.
 2. The compiled descriptors agree with the wire facts in the shared fact sheet
    (``../shared/reference/api-v1beta2.md``): field numbers, types, labels,
    oneofs, reserved numbers/names, enum values and service methods.
@@ -18,8 +18,8 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
-from cwsandbox_tui.proto import _generate
 from cwsandbox_tui.proto.v1beta2 import discovery_pb2, gateway_pb2, secrets_pb2, streaming_pb2
+from protos import generate as _generate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATED_DIR = REPO_ROOT / "cwsandbox_tui" / "proto" / "v1beta2"
@@ -35,7 +35,7 @@ PACKAGE = "coreweave.sandbox.v1beta2"
 # They are left out of the comparison with the fact sheet (and checked on their own below).
 LOCAL_EXTENSION_FIRST_NUMBER = 1001
 LOCAL_EXTENSION_MESSAGES = {"LocalSandboxDetails", "LocalEnforcedLimits"}
-REGENERATE_HINT = "run `python -m cwsandbox_tui.proto._generate` and commit the result"
+REGENERATE_HINT = "run `python protos/generate.py` and commit the result"
 
 # proto file (as named in the fact sheet) -> our generated module
 MODULES = {

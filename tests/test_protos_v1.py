@@ -2,7 +2,7 @@
 
 Same checks as ``test_protos.py`` does for v1beta2, over the 7 files of
 ``../shared/reference/api-v1.md``: the committed modules in ``cwsandbox_tui/proto/v1`` are
-what ``python -m cwsandbox_tui.proto._generate`` produces, and every field number, type,
+what ``python protos/generate.py`` produces, and every field number, type,
 label, oneof, reserved range, enum value and method agrees with the sheet's tables.
 """
 
@@ -27,7 +27,6 @@ from test_protos import (
     parse_fact_sheet,
 )
 
-from cwsandbox_tui.proto import _generate
 from cwsandbox_tui.proto.v1 import (
     discovery_pb2,
     runtime_class_pb2,
@@ -37,6 +36,7 @@ from cwsandbox_tui.proto.v1 import (
     settings_pb2,
     volume_pb2,
 )
+from protos import generate as _generate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GEN = _generate.V1

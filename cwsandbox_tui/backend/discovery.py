@@ -75,7 +75,9 @@ class ResourceAsk:
 
 
 @dataclass(frozen=True)
-class Profile:
+class CatalogueProfile:
+    """A profile a runner of the catalogue offers (what discovery advertises)."""
+
     name: str
     runner_id: str
     architectures: tuple[str, ...]
@@ -99,12 +101,14 @@ def pins_profile(pin: str, runner_id: str, profile_name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Runner:
+class CatalogueRunner:
+    """A runner of the catalogue: what it has and the profiles it offers."""
+
     runner_id: str
     group_id: str
     capacity: Resources
     architectures: tuple[str, ...]
-    profiles: tuple[Profile, ...]
+    profiles: tuple[CatalogueProfile, ...]
     connected_at: float
     tags: tuple[str, ...] = ()
     gpu_types: tuple[str, ...] = ()
@@ -182,16 +186,16 @@ def machine_capacity() -> Resources:
 
 def local_runner(connected_at: float | None = None, *,
                  ingress_modes: tuple[str, ...] = network.ISOLATED.ingress_modes,
-                 egress_modes: tuple[str, ...] = network.ISOLATED.egress_modes) -> Runner:
+                 egress_modes: tuple[str, ...] = network.ISOLATED.egress_modes) -> CatalogueRunner:
     """This machine as a runner; its one profile offers the network modes given (those the
     isolation enforces)."""
     arch = machine_architecture()
-    profile = Profile(DEFAULT_PROFILE, RUNNER_ID, (arch,), ingress_modes=ingress_modes,
-                      egress_modes=egress_modes)
-    return Runner(runner_id=RUNNER_ID, group_id=RUNNER_GROUP_ID, capacity=machine_capacity(),
-                  architectures=(arch,), profiles=(profile,),
-                  connected_at=connected_at if connected_at is not None else time.time(),
-                  tags=("local", f"host={socket.gethostname()}"))
+    profile = CatalogueProfile(DEFAULT_PROFILE, RUNNER_ID, (arch,), ingress_modes=ingress_modes,
+                               egress_modes=egress_modes)
+    return CatalogueRunner(runner_id=RUNNER_ID, group_id=RUNNER_GROUP_ID,
+                           capacity=machine_capacity(), architectures=(arch,), profiles=(profile,),
+                           connected_at=connected_at if connected_at is not None else time.time(),
+                           tags=("local", f"host={socket.gethostname()}"))
 
 
 # Errors (the SDK's reasons) -------------------------------------------------------------
@@ -220,10 +224,10 @@ def runner_unavailable(message: str) -> ApiError:
 class Catalogue:
     """The runners and profiles, their live availability, and placement of new sandboxes."""
 
-    def __init__(self, runners: Iterable[Runner]) -> None:
+    def __init__(self, runners: Iterable[CatalogueRunner]) -> None:
         self.runners = {r.runner_id: r for r in runners}
 
-    def runner(self, runner_id: str) -> Runner:
+    def runner(self, runner_id: str) -> CatalogueRunner:
         found = self.runners.get(runner_id)
         if found is None:
             raise runner_not_found(runner_id)
@@ -231,7 +235,7 @@ class Catalogue:
 
     def list_runners(self, *, group_id: str = "", profile_name: str = "", gpu_type: str = "",
                      architecture: str = "", exclude_shared: bool = False,
-                     healthy_only: bool = False) -> list[Runner]:
+                     healthy_only: bool = False) -> list[CatalogueRunner]:
         found = []
         for runner in self.runners.values():
             if group_id and runner.group_id != group_id:
@@ -248,7 +252,7 @@ class Catalogue:
         return found
 
     def profiles(self, *, runner_id: str = "", gpu_type: str = "", architecture: str = "",
-                 exclude_shared: bool = False) -> list[Profile]:
+                 exclude_shared: bool = False) -> list[CatalogueProfile]:
         found = []
         for runner in self.runners.values():
             if (runner_id and runner.runner_id != runner_id) or (exclude_shared and runner.shared):
@@ -261,7 +265,7 @@ class Catalogue:
                 found.append(profile)
         return found
 
-    def profile(self, name: str, runner_id: str = "") -> Profile:
+    def profile(self, name: str, runner_id: str = "") -> CatalogueProfile:
         if runner_id:
             self.runner(runner_id)
         for profile in self.profiles(runner_id=runner_id):
@@ -270,7 +274,7 @@ class Catalogue:
         raise profile_not_found(name, runner_id)
 
     @staticmethod
-    def availability(runner: Runner, reserved: Iterable[Resources]) -> Availability:
+    def availability(runner: CatalogueRunner, reserved: Iterable[Resources]) -> Availability:
         taken = Resources()
         count = 0
         for amount in reserved:

@@ -112,7 +112,7 @@ def _ask_dict(ask: ResourceAsk) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class BucketConfig:
+class BucketSetting:
     bucket_name: str
     region: str
 
@@ -583,7 +583,7 @@ class Engine:
     def _archive_path(self, snap: SnapshotRow) -> Path:
         return self.buckets_dir / snap.archive
 
-    def _new_snapshot(self, live: LiveSandbox, trigger: states.SnapshotTrigger,
+    def _new_snapshot(self, live: LiveSandbox, trigger: states.SnapshotCause,
                       key: str) -> SnapshotRow:
         now = time.time()
         snapshot_id = f"fss-{uuid.uuid4().hex[:12]}"
@@ -705,10 +705,11 @@ class Engine:
             await run_io(_unlink_archive, self.buckets_dir / archive)
 
     # bucket
-    def bucket(self) -> BucketConfig:
-        return BucketConfig(self.store.get_setting("bucket_name"), self.store.get_setting("region"))
+    def bucket(self) -> BucketSetting:
+        return BucketSetting(self.store.get_setting("bucket_name"),
+                             self.store.get_setting("region"))
 
-    def set_bucket(self, bucket_name: str, region: str) -> BucketConfig:
+    def set_bucket(self, bucket_name: str, region: str) -> BucketSetting:
         if bucket_name:
             validation.check_bucket_name(bucket_name)
             if region:

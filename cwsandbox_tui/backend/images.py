@@ -26,7 +26,7 @@ _PYTHON_REPOS = {"python", "library/python"}
 
 
 @dataclass(frozen=True)
-class Runtime:
+class ImageTools:
     """Executables to link into the sandbox (name -> host path) and what to say about it."""
 
     links: dict[str, str] = field(default_factory=dict)
@@ -75,14 +75,10 @@ def _probe(executable: str) -> tuple[str, bool]:
     return words[0], words[1] == "True"
 
 
-def _version_of(executable: str) -> str:
-    return _probe(executable)[0]
+_cache: dict[tuple[str, str], ImageTools] = {}
 
 
-_cache: dict[tuple[str, str], Runtime] = {}
-
-
-def provide(image: str, search_path: str = BASE_PATH) -> Runtime:
+def provide(image: str, search_path: str = BASE_PATH) -> ImageTools:
     """How `image` is provided here (memoised: probing a Python runs it once; callers on the
     event loop warm the memo in a thread first, see `provide_soon`)."""
     key = (image, search_path)
@@ -91,19 +87,19 @@ def provide(image: str, search_path: str = BASE_PATH) -> Runtime:
     return _cache[key]
 
 
-def _provide(image: str, search_path: str) -> Runtime:
+def _provide(image: str, search_path: str) -> ImageTools:
     if not image:
-        return Runtime(note="no image: the machine's root file system")
+        return ImageTools(note="no image: the machine's root file system")
     repo, tag = parse_image(image)
     if repo not in _PYTHON_REPOS:
-        return Runtime(note=f"image {image} is not available here: "
+        return ImageTools(note=f"image {image} is not available here: "
                             "it runs on the machine's root file system")
     match = _VERSION.match(tag)
     wanted = ".".join(g for g in match.groups() if g) if match else ""
     exact = _find(f"python{wanted}", search_path) if wanted else None
     chosen = exact or _find("python3", search_path)
     if chosen is None:
-        return Runtime(note=f"image {image}: this machine has no python3; it runs on the "
+        return ImageTools(note=f"image {image}: this machine has no python3; it runs on the "
                             "machine's root file system without Python")
     version, has_pip = _probe(chosen)
     version = version or "3"
@@ -118,10 +114,10 @@ def _provide(image: str, search_path: str) -> Runtime:
     if has_pip:
         pip = f'#!/bin/sh\nexec {chosen} -m pip "$@"\n'
         scripts = {"pip": pip, "pip3": pip, f"pip{version}": pip}
-    return Runtime(links=links, scripts=scripts, note=note)
+    return ImageTools(links=links, scripts=scripts, note=note)
 
 
-def install(runtime: Runtime, bin_dir: Path) -> bool:
+def install(runtime: ImageTools, bin_dir: Path) -> bool:
     """Write the runtime's links and scripts into `bin_dir`; False when there are none."""
     if not runtime.links and not runtime.scripts:
         return False
@@ -139,7 +135,7 @@ def install(runtime: Runtime, bin_dir: Path) -> bool:
     return True
 
 
-async def provide_soon(image: str) -> Runtime:
+async def provide_soon(image: str) -> ImageTools:
     """`provide`, run in a thread the first time an image is seen."""
     cached = _cache.get((image, BASE_PATH))
     return cached if cached is not None else await asyncio.to_thread(provide, image)

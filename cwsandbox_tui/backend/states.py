@@ -27,7 +27,7 @@ class SnapshotState(StrEnum):
     DELETING = "deleting"
 
 
-class SnapshotTrigger(StrEnum):
+class SnapshotCause(StrEnum):
     """Why a snapshot was taken ("" in a record that never said)."""
 
     NONE = ""
@@ -51,8 +51,8 @@ FSS_READY = SnapshotState.READY
 FSS_FAILED = SnapshotState.FAILED
 FSS_DELETING = SnapshotState.DELETING
 
-TRIGGER_STOP = SnapshotTrigger.STOP
-TRIGGER_MANUAL = SnapshotTrigger.MANUAL
+TRIGGER_STOP = SnapshotCause.STOP
+TRIGGER_MANUAL = SnapshotCause.MANUAL
 
 
 def status_name(state: SandboxState) -> str:

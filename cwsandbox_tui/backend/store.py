@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .states import SandboxState, SnapshotState, SnapshotTrigger
+from .states import SandboxState, SnapshotCause, SnapshotState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandboxes (
@@ -59,7 +59,7 @@ _V0_SANDBOX = {1: SandboxState.CREATING, 2: SandboxState.RUNNING, 3: SandboxStat
                7: SandboxState.PAUSED, 9: SandboxState.TERMINATING}
 _V0_SNAPSHOT = {1: SnapshotState.CREATING, 2: SnapshotState.READY, 3: SnapshotState.FAILED,
                 4: SnapshotState.DELETING}
-_V0_TRIGGER = {0: SnapshotTrigger.NONE, 1: SnapshotTrigger.STOP, 2: SnapshotTrigger.MANUAL}
+_V0_TRIGGER = {0: SnapshotCause.NONE, 1: SnapshotCause.STOP, 2: SnapshotCause.MANUAL}
 
 
 @dataclass
@@ -124,7 +124,7 @@ class SnapshotRow:
     created_at: float
     updated_at: float
     source_sandbox_id: str = ""
-    trigger: SnapshotTrigger = SnapshotTrigger.NONE
+    trigger: SnapshotCause = SnapshotCause.NONE
     idempotency_key: str = ""
     object_bucket: str = ""
     archive: str = ""
@@ -325,7 +325,7 @@ def _sandbox(row: sqlite3.Row) -> SandboxRow:
 def _snapshot(row: sqlite3.Row) -> SnapshotRow:
     data = dict(row)
     data["status"] = SnapshotState(data["status"])
-    data["trigger"] = SnapshotTrigger(data["trigger"])
+    data["trigger"] = SnapshotCause(data["trigger"])
     return SnapshotRow(**data)
 
 

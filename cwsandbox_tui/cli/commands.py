@@ -16,7 +16,7 @@ from ..client.bulk import BulkResult, Outcome
 from ..client.client import Client
 from ..client.errors import AuthenticationError, ConfigError, CwsError
 from ..client.factory import ConnectOptions, connect
-from ..client.models import Sandbox, Snapshot, SnapshotStatus
+from ..client.models import Sandbox, Snapshot
 from ..client.selection import PruneRule, parse_age, parse_statuses, select
 from ..client.terminal import DEFAULT_SHELL, attach
 from ..client.usage import Grouping, Usage, bar
@@ -151,8 +151,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if getattr(args, "older_than", None):
         parse_age(args.older_than)
     if args.command == "snapshots" and args.action == "prune":
-        rule = PruneRule(older_than=parse_age(args.older_than) if args.older_than else None,
-                         statuses=parse_statuses(args.status), source_sandbox=args.source_sandbox)
+        rule = PruneRule.parse(args.older_than, args.status, args.source_sandbox)
         if rule.empty:
             raise ConfigError("prune needs at least one of --older-than, --status, "
                               "--source-sandbox")
@@ -331,10 +330,8 @@ async def run_snapshots_delete(client: Client, args: argparse.Namespace) -> int:
 
 
 async def run_snapshots_prune(client: Client, args: argparse.Namespace) -> int:
-    rule = PruneRule(older_than=parse_age(args.older_than) if args.older_than else None,
-                     statuses=parse_statuses(args.status), source_sandbox=args.source_sandbox)
+    rule = PruneRule.parse(args.older_than, args.status, args.source_sandbox)
     chosen = select(await client.list_snapshots(), rule, client.clock.time())
-    chosen = [s for s in chosen if s.status is not SnapshotStatus.DELETING]
     total = sum(s.size_bytes for s in chosen)
     if args.dry_run or not chosen:
         if args.json:

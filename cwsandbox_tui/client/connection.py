@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .credentials import Credentials, resolve_credentials
 from .errors import ConfigError
-from .profiles import Profile, Settings
+from .profiles import ConnectionProfile, Settings
 
 __all__ = ["Credentials", "Endpoint", "choose_profile", "parse_url", "resolve_credentials",
            "resolve_endpoint"]
@@ -58,7 +58,7 @@ def parse_url(url: str, source: str, ca_cert: str = "", ca_source: str = "--ca-c
                     tls=parts.scheme == "https", source=source, root_certificates=roots)
 
 
-def choose_profile(settings: Settings, name: str | None) -> Profile | None:
+def choose_profile(settings: Settings, name: str | None) -> ConnectionProfile | None:
     if name:
         if name not in settings.profiles:
             known = ", ".join(sorted(settings.profiles)) or "none are defined"
@@ -67,8 +67,8 @@ def choose_profile(settings: Settings, name: str | None) -> Profile | None:
     return settings.profiles.get(settings.default_profile) if settings.default_profile else None
 
 
-def resolve_endpoint(endpoint: str | None, profile: Profile | None, ca_cert: str | None = None
-                     ) -> Endpoint:
+def resolve_endpoint(endpoint: str | None, profile: ConnectionProfile | None,
+                     ca_cert: str | None = None) -> Endpoint:
     if endpoint:
         return parse_url(endpoint, "--endpoint", ca_cert or "")
     if profile is not None and profile.endpoint:

@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .profiles import Profile
+from .profiles import ConnectionProfile
 
 WANDB_DEFAULT_URL = "https://api.wandb.ai"
 # wandb 0.31's `urls.FORGE_HOSTS`: a CoreWeave Forge host and the W&B API host behind it
@@ -85,7 +85,7 @@ class Credentials:
         return f"Credentials(mode={self.mode!r})"
 
 
-def resolve_credentials(profile: Profile | None) -> Credentials:
+def resolve_credentials(profile: ConnectionProfile | None) -> Credentials:
     kind = _chosen_kind(profile)
     if kind is AuthKind.WANDB:
         return _wandb(profile)
@@ -99,7 +99,7 @@ def resolve_credentials(profile: Profile | None) -> Credentials:
     return key
 
 
-def _chosen_kind(profile: Profile | None) -> AuthKind | None:
+def _chosen_kind(profile: ConnectionProfile | None) -> AuthKind | None:
     if profile is not None and profile.auth:
         return AuthKind(profile.auth)  # checked when the config was loaded
     chosen = os.environ.get("CWSANDBOX_AUTH", "").strip().lower()
@@ -111,12 +111,12 @@ def _chosen_kind(profile: Profile | None) -> AuthKind | None:
     return _ENV_CHOICES[chosen]
 
 
-def _chooser(profile: Profile | None) -> str:
+def _chooser(profile: ConnectionProfile | None) -> str:
     return f"profile {profile.name}: auth" if profile is not None and profile.auth \
         else "CWSANDBOX_AUTH"
 
 
-def _profile_key(profile: Profile | None) -> Credentials | None:
+def _profile_key(profile: ConnectionProfile | None) -> Credentials | None:
     """The key of the profile's own key source, or None when it names none."""
     if profile is not None and profile.api_key_env:
         key = os.environ.get(profile.api_key_env, "").strip()
@@ -137,7 +137,7 @@ def _profile_key(profile: Profile | None) -> Credentials | None:
     return None
 
 
-def _wandb(profile: Profile | None) -> Credentials:
+def _wandb(profile: ConnectionProfile | None) -> Credentials:
     base = os.environ.get("WANDB_BASE_URL", "").strip() or WANDB_DEFAULT_URL
     parts = urlsplit(base if "://" in base else f"https://{base}")
     if not parts.hostname:

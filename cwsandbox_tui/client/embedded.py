@@ -163,7 +163,3 @@ def start_embedded(data_dir: Path, extra_args: tuple[str, ...] = ()) -> Starting
             )
     return StartingBackend(data_dir, lease, state, process)
 
-
-def ensure_embedded(data_dir: Path, *, timeout: float = 20.0,
-                    extra_args: tuple[str, ...] = ()) -> EmbeddedBackend:
-    return start_embedded(data_dir, extra_args).wait(timeout)

@@ -33,7 +33,7 @@ from .errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Profile:
+class ConnectionProfile:
     name: str
     endpoint: str = ""
     api_key_env: str = ""
@@ -48,7 +48,7 @@ class Profile:
 
 @dataclass(frozen=True)
 class Settings:
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    profiles: dict[str, ConnectionProfile] = field(default_factory=dict)
     default_profile: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -70,7 +70,7 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    profiles: dict[str, Profile] = {}
+    profiles: dict[str, ConnectionProfile] = {}
     for name, raw in _table(data, "profiles", path).items():
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: profiles.{name} must be a table")
@@ -91,7 +91,7 @@ def load_settings(path: Path) -> Settings:
                 raise ConfigError(f"{path}: profiles.{name}.{key} must be a string")
         if not isinstance(raw.get("read_only", False), bool):
             raise ConfigError(f"{path}: profiles.{name}.read_only must be true or false")
-        profiles[name] = Profile(name=name, **raw)
+        profiles[name] = ConnectionProfile(name=name, **raw)
     default = data.get("default_profile", "")
     if default and default not in profiles:
         raise ConfigError(f"{path}: default_profile {default!r} is not a profile")

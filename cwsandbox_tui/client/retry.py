@@ -26,9 +26,6 @@ class RetryPolicy:
     connect_budget: float = 2.0
 
 
-NO_RETRY = RetryPolicy(budget=0.0)
-
-
 class Backoff:
     """Pauses that grow x1.5 from 0.2 s to 2 s, each jittered between the last pause's ceiling
     and its own (0.2-0.3 s, 0.3-0.45 s, ..., then 1.33-2 s); a RetryInfo hint wins (capped),

@@ -1,4 +1,5 @@
-"""Choosing snapshots by age, status and source: shared by `prune` and the dashboard."""
+"""Choosing snapshots by age, status and source: the one prune selection, which the CLI's
+`snapshots prune` and the dashboard's prune form both use."""
 
 from __future__ import annotations
 
@@ -32,9 +33,17 @@ def parse_statuses(text: str, field: str = "--status") -> frozenset[SnapshotStat
 
 @dataclass(frozen=True)
 class PruneRule:
-    older_than: float | None = None  # seconds
+    older_than: float | None = None  # seconds: an age of at least this
     statuses: frozenset[SnapshotStatus] = frozenset()
     source_sandbox: str = ""
+
+    @classmethod
+    def parse(cls, older_than: str | None, statuses: str, source_sandbox: str, *,
+              age_field: str = "--older-than", status_field: str = "--status") -> PruneRule:
+        """A rule from text as typed (an empty value: any); errors name the field."""
+        return cls(older_than=parse_age(older_than, age_field) if older_than else None,
+                   statuses=parse_statuses(statuses, status_field),
+                   source_sandbox=source_sandbox.strip())
 
     @property
     def empty(self) -> bool:
@@ -50,6 +59,8 @@ class PruneRule:
 
 
 def select(snapshots: Iterable[Snapshot], rule: PruneRule, now: float) -> list[Snapshot]:
+    """The snapshots a prune by `rule` deletes: those it matches, but for any being deleted."""
     if rule.empty:
         raise ConfigError("prune needs at least one of --older-than, --status, --source-sandbox")
-    return [s for s in snapshots if rule.matches(s, now)]
+    return [s for s in snapshots
+            if s.status is not SnapshotStatus.DELETING and rule.matches(s, now)]

@@ -2,5 +2,5 @@
 
 The ``.proto`` sources live in ``<repo>/protos``; the generated Python modules
 are committed in :mod:`cwsandbox_tui.proto.v1beta2`. Regenerate them with
-``python -m cwsandbox_tui.proto._generate``.
+``python protos/generate.py``.
 """

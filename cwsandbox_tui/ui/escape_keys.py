@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual import events
-from textual._xterm_parser import XTermParser
-from textual.drivers import linux_driver
+
+from .textual_private import XTermParser, use_key_parser
 
 ESC = "\x1b"
 # What follows ESC in the terminal's own sequences (CSI, SS3, DCS, OSC, APC, ST): never a key.
@@ -22,6 +22,7 @@ _INTRODUCERS = frozenset("[OP]_\\")
 
 
 class EscapeThenKeyParser(XTermParser):
+    # Overrides a private method (pinned in tests/ui/test_textual_private.py).
     def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
         if alt:
             # An ESC the parser could not join to any sequence, before this character.
@@ -39,4 +40,4 @@ class EscapeThenKeyParser(XTermParser):
 def install() -> None:
     """Make the terminal driver read keys with `EscapeThenKeyParser` (it names the class at
     the moment its input thread starts)."""
-    linux_driver.XTermParser = EscapeThenKeyParser  # type: ignore[misc]
+    use_key_parser(EscapeThenKeyParser)

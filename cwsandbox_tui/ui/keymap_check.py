@@ -11,13 +11,15 @@ from collections.abc import Iterable, Mapping
 from textual.binding import Binding
 from textual.dom import DOMNode
 
+from .textual_private import merged_bindings
+
 # Keys a terminal sends as the same byte as another key: bound, they would never fire.
 INDISTINCT = {"ctrl+m": "enter", "ctrl+j": "enter", "ctrl+i": "tab", "ctrl+h": "backspace",
               "ctrl+left_square_bracket": "escape"}
 
 
 def _bindings(node: type[DOMNode]) -> list[Binding]:
-    return [b for bs in node._merge_bindings().key_to_bindings.values() for b in bs]
+    return [b for bs in merged_bindings(node).key_to_bindings.values() for b in bs]
 
 
 def keymap_problems(keymap: Mapping[str, str], app: type[DOMNode],

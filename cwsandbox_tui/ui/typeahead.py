@@ -23,6 +23,7 @@ from textual.widgets import Input
 from textual.widgets.input import Selection
 
 from .escape_keys import install as read_escape_then_key
+from .textual_private import mounted_event, run_key_bindings
 from .widgets.textfield import TextField
 
 ReturnType = TypeVar("ReturnType")
@@ -52,12 +53,12 @@ class TypeAheadApp(App[ReturnType]):
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
         self._typing_into = None
-        if not screen._mounted_event.is_set():
+        if not screen.is_mounted:
             self.hold_keys_until_mounted(screen)
 
     def hold_keys_until_mounted(self, screen: Screen[Any]) -> None:
         """Keys read from now on wait until `screen` has mounted and taken the focus."""
-        self.hold_keys_until(screen._mounted_event)
+        self.hold_keys_until(mounted_event(screen))
 
     def hold_keys_until(self, ready: asyncio.Event) -> None:
         """Keys read from now on wait until `ready` is set (at most HOLD_LIMIT seconds)."""
@@ -109,7 +110,7 @@ class TypeAheadApp(App[ReturnType]):
         await super().on_event(event)
 
     async def _deliver_key(self, event: events.Key) -> None:
-        if not self._running:
+        if not self.is_running:
             # Shutting down (Textual's timers stop here too): the screens are being closed,
             # and a key read now, the tail of a burst, has nowhere to go.
             return
@@ -128,14 +129,19 @@ class TypeAheadApp(App[ReturnType]):
         if focused is None or not focused.check_consume_key(event.key, event.character):
             if not self.app_focus:
                 self.app_focus = True
-            if await self._check_bindings(event.key, priority=True):
+            if await run_key_bindings(self, event.key, priority=True):
                 return
-            if await self._check_bindings(event.key):
+            if await run_key_bindings(self, event.key, priority=False):
                 return
             if self.key_refused(event.key):
                 return
         elif isinstance(focused, Input):
-            # Typed now, so a key read after it (enter, tab) sees the text complete.
-            await focused._on_key(event)
+            # Typed now, so a key read after it (enter, tab) sees the text complete: what
+            # Input does with a key it consumes (a printable character), by its public methods.
+            character = event.character or ""
+            if focused.selection.is_empty:
+                focused.insert_text_at_cursor(character)
+            else:
+                focused.replace(character, *focused.selection)
             return
         await super().on_event(event)

@@ -23,7 +23,7 @@ from .helpers import INVALID, expect_error, wire_listing
 from .v1_helpers import V1, VOLUME, start, wait_snapshot
 
 # the order v1beta2's numbers put them in (UNSPECIFIED, STOP, MANUAL), which seeds used to cycle
-TRIGGERS = (states.SnapshotTrigger.NONE, states.TRIGGER_STOP, states.TRIGGER_MANUAL)
+TRIGGERS = (states.SnapshotCause.NONE, states.TRIGGER_STOP, states.TRIGGER_MANUAL)
 
 
 @pytest.fixture

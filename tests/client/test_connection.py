@@ -26,9 +26,11 @@ from cwsandbox_tui.client.connection import (
 )
 from cwsandbox_tui.client.errors import AuthenticationError, ConfigError, UnavailableError
 from cwsandbox_tui.client.factory import ConnectOptions, connect
-from cwsandbox_tui.client.profiles import Profile, Settings, load_settings
-from cwsandbox_tui.client.retry import NO_RETRY
+from cwsandbox_tui.client.profiles import ConnectionProfile, Settings, load_settings
+from cwsandbox_tui.client.retry import RetryPolicy
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
+
+NO_RETRY = RetryPolicy(budget=0.0)  # one attempt
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -71,14 +73,14 @@ def test_bad_urls_name_their_source(url: str, complaint: str, source: str) -> No
 
 def test_precedence_endpoint_then_profile_then_env_then_embedded(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    profile = Profile(name="prod", endpoint="https://profile.example.com")
+    profile = ConnectionProfile(name="prod", endpoint="https://profile.example.com")
     monkeypatch.setenv("CWSANDBOX_BASE_URL", "http://env.example.com:9")
     chosen = resolve_endpoint("http://flag.example.com:1", profile)
     assert (chosen.source, chosen.target) == ("--endpoint", "flag.example.com:1")
     chosen = resolve_endpoint(None, profile)
     assert (chosen.source, chosen.target, chosen.tls) == ("profile prod",
                                                           "profile.example.com:443", True)
-    chosen = resolve_endpoint(None, Profile(name="keyonly", api_key_env="X"))
+    chosen = resolve_endpoint(None, ConnectionProfile(name="keyonly", api_key_env="X"))
     assert (chosen.source, chosen.target) == ("CWSANDBOX_BASE_URL", "env.example.com:9")
     chosen = resolve_endpoint(None, None)
     assert chosen.source == "CWSANDBOX_BASE_URL"
@@ -104,7 +106,8 @@ def test_ca_certificates(tmp_path: Path) -> None:
         parse_url("http://host", "--endpoint", str(ca))
     with pytest.raises(ConfigError, match="^--ca-cert: cannot read"):
         resolve_endpoint("https://host", None, str(tmp_path / "missing.pem"))
-    profile = Profile(name="prod", endpoint="https://host", ca_cert=str(tmp_path / "gone.pem"))
+    profile = ConnectionProfile(name="prod", endpoint="https://host",
+                                ca_cert=str(tmp_path / "gone.pem"))
     with pytest.raises(ConfigError, match="^profile prod: ca_cert: cannot read"):
         resolve_endpoint(None, profile)
 
@@ -139,7 +142,7 @@ api_key_file = "~/dev.key"
 ''')
     settings = load_settings(path)
     assert settings.default_profile == "prod" and settings.path == path
-    assert settings.profiles["prod"] == Profile(name="prod", endpoint="https://api.example.com",
+    assert settings.profiles["prod"] == ConnectionProfile(name="prod", endpoint="https://api.example.com",
                                                 api_key_env="PROD_KEY", read_only=True,
                                                 ca_cert="/etc/ssl/ca.pem")
     assert settings.profiles["dev"].api_key_file == "~/dev.key"
@@ -176,7 +179,7 @@ def test_profile_errors(text: str, complaint: str) -> None:
 
 
 def test_an_unknown_profile_lists_the_known_ones() -> None:
-    settings = Settings(profiles={"a": Profile("a"), "b": Profile("b")})
+    settings = Settings(profiles={"a": ConnectionProfile("a"), "b": ConnectionProfile("b")})
     with pytest.raises(ConfigError, match=r"^--profile: no profile 'c' \(a, b\)"):
         choose_profile(settings, "c")
     with pytest.raises(ConfigError, match="none are defined"):
@@ -208,26 +211,26 @@ def test_no_key_sends_no_header(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_profile_key_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CWSANDBOX_API_KEY", "ignored-when-the-profile-has-a-source")
     monkeypatch.setenv("PROD_KEY", f" {KEY}\n")
-    from_env = resolve_credentials(Profile("prod", api_key_env="PROD_KEY"))
+    from_env = resolve_credentials(ConnectionProfile("prod", api_key_env="PROD_KEY"))
     assert from_env.api_key == KEY and from_env.source == "$PROD_KEY"
     key_file = tmp_path / "dev.key"
     key_file.write_text(KEY + "\n")
-    from_file = resolve_credentials(Profile("dev", api_key_file=str(key_file)))
+    from_file = resolve_credentials(ConnectionProfile("dev", api_key_file=str(key_file)))
     assert from_file.api_key == KEY and from_file.source == "file dev.key"
     assert KEY not in repr(from_file) and KEY not in from_file.mode
     # a profile with no key source falls back to the environment
-    assert resolve_credentials(Profile("plain")).source == "$CWSANDBOX_API_KEY"
+    assert resolve_credentials(ConnectionProfile("plain")).source == "$CWSANDBOX_API_KEY"
 
 
 def test_profile_key_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EMPTY_KEY", "")
     with pytest.raises(ConfigError, match="profile prod: the variable EMPTY_KEY is empty"):
-        resolve_credentials(Profile("prod", api_key_env="EMPTY_KEY"))
+        resolve_credentials(ConnectionProfile("prod", api_key_env="EMPTY_KEY"))
     with pytest.raises(ConfigError, match="profile dev: cannot read its key file"):
-        resolve_credentials(Profile("dev", api_key_file=str(tmp_path / "missing.key")))
+        resolve_credentials(ConnectionProfile("dev", api_key_file=str(tmp_path / "missing.key")))
     (tmp_path / "blank.key").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
-        resolve_credentials(Profile("dev", api_key_file=str(tmp_path / "blank.key")))
+        resolve_credentials(ConnectionProfile("dev", api_key_file=str(tmp_path / "blank.key")))
 
 
 def test_credentials_are_built_with_repr_hidden() -> None:

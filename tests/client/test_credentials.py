@@ -15,7 +15,7 @@ from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.client.credentials import AuthKind, Credentials, resolve_credentials
 from cwsandbox_tui.client.errors import AuthenticationError, ConfigError
 from cwsandbox_tui.client.factory import ConnectOptions, connect
-from cwsandbox_tui.client.profiles import Profile, load_settings
+from cwsandbox_tui.client.profiles import ConnectionProfile, load_settings
 from tests.cli.helpers import cli
 
 KEY = "sk-cw-0123456789abcdef"
@@ -75,23 +75,23 @@ def test_a_profiles_auth_beats_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("WANDB_ENTITY", "from-env")
     monkeypatch.setenv("WANDB_PROJECT", "env-project")
     monkeypatch.setenv("CWSANDBOX_AUTH", "coreweave_api_key")
-    team = resolve_credentials(Profile("team", auth="wandb", entity="from-profile"))
+    team = resolve_credentials(ConnectionProfile("team", auth="wandb", entity="from-profile"))
     assert team.metadata() == [("x-wandb-api-key", WANDB_KEY), ("x-entity-id", "from-profile"),
                                ("x-project-name", "env-project")]
     monkeypatch.setenv("CWSANDBOX_AUTH", "wandb")
-    assert resolve_credentials(Profile("prod", auth="api_key")).metadata() == [
+    assert resolve_credentials(ConnectionProfile("prod", auth="api_key")).metadata() == [
         ("authorization", f"Bearer {KEY}")]
     with pytest.raises(ConfigError, match=r"^profile bare: auth: W&B authentication found no "
                                           r"key: set WANDB_API_KEY or run `wandb login`$"):
         monkeypatch.delenv("WANDB_API_KEY")
-        resolve_credentials(Profile("bare", auth="wandb"))
+        resolve_credentials(ConnectionProfile("bare", auth="wandb"))
 
 
 def test_a_profiles_key_source_serves_the_kind_it_chose(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     key_file = tmp_path / "wandb.key"
     key_file.write_text(WANDB_KEY + "\n")
-    chosen = resolve_credentials(Profile("t", auth="wandb", api_key_file=str(key_file),
+    chosen = resolve_credentials(ConnectionProfile("t", auth="wandb", api_key_file=str(key_file),
                                          entity="e", project="p"))
     assert chosen.metadata() == [("x-wandb-api-key", WANDB_KEY), ("x-entity-id", "e"),
                                  ("x-project-name", "p")]
@@ -114,8 +114,8 @@ def test_profile_auth_errors_name_the_field(tmp_path: Path, line: str, message: 
 def test_profile_auth_settings_load(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[profiles.t]\nauth = "wandb"\nentity = "team"\nproject = "proj"\n')
-    assert load_settings(config).profiles["t"] == Profile("t", auth="wandb", entity="team",
-                                                          project="proj")
+    assert load_settings(config).profiles["t"] == ConnectionProfile(
+        "t", auth="wandb", entity="team", project="proj")
 
 
 # ---------------------------------------------------------------------------------------------

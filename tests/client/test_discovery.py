@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cwsandbox_tui.backend.discovery import Catalogue, Profile, Resources, Runner, local_runner
+from cwsandbox_tui.backend.discovery import (
+    Catalogue,
+    CatalogueProfile,
+    CatalogueRunner,
+    Resources,
+    local_runner,
+)
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
@@ -24,9 +30,10 @@ def _extra_runners(backend: BackendServer, count: int) -> None:
     made = [local_runner()]
     for n in range(count):
         runner_id = f"r-{n:02d}"
-        made.append(Runner(runner_id=runner_id, group_id="far", capacity=Resources(1000, 2**30),
-                           architectures=("arm64",), connected_at=0.0,
-                           profiles=(Profile(f"p{n}", runner_id, ("arm64",)),)))
+        made.append(CatalogueRunner(runner_id=runner_id, group_id="far",
+                                    capacity=Resources(1000, 2**30), architectures=("arm64",),
+                                    connected_at=0.0,
+                                    profiles=(CatalogueProfile(f"p{n}", runner_id, ("arm64",)),)))
     backend.engine.catalogue = Catalogue(made)
 
 

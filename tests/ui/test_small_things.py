@@ -223,7 +223,7 @@ async def test_prune_form_reads_ages_as_the_cli_does_and_drops_a_fixed_error(
         await keys_done(pilot)
         screen = app.screen_stack[-2]  # under the confirmation of what the preview marked
         assert isinstance(screen, SnapshotsScreen)
-        assert screen.filter_text == "age>7d"
+        assert screen.filter_text == "age>=7d !status=deleting"  # a prune leaves those alone
         assert isinstance(app.screen, ConfirmDialog) and screen.table.marks
 
 

@@ -14,7 +14,7 @@ from ...proto.v1 import sandbox_pb2 as pb
 from ..engine import RUNNER_ID
 from ..network import HOST, NONE, PRIVATE, PUBLIC
 from ..quotas import Applied
-from ..states import SandboxState, SnapshotState, SnapshotTrigger
+from ..states import SandboxState, SnapshotCause, SnapshotState
 from ..store import SandboxRow, SnapshotRow
 
 DEFAULT_VOLUME = "workspace"  # what the SDK names the scratch volume of FileSystemSnapshotOptions
@@ -40,9 +40,9 @@ STATE_FROM_V1 = {v1: state for state, v1 in STATE_TO_V1.items()}
 # Keyed by the engine's words, so a listing row's stored text finds its number too.
 SNAPSHOT_STATE_TO_V1: dict[str, int] = {
     state: pb.SnapshotState.Value(f"SNAPSHOT_STATE_{state.name}") for state in SnapshotState}
-TRIGGER_TO_V1: dict[str, int] = {SnapshotTrigger.NONE: pb.SNAPSHOT_TRIGGER_UNSPECIFIED,
-                                 SnapshotTrigger.STOP: pb.SNAPSHOT_TRIGGER_ON_DELETE,
-                                 SnapshotTrigger.MANUAL: pb.SNAPSHOT_TRIGGER_MANUAL}
+TRIGGER_TO_V1: dict[str, int] = {SnapshotCause.NONE: pb.SNAPSHOT_TRIGGER_UNSPECIFIED,
+                                 SnapshotCause.STOP: pb.SNAPSHOT_TRIGGER_ON_DELETE,
+                                 SnapshotCause.MANUAL: pb.SNAPSHOT_TRIGGER_MANUAL}
 
 
 def stamp(target: timestamp_pb2.Timestamp, seconds: float) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...proto.v1 import discovery_pb2 as pb
 from ...proto.v1 import discovery_pb2_grpc
-from ..discovery import Runner, runner_not_found
+from ..discovery import CatalogueRunner, runner_not_found
 from ..engine import Engine
 from ..errors import invalid
 from . import convert
@@ -24,7 +24,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _message(self, runner: Runner, full: bool) -> pb.AvailableRunner:
+    def _message(self, runner: CatalogueRunner, full: bool) -> pb.AvailableRunner:
         message = pb.AvailableRunner(
             runner_id=runner.runner_id, runner_group_id=runner.group_id, tags=runner.tags,
             healthy=runner.healthy, is_shared=runner.shared,

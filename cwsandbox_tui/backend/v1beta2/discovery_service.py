@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 
 from ...proto.v1beta2 import discovery_pb2 as dpb
 from ...proto.v1beta2 import discovery_pb2_grpc
-from ..discovery import Profile, Runner
+from ..discovery import CatalogueProfile, CatalogueRunner
 from ..engine import Engine
 from ..errors import ApiError, invalid
 from ..paging import page_size
@@ -39,7 +39,7 @@ def _page(items: list[Any], token: str, size: int, kind: str) -> tuple[list[Any]
     return items[start:end], f"{kind}:{end}" if end < len(items) else ""
 
 
-def profile_message(profile: Profile) -> dpb.ProfileSummary:
+def profile_message(profile: CatalogueProfile) -> dpb.ProfileSummary:
     return dpb.ProfileSummary(
         profile_name=profile.name, runner_id=profile.runner_id,
         supported_gpu_types=profile.gpu_types, supported_architectures=profile.architectures,
@@ -66,7 +66,7 @@ class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
             await internal_error(context)
             raise
 
-    def _runner_message(self, runner: Runner, view: int) -> dpb.AvailableRunner:
+    def _runner_message(self, runner: CatalogueRunner, view: int) -> dpb.AvailableRunner:
         capacity = runner.capacity
         message = dpb.AvailableRunner(
             runner_id=runner.runner_id, runner_group_id=runner.group_id, tags=runner.tags,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...proto.v1beta2 import gateway_pb2 as pb
-from ..states import SandboxState, SnapshotState, SnapshotTrigger
+from ..states import SandboxState, SnapshotCause, SnapshotState
 
 SANDBOX_STATUS: dict[SandboxState, int] = {
     state: pb.SandboxStatus.Value(f"SANDBOX_STATUS_{state.name}") for state in SandboxState}
@@ -14,7 +14,7 @@ SNAPSHOT_STATUS: dict[str, int] = {
     state: pb.FileSystemSnapshotStatus.Value(f"FILE_SYSTEM_SNAPSHOT_STATUS_{state.name}")
     for state in SnapshotState}
 TRIGGER: dict[str, int] = {
-    SnapshotTrigger.NONE: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_UNSPECIFIED,
-    SnapshotTrigger.STOP: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_STOP,
-    SnapshotTrigger.MANUAL: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_MANUAL,
+    SnapshotCause.NONE: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_UNSPECIFIED,
+    SnapshotCause.STOP: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_STOP,
+    SnapshotCause.MANUAL: pb.FILE_SYSTEM_SNAPSHOT_TRIGGER_MANUAL,
 }

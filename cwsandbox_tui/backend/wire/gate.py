@@ -15,8 +15,6 @@ from ..faults import Decision, FaultPlan
 from .errors import abort
 from .undecodable import GuardedRequests, Undecodable, corrupt_request, tolerant
 
-ISOLATION_HEADER = "x-cwsandbox-local-isolation"
-
 
 class Gate(grpc.aio.ServerInterceptor):
     """With a key set, a call must carry it in one of the official SDK's two forms:

@@ -1,4 +1,4 @@
 """Generated protobuf/gRPC modules for ``coreweave.sandbox.v1``.
 
-Do not edit: regenerate with ``python -m cwsandbox_tui.proto._generate``.
+Do not edit: regenerate with ``python protos/generate.py``.
 """

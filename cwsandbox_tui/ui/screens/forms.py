@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ... import naming
 from ...client.errors import ConfigError
-from ...client.models import SandboxSpec
-from ...client.selection import parse_age
+from ...client.models import SandboxSpec, SnapshotStatus
+from ...client.selection import PruneRule, parse_age
 from ...client.usage import PRUNE_AGE_DAYS
 from .dialogs import FormDialog, FormField
 
@@ -153,21 +153,41 @@ def prune_form() -> FormDialog:
                                "until you confirm.")
 
 
-def prune_filter(values: dict[str, str]) -> str:
-    """The filter expression that shows exactly what a prune would delete."""
+PRUNE_STATUSES = ("ready", "failed", "creating")  # the form's checkboxes
+
+
+def prune_rule(values: dict[str, str]) -> PruneRule:
+    """The prune form's answers as the rule `snapshots prune` applies."""
+    statuses = ",".join(s for s in PRUNE_STATUSES if values.get(s) == "true")
+    return PruneRule.parse(values.get("older_than", ""), statuses, values.get("source", ""),
+                           age_field="Older than", status_field="Status")
+
+
+def prune_filter(rule: PruneRule) -> str:
+    """The filter expression that shows what `rule` selects: the view of a prune, whose marks
+    are the rule's own selection (`selection.select`)."""
     terms = []
-    if values.get("older_than"):
-        parse_age(values["older_than"])  # checked at the field; the same parser as the filter's
-        terms.append(f"age>{values['older_than'].replace(' ', '')}")
-    statuses = [s for s in ("ready", "failed", "creating") if values.get(s) == "true"]
-    if len(statuses) == 1:
-        terms.append(f"status={statuses[0]}")
-    elif statuses:
-        others = {"ready", "failed", "creating", "deleting"} - set(statuses)
-        terms += [f"!status={s}" for s in sorted(others)]
-    if values.get("source"):
-        terms.append(f"source={values['source']}")
+    if rule.older_than is not None:
+        terms.append(f"age>={_age_text(rule.older_than)}")
+    chosen = sorted(s.value for s in rule.statuses)
+    if len(chosen) == 1:
+        terms.append(f"status={chosen[0]}")
+    else:  # the filter has no "or": the other statuses are left out, deleting always
+        shown = set(chosen) or {s.value for s in SnapshotStatus}
+        shown.discard(SnapshotStatus.DELETING.value)
+        terms += [f"!status={s.value}" for s in SnapshotStatus
+                  if s.value not in shown and s is not SnapshotStatus.UNSPECIFIED]
+    if rule.source_sandbox:
+        terms.append(f"source={shlex.quote(rule.source_sandbox)}")
     return " ".join(terms)
+
+
+def _age_text(seconds: float) -> str:
+    """Seconds as the largest whole unit the filter reads (604800 -> 7d)."""
+    for suffix, unit in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= unit and seconds % unit == 0:
+            return f"{int(seconds // unit)}{suffix}"
+    return f"{seconds:g}s"
 
 
 def bucket_form(bucket_name: str, region: str, errors: dict[str, str] | None = None) -> FormDialog:

@@ -8,12 +8,13 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 
 from ...client.models import Snapshot
+from ...client.selection import PruneRule, select
 from ...formatting import human_size, iso
 from ..filter_expr import Fields
 from ..widgets.rowtable import RowTable
 from .columns import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS, snapshot_status_class
 from .dialogs import ConfirmDialog, DetailsDialog, FormResult
-from .forms import prune_filter, prune_form
+from .forms import prune_filter, prune_form, prune_rule
 from .table_screen import TableScreen
 
 SORTABLE = ["created", "age", "size", "status", "source", "id", "trigger", "completed", "bucket"]
@@ -110,14 +111,29 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         def chosen(result: FormResult | None) -> None:
             if result is None:
                 return
-            expression = prune_filter(result.values)
-            if not expression:
+            rule = prune_rule(result.values)
+            if rule.empty:
                 self.notify("Choose an age, a status or a source sandbox to prune by.",
                             severity="warning")
                 return
-            self.delete_matching(expression)
+            self.prune(rule)
 
         self.app.push_screen(prune_form(), chosen)
+
+    def prune(self, rule: PruneRule) -> None:
+        """Show what `rule` selects, mark exactly the snapshots `snapshots prune` would delete
+        by it, and ask to delete them."""
+        if not self.set_filter_text(prune_filter(rule)):
+            return
+        chosen = select(self.table.rows.values(), rule, self.dashboard.clock.time())
+        self.table.clear_marks()
+        self.table.marks.update(s.id for s in chosen)
+        self.table.refresh()
+        self.update_status()
+        if not chosen:
+            self.notify("No snapshot matches; nothing to prune.")
+            return
+        self.confirm_delete(chosen)
 
     def delete_matching(self, expression: str) -> None:
         """Show what `expression` matches, mark exactly that, and ask to delete it (the

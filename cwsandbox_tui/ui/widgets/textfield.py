@@ -23,9 +23,10 @@ class TextField(Input):
         super().__init__(*args, **kwargs)
         self.replace_on_entry = replace_on_entry
 
-    def _on_focus(self, event: events.Focus) -> None:
-        super()._on_focus(event)
-        # Show the selection that the first key will replace, unless keys typed ahead in the
-        # same burst have already gone in (the app records the field it last typed into).
+    def on_focus(self, event: events.Focus) -> None:
+        # Input's own handler runs too (Textual calls both; with select_on_focus off, it
+        # leaves the selection alone). Show the selection that the first key will replace,
+        # unless keys typed ahead in the same burst have already gone in (the app records the
+        # field it last typed into).
         if self.replace_on_entry and getattr(self.app, "_typing_into", None) is not self:
             self.selection = Selection(0, len(self.value))

@@ -1,8 +1,10 @@
-"""Regenerate the committed protobuf/gRPC modules from ``<repo>/protos``.
+"""Regenerate the committed protobuf/gRPC modules from the ``.proto`` files beside this script.
 
-Usage::
+Usage (with the ``test`` extra installed, which brings grpcio-tools)::
 
-    python -m cwsandbox_tui.proto._generate
+    python protos/generate.py
+
+Kept out of the shipped package: an installed ``cwsandbox_tui`` never needs grpcio-tools.
 
 This runs ``grpc_tools.protoc`` on the hand-written ``.proto`` files of each API
 generation (``coreweave.sandbox.v1beta2`` and ``coreweave.sandbox.v1``), flattens
@@ -23,12 +25,13 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-REPO_ROOT: Path = Path(__file__).resolve().parents[2]
-PROTO_ROOT: Path = REPO_ROOT / "protos"
+PROTO_ROOT: Path = Path(__file__).resolve().parent
+REPO_ROOT: Path = PROTO_ROOT.parent
+PACKAGE_PROTO_DIR: Path = REPO_ROOT / "cwsandbox_tui" / "proto"
 PROTO_PACKAGE_DIR: str = "coreweave/sandbox/v1beta2"
 PROTO_FILES: tuple[str, ...] = (
     "gateway.proto", "streaming.proto", "secrets.proto", "discovery.proto")
-DEFAULT_OUT_DIR: Path = Path(__file__).resolve().parent / "v1beta2"
+DEFAULT_OUT_DIR: Path = PACKAGE_PROTO_DIR / "v1beta2"
 
 SOURCE_PACKAGE: str = "coreweave.sandbox.v1beta2"
 TARGET_PACKAGE: str = "cwsandbox_tui.proto.v1beta2"
@@ -39,7 +42,7 @@ GENERATED_SUFFIXES: tuple[str, ...] = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 INIT_TEXT: str = (
     '"""Generated protobuf/gRPC modules for ``coreweave.sandbox.v1beta2``.\n'
     "\n"
-    "Do not edit: regenerate with ``python -m cwsandbox_tui.proto._generate``.\n"
+    "Do not edit: regenerate with ``python protos/generate.py``.\n"
     '"""\n'
 )
 
@@ -70,7 +73,7 @@ class Generation:
 
     @property
     def default_out_dir(self) -> Path:
-        return Path(__file__).resolve().parent / self.name
+        return PACKAGE_PROTO_DIR / self.name
 
 
 V1BETA2 = Generation("v1beta2", PROTO_FILES)
