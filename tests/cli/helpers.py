@@ -59,7 +59,8 @@ async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30
 
 
 def seed(backend: BackendServer, ids: list[str], *, age_days: float = 0.0,
-         status: int = states.FSS_READY, source: str = "sb-seeded") -> list[str]:
+         status: states.SnapshotState = states.FSS_READY, source: str = "sb-seeded"
+         ) -> list[str]:
     assert backend.engine is not None
     created = time.time() - age_days * DAY
     backend.engine.store.insert_snapshots([
