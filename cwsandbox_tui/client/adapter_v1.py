@@ -200,13 +200,8 @@ def volume_from(m: vpb.Volume) -> Volume:
 
 
 EXEC = streams.ExecCodec(
-    init=lambda sandbox_id, argv, tty, env: pb.ExecStreamRequest(init=pb.ExecStreamInit(
-        sandbox_id=sandbox_id, command=list(argv), tty=tty is not None,
-        tty_width=tty[0] if tty else 0, tty_height=tty[1] if tty else 0, env=env)),
-    stdin=lambda data: pb.ExecStreamRequest(stdin=data),
-    close=lambda: pb.ExecStreamRequest(close=pb.ExecStreamClose()),
-    resize=lambda columns, rows: pb.ExecStreamRequest(
-        resize=pb.ExecStreamResize(width=columns, height=rows)),
+    request=pb.ExecStreamRequest, init=pb.ExecStreamInit, close=pb.ExecStreamClose,
+    resize=pb.ExecStreamResize, stdin=lambda data: data,  # v1 sends the bytes as they are
     oneof="message",
     is_stderr=lambda output: output.stream == pb.ExecStreamOutput.STREAM_STDERR)
 

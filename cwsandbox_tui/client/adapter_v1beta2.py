@@ -178,13 +178,8 @@ def bucket_from(m: pb.FileSystemSnapshotBucketConfig) -> BucketConfig:
 
 
 EXEC = streams.ExecCodec(
-    init=lambda sandbox_id, argv, tty, env: spb.ExecStreamRequest(init=spb.ExecStreamInit(
-        sandbox_id=sandbox_id, command=list(argv), tty=tty is not None,
-        tty_width=tty[0] if tty else 0, tty_height=tty[1] if tty else 0, env=env)),
-    stdin=lambda data: spb.ExecStreamRequest(stdin=spb.ExecStreamData(data=data)),
-    close=lambda: spb.ExecStreamRequest(close=spb.ExecStreamClose()),
-    resize=lambda columns, rows: spb.ExecStreamRequest(
-        resize=spb.ExecStreamResize(width=columns, height=rows)),
+    request=spb.ExecStreamRequest, init=spb.ExecStreamInit, close=spb.ExecStreamClose,
+    resize=spb.ExecStreamResize, stdin=lambda data: spb.ExecStreamData(data=data),
     oneof="response",
     is_stderr=lambda output: output.stream_type == spb.ExecStreamOutput.STREAM_TYPE_STDERR)
 

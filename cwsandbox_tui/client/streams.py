@@ -42,15 +42,32 @@ class LogEnd(Enum):
 
 @dataclass(frozen=True)
 class ExecCodec:
-    """How one generation spells an exec stream's messages."""
+    """How one generation spells an exec stream's messages: its generated classes (both
+    name their fields alike) and the two places where they differ."""
 
-    # sandbox id, argv, the TTY's (columns, rows) or None, its environment -> the first request
-    init: Callable[[str, Sequence[str], tuple[int, int] | None, Mapping[str, str]], Any]
-    stdin: Callable[[bytes], Any]
-    close: Callable[[], Any]
-    resize: Callable[[int, int], Any]
+    request: Callable[..., Any]  # ExecStreamRequest, a oneof of the four below
+    init: Callable[..., Any]  # ExecStreamInit
+    close: Callable[[], Any]  # ExecStreamClose
+    resize: Callable[..., Any]  # ExecStreamResize
+    stdin: Callable[[bytes], Any]  # input bytes -> the request's `stdin`
     oneof: str  # the name of the answers' oneof (its cases: output, exit, error)
     is_stderr: Callable[[Any], bool]  # an output frame's: does it carry stderr?
+
+    def first(self, sandbox_id: str, argv: Sequence[str], tty: tuple[int, int] | None,
+              env: Mapping[str, str]) -> Any:
+        columns, rows = tty or (0, 0)
+        return self.request(init=self.init(sandbox_id=sandbox_id, command=list(argv),
+                                           tty=tty is not None, tty_width=columns,
+                                           tty_height=rows, env=env))
+
+    def input(self, data: bytes) -> Any:
+        return self.request(stdin=self.stdin(data))
+
+    def end(self) -> Any:
+        return self.request(close=self.close())
+
+    def size(self, columns: int, rows: int) -> Any:
+        return self.request(resize=self.resize(width=columns, height=rows))
 
 
 # Opens a streaming call given its requests (a unary-stream call ignores them).
@@ -95,11 +112,11 @@ async def exec_stream(open_call: OpenExec, codec: ExecCodec, sandbox_id: str,
                       ) -> AsyncIterator[ExecOutput | ExecExit]:
     """A command's output as it comes, then its exit; `stdin` is sent first, then closed."""
     async def requests() -> AsyncIterator[Any]:
-        yield codec.init(sandbox_id, argv, None, {})
+        yield codec.first(sandbox_id, argv, None, {})
         if stdin:
             for start in range(0, len(stdin), STDIN_CHUNK):
-                yield codec.stdin(stdin[start:start + STDIN_CHUNK])
-            yield codec.close()
+                yield codec.input(stdin[start:start + STDIN_CHUNK])
+            yield codec.end()
 
     async for frame in _exec_frames(open_call(requests()), codec, "Exec", sandbox_id):
         yield frame
@@ -112,14 +129,14 @@ async def tty_stream(open_call: OpenExec, codec: ExecCodec, sandbox_id: str,
     """A TTY exec: what `inbox` holds is typed or resized; yields what the terminal shows,
     then its exit. None in the inbox ends the input side."""
     async def requests() -> AsyncIterator[Any]:
-        yield codec.init(sandbox_id, argv, (width, height),
-                         {"TERM": os.environ.get("TERM", "xterm-256color")})
+        yield codec.first(sandbox_id, argv, (width, height),
+                          {"TERM": os.environ.get("TERM", "xterm-256color")})
         while (item := await inbox.get()) is not None:
             if item.resize is not None:
                 columns, rows = item.resize
-                yield codec.resize(columns, rows)
+                yield codec.size(columns, rows)
             if item.data:
-                yield codec.stdin(item.data)
+                yield codec.input(item.data)
 
     async for frame in _exec_frames(open_call(requests()), codec, "Shell", sandbox_id):
         yield frame.data if isinstance(frame, ExecOutput) else frame

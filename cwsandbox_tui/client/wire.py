@@ -73,7 +73,7 @@ class Wire:
 
     def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
                  inbox: asyncio.Queue[TerminalInput | None]) -> AsyncIterator[bytes | ExecExit]:
-        """A TTY exec (`init.tty`, as SDK 1.22.0's `Sandbox.shell()` sends it)."""
+        """A TTY exec (`init.tty`): see `streams.tty_stream`."""
         return streams.tty_stream(
             lambda requests: self._stream_exec(requests, metadata=self._metadata),
             self.exec_codec, sandbox_id, argv, width=width, height=height, inbox=inbox)
