@@ -82,8 +82,9 @@ INTERACTIVE_PAGE_SIZE = 1000
 # --- the worker (runs in its own process, on a pty) ------------------------------------------
 
 def _client_factory(url: str, page_size: int) -> Any:
-    from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+    from cwsandbox_tui.client.adapter_v1beta2 import Adapter
     from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
+    from cwsandbox_tui.client.wire import open_channel
 
     def make() -> Client:
         channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)

@@ -19,9 +19,10 @@ from typing import Any
 
 from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
+from cwsandbox_tui.client.wire import open_channel
 
 
 def make_client(url: str, page_size: int = 0, api: str = "v1beta2") -> Client:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.errors import AuthenticationError, CwsError, SnapshotNotFoundError
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.client.retry import RetryPolicy
+from cwsandbox_tui.client.wire import open_channel
 from tests.backend.serving import serving
 
 NO_RETRY = RetryPolicy(budget=0.0)  # one attempt

@@ -18,7 +18,6 @@ does where it differs from 0.26.0 (fact sheet sections 4 and 5):
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -34,14 +33,12 @@ from ..proto.v1 import discovery_pb2_grpc, sandbox_pb2_grpc, settings_pb2_grpc, 
 from ..proto.v1 import sandbox_pb2 as pb
 from ..proto.v1 import settings_pb2 as spb
 from ..proto.v1 import volume_pb2 as vpb
-from . import errors
-from .adapter_v1beta2 import CreateReply, Page, StopReply, failure_from, tty_frames, unreached
+from . import errors, streams
+from .generation import CreateReply, Generation, Page, StopReply
 from .models import (
     BucketConfig,
     BucketMode,
     EnforcedLimits,
-    ExecExit,
-    ExecOutput,
     LogChunk,
     Profile,
     PublishedPort,
@@ -53,9 +50,10 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     SnapshotTrigger,
-    TerminalInput,
     Volume,
 )
+from .streams import LogEnd, Refusal
+from .wire import Wire, enum_map
 
 T = TypeVar("T")
 DEFAULT_VOLUME = "workspace"  # what the SDK calls the scratch volume of a snapshot mount
@@ -66,25 +64,13 @@ MIN_LEFT_FOR_RETRY = 5.0
 SNAPSHOT_POLL_TIMEOUT = 15.0
 
 
-def _enum_map(enum_type: Any, prefix: str, model: Any, renames: dict[str, str] | None = None
-              ) -> dict[int, Any]:
-    members = {m.value for m in model}
-    out = {}
-    for name, number in enum_type.items():
-        short = name.removeprefix(prefix).lower()
-        short = (renames or {}).get(short, short)
-        if short in members:
-            out[number] = model(short)
-    return out
-
-
-_STATE = _enum_map(pb.State, "STATE_", SandboxStatus)
+_STATE = enum_map(pb.State, "STATE_", SandboxStatus)
 _STATE_VALUE = {status: number for number, status in _STATE.items()}
-_SNAPSHOT_STATE = _enum_map(pb.SnapshotState, "SNAPSHOT_STATE_", SnapshotStatus)
+_SNAPSHOT_STATE = enum_map(pb.SnapshotState, "SNAPSHOT_STATE_", SnapshotStatus)
 # v1's ON_DELETE is what our model (after v1beta2) calls a snapshot taken by a stop
-_TRIGGER = _enum_map(pb.SnapshotTrigger, "SNAPSHOT_TRIGGER_", SnapshotTrigger,
+_TRIGGER = enum_map(pb.SnapshotTrigger, "SNAPSHOT_TRIGGER_", SnapshotTrigger,
                      {"on_delete": "stop"})
-_BUCKET_MODE = _enum_map(spb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
+_BUCKET_MODE = enum_map(spb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
                          BucketMode)
 _VOLUME_STATE = {number: name.removeprefix("VOLUME_STATE_").lower()
                  for name, number in vpb.VolumeState.items()}
@@ -213,40 +199,43 @@ def volume_from(m: vpb.Volume) -> Volume:
         updated_at=_stamp(status.update_time, status.HasField("update_time")))
 
 
-class Adapter:
+EXEC = streams.ExecCodec(
+    request=pb.ExecStreamRequest, init=pb.ExecStreamInit, close=pb.ExecStreamClose,
+    resize=pb.ExecStreamResize, stdin=lambda data: data,  # v1 sends the bytes as they are
+    oneof="message",
+    is_stderr=lambda output: output.stream == pb.ExecStreamOutput.STREAM_STDERR)
+
+
+def log_frame(entry: pb.LogEntry) -> LogChunk | Refusal | LogEnd:
+    if entry.HasField("error"):
+        return Refusal(entry.error.code, entry.error.message)
+    return LogChunk(entry.data, entry.next_log_offset,
+                    _stamp(entry.timestamp, entry.HasField("timestamp")), entry.log_session_id)
+
+
+class Adapter(Wire):
     """Typed calls on `coreweave.sandbox.v1`, with the v1beta2 adapter's signatures."""
 
     api_version = "v1"
+    other_api = "v1beta2"
+    exec_codec = EXEC
     has_pause = False
     has_volumes = True
 
     def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]],
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._channel = channel
-        self._metadata = tuple(metadata)
         self._sandboxes = sandbox_pb2_grpc.SandboxServiceStub(channel)
+        super().__init__(channel, metadata, self._sandboxes.StreamExec)
         self._settings = settings_pb2_grpc.SettingsServiceStub(channel)
         self._volumes = volume_pb2_grpc.VolumeServiceStub(channel)
         self._discovery = discovery_pb2_grpc.DiscoveryServiceStub(channel)
         self._sleep = sleep
 
-    async def close(self, grace: float | None = None) -> None:
-        """Close the channel; with `grace`, calls in flight may finish first."""
-        await self._channel.close(grace)
+    async def generation(self) -> Generation:
+        return self  # one generation: the adapter is its own choice
 
-    async def _unary(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
-                     timeout: float | None, *, snapshot_id: str | None = None,
-                     sandbox_id: str | None = None) -> T:
-        try:
-            return await call(request, timeout=timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise errors.SandboxError(
-                    f"{op} failed: the endpoint does not offer it in "
-                    f"coreweave.sandbox.v1 ({error.details()}); if it speaks v1beta2, "
-                    "use --api v1beta2 or --api auto", code="UNIMPLEMENTED") from None
-            raise unreached(errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
-                                             sandbox_id=sandbox_id), error, self._channel) from None
+    async def discovery(self) -> Generation:
+        return self
 
     async def _unavailable_retried(self, op: str, call: Callable[..., Awaitable[T]],
                                    request: Any, timeout: float, *, sandbox_id: str,
@@ -397,92 +386,20 @@ class Adapter:
             sandbox_id=sandbox_id)
         return True, "", reply.content
 
-    async def exec(self, sandbox_id: str, argv: Sequence[str], timeout: float | None,
-                   stdin: bytes | None = None) -> AsyncIterator[ExecOutput | ExecExit]:
-        async def requests() -> AsyncIterator[pb.ExecStreamRequest]:
-            yield pb.ExecStreamRequest(init=pb.ExecStreamInit(sandbox_id=sandbox_id,
-                                                              command=list(argv)))
-            if stdin:
-                for start in range(0, len(stdin), 65536):
-                    yield pb.ExecStreamRequest(stdin=stdin[start:start + 65536])
-                yield pb.ExecStreamRequest(close=pb.ExecStreamClose())
-
-        call = self._sandboxes.StreamExec(requests(), timeout=timeout, metadata=self._metadata)
-        try:
-            async for reply in call:
-                kind = reply.WhichOneof("message")
-                if kind == "output":
-                    stream = "stderr" if reply.output.stream == \
-                        pb.ExecStreamOutput.STREAM_STDERR else "stdout"
-                    yield ExecOutput(stream, reply.output.data)
-                elif kind == "exit":
-                    yield ExecExit(reply.exit.exit_code)
-                    return
-                elif kind == "error":
-                    raise errors.SandboxError(
-                        f"Exec failed ({reply.error.code}): {reply.error.message}",
-                        reason=reply.error.code)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), "Exec", sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
-        raise errors.SandboxError("Exec failed: the stream ended without an exit status")
-
-    def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
-                       inbox: asyncio.Queue[TerminalInput | None]
-                       ) -> AsyncIterator[bytes | ExecExit]:
-        """A TTY exec (`init.tty`, as SDK 1.22.0's `Sandbox.shell()` sends it): what `inbox`
-        holds is typed or resized; yields what the terminal shows, then its exit. None in the
-        inbox ends the input side."""
-        async def requests() -> AsyncIterator[pb.ExecStreamRequest]:
-            yield pb.ExecStreamRequest(init=pb.ExecStreamInit(
-                sandbox_id=sandbox_id, command=list(argv), tty=True, tty_width=width,
-                tty_height=height, env={"TERM": os.environ.get("TERM", "xterm-256color")}))
-            while (item := await inbox.get()) is not None:
-                if item.resize is not None:
-                    columns, rows = item.resize
-                    yield pb.ExecStreamRequest(resize=pb.ExecStreamResize(width=columns,
-                                                                          height=rows))
-                if item.data:
-                    yield pb.ExecStreamRequest(stdin=item.data)
-
-        call = self._sandboxes.StreamExec(requests(), metadata=self._metadata)
-        return tty_frames(call, "message", sandbox_id)
-
-    async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
-                   timeout: float | None = None, resume_session: str = "",
-                   resume_offset: int = 0) -> AsyncIterator[LogChunk]:
+    def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
+             timeout: float | None = None, resume_session: str = "",
+             resume_offset: int = 0) -> AsyncIterator[LogChunk]:
         request = pb.StreamLogsRequest(sandbox_id=sandbox_id, follow=follow)
         if resume_session:
             request.resume_log_session_id = resume_session
             request.resume_log_offset = resume_offset
         else:
             request.tail_lines = tail
-        call = self._sandboxes.StreamLogs(request, timeout=timeout, metadata=self._metadata)
-        try:
-            async for entry in call:
-                if entry.HasField("error"):
-                    raise errors.LogStreamError(f"Logs failed ({entry.error.code}): "
-                                                f"{entry.error.message}", reason=entry.error.code)
-                yield LogChunk(entry.data, entry.next_log_offset,
-                               _stamp(entry.timestamp, entry.HasField("timestamp")),
-                               entry.log_session_id)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.CANCELLED:
-                return
-            raise errors.translate(failure_from(error), "Stream logs",
-                                   sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
+        return streams.log_stream(
+            lambda: self._sandboxes.StreamLogs(request, timeout=timeout, metadata=self._metadata),
+            log_frame, sandbox_id)
 
     # discovery (v1 lists runners; it has no profiles)
-    async def _discover(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
-                        timeout: float) -> T:
-        try:
-            return await call(request, timeout=timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), op, discovery="runner") from None
-
     async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
                                 group_id: str = "", profile_name: str = "",
                                 architecture: str = "", page_size: int = 0) -> Page[Runner]:
@@ -493,7 +410,7 @@ class Adapter:
             page_token=token, page_size=page_size, view=view, runner_group_id=group_id,
             architecture=architecture)
         reply = await self._discover("List runners", self._discovery.ListAvailableRunners,
-                                     request, timeout)
+                                     request, timeout, "runner")
         return Page(reply.next_page_token, reply.runners, runner_from)
 
     async def get_runner(self, runner_id: str, timeout: float) -> Runner:
@@ -504,7 +421,7 @@ class Adapter:
             reply = await self._discover(
                 "Get runner", self._discovery.ListAvailableRunners,
                 dpb.ListAvailableRunnersRequest(page_token=token, view=dpb.RUNNER_VIEW_BASIC),
-                max(give_up - time.monotonic(), 0.001))
+                max(give_up - time.monotonic(), 0.001), "runner")
             found = next((r for r in reply.runners if r.runner_id == runner_id), None)
             if found is not None or not reply.next_page_token or reply.next_page_token in seen:
                 break
@@ -516,7 +433,7 @@ class Adapter:
                                                 organization_id=found.organization_id)
         return runner_from(await self._discover(
             "Get runner", self._discovery.GetAvailableRunner, request,
-            max(give_up - time.monotonic(), 0.001)))
+            max(give_up - time.monotonic(), 0.001), "runner"))
 
     async def list_profiles_page(self, token: str, timeout: float, *, runner_id: str = "",
                                  architecture: str = "", page_size: int = 0) -> Page[Profile]:

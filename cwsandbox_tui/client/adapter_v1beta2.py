@@ -1,32 +1,29 @@
 """The only module that touches the generated `coreweave.sandbox.v1beta2` classes.
 
-It turns our models into requests and responses into our models, and every failed RPC into
-our error hierarchy. A second API version would get an adapter of its own beside this one.
+It turns our models into requests and responses into our models: the `Generation` shape
+(generation.py) on v1beta2's services. What both generations do alike (the channel, failures,
+exec and log streams) is in wire.py and streams.py; this module holds v1beta2's spelling.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 import grpc
 from google.protobuf import timestamp_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from ..proto.v1beta2 import discovery_pb2 as dpb
 from ..proto.v1beta2 import discovery_pb2_grpc, gateway_pb2_grpc, streaming_pb2_grpc
 from ..proto.v1beta2 import gateway_pb2 as pb
 from ..proto.v1beta2 import streaming_pb2 as spb
-from . import errors
+from . import errors, streams
+from .generation import CreateReply, Generation, Page, StopReply
 from .models import (
     BucketConfig,
     BucketMode,
     EnforcedLimits,
-    ExecExit,
-    ExecOutput,
     LogChunk,
     Profile,
     PublishedPort,
@@ -39,67 +36,22 @@ from .models import (
     Snapshot,
     SnapshotStatus,
     SnapshotTrigger,
-    TerminalInput,
     Volume,
 )
-
-T = TypeVar("T")
-MAX_MESSAGE_BYTES = 100 * 2**20
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """A listing page whose rows are converted only when asked for (and in chunks, see
-    `chunks`), so the caller can have the next page requested first (its token is known at
-    once) and convert this one while the next is on its way."""
-
-    next_token: str
-    items: Sequence[Any]  # the page's messages, read only by `convert`
-    convert: Callable[[Any], T]
-
-    def rows(self) -> list[T]:
-        convert = self.convert
-        return [convert(item) for item in self.items]
-
-    def chunks(self, size: int) -> Iterator[list[T]]:
-        convert = self.convert
-        items = self.items
-        for start in range(0, len(items), size):
-            yield [convert(item) for item in items[start:start + size]]
-
-
-@dataclass(frozen=True)
-class StopReply:
-    success: bool
-    error_message: str
-    snapshot_id: str
-
-
-@dataclass(frozen=True)
-class CreateReply:
-    success: bool
-    error_message: str
-    snapshot_id: str
+from .streams import LogEnd, Refusal
+from .wire import Wire, enum_map
 
 
 def _time(stamp: timestamp_pb2.Timestamp, present: bool = True) -> float | None:
     return stamp.seconds + stamp.nanos * 1e-9 if present else None
 
 
-def _enum_map(enum_type: Any, prefix: str, model: Any) -> dict[int, Any]:
-    """Wire number -> our enum member, by name; numbers we do not know map to UNSPECIFIED."""
-    members = {m.value for m in model}
-    return {number: model(name.removeprefix(prefix).lower())
-            for name, number in enum_type.items()
-            if name.removeprefix(prefix).lower() in members}
-
-
-_SANDBOX_STATUS = _enum_map(pb.SandboxStatus, "SANDBOX_STATUS_", SandboxStatus)
-_SNAPSHOT_STATUS = _enum_map(pb.FileSystemSnapshotStatus, "FILE_SYSTEM_SNAPSHOT_STATUS_",
+_SANDBOX_STATUS = enum_map(pb.SandboxStatus, "SANDBOX_STATUS_", SandboxStatus)
+_SNAPSHOT_STATUS = enum_map(pb.FileSystemSnapshotStatus, "FILE_SYSTEM_SNAPSHOT_STATUS_",
                              SnapshotStatus)
-_TRIGGER = _enum_map(pb.FileSystemSnapshotTrigger, "FILE_SYSTEM_SNAPSHOT_TRIGGER_",
+_TRIGGER = enum_map(pb.FileSystemSnapshotTrigger, "FILE_SYSTEM_SNAPSHOT_TRIGGER_",
                      SnapshotTrigger)
-_BUCKET_MODE = _enum_map(pb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
+_BUCKET_MODE = enum_map(pb.FileSystemSnapshotBucketMode, "FILE_SYSTEM_SNAPSHOT_BUCKET_MODE_",
                          BucketMode)
 
 
@@ -225,117 +177,47 @@ def bucket_from(m: pb.FileSystemSnapshotBucketConfig) -> BucketConfig:
         effective_bucket_name=m.effective_bucket_name)
 
 
-async def tty_frames(call: Any, oneof: str, sandbox_id: str) -> AsyncIterator[bytes | ExecExit]:
-    """What a TTY exec's answer stream `call` shows, then its exit; both generations name the
-    frames alike (output, exit, error) in a oneof named `oneof`."""
-    try:
-        async for reply in call:
-            kind = reply.WhichOneof(oneof)
-            if kind == "output":
-                yield reply.output.data
-            elif kind == "exit":
-                yield ExecExit(reply.exit.exit_code)
-                return
-            elif kind == "error":
-                raise errors.SandboxError(
-                    f"Shell failed ({reply.error.code}): {reply.error.message}",
-                    reason=reply.error.code)
-    except grpc.aio.AioRpcError as error:
-        raise errors.translate(failure_from(error), "Shell", sandbox_id=sandbox_id) from None
-    finally:
-        call.cancel()
-    raise errors.SandboxError("Shell failed: the stream ended without an exit status")
+EXEC = streams.ExecCodec(
+    request=spb.ExecStreamRequest, init=spb.ExecStreamInit, close=spb.ExecStreamClose,
+    resize=spb.ExecStreamResize, stdin=lambda data: spb.ExecStreamData(data=data),
+    oneof="response",
+    is_stderr=lambda output: output.stream_type == spb.ExecStreamOutput.STREAM_TYPE_STDERR)
 
 
-def unreached(translated: errors.CwsError, error: grpc.aio.AioRpcError,
-              channel: grpc.aio.Channel) -> errors.CwsError:
-    """Mark an UNAVAILABLE that came while no connection stood (refused, unreachable, no such
-    host): the server never saw the call. One it sent itself comes over a READY connection."""
-    if error.code() == grpc.StatusCode.UNAVAILABLE \
-            and channel.get_state() != grpc.ChannelConnectivity.READY:
-        translated.unreached = True
-    return translated
+def log_frame(reply: spb.LogStreamResponse) -> LogChunk | Refusal | LogEnd:
+    kind = reply.WhichOneof("response")
+    if kind == "data":
+        d = reply.data
+        return LogChunk(d.data, d.offset, _time(d.timestamp, d.HasField("timestamp")),
+                        d.session_id)
+    if kind == "error":
+        return Refusal(reply.error.code, reply.error.message)
+    return LogEnd.COMPLETE if kind == "complete" else LogEnd.OTHER
 
 
-def failure_from(error: grpc.aio.AioRpcError) -> errors.RpcFailure:
-    """Decode the status and its AIP-193 details (first ErrorInfo / RetryInfo wins)."""
-    reason: str | None = None
-    domain = ""
-    metadata: tuple[tuple[str, str], ...] = ()
-    delay: float | None = None
-    violations: list[errors.FieldViolation] = []
-    for key, value in error.trailing_metadata() or ():
-        if key.lower() != "grpc-status-details-bin" or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status()
-        try:
-            status.ParseFromString(value)
-        except Exception:  # an undecodable blob is skipped, as the SDK does
-            continue
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            retry = error_details_pb2.RetryInfo()
-            bad = error_details_pb2.BadRequest()
-            if detail.Is(info.DESCRIPTOR) and detail.Unpack(info) and info.reason and not reason:
-                reason, domain, metadata = info.reason, info.domain, tuple(info.metadata.items())
-            elif detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry) and delay is None \
-                    and retry.HasField("retry_delay"):
-                delay = retry.retry_delay.ToNanoseconds() / 1e9
-            elif detail.Is(bad.DESCRIPTOR) and detail.Unpack(bad):
-                violations += [errors.FieldViolation(v.field, v.description)
-                               for v in bad.field_violations]
-    return errors.RpcFailure(code=error.code().name, details=error.details() or "",
-                             reason=reason, domain=domain, metadata=metadata, retry_delay=delay,
-                             violations=tuple(violations))
-
-
-def _keep_alive_options() -> list[tuple[str, int]]:
-    return [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 0)]
-
-
-def open_channel(target: str, tls: bool, root_certificates: bytes | None) -> grpc.aio.Channel:
-    if tls:
-        credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-        return grpc.aio.secure_channel(target, credentials, options=_keep_alive_options())
-    return grpc.aio.insecure_channel(target, options=_keep_alive_options())
-
-
-class Adapter:
+class Adapter(Wire):
     """Typed calls on `coreweave.sandbox.v1beta2`, one method per RPC."""
 
     api_version = "v1beta2"
+    other_api = "v1"
+    exec_codec = EXEC
     has_pause = True
+
     def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]],
                  volumes: Volumes | None = None) -> None:
         """`volumes`: where volume calls go, on an endpoint that also speaks v1 (the embedded
         backend); v1beta2 itself has no volumes."""
-        self._volumes = volumes
-        self._channel = channel
-        self._metadata = tuple(metadata)
-        self._gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         self._streaming = streaming_pb2_grpc.GatewayStreamingServiceStub(channel)
+        super().__init__(channel, metadata, self._streaming.StreamExec)
+        self._volumes = volumes
+        self._gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         self._discovery = discovery_pb2_grpc.DiscoveryServiceStub(channel)
 
-    async def close(self, grace: float | None = None) -> None:
-        """Close the channel; with `grace`, calls in flight may finish first."""
-        await self._channel.close(grace)
+    async def generation(self) -> Generation:
+        return self  # one generation: the adapter is its own choice
 
-    async def _unary(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
-                     timeout: float | None, *, snapshot_id: str | None = None,
-                     sandbox_id: str | None = None) -> T:
-        try:
-            return await call(request, timeout=timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise errors.SandboxError(
-                    f"{op} failed: the endpoint does not offer it in "
-                    f"coreweave.sandbox.v1beta2 ({error.details()}); if it speaks v1, "
-                    "use --api v1 or --api auto", code="UNIMPLEMENTED") from None
-            raise unreached(errors.translate(failure_from(error), op, snapshot_id=snapshot_id,
-                                             sandbox_id=sandbox_id), error, self._channel) from None
+    async def discovery(self) -> Generation:
+        return self
 
     # sandboxes
     async def start(self, spec: SandboxSpec, timeout: float) -> str:
@@ -423,61 +305,9 @@ class Adapter:
                                   sandbox_id=sandbox_id)
         return reply.success, reply.error_message, reply.file_contents
 
-    async def exec(self, sandbox_id: str, argv: Sequence[str], timeout: float | None,
-                   stdin: bytes | None = None) -> AsyncIterator[ExecOutput | ExecExit]:
-        async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
-            yield spb.ExecStreamRequest(init=spb.ExecStreamInit(sandbox_id=sandbox_id,
-                                                                command=list(argv)))
-            if stdin:
-                for start in range(0, len(stdin), 65536):
-                    yield spb.ExecStreamRequest(stdin=spb.ExecStreamData(
-                        data=stdin[start:start + 65536]))
-                yield spb.ExecStreamRequest(close=spb.ExecStreamClose())
-
-        call = self._streaming.StreamExec(requests(), timeout=timeout, metadata=self._metadata)
-        try:
-            async for reply in call:
-                kind = reply.WhichOneof("response")
-                if kind == "output":
-                    stream = "stderr" if reply.output.stream_type == \
-                        spb.ExecStreamOutput.STREAM_TYPE_STDERR else "stdout"
-                    yield ExecOutput(stream, reply.output.data)
-                elif kind == "exit":
-                    yield ExecExit(reply.exit.exit_code)
-                    return
-                elif kind == "error":
-                    raise errors.SandboxError(
-                        f"Exec failed ({reply.error.code}): {reply.error.message}",
-                        reason=reply.error.code)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), "Exec", sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
-        raise errors.SandboxError("Exec failed: the stream ended without an exit status")
-
-    def terminal(self, sandbox_id: str, argv: Sequence[str], *, width: int, height: int,
-                       inbox: asyncio.Queue[TerminalInput | None]
-                       ) -> AsyncIterator[bytes | ExecExit]:
-        """A TTY exec: what `inbox` holds is typed or resized; yields what the terminal shows,
-        then its exit. None in the inbox ends the input side."""
-        async def requests() -> AsyncIterator[spb.ExecStreamRequest]:
-            yield spb.ExecStreamRequest(init=spb.ExecStreamInit(
-                sandbox_id=sandbox_id, command=list(argv), tty=True, tty_width=width,
-                tty_height=height, env={"TERM": os.environ.get("TERM", "xterm-256color")}))
-            while (item := await inbox.get()) is not None:
-                if item.resize is not None:
-                    columns, rows = item.resize
-                    yield spb.ExecStreamRequest(resize=spb.ExecStreamResize(width=columns,
-                                                                            height=rows))
-                if item.data:
-                    yield spb.ExecStreamRequest(stdin=spb.ExecStreamData(data=item.data))
-
-        call = self._streaming.StreamExec(requests(), metadata=self._metadata)
-        return tty_frames(call, "response", sandbox_id)
-
-    async def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
-                   timeout: float | None = None, resume_session: str = "",
-                   resume_offset: int = 0) -> AsyncIterator[LogChunk]:
+    def logs(self, sandbox_id: str, *, follow: bool, tail: int = 0,
+             timeout: float | None = None, resume_session: str = "",
+             resume_offset: int = 0) -> AsyncIterator[LogChunk]:
         async def requests() -> AsyncIterator[spb.LogStreamRequest]:
             init = spb.LogStreamInit(sandbox_id=sandbox_id, follow=follow)
             if resume_session:
@@ -489,35 +319,13 @@ class Adapter:
             if follow:
                 await asyncio.Event().wait()  # a follow keeps its send side open until cancelled
 
-        call = self._streaming.StreamLogs(requests(), timeout=timeout, metadata=self._metadata)
-        try:
-            async for reply in call:
-                kind = reply.WhichOneof("response")
-                if kind == "data":
-                    d = reply.data
-                    yield LogChunk(d.data, d.offset, _time(d.timestamp, d.HasField("timestamp")),
-                                   d.session_id)
-                elif kind == "complete":
-                    return
-                elif kind == "error":
-                    raise errors.LogStreamError(f"Logs failed ({reply.error.code}): "
-                                                f"{reply.error.message}", reason=reply.error.code)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.CANCELLED:
-                return
-            raise errors.translate(failure_from(error), "Stream logs",
-                                   sandbox_id=sandbox_id) from None
-        finally:
-            call.cancel()
+        return streams.log_stream(
+            lambda: self._streaming.StreamLogs(requests(), timeout=timeout,
+                                               metadata=self._metadata),
+            log_frame, sandbox_id)
 
     # discovery
-    async def _discover(self, op: str, call: Callable[..., Awaitable[T]], request: Any,
-                        timeout: float, kind: str) -> T:
-        try:
-            return await call(request, timeout=timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            raise errors.translate(failure_from(error), op, discovery=kind) from None
-
+    # discovery
     async def list_runners_page(self, token: str, timeout: float, *, full: bool = True,
                                 group_id: str = "", profile_name: str = "",
                                 architecture: str = "", page_size: int = 0) -> Page[Runner]:

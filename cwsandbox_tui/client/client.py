@@ -14,6 +14,7 @@ from . import deadlines
 from . import events as ev
 from .bulk import AdaptiveLimit, BulkResult, ItemResult, Outcome, ProgressPacer, bulk_delete
 from .clock import Clock, SystemClock
+from .connection import EndpointInfo
 from .errors import (
     CwsError,
     FieldViolation,
@@ -32,7 +33,7 @@ from .errors import (
     ValidationError,
     is_not_found,
 )
-from .generations import AnyAdapter
+from .generation import Choice, CreateReply, Generation, Page
 from .models import (
     BucketConfig,
     ExecExit,
@@ -51,13 +52,12 @@ from .models import (
     Volume,
 )
 from .operation import Operation
-from .pending import PendingAdapter
+from .pending import Opening
 from .retry import RetryNotice, RetryPolicy, retry_call
 from .stop_phase import StopPhase
 from .stops import InFlight, StopAction, decide_stop
 
 if TYPE_CHECKING:
-    from .adapter_v1beta2 import CreateReply, Page
     from .link import Link
 
 T = TypeVar("T")
@@ -67,24 +67,6 @@ RETIRE_GRACE = 30.0  # seconds calls in flight on a replaced connection may stil
 # In-band log errors after which a follow starts a new session (the SDK's list).
 LOG_FRESH_START_CODES = ("SESSION_NOT_FOUND", "REPLAY_GAP", "RUNNER_UNAVAILABLE",
                          "RUNNER_DRAINING")
-
-
-@dataclass(frozen=True)
-class EndpointInfo:
-    """What the header shows about the connection (never the key)."""
-
-    url: str
-    source: str
-    auth_mode: str
-    read_only: bool
-    embedded: bool = False
-    isolation: str = ""  # the embedded backend's: "bubblewrap", "none" or "unavailable"
-    isolation_detail: str = ""
-
-    @property
-    def sandboxes_refused(self) -> bool:
-        """The embedded backend cannot isolate sandboxes, so it refuses to start any."""
-        return self.isolation == "unavailable"
 
 
 @dataclass
@@ -130,9 +112,12 @@ def started_summary(spec: SandboxSpec, sandbox: Sandbox) -> str:
 
 
 class Client:
-    def __init__(self, adapter: AnyAdapter, info: EndpointInfo, *, bus: ev.EventBus | None = None,
+    def __init__(self, adapter: Choice, info: EndpointInfo, *, bus: ev.EventBus | None = None,
                  clock: Clock | None = None, rng: random.Random | None = None,
                  options: ClientOptions | None = None) -> None:
+        """`adapter`: what the client talks through, an adapter (one generation) or a choice
+        among them (generations.py, pending.py); each call asks it for the generation to
+        speak, settled once, and calls that."""
         self.adapter = adapter
         self.info = info
         self.bus = bus or ev.EventBus()
@@ -159,22 +144,25 @@ class Client:
 
     async def resolve_api(self) -> str:
         """Ask the endpoint which generation it speaks, if that is not settled yet."""
-        resolve = getattr(self.adapter, "resolve", None)
-        if resolve is not None:
-            await resolve()
-        return self.adapter.api_version
+        await self.adapter.generation()
+        return self.adapter.api_version  # the opened connection's, if it was pending
 
     def open(self) -> None:
         """Begin opening a connection made with `Plan.connect(defer=True)`; calls made before
         wait for it. A connection opened at once has nothing to do."""
-        if isinstance(self.adapter, PendingAdapter):
+        if isinstance(self.adapter, Opening):
             self.adapter.open()
 
-    def adopt(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
+    @property
+    def opening(self) -> bool:
+        """The connection is being opened (asked for, and not open yet)."""
+        return isinstance(self.adapter, Opening) and self.adapter.opening
+
+    def adopt(self, adapter: Choice, info: EndpointInfo) -> None:
         """Talk through `adapter` from now on: the connection a pending one stood for."""
         self.adapter, self.info = adapter, info
 
-    async def replace_adapter(self, adapter: AnyAdapter, info: EndpointInfo) -> None:
+    async def replace_adapter(self, adapter: Choice, info: EndpointInfo) -> None:
         """Talk through a newly opened connection from the next call on.
 
         Calls still in flight on the old connection finish there (or fail and are retried on
@@ -273,9 +261,10 @@ class Client:
         """`routine`: a poll (counted on the bus, logged only if it retries or fails)."""
         async with self._op("List sandboxes", routine=routine) as op:
             async def attempt(_: int) -> list[Sandbox]:
+                speak = await self.adapter.generation()
                 return await self._all_pages(
                     "List sandboxes",
-                    lambda token, timeout: self.adapter.list_page(
+                    lambda token, timeout: speak.list_page(
                         token=token, timeout=timeout, include_stopped=include_stopped, tags=tags,
                         status=status, page_size=self.options.page_size))
             rows: list[Sandbox] = await self._retrying(op, attempt)
@@ -342,8 +331,8 @@ class Client:
             page = await ahead
 
     async def get_sandbox(self, sandbox_id: str) -> Sandbox:
-        return self._with_stop_snapshot(
-            await self.adapter.get(sandbox_id, self.options.request_timeout))
+        speak = await self.adapter.generation()
+        return self._with_stop_snapshot(await speak.get(sandbox_id, self.options.request_timeout))
 
     async def start_sandbox(self, spec: SandboxSpec, *, wait_running: bool = True) -> Sandbox:
         self._writable("Start sandbox")
@@ -357,7 +346,8 @@ class Client:
         detail = f"image {spec.image}" + (f", restoring {spec.restore_from}"
                                           if spec.restore_from else "")
         async with self._op("Start sandbox", kind=ev.OpKind.START_SANDBOX, detail=detail) as op:
-            sandbox_id = await self.adapter.start(spec, self.options.request_timeout)
+            speak = await self.adapter.generation()
+            sandbox_id = await speak.start(spec, self.options.request_timeout)
             op.targets = (sandbox_id,)
             sandbox = await self.get_sandbox(sandbox_id)
             if wait_running:
@@ -377,7 +367,8 @@ class Client:
         not_found_since: float | None = None
         while True:
             async def attempt(_: int) -> Sandbox:
-                return await self.adapter.get(sandbox_id, deadlines.POLL_RPC_TIMEOUT)
+                speak = await self.adapter.generation()
+                return await speak.get(sandbox_id, deadlines.POLL_RPC_TIMEOUT)
             try:
                 sandbox: Sandbox = await self._retrying(op, attempt)
             except SandboxNotFoundError:
@@ -477,7 +468,8 @@ class Client:
             if not observe_only:
                 budget = deadlines.stop_budget(grace, snapshot)
                 op.deadline(budget.deadline, budget.explanation)
-                phase = StopPhase(self.adapter, sandbox_id) if snapshot else None
+                speak = await self.adapter.generation()
+                phase = StopPhase(speak, sandbox_id) if snapshot else None
                 # No fraction of an archive is known: a snapshot stop's progress is its phase
                 # and elapsed time (total 0, an indeterminate bar), not time against 645 s.
                 ticker = asyncio.ensure_future(self._tick(
@@ -485,7 +477,7 @@ class Client:
                     total=0 if phase else 1))
                 watcher = asyncio.ensure_future(phase.follow()) if phase else None
                 try:
-                    reply = await self.adapter.stop(
+                    reply = await speak.stop(
                         sandbox_id, grace=int(grace), snapshot=snapshot,
                         wait_for_ready=wait_for_ready, max_timeout=budget.max_timeout_seconds,
                         idempotency_key=idempotency_key, timeout=budget.deadline)
@@ -545,8 +537,8 @@ class Client:
         self._writable("Delete sandbox")
         async with self._op("Delete sandbox", sandbox_id, kind=ev.OpKind.DELETE_SANDBOX) as op:
             try:
-                success, message = await self.adapter.delete(sandbox_id,
-                                                             self.options.request_timeout)
+                speak = await self.adapter.generation()
+                success, message = await speak.delete(sandbox_id, self.options.request_timeout)
             except SandboxNotFoundError:
                 if not missing_ok:
                     raise
@@ -559,18 +551,21 @@ class Client:
 
     async def pause_sandbox(self, sandbox_id: str) -> None:
         await self._simple("Pause sandbox", ev.OpKind.PAUSE_SANDBOX, SandboxStatus.PAUSED,
-                           sandbox_id, self.adapter.pause)
+                           sandbox_id, lambda speak: speak.pause)
 
     async def resume_sandbox(self, sandbox_id: str) -> None:
         await self._simple("Resume sandbox", ev.OpKind.RESUME_SANDBOX, SandboxStatus.RUNNING,
-                           sandbox_id, self.adapter.resume)
+                           sandbox_id, lambda speak: speak.resume)
 
     async def _simple(self, label: str, kind: ev.OpKind, state: SandboxStatus, sandbox_id: str,
-                      call: Callable[[str, float], Awaitable[tuple[bool, str]]]) -> None:
+                      call: Callable[[Generation], Callable[[str, float],
+                                                            Awaitable[tuple[bool, str]]]]
+                      ) -> None:
         """A call that leaves the sandbox in `state` when it succeeds."""
         self._writable(label)
         async with self._op(label, sandbox_id, kind=kind) as op:
-            success, message = await call(sandbox_id, self.options.request_timeout)
+            speak = await self.adapter.generation()
+            success, message = await call(speak)(sandbox_id, self.options.request_timeout)
             if not success:
                 raise SandboxError(f"{label} failed: {message or 'unknown error'}")
             op.finished(f"{label.split()[0].lower()}d {sandbox_id}", state=state)
@@ -582,7 +577,8 @@ class Client:
         self._writable("Exec")
         async with self._op("Exec", sandbox_id, detail=" ".join(argv)) as op:
             try:
-                async for item in self.adapter.exec(sandbox_id, argv, timeout, stdin):
+                speak = await self.adapter.generation()
+                async for item in speak.exec(sandbox_id, argv, timeout, stdin):
                     if isinstance(item, ExecExit):
                         op.finished(f"exit code {item.exit_code}", exit_code=item.exit_code)
                     yield item
@@ -596,7 +592,8 @@ class Client:
                        ) -> AsyncIterator[bytes | ExecExit]:
         """An interactive shell (TTY exec); see `terminal.attach` for a local terminal."""
         self._writable("Shell")
-        async for item in self.adapter.terminal(sandbox_id, argv, width=width, height=height,
+        speak = await self.adapter.generation()
+        async for item in speak.terminal(sandbox_id, argv, width=width, height=height,
                                                 inbox=inbox):
             yield item
 
@@ -613,10 +610,12 @@ class Client:
                 result.exit_code = item.exit_code
         return result
 
-    def logs(self, sandbox_id: str, *, follow: bool = False, tail: int = 0
-             ) -> AsyncIterator[LogChunk]:
-        return self.adapter.logs(sandbox_id, follow=follow, tail=tail,
-                                 timeout=None if follow else self.options.request_timeout)
+    async def logs(self, sandbox_id: str, *, follow: bool = False, tail: int = 0
+                   ) -> AsyncIterator[LogChunk]:
+        speak = await self.adapter.generation()
+        async for chunk in speak.logs(sandbox_id, follow=follow, tail=tail,
+                                      timeout=None if follow else self.options.request_timeout):
+            yield chunk
 
     async def follow_logs(self, sandbox_id: str, *, tail: int = 0,
                           max_reconnects: int = LOG_RECONNECTS
@@ -631,7 +630,8 @@ class Client:
         session, offset, failures = "", 0, 0
         while True:
             try:
-                async for chunk in self.adapter.logs(
+                speak = await self.adapter.generation()
+                async for chunk in speak.logs(
                         sandbox_id, follow=True, tail=tail if not session else 0,
                         resume_session=session, resume_offset=offset):
                     failures = 0
@@ -655,15 +655,17 @@ class Client:
     async def add_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         self._writable("Add file")
         async with self._op("Add file", sandbox_id, detail=path) as op:
-            success, message = await self.adapter.add_file(sandbox_id, path, data,
-                                                           self.options.request_timeout)
+            speak = await self.adapter.generation()
+            success, message = await speak.add_file(sandbox_id, path, data,
+                                                    self.options.request_timeout)
             if not success:
                 raise SandboxError(f"Add file failed: {message or 'unknown error'}")
             op.finished(f"wrote {len(data)} bytes to {path}")
 
     async def retrieve_file(self, sandbox_id: str, path: str) -> bytes:
         async with self._op("Retrieve file", sandbox_id, detail=path) as op:
-            success, message, data = await self.adapter.retrieve_file(
+            speak = await self.adapter.generation()
+            success, message, data = await speak.retrieve_file(
                 sandbox_id, path, self.options.request_timeout)
             if not success:
                 raise SandboxError(f"Retrieve file failed: {message or 'unknown error'}")
@@ -690,7 +692,8 @@ class Client:
                 if wait_for_ready else None
 
             async def attempt(_: int) -> CreateReply:
-                return await self.adapter.create_snapshot(
+                speak = await self.adapter.generation()
+                return await speak.create_snapshot(
                     sandbox_id, key=key, wait_for_ready=wait_for_ready,
                     max_timeout=budget.max_timeout_seconds, timeout=budget.deadline)
             try:
@@ -765,7 +768,8 @@ class Client:
     async def get_snapshot(self, snapshot_id: str) -> Snapshot:
         async with self._op("Get file-system snapshot", snapshot_id) as op:
             async def attempt(_: int) -> Snapshot:
-                return await self.adapter.get_snapshot(snapshot_id, self.options.request_timeout)
+                speak = await self.adapter.generation()
+                return await speak.get_snapshot(snapshot_id, self.options.request_timeout)
             return await self._retrying(op, attempt)
 
     async def list_snapshots(self, on_page: Callable[[list[Snapshot], bool], None] | None = None,
@@ -774,9 +778,10 @@ class Client:
         each page as it comes, with `restart=True` on the first page of a restarted walk."""
         async with self._op("List file-system snapshots", routine=routine) as op:
             async def attempt(number: int) -> list[Snapshot]:
+                speak = await self.adapter.generation()
                 return await self._all_pages(
                     "List file-system snapshots",
-                    lambda token, timeout: self.adapter.list_snapshots_page(
+                    lambda token, timeout: speak.list_snapshots_page(
                         token, timeout, self.options.page_size),
                     on_page, restarted=number > 1)
             rows: list[Snapshot] = await self._retrying(op, attempt)
@@ -792,7 +797,8 @@ class Client:
         error), or ALREADY_GONE with `missing_ok`."""
         op.attempting(number)
         try:
-            success, message = await self.adapter.delete_snapshot(
+            speak = await self.adapter.generation()
+            success, message = await speak.delete_snapshot(
                 snapshot_id, self.options.request_timeout)
         except CwsError as failure:
             if is_not_found(failure) and number > 1:
@@ -844,8 +850,8 @@ class Client:
         async def attempt(op: Operation, sandbox_id: str, number: int) -> Outcome:
             op.attempting(number)
             try:
-                success, message = await self.adapter.delete(sandbox_id,
-                                                             self.options.request_timeout)
+                speak = await self.adapter.generation()
+                success, message = await speak.delete(sandbox_id, self.options.request_timeout)
             except SandboxNotFoundError:
                 if number > 1:
                     return Outcome.DELETED  # an earlier attempt committed, its answer was lost
@@ -901,9 +907,10 @@ class Client:
                            ) -> list[Runner]:
         async with self._op("List runners", routine=routine) as op:
             async def attempt(_: int) -> list[Runner]:
+                speak = await self.adapter.discovery()
                 return await self._all_pages(
                     "List runners",
-                    lambda token, timeout: self.adapter.list_runners_page(
+                    lambda token, timeout: speak.list_runners_page(
                         token, timeout, full=full, group_id=group_id,
                         profile_name=profile_name, architecture=architecture,
                         page_size=self.options.page_size))
@@ -914,7 +921,8 @@ class Client:
     async def get_runner(self, runner_id: str) -> Runner:
         async with self._op("Get runner", runner_id) as op:
             async def attempt(_: int) -> Runner:
-                return await self.adapter.get_runner(runner_id, self.options.request_timeout)
+                speak = await self.adapter.discovery()
+                return await speak.get_runner(runner_id, self.options.request_timeout)
             runner: Runner = await self._retrying(op, attempt)
             op.finished(f"runner {runner.runner_id}")
             return runner
@@ -923,9 +931,10 @@ class Client:
                             routine: bool = False) -> list[Profile]:
         async with self._op("List profiles", routine=routine) as op:
             async def attempt(_: int) -> list[Profile]:
+                speak = await self.adapter.discovery()
                 return await self._all_pages(
                     "List profiles",
-                    lambda token, timeout: self.adapter.list_profiles_page(
+                    lambda token, timeout: speak.list_profiles_page(
                         token, timeout, runner_id=runner_id, architecture=architecture,
                         page_size=self.options.page_size))
             rows: list[Profile] = await self._retrying(op, attempt)
@@ -935,8 +944,8 @@ class Client:
     async def get_profile(self, name: str, *, runner_id: str = "") -> Profile:
         async with self._op("Get profile", name) as op:
             async def attempt(_: int) -> Profile:
-                return await self.adapter.get_profile(name, self.options.request_timeout,
-                                                      runner_id)
+                speak = await self.adapter.discovery()
+                return await speak.get_profile(name, self.options.request_timeout, runner_id)
             profile: Profile = await self._retrying(op, attempt)
             op.finished(f"profile {profile.name}")
             return profile
@@ -945,7 +954,8 @@ class Client:
     async def get_bucket(self, *, routine: bool = False) -> BucketConfig:
         async with self._op("Get bucket config", routine=routine) as op:
             async def attempt(_: int) -> BucketConfig:
-                return await self.adapter.get_bucket(self.options.request_timeout)
+                speak = await self.adapter.generation()
+                return await speak.get_bucket(self.options.request_timeout)
             config: BucketConfig = await self._retrying(op, attempt)
             op.finished(f"bucket {config.effective_bucket_name} ({config.mode.value})")
             return config
@@ -956,8 +966,8 @@ class Client:
         async with self._op(label, kind=ev.OpKind.SET_BUCKET,
                             detail=bucket_name or "managed bucket") as op:
             async def attempt(_: int) -> BucketConfig:
-                return await self.adapter.set_bucket(bucket_name, region,
-                                                     self.options.request_timeout)
+                speak = await self.adapter.generation()
+                return await speak.set_bucket(bucket_name, region, self.options.request_timeout)
             config: BucketConfig = await self._retrying(op, attempt)
             region = f" in {config.region}" if config.region else ""
             op.finished(f"bucket {config.effective_bucket_name}{region} ({config.mode.value}); "
@@ -980,7 +990,8 @@ class Client:
     async def list_volumes(self) -> list[Volume]:
         async with self._op("List volumes") as op:
             async def attempt(_: int) -> list[Volume]:
-                return await self.adapter.list_volumes(self.options.request_timeout)
+                speak = await self.adapter.generation()
+                return await speak.list_volumes(self.options.request_timeout)
             rows: list[Volume] = await self._retrying(op, attempt)
             op.finished(f"{len(rows)} volumes", count=len(rows))
             return rows
@@ -988,7 +999,8 @@ class Client:
     async def get_volume(self, volume_id: str) -> Volume:
         async with self._op("Get volume", volume_id) as op:
             async def attempt(_: int) -> Volume:
-                return await self.adapter.get_volume(volume_id, self.options.request_timeout)
+                speak = await self.adapter.generation()
+                return await speak.get_volume(volume_id, self.options.request_timeout)
             volume: Volume = await self._retrying(op, attempt)
             op.finished(f"{volume_id} {volume.state}")
             return volume
@@ -997,8 +1009,9 @@ class Client:
         """True if it was deleted, False if it was already gone (with `missing_ok`)."""
         self._writable("Delete volume")
         async with self._op("Delete volume", volume_id, kind=ev.OpKind.DELETE_VOLUME) as op:
-            deleted = await self.adapter.delete_volume(volume_id, self.options.request_timeout,
-                                                       missing_ok)
+            speak = await self.adapter.generation()
+            deleted = await speak.delete_volume(volume_id, self.options.request_timeout,
+                                                missing_ok)
             op.finished(f"deleted {volume_id}" if deleted else f"{volume_id} was already gone",
                         outcome=Outcome.DELETED if deleted else Outcome.ALREADY_GONE)
             return deleted

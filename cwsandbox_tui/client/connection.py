@@ -16,8 +16,8 @@ from .credentials import Credentials, resolve_credentials
 from .errors import ConfigError
 from .profiles import ConnectionProfile, Settings
 
-__all__ = ["Credentials", "Endpoint", "choose_profile", "parse_url", "resolve_credentials",
-           "resolve_endpoint"]
+__all__ = ["Credentials", "Endpoint", "EndpointInfo", "choose_profile", "parse_url",
+           "resolve_credentials", "resolve_endpoint"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,24 @@ class Endpoint:
     @property
     def embedded(self) -> bool:
         return self.source == "embedded"
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What the header shows about the connection (never the key)."""
+
+    url: str
+    source: str
+    auth_mode: str
+    read_only: bool
+    embedded: bool = False
+    isolation: str = ""  # the embedded backend's: "bubblewrap", "none" or "unavailable"
+    isolation_detail: str = ""
+
+    @property
+    def sandboxes_refused(self) -> bool:
+        """The embedded backend cannot isolate sandboxes, so it refuses to start any."""
+        return self.isolation == "unavailable"
 
 
 def parse_url(url: str, source: str, ca_cert: str = "", ca_source: str = "--ca-cert") -> Endpoint:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
-from .client import Client, ClientOptions, EndpointInfo
+from .client import Client, ClientOptions
 from .connection import (
     Credentials,
     Endpoint,
+    EndpointInfo,
     choose_profile,
     resolve_credentials,
     resolve_endpoint,
@@ -18,9 +19,10 @@ from .connection import (
 from .embedded import EmbeddedBackend, StartingBackend, start_embedded
 from .errors import ConfigError
 from .events import EventBus, OperationsLog
-from .generations import AnyAdapter, check_api, make_adapter
+from .generation import Choice
+from .generations import check_api, choose
 from .link import Link
-from .pending import PendingAdapter
+from .pending import Opening
 from .profiles import load_settings
 
 
@@ -47,7 +49,7 @@ class Plan:
     api: str = "auto"
     data_dir: Path | None = None
 
-    def _open(self, embedded: EmbeddedBackend | None) -> tuple[AnyAdapter, EndpointInfo]:
+    def _open(self, embedded: EmbeddedBackend | None) -> tuple[Choice, EndpointInfo]:
         endpoint = self.endpoint
         if embedded is not None:
             url, target, tls, roots = (embedded.url, embedded.url.removeprefix("http://"),
@@ -55,18 +57,18 @@ class Plan:
         else:
             url, target, tls, roots = (endpoint.url, endpoint.target, endpoint.tls,
                                        endpoint.root_certificates)
-        from .adapter_v1beta2 import open_channel  # grpc: not before the dashboard's first frame
+        from .wire import open_channel  # grpc: not before the dashboard's first frame
 
         channel = open_channel(target, tls, roots)
         info = EndpointInfo(url=url, source=endpoint.source, auth_mode=self.credentials.mode,
                             read_only=self.read_only, embedded=embedded is not None,
                             isolation=embedded.isolation if embedded else "",
                             isolation_detail=embedded.isolation_detail if embedded else "")
-        adapter = make_adapter(self.api, channel, self.credentials.metadata(),
-                               embedded=embedded is not None)
-        return adapter, info
+        choice = choose(self.api, channel, self.credentials.metadata(),
+                        embedded=embedded is not None)
+        return choice, info
 
-    async def reopen(self) -> tuple[AnyAdapter, EndpointInfo]:
+    async def reopen(self) -> tuple[Choice, EndpointInfo]:
         """A fresh connection; the embedded backend is started again if it is gone (on the
         same data directory, so nothing is lost)."""
         embedded = None
@@ -76,7 +78,7 @@ class Plan:
             embedded = await asyncio.to_thread(starting.wait)  # its lease is this pid's again
         return self._open(embedded)
 
-    async def _open_started(self) -> tuple[AnyAdapter, EndpointInfo]:
+    async def _open_started(self) -> tuple[Choice, EndpointInfo]:
         """The first opening: wait (in a thread) for the backend `prepare` started."""
         embedded = None
         if self.starting is not None:
@@ -110,13 +112,13 @@ class Plan:
         bus = bus or EventBus()
         lease = self.starting.lease if self.starting is not None else None
         if defer:
-            pending = PendingAdapter(self._open_started, self.reopen, api=self._planned_api())
+            pending = Opening(self._open_started, self.reopen, api=self._planned_api())
             client = Client(pending, self._planned_info(), bus=bus, options=client_options)
             pending.on_open = client.adopt
         else:
             embedded = self.starting.wait() if self.starting is not None else None
-            adapter, info = self._open(embedded)
-            client = Client(adapter, info, bus=bus, options=client_options)
+            choice, info = self._open(embedded)
+            client = Client(choice, info, bus=bus, options=client_options)
         if self.options.oplog:
             log = OperationsLog(paths.state_dir() / "operations.jsonl")
             unsubscribe = bus.subscribe(log)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from . import events as ev
+from .clock import Clock
+from .connection import EndpointInfo
 from .errors import CwsError
-
-if TYPE_CHECKING:
-    from .client import Client, EndpointInfo
+from .generation import Choice
 
 CONNECTING = "connecting"  # not answered yet (a dashboard that drew before connecting)
 CONNECTED = "connected"
@@ -33,12 +33,32 @@ PROBE_TIMEOUT = 3.0
 PROBES = 3  # failed probes in a row that mean the connection is gone
 NO_ANSWER = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "")  # codes that prove no answer
 
-# Opens a fresh adapter (and says where it leads); raises when it cannot.
-Reopen = Callable[[], Awaitable[tuple[Any, "EndpointInfo"]]]
+# Opens a fresh connection (and says where it leads); raises when it cannot.
+Reopen = Callable[[], Awaitable[tuple[Choice, EndpointInfo]]]
+
+
+class Linked(Protocol):
+    """What the link needs of the client whose connection it watches."""
+
+    @property
+    def bus(self) -> ev.EventBus: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def info(self) -> EndpointInfo: ...
+
+    @property
+    def adapter(self) -> Choice: ...
+
+    def on_close(self, callback: Callable[[], None]) -> None: ...
+
+    async def replace_adapter(self, adapter: Choice, info: EndpointInfo) -> None: ...
 
 
 class Link:
-    def __init__(self, client: Client, reopen: Reopen, *, delays: tuple[float, ...] = DELAYS,
+    def __init__(self, client: Linked, reopen: Reopen, *, delays: tuple[float, ...] = DELAYS,
                  give_up_after: int = 20,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  connecting: bool = False) -> None:
@@ -121,12 +141,12 @@ class Link:
             targets=(self.client.info.url,) if self.client.info.url else (), state=state,
             attempt=attempt, next_try_in=next_try_in, reason=reason))
 
-    async def _answers(self, adapter: Any) -> bool:
+    async def _answers(self, adapter: Choice) -> bool:
         # A lossy network fails a single probe now and then while the server is fine; a dead
         # one refuses every probe at once, so asking a few times costs it nothing.
         for _ in range(PROBES):
             try:
-                await adapter.get_bucket(PROBE_TIMEOUT)
+                await (await adapter.generation()).get_bucket(PROBE_TIMEOUT)
             except CwsError as error:
                 if error.code != "UNAVAILABLE" or error.reason:
                     return True  # a live server refused

@@ -12,7 +12,7 @@ import contextlib
 
 from . import deadlines
 from .errors import CwsError
-from .generations import AnyAdapter
+from .generation import Generation
 from .models import SandboxStatus, SnapshotStatus
 
 LOOK_EVERY = 1.0  # seconds between two looks at the sandbox
@@ -22,7 +22,7 @@ LOOK_TIMEOUT = 5.0  # a look that takes longer is skipped: the phase stays as it
 class StopPhase:
     """The phase of one stop with a snapshot: `text` is what the task panel shows."""
 
-    def __init__(self, adapter: AnyAdapter, sandbox_id: str) -> None:
+    def __init__(self, adapter: Generation, sandbox_id: str) -> None:
         self.adapter = adapter
         self.sandbox_id = sandbox_id
         self.text = "stopping"

@@ -15,10 +15,10 @@ import pytest
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SandboxSpec as EngineSpec
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import cli, remaining, seed
 
@@ -202,7 +202,7 @@ async def test_bucket_commands(backend: BackendServer, env: dict[str, str]) -> N
 @pytest.fixture
 async def sdk_client(backend: BackendServer, api: str) -> AsyncIterator[Client]:
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    client = Client(make_adapter(api, channel, []), EndpointInfo(url=backend.url, source="test",
+    client = Client(choose(api, channel, []), EndpointInfo(url=backend.url, source="test",
                                                        auth_mode="none", read_only=False),
                     rng=random.Random(0))
     yield client

@@ -16,10 +16,10 @@ import termios
 from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import REPO
 
@@ -94,7 +94,7 @@ class LocalTerminal:
 async def _sleeping_sandbox(backend: BackendServer) -> str:
     """Started through the generation the backend serves (the CLI finds it by itself)."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    client = Client(make_adapter("auto", channel, []), EndpointInfo(
+    client = Client(choose("auto", channel, []), EndpointInfo(
         url=backend.url, source="test", auth_mode="none", read_only=False))
     sandbox_id = (await client.start_sandbox(SandboxSpec(args=("-c", "exec sleep infinity")))).id
     await client.close()

@@ -11,9 +11,9 @@ from pathlib import Path
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.cli.reporter import StderrReporter
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
+from cwsandbox_tui.client.wire import open_channel
 from tests.backend.serving import ServeProcess
 from tests.hostile_text import (
     HOSTILE,
@@ -31,7 +31,7 @@ SHOWN = b"\\x1b]52;c;"  # OSC 52's introducer as the terminal should show it: es
 
 def _client_at(url: str) -> Client:
     channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
-    return Client(make_adapter("auto", channel, []), EndpointInfo(
+    return Client(choose("auto", channel, []), EndpointInfo(
         url=url, source="test", auth_mode="none", read_only=False))
 
 

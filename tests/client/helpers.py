@@ -13,11 +13,12 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import Clock, SystemClock
 from cwsandbox_tui.client.errors import FileError, SandboxError
 from cwsandbox_tui.client.models import SandboxSpec
+from cwsandbox_tui.client.wire import open_channel
 
 T = TypeVar("T")
 E = TypeVar("E", bound=ev.Event)

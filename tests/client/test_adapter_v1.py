@@ -15,7 +15,6 @@ from cwsandbox_tui.backend.faults import FaultPlan, Trigger
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.clock import Clock, FakeClock, SystemClock
 from cwsandbox_tui.client.errors import (
@@ -25,8 +24,9 @@ from cwsandbox_tui.client.errors import (
     SnapshotWaitTimeoutError,
     UnavailableError,
 )
-from cwsandbox_tui.client.generations import AutoAdapter, make_adapter
+from cwsandbox_tui.client.generations import Auto, choose
 from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus, SnapshotStatus, SnapshotTrigger
+from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import MOUNT, SLEEPER, ExecutorHold, Recorder, count_calls
 
@@ -41,7 +41,7 @@ async def make(backend: BackendServer) -> AsyncIterator[Make]:
               clock: Clock | None = None) -> Client:
         target = server or backend
         channel = open_channel(f"127.0.0.1:{target.port}", tls=False, root_certificates=None)
-        client = Client(make_adapter(api, channel, []),
+        client = Client(choose(api, channel, []),
                         EndpointInfo(url=target.url, source="test", auth_mode="none",
                                      read_only=False), rng=random.Random(0),
                         clock=clock or SystemClock())
@@ -189,7 +189,7 @@ async def test_auto_asks_once_and_lands_on_what_the_endpoint_speaks(
         assert await client.resolve_api() == "v1beta2"
         sandbox = await client.start_sandbox(_spec())
         assert sandbox.status is SandboxStatus.RUNNING
-        assert isinstance(client.adapter, AutoAdapter) and client.adapter.has_pause
+        assert isinstance(client.adapter, Auto) and client.has_pause
         await client.stop_sandbox(sandbox.id, grace=1)
     finally:
         await old.stop(grace=0)

@@ -15,11 +15,11 @@ from cwsandbox_tui.backend.discovery import (
     local_runner,
 )
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.errors import DiscoveryError, ProfileNotFoundError, RunnerNotFoundError
-from cwsandbox_tui.client.generations import AutoAdapter
+from cwsandbox_tui.client.generations import Auto
 from cwsandbox_tui.client.models import ResourceAmounts, SandboxSpec
+from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import SLEEPER, Harness, Recorder
 
@@ -96,7 +96,7 @@ async def test_auto_asks_v1beta2_for_discovery_where_it_can(tmp_path: Path, api:
     server = BackendServer(ServerConfig(data_dir=tmp_path / api, port=0, api=api))
     await server.start()
     channel = open_channel(f"127.0.0.1:{server.port}", tls=False, root_certificates=None)
-    client = Client(AutoAdapter(channel, []), EndpointInfo(url=server.url, source="test",
+    client = Client(Auto(channel, []), EndpointInfo(url=server.url, source="test",
                                                            auth_mode="none", read_only=False))
     try:
         [runner] = await client.list_runners()

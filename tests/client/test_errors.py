@@ -8,8 +8,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from cwsandbox_tui.client import errors as e
-from cwsandbox_tui.client.adapter_v1beta2 import failure_from
 from cwsandbox_tui.client.errors import RpcFailure, is_not_found, translate
+from cwsandbox_tui.client.failures import failure_from
 
 TRUSTED = "cwsandbox.com"
 ALL_CODES = [c.name for c in grpc.StatusCode if c is not grpc.StatusCode.OK]

@@ -9,10 +9,11 @@ import socket
 import pytest
 
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import UnreachableError
+from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import Recorder
 

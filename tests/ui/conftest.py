@@ -16,10 +16,11 @@ from textual.worker import WorkerCancelled
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
+from cwsandbox_tui.client.wire import open_channel
 from cwsandbox_tui.ui.app import DashboardApp
 from tests.backend.serving import serving
 
@@ -102,7 +103,7 @@ def make_client(backend: BackendServer, *, read_only: bool = False, fake_clock: 
     dashboard's auto choice would be there), else one found by `auto`, as a user gets."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
     api = backend.config.api
-    adapter = Adapter(channel, []) if api == "both" else make_adapter("auto", channel, [])
+    adapter = Adapter(channel, []) if api == "both" else choose("auto", channel, [])
     info = EndpointInfo(url="http://127.0.0.1:50051", source="embedded",
                         auth_mode="no authentication", read_only=read_only, embedded=True,
                         isolation="bubblewrap")

@@ -13,10 +13,10 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus, SnapshotStatus
+from cwsandbox_tui.client.wire import open_channel
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.screens.dialogs import FormDialog
 from cwsandbox_tui.ui.screens.volumes import NOT_OFFERED, VolumesScreen
@@ -46,7 +46,7 @@ async def app(served: BackendServer) -> AsyncIterator[DashboardApp]:
     channel = open_channel(f"127.0.0.1:{served.port}", tls=False, root_certificates=None)
     info = EndpointInfo(url=served.url, source="test", auth_mode="no authentication",
                         read_only=False)
-    client = Client(make_adapter("auto", channel, []), info, rng=random.Random(0))
+    client = Client(choose("auto", channel, []), info, rng=random.Random(0))
     yield DashboardApp(client, refresh_interval=0)
     await client.close()
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.errors import UnavailableError
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.link import Link
+from cwsandbox_tui.client.wire import open_channel
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.widgets.header import HeaderBar
 from tests.backend.serving import serving
@@ -107,7 +107,7 @@ async def test_a_refused_key_is_never_connected_said_once_and_not_polled(
         data_dir: Path) -> None:
     async with serving(data_dir, api_key="the-right-key") as server:
         channel = open_channel(f"127.0.0.1:{server.port}", tls=False, root_certificates=None)
-        adapter = make_adapter("auto", channel, [("authorization", "Bearer a-wrong-key")])
+        adapter = choose("auto", channel, [("authorization", "Bearer a-wrong-key")])
         info = EndpointInfo(url=server.url, source="--endpoint",
                             auth_mode="API key ($CWSANDBOX_API_KEY)", read_only=False)
         client = Client(adapter, info)
@@ -151,7 +151,7 @@ async def test_a_refused_endpoint_at_start_is_said_once_and_waited_for_as_counte
     channel = open_channel(f"127.0.0.1:{port}", tls=False, root_certificates=None)
     info = EndpointInfo(url=f"http://127.0.0.1:{port}", source="--endpoint", auth_mode="none",
                         read_only=False)
-    client = Client(make_adapter("auto", channel, []), info)
+    client = Client(choose("auto", channel, []), info)
     sleeps = HeldSleeps()
     client.link = Link(client, never, sleep=sleeps, connecting=True)
     events = recorded(client)

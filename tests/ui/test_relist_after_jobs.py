@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.client import ClientOptions
-from cwsandbox_tui.client.retry import NO_RETRY
+from cwsandbox_tui.client.retry import RetryPolicy
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.store import Change, What
@@ -75,7 +75,7 @@ async def test_a_bulk_delete_with_a_failed_item_lists_again(
     # The first delete is committed and then answered UNAVAILABLE, and nothing is retried:
     # the item fails although the server deleted it. Only a listing can say it is gone.
     backend.faults.set_fault("DeleteFileSystemSnapshot", "lost", Trigger(first=1))
-    app = app_factory(options=ClientOptions(retry=NO_RETRY, bulk_concurrency=1))
+    app = app_factory(options=ClientOptions(retry=RetryPolicy(budget=0.0), bulk_concurrency=1))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         count_listings(backend)

@@ -16,11 +16,11 @@ from textual.widgets import Static
 
 from cwsandbox_tui.backend.discovery import (
     Catalogue,
+    CatalogueProfile,
+    CatalogueRunner,
     PlacementAsk,
-    Profile,
     ResourceAsk,
     Resources,
-    Runner,
 )
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxSpec
@@ -34,13 +34,15 @@ GIB = 2**30
 
 
 def fixed_catalogue() -> Catalogue:
-    local = Runner(runner_id="local-runner", group_id="local", capacity=Resources(8000, 32 * GIB),
-                   architectures=("amd64",), connected_at=FIXED_NOW - 3600, tags=("local",),
-                   profiles=(Profile("default", "local-runner", ("amd64",)),))
-    gpu = Runner(runner_id="gpu-runner-a", group_id="gpu-pool",
-                 capacity=Resources(64000, 512 * GIB, 8), architectures=("amd64",),
-                 gpu_types=("H100",), connected_at=FIXED_NOW - 7200, shared=True,
-                 profiles=(Profile("gpu", "gpu-runner-a", ("amd64",), ("H100",),
+    local = CatalogueRunner(
+        runner_id="local-runner", group_id="local", capacity=Resources(8000, 32 * GIB),
+        architectures=("amd64",), connected_at=FIXED_NOW - 3600, tags=("local",),
+        profiles=(CatalogueProfile("default", "local-runner", ("amd64",)),))
+    gpu = CatalogueRunner(
+        runner_id="gpu-runner-a", group_id="gpu-pool",
+        capacity=Resources(64000, 512 * GIB, 8), architectures=("amd64",),
+        gpu_types=("H100",), connected_at=FIXED_NOW - 7200, shared=True,
+        profiles=(CatalogueProfile("gpu", "gpu-runner-a", ("amd64",), ("H100",),
                                    ("public",), ("internet",)),))
     return Catalogue([local, gpu])
 

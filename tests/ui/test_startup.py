@@ -20,7 +20,6 @@ from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.connection import Endpoint
 from cwsandbox_tui.client.embedded import LEASES, StartingBackend, start_embedded
 from cwsandbox_tui.client.factory import ConnectOptions, Plan, prepare
-from cwsandbox_tui.client.pending import PendingAdapter
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.widgets.header import HeaderBar
 
@@ -30,8 +29,7 @@ from .flows_support import note_titled, notes, table_lines, wait_for
 
 def opening(app: DashboardApp) -> bool:
     """The dashboard has asked for its connection, which is not open yet."""
-    adapter = app.client.adapter
-    return isinstance(adapter, PendingAdapter) and adapter.opening
+    return app.client.opening
 
 
 def header_text(app: DashboardApp) -> str:

@@ -10,9 +10,9 @@ from textual.widgets import Input
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
-from cwsandbox_tui.client.adapter_v1beta2 import open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.generations import make_adapter
+from cwsandbox_tui.client.generations import choose
+from cwsandbox_tui.client.wire import open_channel
 from tests.hostile_text import (
     HOSTILE,
     OSC52,
@@ -33,7 +33,7 @@ ENTER, BACKSPACE, CTRL_D = b"\r", b"\x7f", b"\x04"
 
 async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServer) -> None:
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    client = Client(make_adapter("auto", channel, []), EndpointInfo(
+    client = Client(choose("auto", channel, []), EndpointInfo(
         url=backend.url, source="test", auth_mode="none", read_only=False))
     try:
         sandbox, snapshot = await hostile_sandbox(client)
