@@ -41,8 +41,59 @@ BACKEND_STOP_TIMEOUT = 20.0
 
 
 def log(message: str) -> None:
-    """Progress goes to stderr; the table goes to stdout."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """Progress goes to stderr; the table goes to stdout. Every line also samples the load:
+    benchmarks log between their runs, so the samples fall between the figures' runs."""
+    sample = LOAD.sample()
+    print(f"[bench {time.strftime('%H:%M:%S')} load {sample.load:.2f}/{sample.cores}] {message}",
+          file=sys.stderr, flush=True)
+
+
+# --- the machine's load ---------------------------------------------------------------------
+
+QUIET_SHARE = 0.5  # a run is quiet while the 1-minute load stays at or below this x cores
+
+
+def cores() -> int:
+    return os.cpu_count() or 1
+
+
+def quiet_limit(share: float = QUIET_SHARE) -> float:
+    """The highest 1-minute load average a run may see and still count as quiet."""
+    return share * cores()
+
+
+@dataclass(frozen=True)
+class LoadSample:
+    at: float  # time.time()
+    load: float  # the 1-minute load average
+    cores: int
+
+
+class LoadLog:
+    """The 1-minute load average sampled through a run: at every progress line, at every
+    figure, and by run.py before and after each benchmark. Other work on the machine skews
+    every figure, so each figure carries the highest load seen while its benchmark ran."""
+
+    def __init__(self) -> None:
+        self.samples: list[LoadSample] = []
+        self.mark = 0  # where the current benchmark's samples begin
+
+    def sample(self) -> LoadSample:
+        taken = LoadSample(time.time(), os.getloadavg()[0], cores())
+        self.samples.append(taken)
+        return taken
+
+    def begin(self) -> LoadSample:
+        """A benchmark begins: its figures' peak counts from this sample on."""
+        self.mark = len(self.samples)
+        return self.sample()
+
+    def peak(self, since: int | None = None) -> float:
+        window = self.samples[self.mark if since is None else since:] or [self.sample()]
+        return max(s.load for s in window)
+
+
+LOAD = LoadLog()
 
 
 def _scratch_state() -> str:
@@ -338,17 +389,31 @@ def median(values: Sequence[float]) -> float:
 
 @dataclass
 class Target:
-    """`op` is "<=" or ">="; `on` says whether it judges the value or the ratio."""
+    """`op` is "<=" or ">="; `on` says whether it judges the value or the ratio. A target with
+    two conditions (e.g. a time and its ratio to an anchor) has its second in `also_*`."""
 
     op: str
     limit: float
     on: str = "value"
     text: str = ""
+    also_op: str = ""
+    also_limit: float | None = None
+    also_on: str = "value"
 
     def met(self, value: float | None) -> bool | None:
         if value is None:
             return None
         return value <= self.limit if self.op == "<=" else value >= self.limit
+
+    def judge(self, value: float | None, ratio: float | None) -> bool | None:
+        first = self.met(ratio if self.on == "ratio" else value)
+        if not self.also_op or self.also_limit is None or first is None:
+            return first
+        second = ratio if self.also_on == "ratio" else value
+        if second is None:
+            return None
+        return first and (second <= self.also_limit if self.also_op == "<="
+                          else second >= self.also_limit)
 
 
 @dataclass
@@ -364,12 +429,14 @@ class Figure:
     reference: str = ""  # what the ratio compares against, with its own value
     ratio: float | None = None
     note: str = ""
+    load: float | None = None  # the highest 1-minute load average seen while it was measured
+    cores: int = 0  # of the machine it was measured on
 
     @property
     def met(self) -> bool | None:
         if self.target is None:
             return None
-        return self.target.met(self.ratio if self.target.on == "ratio" else self.value)
+        return self.target.judge(self.value, self.ratio)
 
 
 def figure(bench: str, measure: str, samples: Sequence[float | None], unit: str, *,
@@ -379,9 +446,10 @@ def figure(bench: str, measure: str, samples: Sequence[float | None], unit: str,
     many times faster we are, for times) or "value/ref" (for throughputs)."""
     good = [s for s in samples if s is not None]
     value = median(good) if good else None
+    LOAD.sample()
     fig = Figure(bench, measure, value, unit, len(good), target,
                  min(good) if len(good) > 1 else None, max(good) if len(good) > 1 else None,
-                 note=note)
+                 note=note, load=LOAD.peak(), cores=cores())
     if reference is not None:
         ref_good = [s for s in reference if s is not None]
         ref = median(ref_good) if ref_good else None
@@ -412,8 +480,14 @@ def fmt_target(target: Target | None, unit: str) -> str:
         return ""
     if target.text:
         return target.text
-    limit = f"{target.limit:g}x" if target.on == "ratio" else fmt(target.limit, unit)
-    return f"{'≤' if target.op == '<=' else '≥'} {limit}"
+    def one(op: str, limit: float, on: str) -> str:
+        shown = f"{limit:g}x" if on == "ratio" else fmt(limit, unit)
+        return f"{'≤' if op == '<=' else '≥'} {shown}"
+
+    text = one(target.op, target.limit, target.on)
+    if target.also_op and target.also_limit is not None:
+        text += f" and {one(target.also_op, target.also_limit, target.also_on)}"
+    return text
 
 
 def _row(fig: Figure) -> list[str]:
@@ -422,11 +496,17 @@ def _row(fig: Figure) -> list[str]:
     met = {True: "yes", False: "**NO**", None: ""}[fig.met]
     return [fig.bench, fig.measure, fmt(fig.value, fig.unit), spread,
             fmt_target(fig.target, fig.unit), met, fig.reference,
-            f"{fig.ratio:.1f}x" if fig.ratio is not None else "", str(fig.runs), fig.note]
+            f"{fig.ratio:.2f}x" if fig.ratio is not None else "", str(fig.runs),
+            fmt_load(fig), fig.note]
+
+
+def fmt_load(fig: Figure) -> str:
+    """The highest 1-minute load while it was measured, over the cores: "0.31/2"."""
+    return f"{fig.load:.2f}/{fig.cores}" if fig.load is not None else "?"
 
 
 HEADERS = ["Benchmark", "Measure", "Median", "Range", "Target", "Met", "Compared with",
-           "Ratio", "Runs", "Notes"]
+           "Ratio", "Runs", "Load/cores", "Notes"]
 
 
 def text_table(figures: Sequence[Figure]) -> str:

@@ -12,17 +12,28 @@ A full run refuses a working tree with uncommitted changes (`--allow-dirty` runs
 says so in the results), records the commit, the machine (cores, CPU model, memory) and the
 date, and rewrites bench/results.md and bench/results.json as one set. `--only` replaces just
 those benchmarks' sections; the header then lists each commit it holds.
+
+Figures that reproduce: one run.py at a time (a second one refuses while the first holds
+its lock), its benchmarks one after another, each comparison's sides interleaved run by run.
+The 1-minute load average is sampled between runs (at every progress line and figure) and
+each figure records the highest sample of its benchmark with the core count. A run whose
+load went above the threshold it prints at the start (default 0.5 x cores, `--max-load`)
+writes no results; `--ignore-load` writes them marked loud, and `--write-readme` refuses any
+loud section, a section without load samples, uncommitted code or a mix of commits.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
@@ -41,15 +52,19 @@ from bench import (  # noqa: E402
 )
 from bench.common import (  # noqa: E402
     BENCH,
+    LOAD,
+    QUIET_SHARE,
     Benchmark,
     Context,
     Figure,
     figures_from_json,
     figures_to_json,
     fmt,
+    fmt_load,
     fmt_target,
     log,
     markdown_table,
+    quiet_limit,
     text_table,
 )
 
@@ -69,6 +84,57 @@ README_END = "<!-- bench-table:end -->"
 RESULT_FILES = ("bench/results.md", "bench/results.json")
 RESULTS_JSON = BENCH / "results.json"
 RESULTS_MD = BENCH / "results.md"
+LOCK = Path(tempfile.gettempdir()) / "cwsandbox-tui-bench.lock"
+
+
+class Busy(Exception):
+    """Another bench/run.py holds the lock."""
+
+
+@contextlib.contextmanager
+def only_run(path: Path | None = None) -> Iterator[None]:
+    """Held while measuring: two runs at once would skew each other's figures."""
+    lock = path or LOCK
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise Busy(f"another bench/run.py is measuring (pid {handle.read().strip() or '?'},"
+                       f" lock {lock})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def loud(section: dict[str, object]) -> str | None:
+    """Why a section's figures may not stand for the code (None: it was measured quietly)."""
+    peak, limit = section.get("load_peak"), section.get("load_limit")
+    if peak is None or limit is None:
+        return "no load samples recorded"
+    if float(str(peak)) > float(str(limit)):
+        return f"1-minute load reached {float(str(peak)):.2f} > {float(str(limit)):.2f}"
+    if section.get("ignored_load"):
+        return "measured with --ignore-load"
+    return None
+
+
+def readme_refusals(sections: dict[str, dict[str, object]]) -> list[str]:
+    """Why these results may not become the README's table (empty: they may)."""
+    reasons = [f"{name}: {why}" for name, section in sections.items()
+               if (why := loud(section)) is not None]
+    codes = {str(section.get("code", "?")) for section in sections.values()}
+    if len(codes) > 1:
+        reasons.append("sections measured at different commits: " + "; ".join(sorted(codes)))
+    reasons += [f"measured on {code}" for code in codes if "uncommitted" in code or "?" in code]
+    if not sections:
+        reasons.append("no results")
+    return reasons
 
 
 def machine() -> str:
@@ -131,10 +197,15 @@ def _header(sections: dict[str, dict[str, object]]) -> list[str]:
         lines.append("- Commits: **MIXED** (sections were measured at different code states: "
                      + "; ".join(f"`{c}`" for c in codes) + ")")
     lines.append(f"- Machine: {'; '.join(machines)}")
-    loads = sorted(float(str(section.get("load", "nan"))) for section in sections.values())
-    if loads:
-        lines.append(f"- 1-minute load average before each benchmark: {loads[0]:.1f} to "
-                     f"{loads[-1]:.1f} (2 cores: above ~0.5, other work skews the figures)")
+    peaks = sorted(float(str(section["load_peak"])) for section in sections.values()
+                   if section.get("load_peak") is not None)
+    limits = sorted({float(str(section["load_limit"])) for section in sections.values()
+                     if section.get("load_limit") is not None})
+    if peaks:
+        lines.append(f"- Highest 1-minute load average sampled during each benchmark: "
+                     f"{peaks[0]:.2f} to {peaks[-1]:.2f} (quiet threshold "
+                     f"{', '.join(f'{x:g}' for x in limits)}: "
+                     f"{QUIET_SHARE:g} x the cores)")
     lines.append(f"- Date: {when[0]}" + (f" to {when[-1]}" if when[-1] != when[0] else ""))
     return lines
 
@@ -149,9 +220,9 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
              "is compared with (their time / our time), except where its note says otherwise. "
              "What each measure ran under is in [brackets]: latency and faults are added by "
              "`bench/proxy.py`, a gRPC proxy process between client and server, on every "
-             "call. Every backend ran as its own process. \"Load before\" is the 1-minute "
-             "load average when the benchmark began (2 cores: above ~0.5, other work skews "
-             "it).", ""]
+             "call. Every backend ran as its own process. \"Load/cores\" is the highest "
+             "1-minute load average sampled while the figure's benchmark ran, over the "
+             "machine's cores.", ""]
     for name in BENCHMARKS:
         section = sections.get(name)
         if section is None:
@@ -159,14 +230,16 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
         figures += figures_from_json(section["figures"])  # type: ignore[arg-type]
     lines.append(markdown_table(figures))
     lines.append("")
-    lines.append("| Benchmark | Measured (UTC) | Code | Runs | Took | Load before |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| Benchmark | Measured (UTC) | Code | Runs | Took | Load before | "
+                 "Highest load | Threshold |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for name in BENCHMARKS:
         section = sections.get(name)
         if section is not None:
             lines.append(f"| {name} | {section['when']} | {section.get('code', '?')} | "
                          f"{section['runs']} | {section['seconds']:.0f} s | "
-                         f"{section.get('load', '?')} |")
+                         f"{section.get('load', '?')} | {section.get('load_peak', '?')} | "
+                         f"{section.get('load_limit', '?')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,17 +248,21 @@ def readme_table(sections: dict[str, dict[str, object]]) -> str:
     figures = [f for name in BENCHMARKS if name in sections
                for f in figures_from_json(sections[name]["figures"])]  # type: ignore[arg-type]
     lines = [*_header(sections), "",
-             "| measure | ours (median) | target | met | compared with | ratio |",
-             "|---|---|---|---|---|---|"]
+             "| measure | ours (median) | target | met | compared with | ratio | load/cores |",
+             "|---|---|---|---|---|---|---|"]
     for f in figures:
         row = [f"{f.bench}: {f.measure}", fmt(f.value, f.unit), fmt_target(f.target, f.unit),
                {True: "yes", False: "**no**", None: ""}[f.met], f.reference,
-               f"{f.ratio:.1f}x" if f.ratio is not None else ""]
+               f"{f.ratio:.2f}x" if f.ratio is not None else "", fmt_load(f)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     return "\n".join(lines)
 
 
-def write_readme(table: str) -> None:
+def write_readme(table: str, sections: dict[str, dict[str, object]]) -> None:
+    refused = readme_refusals(sections)
+    if refused:
+        raise SystemExit("refusing to write the README's table: figures measured on a busy "
+                         "machine or at mixed code do not reproduce:\n  " + "\n  ".join(refused))
     text = README.read_text()
     if README_BEGIN not in text or README_END not in text:
         raise SystemExit(f"README.md has no {README_BEGIN} ... {README_END} markers")
@@ -214,14 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true",
                         help="run nothing: print the README's table from bench/results.json")
     parser.add_argument("--write-readme", action="store_true",
-                        help="run nothing: put that table into README.md between its markers")
+                        help="run nothing: put that table into README.md between its markers "
+                             "(refused unless every section was measured quietly at one commit)")
+    parser.add_argument("--max-load", type=float, default=None,
+                        help=f"the quiet threshold: the highest 1-minute load average a run may "
+                             f"see (default {QUIET_SHARE:g} x cores = {quiet_limit():g})")
+    parser.add_argument("--ignore-load", action="store_true",
+                        help="a dry run on a busy machine: write the results marked loud (the "
+                             "README is never written from them)")
     args = parser.parse_args(argv)
     if args.render_only or args.readme or args.write_readme:
         stored_only = json.loads(RESULTS_JSON.read_text())
         if args.readme:
             print(readme_table(stored_only))
         if args.write_readme:
-            write_readme(readme_table(stored_only))
+            write_readme(readme_table(stored_only), stored_only)
             log(f"wrote the table into {README}")
         if args.render_only:
             (args.output or RESULTS_MD).write_text(render_markdown(stored_only))
@@ -234,7 +318,17 @@ def main(argv: list[str] | None = None) -> int:
               "--allow-dirty and the results will say so):\n  " + "\n  ".join(dirty[:20]),
               file=sys.stderr)
         return 2
+    try:
+        with only_run():
+            return measure(args, dirty)
+    except Busy as busy:
+        print(f"refusing to measure: {busy}", file=sys.stderr)
+        return 2
+
+
+def measure(args: argparse.Namespace, dirty: list[str]) -> int:
     runs = args.runs or (1 if args.quick else 3)
+    limit = args.max_load if args.max_load is not None else quiet_limit()
     chosen = [name for name in BENCHMARKS if not args.only or name in args.only]
     figures: list[Figure] = []
     failures: list[str] = []
@@ -242,15 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     code = code_version()
     host = machine()
-    log(f"measuring {code} on {host}; {len(chosen)} benchmarks, {runs} "
+    log(f"measuring {code} on {host}; {len(chosen)} benchmarks, one after another, {runs} "
         f"run{'s' if runs != 1 else ''} each{', quick' if args.quick else ''}")
+    log(f"quiet threshold: 1-minute load average <= {limit:g} on {os.cpu_count()} cores at "
+        f"every sample; now {os.getloadavg()[0]:.2f}")
     extra: dict[str, object] = {"baseline": args.baseline}  # shared: later ones reuse figures
     with tempfile.TemporaryDirectory(prefix="cws-bench-") as scratch:
         for number, name in enumerate(chosen, 1):
             log(f"== [{number}/{len(chosen)}] {name} "
                 f"({time.monotonic() - started:.0f} s in so far)")
             began = time.monotonic()
-            load = os.getloadavg()[0]  # other work on the machine skews every figure
+            load = LOAD.begin().load  # other work on the machine skews every figure
             ctx = Context(runs=runs, quick=args.quick, scratch=Path(scratch), extra=extra)
             try:
                 result = BENCHMARKS[name](ctx)
@@ -261,14 +357,18 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {type(error).__name__}: {error}")
                 continue
             took = time.monotonic() - began
+            LOAD.sample()
+            peak = LOAD.peak()
             section_code = code
             if code_version() != code:
                 section_code += " (the code changed while this benchmark ran)"
                 log(f"== {name}: the code changed while it ran")
-            log(f"== {name} took {took:.0f} s")
+            log(f"== {name} took {took:.0f} s; highest load {peak:.2f} (threshold {limit:g})")
             figures += result
             sections[name] = {"figures": figures_to_json(result), "runs": runs,
                               "seconds": took, "machine": host, "load": f"{load:.2f}",
+                              "load_peak": round(peak, 2), "load_limit": limit,
+                              "cores": os.cpu_count(), "ignored_load": bool(args.ignore_load),
                               "code": section_code,
                               "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     total = time.monotonic() - started
@@ -282,6 +382,16 @@ def main(argv: list[str] | None = None) -> int:
         print("Targets missed: " + "; ".join(f"{f.bench} / {f.measure}" for f in missed))
     for failure in failures:
         print(f"FAILED {failure}")
+    noisy = {name: why for name, section in sections.items()
+             if (why := loud(section)) is not None and not why.startswith("measured with")}
+    for name, why in noisy.items():
+        print(f"LOUD {name}: {why}")
+    if noisy and not args.quick:
+        if not args.ignore_load:
+            print(f"refusing to write the results: the load went above the threshold "
+                  f"{limit:g}; measure again on a quiet machine (or pass --ignore-load for a "
+                  "dry run: results marked loud, never the README)", file=sys.stderr)
+            return 3
 
     if args.quick and args.output is None:
         return 1 if failures else 0
