@@ -95,6 +95,10 @@ class DashboardApp(TypeAheadApp[None]):
         """`client` may be a factory, called on the app's own event loop (a gRPC channel
         belongs to the loop it was made on)."""
         super().__init__()
+        # Textual's CSS update count when the stylesheet was last made current (its
+        # variables were taken as it was built; a theme change counts up and refreshes it)
+        self._css_refreshed = self._css_update_count
+        self._modes = {name: self._styled_when_made(view) for name, view in self.MODES.items()}
         self._connector = client
         self.refresh_interval = refresh_interval
         self.runner = JobRunner(self, on_untold=self.action_refresh_now)
@@ -106,6 +110,24 @@ class DashboardApp(TypeAheadApp[None]):
         self.crash: Exception | None = None  # the first unhandled error, which ended the app
         if isinstance(client, Client):
             self._adopt(client)
+
+    def _styled_when_made(self, view: Callable[[], Screen[Any]]) -> Callable[[], Screen[Any]]:
+        """A view made for a mode's first switch counts as styled as of the stylesheet's last
+        refresh: it is styled by the stylesheet as it stands when it mounts. Textual counts
+        a new screen as never styled and re-parses the whole stylesheet twice to catch it up,
+        ~20% of the key's work before the snapshots listing could start. A theme change made
+        since the last refresh still has the new view refreshed."""
+
+        def make() -> Screen[Any]:
+            screen = view()
+            screen._css_update_count = self._css_refreshed  # Textual's own count (pinned)
+            return screen
+
+        return make
+
+    def refresh_css(self, animate: bool = True) -> None:
+        super().refresh_css(animate)
+        self._css_refreshed = self._css_update_count  # the stylesheet is current up to here
 
     def _adopt(self, client: Client) -> None:
         self.client = client
@@ -206,7 +228,13 @@ class DashboardApp(TypeAheadApp[None]):
         if what in (What.PAGE, What.SNAPSHOTS):
             self._gc.rows(len(self.store.snapshots))
         if what is What.PAGE:
-            screen.post_message(SnapshotPage(list(change.page), change.restarted))
+            page = SnapshotPage(list(change.page), change.restarted)
+            if isinstance(screen, SnapshotsScreen) and screen.is_mounted:
+                # Straight to the table, not queued behind the view's own work (its
+                # mounting, its footer): the first rows were shown only pages later.
+                screen.on_snapshot_page(page)
+            else:
+                screen.post_message(page)
         elif what is What.OPS:
             if isinstance(screen, OpsScreen):
                 screen.post_message(RowsChanged(what.value))
