@@ -456,8 +456,9 @@ class Targets:
     rss_mb: float
 
 
-TARGETS = {100_000: Targets(0.1, 1.5, 50, 16, 200),
-           1_000_000: Targets(0.2, 15, 250, None, 1200)}
+TARGETS = {100_000: Targets(0.08, 0.6, 16, 8, 160),  # issue 22
+           1_000_000: Targets(0.08, 5, 100, 8, 900)}
+ALL_ROWS_RATIO = 1.3  # all rows shown: at most this many times listing them with no UI
 
 
 def warm_up(url: str) -> float:
@@ -472,10 +473,14 @@ def one_size(ctx: Context, rows: int, t: Targets | None,
              baseline: bool) -> list[Figure]:
     kinds = ["ours"] + (["datatable"] if baseline else [])
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    client_only: list[float] = []  # the same listing through the client, no UI
     with backend(seed_snapshots=rows, start_timeout=900) as server:
         cold = warm_up(server.url)
         log(f"big_table {rows:,}: the server's first listing took {cold:.1f} s (cold)")
         for n in range(ctx.runs):
+            client_only.append(warm_up(server.url))
+            log(f"big_table {rows:,} #{n}: the client alone listed them in "
+                f"{client_only[-1]:.2f} s")
             for kind in kinds:
                 if kind == "datatable" and n >= BASELINE_RUNS:
                     continue
@@ -501,9 +506,14 @@ def one_size(ctx: Context, rows: int, t: Targets | None,
         compare("first rows visible", lambda r: r["first_rows_s"], "s", t.first if t else None,
                 note="from the key '2' (sent when the app is ready) to the first frame "
                      "showing snapshot rows; pages of 1,000"),
-        compare("all rows loaded and shown", lambda r: r["all_rows_s"], "s", t.all if t else None,
-                note=f"the server's page cache warmed by one listing first (that cold listing "
-                     f"took {cold:.1f} s)"),
+        figure(NAME, f"{label}: all rows loaded and shown", [r["all_rows_s"] for r in
+                                                              results["ours"]], "s",
+               target=Target("<=", t.all, also_op="<=", also_limit=ALL_ROWS_RATIO,
+                             also_on="ratio") if t else None,
+               reference=client_only, reference_label="the client alone", ratio="value/ref",
+               note=f"Ratio here is ours / listing the same rows through the client with no "
+                    f"UI (measured before each run); the server's page cache warmed by one "
+                    f"listing first (that cold listing took {cold:.1f} s)"),
     ]
     for expression in FILTERS:
         figures.append(compare(
