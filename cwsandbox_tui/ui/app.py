@@ -47,6 +47,7 @@ from .screens.usage import UsageScreen
 from .screens.volumes import VolumesScreen
 from .shell import shell_into
 from .store import OPS_KEPT, Change, RowStore, What
+from .textual_private import css_update_count, make_modes_with, mark_styled
 from .typeahead import TypeAheadApp
 from .widgets.header import HeaderBar
 from .widgets.rowtable import RowTable
@@ -97,8 +98,8 @@ class DashboardApp(TypeAheadApp[None]):
         super().__init__()
         # Textual's CSS update count when the stylesheet was last made current (its
         # variables were taken as it was built; a theme change counts up and refreshes it)
-        self._css_refreshed = self._css_update_count
-        self._modes = {name: self._styled_when_made(view) for name, view in self.MODES.items()}
+        self._css_refreshed = css_update_count(self)
+        make_modes_with(self, self._styled_when_made)
         self._connector = client
         self.refresh_interval = refresh_interval
         self.runner = JobRunner(self, on_untold=self.action_refresh_now)
@@ -120,14 +121,14 @@ class DashboardApp(TypeAheadApp[None]):
 
         def make() -> Screen[Any]:
             screen = view()
-            screen._css_update_count = self._css_refreshed  # Textual's own count (pinned)
+            mark_styled(screen, self._css_refreshed)
             return screen
 
         return make
 
     def refresh_css(self, animate: bool = True) -> None:
         super().refresh_css(animate)
-        self._css_refreshed = self._css_update_count  # the stylesheet is current up to here
+        self._css_refreshed = css_update_count(self)  # the stylesheet is current up to here
 
     def _adopt(self, client: Client) -> None:
         self.client = client

@@ -3,7 +3,9 @@
 Textual has no public way to wait until a screen has mounted, to run a key's bindings at the
 moment the key is read (its own dispatch runs them after the key has travelled to the focused
 widget and back: see `typeahead`), to read the terminal with a parser of one's own
-(`escape_keys`), or to list a class's bindings merged with those it inherits (`keymap_check`).
+(`escape_keys`), to list a class's bindings merged with those it inherits (`keymap_check`), or
+to say that a screen it is about to make for a mode is styled already (`app`: without it, a
+mode's first switch re-parses the whole stylesheet twice).
 Textual is pinned exactly (pyproject.toml), and tests/ui/test_textual_private.py checks each
 name used here, with its signature and what it does, so an upgrade that changes one fails there
 first.
@@ -12,6 +14,7 @@ first.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from textual._xterm_parser import XTermParser
@@ -20,9 +23,10 @@ from textual.binding import BindingsMap
 from textual.dom import DOMNode
 from textual.drivers import linux_driver
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 
-__all__ = ["XTermParser", "merged_bindings", "mounted_event", "run_key_bindings",
-           "use_key_parser"]
+__all__ = ["XTermParser", "css_update_count", "make_modes_with", "mark_styled",
+           "merged_bindings", "mounted_event", "run_key_bindings", "use_key_parser"]
 
 
 def mounted_event(node: MessagePump) -> asyncio.Event:
@@ -45,3 +49,19 @@ def use_key_parser(parser: type[XTermParser]) -> None:
 def merged_bindings(node: type[DOMNode]) -> BindingsMap:
     """A widget class's bindings, with those it inherits."""
     return node._merge_bindings()
+
+
+def css_update_count(app: App[Any]) -> int:
+    """How many times the app's CSS has been invalidated (a theme change counts one up)."""
+    return app._css_update_count
+
+
+def mark_styled(screen: Screen[Any], count: int) -> None:
+    """`screen` is styled as of the app's CSS update `count`: a switch to its mode refreshes
+    the CSS only when the app's count has moved past it (a new screen counts -1, never)."""
+    screen._css_update_count = count
+
+
+def make_modes_with(app: App[Any], wrap: Callable[[Any], Callable[[], Screen[Any]]]) -> None:
+    """Make each mode's screen (a class or factory of MODES) through `wrap(view)`."""
+    app._modes = {name: wrap(view) for name, view in app._modes.items()}

@@ -9,18 +9,22 @@ import ast
 import asyncio
 import inspect
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.dom import DOMNode
 from textual.drivers import linux_driver
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 from textual.widgets import Static
 
 from cwsandbox_tui.ui import escape_keys, textual_private
 from cwsandbox_tui.ui.textual_private import (
     XTermParser,
+    css_update_count,
+    make_modes_with,
+    mark_styled,
     merged_bindings,
     mounted_event,
     run_key_bindings,
@@ -29,7 +33,8 @@ from cwsandbox_tui.ui.textual_private import (
 UI = Path(textual_private.__file__).resolve().parent
 # Private names of Textual's that only textual_private may touch.
 PRIVATE_NAMES = {"_mounted_event", "_check_bindings", "_on_key", "_merge_bindings",
-                 "_running", "_binding_chain", "_modal_binding_chain"}
+                 "_running", "_binding_chain", "_modal_binding_chain", "_css_update_count",
+                 "_modes"}
 
 
 def parameters(function: object) -> list[tuple[str, object]]:
@@ -115,3 +120,35 @@ def test_only_textual_private_reaches_into_textuals_privates() -> None:
             elif isinstance(node, ast.Attribute) and node.attr in PRIVATE_NAMES:
                 found.append(f"{source.name}:{node.lineno}: .{node.attr}")
     assert not found, found
+
+
+class ModesProbe(App[None]):
+    MODES: ClassVar[dict[str, Any]] = {"other": Screen}
+
+
+async def test_a_screen_marked_styled_is_switched_to_without_a_css_refresh() -> None:
+    app = ModesProbe()
+    made: list[Screen[Any]] = []
+
+    def wrap(view: Any) -> Any:
+        def make() -> Screen[Any]:
+            screen = view()
+            assert screen._css_update_count == -1  # a new screen: never styled
+            mark_styled(screen, css_update_count(app))
+            made.append(screen)
+            return screen
+        return make
+
+    make_modes_with(app, wrap)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        refreshed: list[int] = []
+        original = app.refresh_css
+        app.refresh_css = lambda animate=True: (refreshed.append(1), original(animate))[1]  # type: ignore[method-assign]
+        await app.switch_mode("other")
+        await pilot.pause()
+        assert made and app.screen is made[0] and refreshed == []
+        before = css_update_count(app)
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert css_update_count(app) == before + 1 and refreshed
