@@ -144,7 +144,12 @@ async def test_a_screen_marked_styled_is_switched_to_without_a_css_refresh() -> 
         await pilot.pause()
         refreshed: list[int] = []
         original = app.refresh_css
-        app.refresh_css = lambda animate=True: (refreshed.append(1), original(animate))[1]  # type: ignore[method-assign]
+
+        def counted(animate: bool = True) -> None:
+            refreshed.append(1)
+            original(animate)
+
+        app.refresh_css = counted  # type: ignore[method-assign]
         await app.switch_mode("other")
         await pilot.pause()
         assert made and app.screen is made[0] and refreshed == []
