@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
 from cwsandbox_tui.client.client import ClientOptions
 from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
@@ -86,3 +89,34 @@ async def test_a_view_brought_up_for_the_first_time_parses_no_stylesheet(
         await pilot.press("1")
         await settle(pilot)
         assert app.screen.styles.background != before
+
+
+async def test_the_footer_is_rebuilt_once_for_a_burst_of_binding_changes(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    rebuilt: list[str] = []
+    original = Footer.recompose
+
+    async def counted(footer: Footer) -> None:
+        rebuilt.append(type(footer.screen).__name__)
+        await original(footer)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SandboxesScreen)
+                       and app.screen.is_mounted, "the sandboxes view")
+        await settle(pilot)
+        Footer.recompose = counted  # type: ignore[method-assign]
+        try:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
+                           and app.screen.is_mounted, "the snapshots view")
+            await settle(pilot)
+            assert 1 <= rebuilt.count("SnapshotsScreen") <= 2, rebuilt
+            shown = " ".join(str(key.render()) for key in app.screen.query(FooterKey))
+            assert "Prune" in shown and "Restore" in shown  # the view's own keys are there
+            rebuilt.clear()
+            await pilot.press("slash")  # the filter bar takes the focus: the keys change
+            await settle(pilot)
+            assert 1 <= rebuilt.count("SnapshotsScreen") <= 2, rebuilt
+        finally:
+            Footer.recompose = original  # type: ignore[method-assign]

@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ...textsafe import inert
 from ..export import write_rows
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
 from ..messages import RowsChanged, SnapshotPage
+from ..widgets.footer import KeysFooter
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
 from ..widgets.tasks import TaskPanel
@@ -111,7 +112,7 @@ class TableScreen(Screen[None], Generic[R]):
         yield table
         yield Static("", id="status-line", markup=False)
         yield TaskPanel()
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     @property
     def table(self) -> RowTable[R]:
