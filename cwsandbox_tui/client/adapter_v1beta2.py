@@ -8,8 +8,8 @@ exec and log streams) is in wire.py and streams.py; this module holds v1beta2's 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import timestamp_pb2
