@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
@@ -24,22 +25,37 @@ from ..client.errors import (
     RunnerNotFoundError,
     ValidationError,
 )
-from ..client.models import BucketConfig, Sandbox, Snapshot
 from ..textsafe import inert, inert_lines
 from .clipboard import TooLong, inside_gnu_screen, osc52
 from .commands import COMMANDS, CommandBar, DashboardCommands
+from .facts import Facts
 from .gcpolicy import FreezeOnGrowth
 from .jobs import Job, JobRunner
 from .keeps_running import keeps_running
-from .messages import BucketRefused, RowsChanged, SnapshotPage
+from .messages import (
+    BucketRefused,
+    CopyText,
+    DeleteSandbox,
+    DeleteSnapshots,
+    OpenShell,
+    PauseSandbox,
+    ResumeSandbox,
+    RowsChanged,
+    SetBucket,
+    ShowSnapshotsOf,
+    SnapshotPage,
+    SnapshotSandbox,
+    StartSandbox,
+    StopSandbox,
+    ViewShown,
+)
 from .notifier import Notifier
-from .op_rows import OpRow
 from .palette import few_colours
 from .screens.bucket import BucketScreen
-from .screens.dialogs import ConfirmDialog, FormResult, HelpDialog
-from .screens.forms import new_sandbox_form, spec_from
+from .screens.dialogs import ConfirmDialog, HelpDialog
+from .screens.forms import spec_from
+from .screens.new_sandbox import ask_new_sandbox, say_sandboxes_refused
 from .screens.ops import OpsScreen
-from .screens.output import ExecScreen, LogsScreen
 from .screens.runners import RunnersScreen
 from .screens.sandboxes import SandboxesScreen
 from .screens.snapshots import SnapshotsScreen
@@ -49,8 +65,6 @@ from .shell import shell_into
 from .store import OPS_KEPT, Change, RowStore, What
 from .textual_private import css_update_count, make_modes_with, mark_styled
 from .typeahead import TypeAheadApp
-from .widgets.header import HeaderBar
-from .widgets.rowtable import RowTable
 from .widgets.tasks import TaskModel, TaskPanel
 
 __all__ = ["OPS_KEPT", "ClientEvent", "DashboardApp"]
@@ -65,11 +79,12 @@ class ClientEvent(Message):
 class DashboardApp(TypeAheadApp[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cwsandbox-tui"
-    # The first view, "sandboxes", is not here but made by get_default_screen (and named a
-    # mode on mount): Textual starts a screen of MODES before it puts it on the mode's stack,
-    # and on Python 3.12+ (its eager task factory) the screen's widgets mount at once, when
-    # the app has no screen yet; an Input then fails on `app.screen` (Textual issue #6444).
-    MODES: ClassVar[dict[str, Any]] = {
+    # The views, made with the store they show (as modes, once the store exists). The first,
+    # "sandboxes", is not among them but made by get_default_screen (and named a mode on
+    # mount): Textual starts a screen of MODES before it puts it on the mode's stack, and on
+    # Python 3.12+ (its eager task factory) the screen's widgets mount at once, when the app
+    # has no screen yet; an Input then fails on `app.screen` (Textual issue #6444).
+    VIEWS: ClassVar[dict[str, Any]] = {
         "snapshots": SnapshotsScreen, "bucket": BucketScreen, "ops": OpsScreen,
         "volumes": VolumesScreen, "runners": RunnersScreen, "usage": UsageScreen,
     }
@@ -90,6 +105,9 @@ class DashboardApp(TypeAheadApp[None]):
         Binding("ctrl+c,ctrl+q", "quit_app", "Quit", show=False, priority=True,
                 id="app.quit_now"),
     ]
+
+    # What the header and the status lines show of the store and the connection (facts.py).
+    facts: var[Facts] = var(Facts)
 
     def __init__(self, client: Client | Callable[[], Client], *, refresh_interval: float = 2.0,
                  keymap: dict[str, str] | None = None) -> None:
@@ -138,6 +156,9 @@ class DashboardApp(TypeAheadApp[None]):
         self.store = RowStore(client, interval=self.refresh_interval)
         self.store.subscribe(self._store_changed)
         self._unsubscribe = client.bus.subscribe(self._forward)
+        for name, view in self.VIEWS.items():
+            self.add_mode(name, partial(view, self.store))
+        self.facts = Facts.of(self.store)
 
     def _forward(self, event: ev.Event) -> None:
         self.post_message(ClientEvent(event))
@@ -147,74 +168,30 @@ class DashboardApp(TypeAheadApp[None]):
             self._adopt(self._connector())
 
     def get_default_screen(self) -> Screen[Any]:
-        return SandboxesScreen()
+        return SandboxesScreen(self.store)
 
     def on_mount(self) -> None:
         # Known only now that the driver exists (see palette.py).
         self.set_class(few_colours(self), "-few-colours")
         self._watch_screens()
-        if self.DEFAULT_MODE not in self.MODES:  # its stack exists: named, for switch_mode
-            self.add_mode(self.DEFAULT_MODE, SandboxesScreen)
+        if self.DEFAULT_MODE not in self.VIEWS:  # its stack exists: named, for switch_mode
+            self.add_mode(self.DEFAULT_MODE, partial(SandboxesScreen, self.store))
         if self._keymap:
             self.set_keymap(self._keymap)
         self.refresh_now(first=True)
         if self.refresh_interval > 0:
             self.set_interval(self.refresh_interval, self.refresh_tick)
 
-    # The store's state, read through the app by tests and scripts (screens use the store).
-    @property
-    def sandboxes(self) -> dict[str, Sandbox]:
-        return self.store.sandboxes
-
-    @property
-    def snapshots(self) -> dict[str, Snapshot]:
-        return self.store.snapshots
-
-    @property
-    def bucket(self) -> BucketConfig | None:
-        return self.store.bucket
-
-    @property
-    def op_rows(self) -> deque[OpRow]:
-        return self.store.op_rows
-
-    @property
-    def loaded(self) -> bool:
-        return self.store.loaded
-
-    @property
-    def load_error(self) -> str | None:
-        return self.store.load_error
-
-    @property
-    def link_state(self) -> str:
-        return self.store.link_state
-
-    @property
-    def stale(self) -> bool:
-        return self.store.stale
-
-    @property
-    def jobs(self) -> list[Job]:
-        return self.runner.jobs
-
-    def screen_shown(self, screen: Screen[Any]) -> None:
-        """A view came to the front: bring its header and task panel up to date."""
+    @on(ViewShown)
+    def _view_shown(self, message: ViewShown) -> None:
+        """A view came to the front: bring its task panel (and the facts) up to date."""
         # Once it is on the screen, open the connection (load grpc, wait for the embedded
         # backend), which the first refresh waits for; the header says so meanwhile. (Not on
         # Textual's Ready: that comes before the first view is drawn.)
         self.call_after_refresh(self.client.open)
-        for header in screen.query(HeaderBar):
-            header.sync()
-        for panel in screen.query(TaskPanel):
+        self.facts = Facts.of(self.store)
+        for panel in self.screen.query(TaskPanel):
             panel.sync(self.task_model)
-        for table in screen.query(RowTable):
-            table.set_stale(self.store.stale)
-
-    def _say_sandboxes_refused(self) -> None:
-        self.notify(self.client.info.isolation_detail or "The local backend cannot isolate "
-                    "sandboxes, so it refuses to start any.", title="No sandboxes can start",
-                    severity="error", timeout=30, markup=False)
 
     def _store_changed(self, change: Change) -> None:
         """The store's changes, as messages to the view in front (the others read the
@@ -223,7 +200,7 @@ class DashboardApp(TypeAheadApp[None]):
             return  # the app is closing
         if self.client.info.sandboxes_refused and not self._refusal_said:
             self._refusal_said = True  # said once, as soon as the backend is known
-            self._say_sandboxes_refused()
+            say_sandboxes_refused(self, self.client.info)
         screen = self.screen
         what = change.what
         if what in (What.PAGE, What.SNAPSHOTS):
@@ -242,11 +219,7 @@ class DashboardApp(TypeAheadApp[None]):
             return  # the header shows no count of operations
         elif what in (What.SANDBOXES, What.SNAPSHOTS, What.BUCKET, What.STATUS):
             screen.post_message(RowsChanged(what.value))  # STATUS: "loading" or why not
-        elif what is What.STALE:
-            for table in screen.query(RowTable):
-                table.set_stale(self.store.stale)
-        for header in screen.query(HeaderBar):
-            header.sync()
+        self.facts = Facts.of(self.store)  # the header, the tables' staleness
         if change.refresh:
             self.action_refresh_now()
 
@@ -312,69 +285,76 @@ class DashboardApp(TypeAheadApp[None]):
             return
         self.notify(f"Cancelling: {job.label}", severity="warning")
 
-    def delete_snapshots(self, ids: list[str]) -> None:
+    # what the views ask for (messages.py)
+    @on(DeleteSnapshots)
+    def delete_snapshots(self, message: DeleteSnapshots) -> None:
+        ids = message.ids
         self.run_job(f"Delete snapshots ({len(ids)})",
                      lambda cancel: self.client.delete_snapshots(ids, cancel=cancel),
                      stops_between_items=True)
 
-    def stop_sandbox(self, sandbox_id: str, *, snapshot: bool, grace: float) -> None:
+    @on(StopSandbox)
+    def stop_sandbox(self, message: StopSandbox) -> None:
+        sandbox_id = message.sandbox_id
         self.run_job(f"Stop {sandbox_id}", lambda _: self.client.stop_sandbox(
-            sandbox_id, snapshot=snapshot, grace=grace))
+            sandbox_id, snapshot=message.snapshot, grace=message.grace))
 
-    def create_snapshot(self, sandbox_id: str) -> None:
+    @on(SnapshotSandbox)
+    def create_snapshot(self, message: SnapshotSandbox) -> None:
+        sandbox_id = message.sandbox_id
         self.run_job(f"Snapshot {sandbox_id}",
                      lambda _: self.client.create_snapshot(sandbox_id, wait_for_ready=True))
 
-    def pause_sandbox(self, sandbox_id: str) -> None:
+    @on(PauseSandbox)
+    def pause_sandbox(self, message: PauseSandbox) -> None:
+        sandbox_id = message.sandbox_id
         self.run_job(f"Pause {sandbox_id}", lambda _: self.client.pause_sandbox(sandbox_id))
 
-    def resume_sandbox(self, sandbox_id: str) -> None:
+    @on(ResumeSandbox)
+    def resume_sandbox(self, message: ResumeSandbox) -> None:
+        sandbox_id = message.sandbox_id
         self.run_job(f"Resume {sandbox_id}", lambda _: self.client.resume_sandbox(sandbox_id))
 
-    def delete_sandbox(self, sandbox_id: str) -> None:
+    @on(DeleteSandbox)
+    def delete_sandbox(self, message: DeleteSandbox) -> None:
+        sandbox_id = message.sandbox_id
         self.run_job(f"Delete {sandbox_id}", lambda _: self.client.delete_sandbox(sandbox_id))
 
-    def open_new_sandbox(self, restore_from: str = "", errors: dict[str, str] | None = None,
-                         values: dict[str, str] | None = None, mount_path: str = "",
-                         refused: str = "") -> None:
-        if self.client.info.sandboxes_refused:  # before a form is filled in for nothing
-            self._say_sandboxes_refused()
-            return
-        def submitted(result: FormResult | None) -> None:
-            if result is None:
-                return
-            values = result.values
+    @on(StartSandbox)
+    def start_sandbox(self, message: StartSandbox) -> None:
+        values = message.values
+        restore_from = values.get("restore_from", "")
 
-            async def start(_: asyncio.Event) -> None:
-                try:
-                    await self.client.start_sandbox(spec_from(values))
-                except ValidationError as error:
-                    fields = {v.field.split(".")[-1]: v.description for v in error.violations}
-                    if "file_system_snapshot_id" in fields:
-                        fields["restore_from"] = fields.pop("file_system_snapshot_id")
-                    if fields:
-                        self.open_new_sandbox(values.get("restore_from", ""), fields, values)
-                    else:
-                        self.open_new_sandbox(values.get("restore_from", ""), values=values,
-                                              refused=str(error))
-                    raise
-                except (ProfileNotFoundError, RunnerNotFoundError) as error:
-                    name = "profile" if isinstance(error, ProfileNotFoundError) else "runner"
-                    self.open_new_sandbox(values.get("restore_from", ""),
-                                          {name: "not found on this endpoint"}, values)
-                    raise
-                except CwsError as error:
-                    # Whatever went wrong, what was typed comes back with the reason.
-                    self.open_new_sandbox(values.get("restore_from", ""), values=values,
-                                          refused=str(error))
-                    raise
+        async def start(_: asyncio.Event) -> None:
+            try:
+                await self.client.start_sandbox(spec_from(values))
+            except ValidationError as error:
+                fields = {v.field.split(".")[-1]: v.description for v in error.violations}
+                if "file_system_snapshot_id" in fields:
+                    fields["restore_from"] = fields.pop("file_system_snapshot_id")
+                if fields:
+                    ask_new_sandbox(self, self.client.info, restore_from, fields, values)
+                else:
+                    ask_new_sandbox(self, self.client.info, restore_from, values=values,
+                                    refused=str(error))
+                raise
+            except (ProfileNotFoundError, RunnerNotFoundError) as error:
+                name = "profile" if isinstance(error, ProfileNotFoundError) else "runner"
+                ask_new_sandbox(self, self.client.info, restore_from,
+                                {name: "not found on this endpoint"}, values)
+                raise
+            except CwsError as error:
+                # Whatever went wrong, what was typed comes back with the reason.
+                ask_new_sandbox(self, self.client.info, restore_from, values=values,
+                                refused=str(error))
+                raise
 
-            self.run_job("Start sandbox", start)
+        self.run_job("Start sandbox", start)
 
-        self.push_screen(new_sandbox_form(restore_from, errors, values, mount_path, refused),
-                         submitted)
+    @on(SetBucket)
+    def set_bucket(self, message: SetBucket) -> None:
+        name, region = message.name, message.region
 
-    def set_bucket(self, name: str, region: str) -> None:
         async def save(_: asyncio.Event) -> None:
             try:
                 config = await self.client.set_bucket(name, region)
@@ -389,24 +369,24 @@ class DashboardApp(TypeAheadApp[None]):
 
         self.run_job("Set bucket", save)
 
-    def open_exec(self, sandbox_id: str, command: str) -> None:
-        self.push_screen(ExecScreen(sandbox_id, command))
+    @on(OpenShell)
+    def open_shell(self, message: OpenShell) -> None:
+        self.run_worker(shell_into(self, self.client, message.sandbox_id), group="shell",
+                        exclusive=True, exit_on_error=False)
 
-    def open_shell(self, sandbox_id: str) -> None:
-        self.run_worker(shell_into(self, sandbox_id), group="shell", exclusive=True,
-                        exit_on_error=False)
-
-    def open_logs(self, sandbox_id: str) -> None:
-        self.push_screen(LogsScreen(sandbox_id))
-
-    def show_snapshots_of(self, sandbox_id: str) -> None:
+    @on(ShowSnapshotsOf)
+    def show_snapshots_of(self, message: ShowSnapshotsOf) -> None:
         def ready() -> None:
             screen = self.screen
             if isinstance(screen, SnapshotsScreen):
-                screen.set_filter_text(f"source={sandbox_id}")
+                screen.set_filter_text(f"source={message.sandbox_id}")
 
         self.switch_mode("snapshots")
         self.call_after_refresh(ready)
+
+    @on(CopyText)
+    def _copy_asked(self, message: CopyText) -> None:
+        self.copy_text(message.text)
 
     def action_prune(self) -> None:
         async def ready() -> None:
@@ -417,7 +397,7 @@ class DashboardApp(TypeAheadApp[None]):
         self.call_after_refresh(ready)
 
     def action_open_new_sandbox(self) -> None:
-        self.open_new_sandbox()
+        ask_new_sandbox(self, self.client.info)
 
     # read-only: refused before anything is asked or sent, and said so
     MUTATING: ClassVar[frozenset[str]] = frozenset({"open_new_sandbox", "prune"})
@@ -468,6 +448,10 @@ class DashboardApp(TypeAheadApp[None]):
             return
         await self.run_action(action)
 
+    async def action_run_checked(self, action: str, title: str) -> None:
+        """The palette's entries (commands.py) come here by name: `run_checked(...)`."""
+        await self.run_checked(action, title)
+
     # global actions
     def action_command_bar(self) -> None:
         async def run(command: str | None) -> None:
@@ -511,7 +495,7 @@ class DashboardApp(TypeAheadApp[None]):
 
     def left_running(self) -> str:
         """What goes on after the dashboard quits, and how to end it ('' when nothing)."""
-        return keeps_running(list(self.sandboxes.values()), self.client.info)
+        return keeps_running(list(self.store.sandboxes.values()), self.client.info)
 
     def action_quit_app(self) -> None:
         running = self.runner.running()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,9 +13,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from .widgets.textfield import TextField
-
-if TYPE_CHECKING:
-    from .app import DashboardApp
 
 # command -> (description, action on the app)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -80,16 +78,18 @@ class DashboardCommands(Provider):
         ]
         return entries
 
+    def _run(self, action: str, title: str) -> Callable[[], Awaitable[bool]]:
+        """The entry's action, through the checks its key has (the app's `run_checked`)."""
+        return partial(self.app.run_action, f"run_checked({action!r}, {title!r})")
+
     async def discover(self) -> Hits:
-        app: DashboardApp = self.app  # type: ignore[assignment]
         for title, action, help_text in self._entries():
-            yield DiscoveryHit(title, partial(app.run_checked, action, title), help=help_text)
+            yield DiscoveryHit(title, self._run(action, title), help=help_text)
 
     async def search(self, query: str) -> Hits:
-        app: DashboardApp = self.app  # type: ignore[assignment]
         matcher = self.matcher(query)
         for title, action, help_text in self._entries():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title),
-                          partial(app.run_checked, action, title), help=help_text)
+                yield Hit(score, matcher.highlight(title), self._run(action, title),
+                          help=help_text)

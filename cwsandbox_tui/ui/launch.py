@@ -20,7 +20,7 @@ def checked_keymap(config: Path) -> dict[str, str]:
     """The `[keys]` of `config`, refused (ConfigError naming the entry) when wrong: the
     dashboard does not start with a key that would never fire or would take another's."""
     keymap = load_settings(config).keys
-    views = [*DashboardApp.MODES.values(), ConfirmDialog, DetailsDialog, FormDialog,
+    views = [*DashboardApp.VIEWS.values(), ConfirmDialog, DetailsDialog, FormDialog,
              HelpDialog, ExecScreen, LogsScreen]
     problems = keymap_problems(keymap, DashboardApp, views)
     if problems:

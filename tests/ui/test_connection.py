@@ -72,7 +72,7 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
     plan = prepare(ConnectOptions(demo=True, oplog=False))
     app = DashboardApp(plan.connect, refresh_interval=0.5)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.loaded, "the first load", timeout=30)
+        await wait_for(pilot, lambda: app.store.loaded, "the first load", timeout=30)
         # The demo's snapshots are made after the backend starts answering: killed before they
         # are all made, the next backend makes them again, and the delete below may find none
         await wait_for(pilot, lambda: _demo_seeded(data_dir), "the demo's records", timeout=60)
@@ -86,7 +86,7 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
         killed_at = time.monotonic()
         # Noticed within about 2 s here; the bound is wide for a loaded CI machine (a link
         # that never noticed would wait forever)
-        await wait_for(pilot, lambda: app.link_state == "reconnecting",
+        await wait_for(pilot, lambda: app.store.link_state == "reconnecting",
                        "the link to notice the backend is gone", timeout=15)
         print(f"reconnecting shown {time.monotonic() - killed_at:.2f} s after the SIGKILL")
         assert "RECONNECTING (try" in str(app.screen.query_one(HeaderBar).render())
@@ -95,12 +95,12 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
                                    or not line.strip() for line in table_lines(app)[1:]
                                    if "sb-" in line)
 
-        await wait_for(pilot, lambda: app.link_state == "connected", "the backend back",
+        await wait_for(pilot, lambda: app.store.link_state == "connected", "the backend back",
                        timeout=30)
         second = _backend_pid(data_dir)
         assert second is not None and second != first and _alive(second)
         backend_pids.append(second)
-        await wait_for(pilot, lambda: not app.stale, "a refresh on the new connection", 10)
+        await wait_for(pilot, lambda: not app.store.stale, "a refresh on the new connection", 10)
         assert "connected" in str(app.screen.query_one(HeaderBar).render())
 
         # A delete made now goes to the restarted backend (same data directory).
@@ -116,7 +116,7 @@ async def test_killed_backend_reconnects_and_a_later_delete_lands(
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: target not in app.snapshots, "the delete to land", 15)
+        await wait_for(pilot, lambda: target not in app.store.snapshots, "the delete to land", 15)
         with pytest.raises(SnapshotNotFoundError):
             await app.client.get_snapshot(target)
     await app.client.close()

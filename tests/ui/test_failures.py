@@ -26,7 +26,7 @@ async def test_a_crash_in_the_first_refresh_is_told_not_left_loading(
                        "the failure to be notified")
         note = note_titled(app, "Refresh failed")
         assert note is not None and "the listing blew up" in note.message
-        assert any(r.op == "Refresh" and r.kind == "Failed" for r in app.op_rows)
+        assert any(r.op == "Refresh" and r.kind == "Failed" for r in app.store.op_rows)
         header = str(app.screen.query_one("HeaderBar").render())
         assert "load failed (see :ops)" in header and "loading..." not in header
 
@@ -48,7 +48,7 @@ async def test_read_only_palette_prune_is_refused_and_said(
         await settle(pilot)
         note = note_titled(app, "Read-only")
         assert note is not None and "Prune snapshots is refused" in note.message
-        assert not isinstance(app.screen, FormDialog) and not app.jobs
+        assert not isinstance(app.screen, FormDialog) and not app.runner.jobs
         assert len(server_snapshots(backend)) == 30
 
 

@@ -149,7 +149,7 @@ async def test_read_only_greys_out_destructive_keys(
         assert screen.table.marks and app.screen is screen
         await pilot.press("y", "P", "r")
         await settle(pilot)
-        assert app.screen is screen and not app.jobs
+        assert app.screen is screen and not app.runner.jobs
         assert len(server_snapshots(backend)) == 30
 
         await pilot.press("3")

@@ -67,7 +67,7 @@ async def test_stop_with_snapshot_and_the_header(app: DashboardApp, served: Back
         await pilot.press("1")
         await pilot.press("ctrl+s")
         await settle(pilot)
-        stopped = app.sandboxes[sandbox.id]
+        stopped = app.store.sandboxes[sandbox.id]
         assert stopped.status is SandboxStatus.COMPLETED
         snap_id = stopped.stop_snapshot_id  # v1 records none: the client remembers its own
         assert snap_id.startswith("fss-")
@@ -75,7 +75,7 @@ async def test_stop_with_snapshot_and_the_header(app: DashboardApp, served: Back
         assert "COMPLETED" in line and snap_id in line
         row = server_snapshots(served)[snap_id]
         assert row.status == states.FSS_READY and row.trigger == states.TRIGGER_STOP
-        assert app.snapshots[snap_id].status is SnapshotStatus.READY
+        assert app.store.snapshots[snap_id].status is SnapshotStatus.READY
 
 
 async def test_pause_is_refused_without_a_call_on_v1(app: DashboardApp, served: BackendServer,
@@ -91,7 +91,7 @@ async def test_pause_is_refused_without_a_call_on_v1(app: DashboardApp, served: 
         if api == "v1":
             note = next(n for n in reversed(list(app._notifications)) if "Pause" in n.message)
             assert "not offered by the API v1" in note.message
-            assert app.sandboxes[sandbox.id].status is SandboxStatus.RUNNING
+            assert app.store.sandboxes[sandbox.id].status is SandboxStatus.RUNNING
             assert served.faults.calls("DeleteSandbox") == 0
         else:
             await wait_for(pilot, lambda: note_titled(app, "Pause sandbox"), "pause to finish")

@@ -42,7 +42,7 @@ async def _start(app: DashboardApp, pilot: Pilot[None], *, mount: bool = True,
     screen = app.screen
     assert isinstance(screen, SandboxesScreen)
     assert screen.table.cursor_id == sandbox.id
-    assert app.sandboxes[sandbox.id].status is SandboxStatus.RUNNING
+    assert app.store.sandboxes[sandbox.id].status is SandboxStatus.RUNNING
     return sandbox
 
 
@@ -73,17 +73,17 @@ async def test_snapshot_is_seen_creating_then_ready(
 
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: any(s.status is SnapshotStatus.CREATING
-                                          for s in app.snapshots.values()),
+                                          for s in app.store.snapshots.values()),
                        "the snapshot to be listed CREATING")
         await pilot.pause()
-        [snap_id] = app.snapshots
+        [snap_id] = app.store.snapshots
         assert screen.table.cursor_id == snap_id
         assert "CREATING" in table_lines(app)[1]
         assert server_snapshots(backend)[snap_id].status == states.FSS_CREATING
 
         release.set()
         await settle(pilot)  # the job ends and refreshes
-        assert app.snapshots[snap_id].status is SnapshotStatus.READY
+        assert app.store.snapshots[snap_id].status is SnapshotStatus.READY
         line = table_lines(app)[1]
         assert snap_id in line and "READY" in line and "manual" in line and sandbox.id in line
         assert not panel.query(TaskRow)
@@ -110,7 +110,7 @@ async def test_stop_with_snapshot(app_factory: AppFactory, backend: BackendServe
         await pilot.press("ctrl+s")
         await settle(pilot)
 
-        stopped = app.sandboxes[sandbox.id]
+        stopped = app.store.sandboxes[sandbox.id]
         assert stopped.status is SandboxStatus.COMPLETED
         snap_id = stopped.stop_snapshot_id
         assert snap_id.startswith("fss-")
@@ -120,7 +120,7 @@ async def test_stop_with_snapshot(app_factory: AppFactory, backend: BackendServe
         assert done is not None and done.message == f"{sandbox.id} completed, snapshot {snap_id}"
         row = server_snapshots(backend)[snap_id]
         assert row.status == states.FSS_READY and row.trigger == states.TRIGGER_STOP
-        assert app.snapshots[snap_id].status is SnapshotStatus.READY
+        assert app.store.snapshots[snap_id].status is SnapshotStatus.READY
 
 
 @pytest.mark.parametrize("api", ["v1beta2", "v1"])  # a backend serving one generation
@@ -150,7 +150,7 @@ async def test_restore_snapshot_into_new_sandbox(
         await pilot.press("ctrl+s")
         await settle(pilot)
 
-        [restored] = [s for s in app.sandboxes.values() if s.id != original.id]
+        [restored] = [s for s in app.store.sandboxes.values() if s.id != original.id]
         assert restored.status is SandboxStatus.RUNNING
         assert restored.restored_from == stop.snapshot_id
         data = await app.client.retrieve_file(restored.id, "/workspace/hello.txt")
@@ -231,12 +231,12 @@ async def test_stop_conflict_then_plain_stop_succeeds(
         # said once: the operation's failure is in the operations log, not a second toast
         assert note_titled(app, "Stop sandbox with snapshot failed") is None
         assert any(r.op == "Stop sandbox with snapshot" and r.kind == "Failed"
-                   for r in app.op_rows)
+                   for r in app.store.op_rows)
 
         held.set()
         await wait_for(pilot, lambda: note_titled(app, "Stop sandbox"), "the plain stop")
         await settle(pilot)
-        stopped = app.sandboxes[sandbox.id]
+        stopped = app.store.sandboxes[sandbox.id]
         assert stopped.status is SandboxStatus.COMPLETED and not stopped.stop_snapshot_id
         assert not server_snapshots(backend)
         done = note_titled(app, "Stop sandbox")

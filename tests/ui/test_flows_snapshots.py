@@ -63,7 +63,7 @@ async def test_delete_old_snapshots_with_confirmation_and_progress(
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog)
         body = texts(app)
-        total = sum(app.snapshots[i].size_bytes for i in OLD)
+        total = sum(app.store.snapshots[i].size_bytes for i in OLD)
         assert f"Delete 25 snapshots ({human_size(total)})?" in body
         oldest_first = sorted(OLD, key=lambda i: SEEDED[i])
         assert [line.strip() for line in body if line.startswith("  fss-")] == oldest_first[:8]
@@ -94,7 +94,7 @@ async def test_delete_old_snapshots_with_confirmation_and_progress(
 
         await settle(pilot)
         assert set(server_snapshots(backend)) == NEW  # exactly the old ones are gone
-        assert set(app.snapshots) == NEW
+        assert set(app.store.snapshots) == NEW
         assert not panel.query(TaskRow) and not panel.has_class("-active")
         done = note_titled(app, "Delete file-system snapshots")
         assert done is not None and done.message == "25 deleted"
@@ -189,7 +189,7 @@ async def test_cancel_running_bulk_delete_and_quit_asks_first(
         await pilot.press("n")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, SnapshotsScreen)
-        assert app.jobs and app.jobs[0].worker.is_running
+        assert app.runner.jobs and app.runner.jobs[0].worker.is_running
 
         await pilot.press("ctrl+k")
         await settle(pilot)
@@ -201,7 +201,7 @@ async def test_cancel_running_bulk_delete_and_quit_asks_first(
         done = note_titled(app, "Delete file-system snapshots")
         assert done is not None and done.message.endswith("untouched (cancelled)")
         assert f"{len(OLD & left)} untouched" in done.message
-        assert set(app.snapshots) == left  # the table was refreshed afterwards
+        assert set(app.store.snapshots) == left  # the table was refreshed afterwards
         assert any(n.message == "Cancelling: Delete snapshots (25)" for n in notes(app))
 
         await pilot.press("q")  # nothing runs now: quits at once

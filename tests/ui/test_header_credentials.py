@@ -41,9 +41,9 @@ async def test_the_header_names_the_kind_of_key(keyed: BackendServer,
     plan = prepare(ConnectOptions(endpoint=keyed.url, oplog=False))
     app = DashboardApp(lambda: plan.connect(defer=True), refresh_interval=0)
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_for(pilot, lambda: app.loaded, "the first load through the key gate",
+        await wait_for(pilot, lambda: app.store.loaded, "the first load through the key gate",
                        timeout=20)
-        assert app.link_state == "connected" and not app.store.load_error
+        assert app.store.link_state == "connected" and not app.store.load_error
         text = header_text(app)
         assert f"| {shown} |" in text and "connected" in text, text
         assert KEY not in app.export_screenshot()

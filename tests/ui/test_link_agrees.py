@@ -116,7 +116,7 @@ async def test_a_refused_key_is_never_connected_said_once_and_not_polled(
         events = recorded(client)
         app = DashboardApp(client, refresh_interval=0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.link_state == "refused", "the key's refusal")
+            await wait_for(pilot, lambda: app.store.link_state == "refused", "the key's refusal")
             await settle(pilot)
             shown = header(app)
             assert "KEY REFUSED (ctrl+r retries)" in shown, shown
@@ -135,7 +135,7 @@ async def test_a_refused_key_is_never_connected_said_once_and_not_polled(
 
             await pilot.press("ctrl+r")  # asks again, once: refused again, said once more
             await wait_for(pilot, lambda: lists_started(events) == started + 1
-                           and app.link_state == "refused", "ctrl+r's one try")
+                           and app.store.link_state == "refused", "ctrl+r's one try")
             await settle(pilot)
             assert len([n for n in notes(app) if "refused the API key" in n.message]) == 2
             assert "KEY REFUSED" in header(app)

@@ -23,7 +23,7 @@ async def test_log_view_resumes_after_a_reconnect(app_factory: AppFactory,
         sandbox = await app.client.start_sandbox(SandboxSpec(args=SCRIPT))
         backend.faults.cut_after = 10
         backend.faults.set_fault("StreamLogs", "cut", Trigger(first=1))
-        app.open_logs(sandbox.id)
+        app.push_screen(LogsScreen(app.client, sandbox.id))
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, LogsScreen)

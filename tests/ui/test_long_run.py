@@ -29,7 +29,7 @@ async def test_eight_idle_hours_add_nothing_to_the_log(app_factory: AppFactory,
     assert isinstance(clock, FakeClock)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        rows_before = len(app.op_rows)
+        rows_before = len(app.store.op_rows)
         size_before = log_path.stat().st_size
         ticks = int(HOURS * 3600 / TICK)
         tracemalloc.start()
@@ -42,7 +42,7 @@ async def test_eight_idle_hours_add_nothing_to_the_log(app_factory: AppFactory,
         grown = tracemalloc.get_traced_memory()[0] - warm
         tracemalloc.stop()
         await settle(pilot)
-        assert len(app.op_rows) == rows_before
+        assert len(app.store.op_rows) == rows_before
         assert log_path.stat().st_size == size_before
         assert app.client.bus.routine["List sandboxes"] >= ticks
         assert app.client.bus.routine["List file-system snapshots"] >= ticks
@@ -59,8 +59,8 @@ async def test_the_operations_view_keeps_a_bounded_number_of_rows(
             app.client.bus.emit(ev.OperationWarning(op_id=f"op-{n}", op="Stop sandbox",
                                                     at=float(n), message=f"warning {n}"))
         await settle(pilot)
-        assert len(app.op_rows) == OPS_KEPT
-        assert app.op_rows[-1].detail == f"warning {OPS_KEPT + 499}"
+        assert len(app.store.op_rows) == OPS_KEPT
+        assert app.store.op_rows[-1].detail == f"warning {OPS_KEPT + 499}"
 
 
 async def test_an_exec_from_the_dashboard_is_in_the_operations_log(
@@ -76,6 +76,6 @@ async def test_an_exec_from_the_dashboard_is_in_the_operations_log(
         await pilot.press(*"echo hello", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExecScreen), "the exec view")
         await wait_for(pilot, lambda: any(r.op == "Exec" and r.kind == "Finished"
-                                          for r in app.op_rows), "the exec in :ops")
-        [row] = [r for r in app.op_rows if r.op == "Exec" and r.kind == "Finished"]
+                                          for r in app.store.op_rows), "the exec in :ops")
+        [row] = [r for r in app.store.op_rows if r.op == "Exec" and r.kind == "Finished"]
         assert row.detail == "exit code 0" and sandbox.id in row.targets

@@ -27,7 +27,7 @@ async def test_the_quit_dialog_says_which_sandboxes_keep_running_and_how_to_end_
         await settle(pilot)
         hold = asyncio.Event()
         app.run_job("Hold", lambda _: hold.wait())
-        await wait_for(pilot, lambda: app.jobs, "the job to run")
+        await wait_for(pilot, lambda: app.runner.jobs, "the job to run")
         if delivery == "one_by_one":
             await pilot.press("q")
         else:

@@ -175,6 +175,6 @@ async def test_runners_view_on_v1_and_its_polls_counted_not_logged(
         assert "local-runner" in text, text
         assert ("Profiles: -" in text) == (api == "v1"), text
         assert "Cannot list" not in text
-        logged = [row.op for row in app.op_rows]
+        logged = [row.op for row in app.store.op_rows]
         assert "List runners" not in logged and "List profiles" not in logged, logged
         assert app.client.bus.routine["List runners"] >= 2

@@ -55,14 +55,14 @@ async def test_header_says_connecting_until_the_endpoint_answers(
         await wait_for(pilot, lambda: backend.faults.calls("List") >= 1,
                        "the first listing to reach the backend")
         # The call is on its way and cannot have been answered: nothing is claimed yet.
-        assert app.link_state == "connecting"
+        assert app.store.link_state == "connecting"
         text = header_text(app)
         assert f"127.0.0.1:{backend.port}, connecting..." in text
         assert "connected" not in text and "loading..." in text
         assert_nothing_claimed(app)
 
-        await wait_for(pilot, lambda: app.loaded, "the first load", timeout=20)
-        assert app.link_state == "connected"
+        await wait_for(pilot, lambda: app.store.loaded, "the first load", timeout=20)
+        assert app.store.link_state == "connected"
         text = header_text(app)
         assert f"127.0.0.1:{backend.port}, connected" in text and "4 sandboxes" in text
         assert any("sb-00000000aaaa" in line for line in table_lines(app))
@@ -99,7 +99,7 @@ async def test_header_says_the_backend_is_starting_then_shows_where_it_runs() ->
         assert_nothing_claimed(app)
 
         start_embedded(data_dir)  # now it comes up (empty); stopped with the test
-        await wait_for(pilot, lambda: app.loaded, "the first load", timeout=30)
+        await wait_for(pilot, lambda: app.store.loaded, "the first load", timeout=30)
         state = json.loads((data_dir / "backend.json").read_text())
         text = header_text(app)
         assert f"local :{str(state['url']).rpartition(':')[2]} " in text
@@ -136,7 +136,7 @@ async def test_a_backend_that_fails_to_start_is_said_once_and_ctrl_r_retries() -
     plan = prepare(ConnectOptions(oplog=False))
     app = DashboardApp(lambda: plan.connect(defer=True), refresh_interval=0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.link_state == "disconnected",
+        await wait_for(pilot, lambda: app.store.link_state == "disconnected",
                        "the failed start to be said", timeout=30)
         text = header_text(app)
         assert "local backend not started, DISCONNECTED (ctrl+r retries)" in text
@@ -151,7 +151,7 @@ async def test_a_backend_that_fails_to_start_is_said_once_and_ctrl_r_retries() -
 
         (data_dir / "state.sqlite3").rmdir()  # the cause is fixed; the person asks again
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.loaded, "the load after ctrl+r", timeout=30)
+        await wait_for(pilot, lambda: app.store.loaded, "the load after ctrl+r", timeout=30)
         assert header_text(app).rstrip().endswith(", connected")
         await wait_for(pilot, lambda: any("No sandboxes. Press n to start one." in line
                                           for line in table_lines(app)), "the empty state")
@@ -174,7 +174,7 @@ async def test_a_backend_that_cannot_isolate_says_so_up_front_and_n_opens_nothin
     title = "No sandboxes can start"
     async with app.run_test(size=(120, 40)) as pilot:
         start_embedded(data_dir)
-        await wait_for(pilot, lambda: app.loaded, "the first load", timeout=30)
+        await wait_for(pilot, lambda: app.store.loaded, "the first load", timeout=30)
         # said before anything is asked: in the header and in a notice with the fix
         assert "CANNOT isolate" in header_text(app)
         await wait_for(pilot, lambda: note_titled(app, title) is not None, "the notice")

@@ -65,7 +65,7 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         await settle(pilot)
         done = note_titled(app, "Stop sandbox with snapshot")
         assert done is not None
-        snap_id = app.sandboxes[sandbox.id].stop_snapshot_id
+        snap_id = app.store.sandboxes[sandbox.id].stop_snapshot_id
         assert snap_id.startswith("fss-")
         assert done.message == f"{sandbox.id} completed, snapshot {snap_id}"
         assert label.split("archiving ")[1].startswith(snap_id)  # the phase named it

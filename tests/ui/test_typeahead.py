@@ -56,7 +56,7 @@ async def keys_done(pilot: Pilot[None]) -> None:
 
 
 def op_names(app: DashboardApp) -> list[str]:
-    return [row.op for row in app.op_rows]
+    return [row.op for row in app.store.op_rows]
 
 
 async def test_burst_after_slash_types_into_the_filter(app_factory: AppFactory) -> None:
@@ -76,7 +76,7 @@ async def test_burst_after_slash_types_into_the_filter(app_factory: AppFactory) 
         assert app.focused is field
         assert screen.filter_text == "tp"
         assert op_names(app) == ops_before  # no snapshot, no pause
-        assert not app.jobs
+        assert not app.runner.jobs
 
 
 async def test_burst_filter_and_enter_on_snapshots(app_factory: AppFactory) -> None:
@@ -96,7 +96,7 @@ async def test_burst_filter_and_enter_on_snapshots(app_factory: AppFactory) -> N
         assert (screen.table.sort_column, screen.table.sort_reverse) == sort_before
         assert app.focused is screen.table  # enter left the bar; `j` moved the cursor
         shown = list(screen.table.view)
-        assert shown and all(app.snapshots[i].status.value == "failed" for i in shown)
+        assert shown and all(app.store.snapshots[i].status.value == "failed" for i in shown)
         assert screen.table.cursor_id == shown[1]
 
 
@@ -163,7 +163,7 @@ async def test_burst_with_tab_fills_each_field_of_a_form(app_factory: AppFactory
         assert values["image"] == "-slim"
         assert values["command"] == "; echo hi"
         assert values["tags"] == "team-a"
-        assert not app.jobs
+        assert not app.runner.jobs
 
 
 async def test_keys_still_arriving_while_the_app_closes_are_dropped(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,14 +12,12 @@ from textual.widgets import Footer, Static
 
 from ...client.models import BucketConfig, BucketMode
 from ...textsafe import inert
-from ..messages import BucketRefused, RowsChanged
+from ..messages import BucketRefused, RowsChanged, SetBucket, ViewShown
+from ..store import RowStore
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog, FormResult
 from .forms import bucket_form
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 
 class BucketScreen(Screen[None]):
@@ -29,9 +27,9 @@ class BucketScreen(Screen[None]):
     ]
     mode_name = "bucket"
 
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
+    def __init__(self, store: RowStore) -> None:
+        super().__init__()
+        self.store = store
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -50,10 +48,10 @@ class BucketScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.load()
-        self.dashboard.screen_shown(self)
+        self.app.post_message(ViewShown())
 
     def load(self) -> None:
-        self.show(self.dashboard.store.bucket)
+        self.show(self.store.bucket)
 
     def on_rows_changed(self, message: RowsChanged) -> None:
         if message.which == "bucket":
@@ -75,13 +73,13 @@ class BucketScreen(Screen[None]):
                      f"Effective bucket:  {inert(config.effective_bucket_name or '-')}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("edit", "revert") and self.dashboard.read_only:
+        if action in ("edit", "revert") and self.store.client.read_only:
             return None
         return True
 
     def action_edit(self, errors: dict[str, str] | None = None,
                     values: dict[str, str] | None = None) -> None:
-        config = self.dashboard.store.bucket
+        config = self.store.bucket
         name = (values or {}).get("bucket_name", config.bucket_name if config else "")
         region = (values or {}).get("region", config.region if config else "")
 
@@ -97,7 +95,7 @@ class BucketScreen(Screen[None]):
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self.dashboard.set_bucket(new_name, new_region)
+                    self.app.post_message(SetBucket(new_name, new_region))
 
             self.app.push_screen(ConfirmDialog("Change the snapshot bucket", lines,
                                                confirm="Save", danger=False), confirmed)
@@ -107,7 +105,7 @@ class BucketScreen(Screen[None]):
     def action_revert(self) -> None:
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.dashboard.set_bucket("", "")
+                self.app.post_message(SetBucket("", ""))
 
         self.app.push_screen(ConfirmDialog(
             "Revert to the managed bucket",

@@ -52,14 +52,14 @@ class OpsScreen(TableScreen[OpRow]):
     def load(self) -> None:
         table = self.table
         at_end = table.cursor >= len(table.view) - 1
-        table.replace_all(self.dashboard.store.op_rows)
+        table.replace_all(self.store.op_rows)
         if at_end:  # newest last, followed unless the cursor was moved up to read one
             table.move_cursor(len(table.view) - 1)
         self.update_status()
 
     def update_status(self) -> None:
         super().update_status()
-        polls = sum(self.dashboard.client.bus.routine.values())
+        polls = sum(self.store.client.bus.routine.values())
         line = self.query_one("#status-line")
         text = f"{self._status_text}  (newest last; {polls} routine refreshes went fine and " \
                "are only counted)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -10,14 +10,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from ...client.client import Client
 from ...client.errors import CwsError
 from ...client.models import ExecExit, ExecOutput, LogReconnected
 from ...textsafe import OutputText, inert
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 
 class OutputScreen(Screen[None]):
@@ -25,14 +23,11 @@ class OutputScreen(Screen[None]):
         Binding("escape,q", "close", "Close", id="output.close"),
     ]
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, client: Client, title: str) -> None:
         super().__init__()
+        self.client = client
         self.title_text = title
         self.output = OutputText()
-
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -55,8 +50,8 @@ class OutputScreen(Screen[None]):
 class ExecScreen(OutputScreen):
     mode_name = "exec"
 
-    def __init__(self, sandbox_id: str, command: str) -> None:
-        super().__init__(f"exec in {sandbox_id}: {command}")
+    def __init__(self, client: Client, sandbox_id: str, command: str) -> None:
+        super().__init__(client, f"exec in {sandbox_id}: {command}")
         self.sandbox_id = sandbox_id
         self.command = command
 
@@ -67,7 +62,7 @@ class ExecScreen(OutputScreen):
     @work(group="exec", exit_on_error=False)
     async def run_exec(self) -> None:
         try:
-            async for item in self.dashboard.client.exec_stream(
+            async for item in self.client.exec_stream(
                     self.sandbox_id, ["/bin/sh", "-c", self.command]):
                 if isinstance(item, ExecOutput):
                     self.write(item.data)
@@ -80,8 +75,8 @@ class ExecScreen(OutputScreen):
 class LogsScreen(OutputScreen):
     mode_name = "logs"
 
-    def __init__(self, sandbox_id: str) -> None:
-        super().__init__(f"logs of {sandbox_id} (following)")
+    def __init__(self, client: Client, sandbox_id: str) -> None:
+        super().__init__(client, f"logs of {sandbox_id} (following)")
         self.sandbox_id = sandbox_id
         self.reconnects = 0
 
@@ -92,7 +87,7 @@ class LogsScreen(OutputScreen):
     @work(group="logs", exit_on_error=False)
     async def follow(self) -> None:
         try:
-            async for item in self.dashboard.client.follow_logs(self.sandbox_id, tail=500):
+            async for item in self.client.follow_logs(self.sandbox_id, tail=500):
                 if isinstance(item, LogReconnected):
                     self.reconnects += 1
                     how = (f"resumed at byte {item.offset}" if item.resumed

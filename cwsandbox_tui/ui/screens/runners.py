@@ -5,7 +5,7 @@ interval), so it needs nothing from the app beyond the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -19,11 +19,10 @@ from ...client.errors import CwsError
 from ...client.models import Profile, Runner
 from ...formatting import human_size
 from ...textsafe import inert
+from ..messages import ViewShown
+from ..store import RowStore
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 LABEL_WIDTH = 10
 MIN_BAR = 10
@@ -122,16 +121,13 @@ class RunnersScreen(Screen[None]):
     RunnersScreen #runners-list { padding: 0 1; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: RowStore) -> None:
         super().__init__()
+        self.store = store
         self.runners: list[Runner] = []
         self.profiles: list[Profile] = []
         self.problem = ""
         self.loaded = False
-
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -143,8 +139,8 @@ class RunnersScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:  # the first load is on_screen_resume's, as every later one
-        if self.dashboard.refresh_interval > 0:
-            self.set_interval(self.dashboard.refresh_interval, self._tick)
+        if self.store.interval > 0:
+            self.set_interval(self.store.interval, self._tick)
 
     def _tick(self) -> None:
         if self.app.screen is self:
@@ -152,7 +148,7 @@ class RunnersScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.load()
-        self.dashboard.screen_shown(self)
+        self.app.post_message(ViewShown())
 
     def on_resize(self) -> None:
         self.render_runners()
@@ -166,7 +162,7 @@ class RunnersScreen(Screen[None]):
 
     @work(group="runners", exclusive=True, exit_on_error=False)
     async def _fetch(self) -> None:
-        client = self.dashboard.client
+        client = self.store.client
         try:
             # Polls, counted like the other views' refreshes rather than each put in :ops.
             self.runners = await client.list_runners(full=True, routine=True)

@@ -10,10 +10,22 @@ from textual.binding import Binding, BindingType
 from ...client.models import PublishedPort, Sandbox, SandboxStatus
 from ...formatting import iso
 from ..filter_expr import Fields
+from ..messages import (
+    CopyText,
+    DeleteSandbox,
+    OpenShell,
+    PauseSandbox,
+    ResumeSandbox,
+    ShowSnapshotsOf,
+    SnapshotSandbox,
+    StopSandbox,
+)
 from ..widgets.rowtable import RowTable
 from .columns import SANDBOX_COLUMNS, SANDBOX_FIELDS, sandbox_status_class
 from .dialogs import ConfirmDialog, DetailsDialog, FormResult
 from .forms import exec_form, stop_snapshot_form
+from .new_sandbox import ask_new_sandbox
+from .output import ExecScreen, LogsScreen
 from .table_screen import TableScreen
 
 
@@ -39,7 +51,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
     def make_table(self) -> RowTable[Sandbox]:
         return RowTable(SANDBOX_COLUMNS, key=lambda s: s.id, status_class=sandbox_status_class,
                         empty_text="No sandboxes. Press n to start one.",
-                        now=self.dashboard.clock.time(), text=SANDBOX_FIELDS.text,
+                        now=self.store.clock.time(), text=SANDBOX_FIELDS.text,
                         numbers={"created": SANDBOX_FIELDS.created},
                         id="sandboxes-table")
 
@@ -47,8 +59,8 @@ class SandboxesScreen(TableScreen[Sandbox]):
         return SANDBOX_FIELDS
 
     def load(self) -> None:
-        self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
-        self.table.replace_all(self.dashboard.store.sandboxes.values())
+        self.table.tick(self.store.clock.time())  # ages move on even if no row changed
+        self.table.replace_all(self.store.sandboxes.values())
         self.update_status()
 
     def _current(self) -> Sandbox | None:
@@ -84,10 +96,14 @@ class SandboxesScreen(TableScreen[Sandbox]):
     def _copier(self, address: str) -> Callable[[], None] | None:
         if not address:
             return None
-        return lambda: self.dashboard.copy_text(address)
+
+        def copy() -> None:
+            self.app.post_message(CopyText(address))
+
+        return copy
 
     def action_new(self) -> None:
-        self.dashboard.open_new_sandbox()
+        ask_new_sandbox(self.app, self.store.client.info)
 
     def action_stop(self) -> None:
         chosen = [s for s in self.targets() if not s.status.terminal]
@@ -100,7 +116,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
         def answered(yes: bool | None) -> None:
             if yes:
                 for s in chosen:
-                    self.dashboard.stop_sandbox(s.id, snapshot=False, grace=10)
+                    self.app.post_message(StopSandbox(s.id, snapshot=False, grace=10))
 
         self.app.push_screen(ConfirmDialog("Stop sandboxes", lines, confirm="Stop"), answered)
 
@@ -111,28 +127,28 @@ class SandboxesScreen(TableScreen[Sandbox]):
 
         def chosen(result: FormResult | None) -> None:
             if result is not None:
-                self.dashboard.stop_sandbox(s.id, snapshot=True,
-                                            grace=float(result.values["grace"]))
+                self.app.post_message(StopSandbox(s.id, snapshot=True,
+                                                  grace=float(result.values["grace"])))
 
         self.app.push_screen(stop_snapshot_form(s.id), chosen)
 
     def action_snapshot(self) -> None:
         s = self._current()
         if s is not None:
-            self.dashboard.create_snapshot(s.id)
+            self.app.post_message(SnapshotSandbox(s.id))
 
     def action_pause(self) -> None:
         s = self._current()
         if s is None:
             return
-        if not self.dashboard.client.has_pause:
+        if not self.store.client.has_pause:
             self.notify("Pause and resume are not offered by the API v1 this connection "
                         "speaks.", severity="warning")
             return
         if s.status is SandboxStatus.PAUSED:
-            self.dashboard.resume_sandbox(s.id)
+            self.app.post_message(ResumeSandbox(s.id))
         else:
-            self.dashboard.pause_sandbox(s.id)
+            self.app.post_message(PauseSandbox(s.id))
 
     def action_delete(self) -> None:
         chosen = self.targets()
@@ -156,7 +172,7 @@ class SandboxesScreen(TableScreen[Sandbox]):
             if yes:
                 self.table.clear_marks()
                 for s in chosen:
-                    self.dashboard.delete_sandbox(s.id)
+                    self.app.post_message(DeleteSandbox(s.id))
 
         self.app.push_screen(ConfirmDialog("Delete sandboxes", lines), answered)
 
@@ -167,14 +183,15 @@ class SandboxesScreen(TableScreen[Sandbox]):
 
         def chosen(result: FormResult | None) -> None:
             if result is not None:
-                self.dashboard.open_exec(s.id, result.values["command"])
+                self.app.push_screen(ExecScreen(self.store.client, s.id,
+                                                result.values["command"]))
 
         self.app.push_screen(exec_form(s.id), chosen)
 
     def action_shell(self) -> None:
         s = self._current()
         if s is not None and self._can_run(s, "a shell"):
-            self.dashboard.open_shell(s.id)
+            self.app.post_message(OpenShell(s.id))
 
     def _can_run(self, s: Sandbox, what: str) -> bool:
         """Whether `s` can run `what`; says why not (a form would be typed for nothing)."""
@@ -187,12 +204,12 @@ class SandboxesScreen(TableScreen[Sandbox]):
     def action_logs(self) -> None:
         s = self._current()
         if s is not None:
-            self.dashboard.open_logs(s.id)
+            self.app.push_screen(LogsScreen(self.store.client, s.id))
 
     def action_open_snapshots(self) -> None:
         s = self._current()
         if s is not None:
-            self.dashboard.show_snapshots_of(s.id)
+            self.app.post_message(ShowSnapshotsOf(s.id))
 
 
 def _port_text(port: PublishedPort) -> str:

@@ -11,10 +11,12 @@ from ...client.models import Snapshot
 from ...client.selection import PruneRule, select
 from ...formatting import human_size, iso
 from ..filter_expr import Fields
+from ..messages import DeleteSnapshots
 from ..widgets.rowtable import RowTable
 from .columns import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS, snapshot_status_class
 from .dialogs import ConfirmDialog, DetailsDialog, FormResult
 from .forms import prune_filter, prune_form, prune_rule
+from .new_sandbox import ask_new_sandbox
 from .table_screen import TableScreen
 
 SORTABLE = ["created", "age", "size", "status", "source", "id", "trigger", "completed", "bucket"]
@@ -33,7 +35,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
 
     def make_table(self) -> RowTable[Snapshot]:
         table = RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, status_class=snapshot_status_class,
-                         empty_text="No snapshots.", now=self.dashboard.clock.time(),
+                         empty_text="No snapshots.", now=self.store.clock.time(),
                          text=SNAPSHOT_FIELDS.text,
                          numbers={"created": SNAPSHOT_FIELDS.created,
                                   "size": lambda s: s.size_bytes},
@@ -43,15 +45,15 @@ class SnapshotsScreen(TableScreen[Snapshot]):
 
     def fields(self) -> Fields[Snapshot]:
         # `sandbox=gone`: the source sandbox is no longer listed (read when the filter runs)
-        store = self.dashboard.store
+        store = self.store
         return replace(SNAPSHOT_FIELDS, values={
             **SNAPSHOT_FIELDS.values,
             "sandbox": lambda s: "listed" if s.source_sandbox_id in store.sandboxes
             else "gone" if s.source_sandbox_id else "none"})
 
     def load(self) -> None:
-        self.table.tick(self.dashboard.clock.time())  # ages move on even if no row changed
-        self.table.replace_all(self.dashboard.store.snapshots.values())
+        self.table.tick(self.store.clock.time())  # ages move on even if no row changed
+        self.table.replace_all(self.store.snapshots.values())
         self.update_status()
 
     def action_sort(self) -> None:
@@ -103,7 +105,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
                 self.table.marks.difference_update(ids)
                 self.table.refresh()
                 self.update_status()
-                self.dashboard.delete_snapshots(ids)
+                self.app.post_message(DeleteSnapshots(ids))
 
         self.app.push_screen(ConfirmDialog("Delete snapshots", lines), answered)
 
@@ -125,7 +127,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         by it, and ask to delete them."""
         if not self.set_filter_text(prune_filter(rule)):
             return
-        chosen = select(self.table.rows.values(), rule, self.dashboard.clock.time())
+        chosen = select(self.table.rows.values(), rule, self.store.clock.time())
         self.table.clear_marks()
         self.table.marks.update(s.id for s in chosen)
         self.table.refresh()
@@ -152,7 +154,8 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         snap = self.table.cursor_row
         if snap is None:
             return
-        source = self.dashboard.store.sandboxes.get(snap.source_sandbox_id)
+        source = self.store.sandboxes.get(snap.source_sandbox_id)
         # Where the source had its mount, so paths inside the snapshot stay valid.
         mount = source.mount_path if source is not None and source.mount_path else ""
-        self.dashboard.open_new_sandbox(restore_from=snap.id, mount_path=mount)
+        ask_new_sandbox(self.app, self.store.client.info, restore_from=snap.id,
+                        mount_path=mount)

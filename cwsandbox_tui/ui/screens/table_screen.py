@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,8 +14,10 @@ from textual.widgets import Input, Static
 
 from ...textsafe import inert
 from ..export import write_rows
+from ..facts import Facts
 from ..filter_expr import Fields, FilterError, compile_filter, narrows
-from ..messages import RowsChanged, SnapshotPage
+from ..messages import CopyText, RowsChanged, SnapshotPage, ViewShown
+from ..store import RowStore
 from ..widgets.footer import KeysFooter
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import RowTable
@@ -23,9 +25,6 @@ from ..widgets.tasks import TaskPanel
 from ..widgets.textfield import TextField
 from .dialogs import ConfirmDialog, FormResult
 from .forms import export_form
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 R = TypeVar("R")
 STATUS_INTERVAL = 0.25  # seconds between two status-line counts while a listing streams in
@@ -87,15 +86,12 @@ class TableScreen(Screen[None], Generic[R]):
     kind = "rows"
     mode_name = ""
 
-    def __init__(self) -> None:
+    def __init__(self, store: RowStore) -> None:
         super().__init__()
+        self.store = store  # the rows it shows, and through it the client
         self.filter_text = ""
         self._status_text = ""
         self._status_at = -1e9
-
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
 
     def make_table(self) -> RowTable[R]:
         raise NotImplementedError
@@ -121,19 +117,27 @@ class TableScreen(Screen[None], Generic[R]):
     def on_mount(self) -> None:
         self.set_focus(self.table)
         self.load()
-        self.dashboard.screen_shown(self)
+        self.watch(self.app, "facts", self._facts_changed)
+        self.app.post_message(ViewShown())
 
     def on_screen_resume(self) -> None:
         self.load()
         self._say_if_loading(self.table)
-        self.dashboard.screen_shown(self)
+        self.app.post_message(ViewShown())
+
+    def _facts_changed(self, facts: Facts) -> None:
+        """The app's facts (facts.py): rows from a lost connection are shown stale; the
+        empty table and the status line say whether the rows are loaded."""
+        self.table.set_stale(facts.stale)
+        self._say_if_loading(self.table)
+        self.update_status()
 
     def _say_if_loading(self, table: RowTable[R]) -> None:
         """An empty table says "No sandboxes" only once the endpoint has said so; before
         (the dashboard draws before it connects) it says it is loading."""
-        if self.dashboard.loaded:
+        if self.store.loaded:
             text = self._empty_text
-        elif self.dashboard.load_error:
+        elif self.store.load_error:
             text = f"Could not load {self.kind} (see :ops). ctrl+r tries again."
         else:
             text = f"Loading {self.kind}..."
@@ -148,7 +152,7 @@ class TableScreen(Screen[None], Generic[R]):
         if message.which == self.mode_name:
             self.load()
         else:
-            self.table.tick(self.dashboard.clock.time())  # ages move on
+            self.table.tick(self.store.clock.time())  # ages move on
         self._say_if_loading(self.table)
         self.update_status()  # "loading..." ends with the first load, whichever rows it was
 
@@ -180,7 +184,7 @@ class TableScreen(Screen[None], Generic[R]):
         if text == self.filter_text and not field.has_class("-invalid"):
             return True  # already applied (setting the input's value reports it again)
         try:
-            row_filter = compile_filter(text, self.fields(), self.dashboard.clock.time())
+            row_filter = compile_filter(text, self.fields(), self.store.clock.time())
         except FilterError as exc:
             error.update(inert(str(exc)))
             field.add_class("-invalid")
@@ -251,10 +255,10 @@ class TableScreen(Screen[None], Generic[R]):
         if row_id is None:
             self.notify("No row under the cursor.")
             return
-        self.dashboard.copy_text(row_id)
+        self.app.post_message(CopyText(row_id))
 
     def action_export(self) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.dashboard.clock.time()))
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.store.clock.time()))
         shown = [self.table.rows[i] for i in self.table.view]
 
         def write(path: Path) -> None:
@@ -293,10 +297,10 @@ class TableScreen(Screen[None], Generic[R]):
 
     def update_status(self) -> None:
         table = self.table
-        if table.rows or self.dashboard.loaded:
+        if table.rows or self.store.loaded:
             parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}"]
         else:
-            parts = ["load failed" if self.dashboard.load_error else f"loading {self.kind}..."]
+            parts = ["load failed" if self.store.load_error else f"loading {self.kind}..."]
         if table.marks:
             hidden = len(table.hidden_marks())
             parts.append(f"{len(table.marks)} marked" + (f" ({hidden} hidden by the filter)"
@@ -321,7 +325,7 @@ class TableScreen(Screen[None], Generic[R]):
         return [row] if row is not None else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MUTATING and self.dashboard.read_only:
+        if action in self.MUTATING and self.store.client.read_only:
             return None  # greyed out in the footer
         return True
 

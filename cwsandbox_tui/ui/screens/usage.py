@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,14 +22,13 @@ from ...client.models import Sandbox, Snapshot
 from ...client.usage import Group, Grouping, Hint, Usage, bar
 from ...formatting import human_size
 from ...textsafe import inert
-from ..messages import RowsChanged, SnapshotPage
+from ..messages import RowsChanged, SnapshotPage, ViewShown
+from ..store import RowStore
+from ..typeahead import TypeAheadApp
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import Column, RowTable
 from ..widgets.tasks import TaskPanel
 from .snapshots import SnapshotsScreen
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 BAR = 12
 
@@ -76,8 +75,9 @@ class UsageScreen(Screen[None]):
     MUTATING: ClassVar[frozenset[str]] = frozenset({"delete"})
     mode_name = "usage"
 
-    def __init__(self) -> None:
+    def __init__(self, store: RowStore) -> None:
         super().__init__()
+        self.store = store
         self.by = Grouping.SOURCE
         self.tally: Tally | None = None
         self._usage: Usage | None = None
@@ -86,10 +86,6 @@ class UsageScreen(Screen[None]):
         self._shown = asyncio.Event()  # set when the groups asked for are on the screen
         # One thread, so the folds run in the order they were asked for.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage")
-
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -110,23 +106,24 @@ class UsageScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.sync()
-        if self.tally is None and self.dashboard.loaded:
+        if self.tally is None and self.store.loaded:
             self._hold_keys()
-        self.dashboard.screen_shown(self)
+        self.app.post_message(ViewShown())
 
     def _hold_keys(self) -> None:
         """Keys typed on (a burst: `5`, `tab`, `j`, `ctrl+d`) wait for the groups they act on,
         which come within a second once the rows are loaded."""
         self._shown.clear()
-        self.dashboard.hold_keys_until(self._shown)
+        if isinstance(self.app, TypeAheadApp):
+            self.app.hold_keys_until(self._shown)
 
     def on_unmount(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     # folding rows in, off the UI thread
     def sync(self) -> None:
-        store = self.dashboard.store
-        now = self.dashboard.clock.time()
+        store = self.store
+        now = self.store.clock.time()
         # the store's dict is copied on the thread, in one step (see Usage.sync)
         self._fold(lambda usage: usage.sync(store.snapshots, now))
 
@@ -143,9 +140,9 @@ class UsageScreen(Screen[None]):
         self._fold(lambda usage: usage.add(page))
 
     def _fold(self, change: Callable[[Usage], None]) -> None:
-        sandboxes = dict(self.dashboard.store.sandboxes)
+        sandboxes = dict(self.store.sandboxes)
         by = self.by
-        loaded = self.dashboard.loaded
+        loaded = self.store.loaded
         self._asked += 1
         self.run_worker(self._run(change, by, sandboxes, loaded, self._asked), group="usage",
                         exit_on_error=False)
@@ -166,7 +163,7 @@ class UsageScreen(Screen[None]):
         folds queue up: only the last one reads the groups (with thousands of sources a
         read costs more than folding a page)."""
         if self._usage is None:
-            self._usage = Usage(self.dashboard.clock.time())
+            self._usage = Usage(self.store.clock.time())
         change(self._usage)
         if number != self._asked:
             return None
@@ -199,7 +196,7 @@ class UsageScreen(Screen[None]):
         self.by = self.by.next()
         self.table.replace_all([])
         self._fold(lambda usage: None)
-        if self.dashboard.loaded:
+        if self.store.loaded:
             self._hold_keys()
 
     # from a group to a cleanup
@@ -224,7 +221,7 @@ class UsageScreen(Screen[None]):
             self._in_snapshots(lambda screen: screen.delete_matching(group.filter))
 
     def _in_snapshots(self, then: Callable[[SnapshotsScreen], object]) -> None:
-        app = self.dashboard
+        app = self.app
 
         def ready() -> None:
             screen = app.screen
@@ -235,7 +232,7 @@ class UsageScreen(Screen[None]):
         app.call_after_refresh(ready)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MUTATING and self.dashboard.read_only:
+        if action in self.MUTATING and self.store.client.read_only:
             return None  # greyed out in the footer
         return True
 

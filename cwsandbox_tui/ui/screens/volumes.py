@@ -19,14 +19,14 @@ from ...client.errors import CwsError
 from ...client.models import Volume
 from ...formatting import iso
 from ...textsafe import inert
+from ..messages import ViewShown
+from ..store import RowStore
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog
 
 if TYPE_CHECKING:
     from textual.widgets import DataTable
-
-    from ..app import DashboardApp
 
 COLUMNS = ("ID", "STATE", "RUNNER", "CLAIM", "CAPACITY", "CREATED", "DESCRIPTION")
 NOT_OFFERED = ("Volumes are not offered by the coreweave.sandbox.v1beta2 API this connection "
@@ -39,13 +39,10 @@ class VolumesScreen(Screen[None]):
     ]
     mode_name = "volumes"
 
-    def __init__(self) -> None:
+    def __init__(self, store: RowStore) -> None:
         super().__init__()
+        self.store = store
         self.volumes: list[Volume] = []
-
-    @property
-    def dashboard(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -67,16 +64,16 @@ class VolumesScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:  # the first showing too
         self.load()
-        self.dashboard.screen_shown(self)
+        self.app.post_message(ViewShown())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "delete" and (self.dashboard.read_only or not self.volumes):
+        if action == "delete" and (self.store.client.read_only or not self.volumes):
             return None
         return True
 
     @work(group="volumes", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        client = self.dashboard.client
+        client = self.store.client
         status = self.query_one("#volumes-status", Static)
         table = self._table()
         try:
@@ -120,7 +117,7 @@ class VolumesScreen(Screen[None]):
     @work(group="volumes-delete", exit_on_error=False)
     async def _delete(self, volume_id: str) -> None:
         try:
-            await self.dashboard.client.delete_volume(volume_id)
+            await self.store.client.delete_volume(volume_id)
         except CwsError:
             pass  # the client's Failed event already told the person
         self.load()
