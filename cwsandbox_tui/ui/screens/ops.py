@@ -57,13 +57,10 @@ class OpsScreen(TableScreen[OpRow]):
             table.move_cursor(len(table.view) - 1)
         self.update_status()
 
-    def update_status(self) -> None:
-        super().update_status()
+    def status_text(self) -> str:
         polls = sum(self.store.client.bus.routine.values())
-        line = self.query_one("#status-line")
-        text = f"{self._status_text}  (newest last; {polls} routine refreshes went fine and " \
-               "are only counted)"
-        line.update(text, layout=False)  # type: ignore[attr-defined]
+        return f"{super().status_text()}  (newest last; {polls} routine refreshes went fine " \
+               "and are only counted)"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete":

@@ -9,6 +9,7 @@ from typing import ClassVar, Generic, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -86,12 +87,17 @@ class TableScreen(Screen[None], Generic[R]):
     kind = "rows"
     mode_name = ""
 
+    # What the status line shows besides the table's counts and marks; set, it shows itself.
+    filter_text: var[str] = var("", init=False)  # the filter applied
+    # The text typed into the bar and why it is not applied (("", "") when it is).
+    filter_rejected: var[tuple[str, str]] = var(("", ""), init=False)
+    status: var[str] = var("", init=False)  # the status line's text
+
     def __init__(self, store: RowStore) -> None:
         super().__init__()
         self.store = store  # the rows it shows, and through it the client
-        self.filter_text = ""
-        self._status_text = ""
         self._status_at = -1e9
+        self._facts_shown: tuple[bool, bool, str | None] | None = None
 
     def make_table(self) -> RowTable[R]:
         raise NotImplementedError
@@ -127,7 +133,12 @@ class TableScreen(Screen[None], Generic[R]):
 
     def _facts_changed(self, facts: Facts) -> None:
         """The app's facts (facts.py): rows from a lost connection are shown stale; the
-        empty table and the status line say whether the rows are loaded."""
+        empty table and the status line say whether the rows are loaded. (Not the counts:
+        while a listing streams in, the status line is paced; see on_snapshot_page.)"""
+        shown = (facts.stale, facts.loaded, facts.load_error)
+        if shown == self._facts_shown:
+            return
+        self._facts_shown = shown
         self.table.set_stale(facts.stale)
         self._say_if_loading(self.table)
         self.update_status()
@@ -153,8 +164,6 @@ class TableScreen(Screen[None], Generic[R]):
             self.load()
         else:
             self.table.tick(self.store.clock.time())  # ages move on
-        self._say_if_loading(self.table)
-        self.update_status()  # "loading..." ends with the first load, whichever rows it was
 
     def on_snapshot_page(self, message: SnapshotPage) -> None:
         if self.mode_name != "snapshots":
@@ -179,24 +188,25 @@ class TableScreen(Screen[None], Generic[R]):
 
     def apply_filter(self, text: str) -> bool:
         """Compile and apply; a bad expression is shown in the bar, the old filter stays."""
-        error = self.query_one("#filter-error", Static)
-        field = self.query_one("#filter-input", Input)
-        if text == self.filter_text and not field.has_class("-invalid"):
+        if text == self.filter_text and not self.filter_rejected[1]:
             return True  # already applied (setting the input's value reports it again)
         try:
             row_filter = compile_filter(text, self.fields(), self.store.clock.time())
         except FilterError as exc:
-            error.update(inert(str(exc)))
-            field.add_class("-invalid")
-            self.update_status()
+            self.filter_rejected = (text, str(exc))
             return False
-        error.update("")
-        field.remove_class("-invalid")
-        narrowing = narrows(self.filter_text, text)
+        self.table.set_filter(row_filter, narrows(self.filter_text, text))
+        self.filter_rejected = ("", "")
         self.filter_text = text
-        self.table.set_filter(row_filter, narrowing)
-        self.update_status()
         return True
+
+    def watch_filter_rejected(self, rejected: tuple[str, str]) -> None:
+        self.query_one("#filter-error", Static).update(inert(rejected[1]))
+        self.query_one("#filter-input", Input).set_class(bool(rejected[1]), "-invalid")
+        self.update_status()
+
+    def watch_filter_text(self) -> None:
+        self.update_status()
 
     def set_filter_text(self, text: str) -> bool:
         """Show and apply a filter the dashboard made (from an id, a group, a form). Text
@@ -296,6 +306,16 @@ class TableScreen(Screen[None], Generic[R]):
         self.update_status()
 
     def update_status(self) -> None:
+        """Count again what the table holds (the table posts no message when rows or marks
+        change; the filter and the facts the line shows are watched)."""
+        self.status = self.status_text()
+
+    def watch_status(self, text: str) -> None:
+        # Only a text that changed gets here, so an unchanged one never repaints the line;
+        # one line of fixed height and full width: new text never changes the layout.
+        self.query_one("#status-line", Static).update(inert(text), layout=False)
+
+    def status_text(self) -> str:
         table = self.table
         if table.rows or self.store.loaded:
             parts = [f"{len(table.view)} of {len(table.rows)} {self.kind}"]
@@ -307,14 +327,10 @@ class TableScreen(Screen[None], Generic[R]):
                                                          if hidden else ""))
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
-        typed = self.query_one("#filter-input", Input)
-        if typed.has_class("-invalid"):
-            parts.append(f"({typed.value} not applied: see the error above)")
-        text = "  ".join(parts)
-        if text != self._status_text:  # unchanged text must not repaint the line
-            self._status_text = text
-            # one line of fixed height and full width: new text never changes the layout
-            self.query_one("#status-line", Static).update(inert(text), layout=False)
+        typed, why = self.filter_rejected
+        if why:
+            parts.append(f"({typed} not applied: see the error above)")
+        return "  ".join(parts)
 
     def targets(self) -> list[R]:
         """The marked rows, else the row under the cursor."""
