@@ -63,10 +63,10 @@ async def test_a_bulk_delete_that_deleted_everything_lists_nothing_after_it(
         await settle(pilot)
         count_listings(backend)
         await delete_old(pilot)
-        await wait_for(pilot, lambda: not app.jobs, "the bulk delete to end")
+        await wait_for(pilot, lambda: not app.runner.jobs, "the bulk delete to end")
         await settle(pilot)
         assert set(server_snapshots(backend)) == SEEDED - OLD
-        assert set(app.snapshots) == SEEDED - OLD  # from the client's events alone
+        assert set(app.store.snapshots) == SEEDED - OLD  # from the client's events alone
         assert listings(backend) == 0, "the store had folded the delete: nothing to list"
 
 
@@ -87,7 +87,7 @@ async def test_a_bulk_delete_with_a_failed_item_lists_again(
         assert seen, "a listing began after the job"
         failed = seen[0] & OLD
         assert len(failed) == 1, "the failed item's row stays until the listing says"
-        assert set(app.snapshots) == SEEDED - OLD  # and the listing said it is gone
+        assert set(app.store.snapshots) == SEEDED - OLD  # and the listing said it is gone
 
 
 async def test_a_cancelled_bulk_delete_lists_again_and_its_deleted_rows_go_at_once(
@@ -102,7 +102,7 @@ async def test_a_cancelled_bulk_delete_lists_again_and_its_deleted_rows_go_at_on
         await wait_for(pilot, lambda: len(server_snapshots(backend)) <= 26,
                        "some deletes to be done")
         await pilot.press("ctrl+k")
-        await wait_for(pilot, lambda: not app.jobs, "the bulk delete to stop")
+        await wait_for(pilot, lambda: not app.runner.jobs, "the bulk delete to stop")
         await settle(pilot)
         left = set(server_snapshots(backend))
         gone = SEEDED - left
@@ -110,4 +110,4 @@ async def test_a_cancelled_bulk_delete_lists_again_and_its_deleted_rows_go_at_on
         assert listings(backend) >= 2, "the cancelled run's rows were listed again"
         assert seen and not seen[0] & gone, "the deleted rows went before the listing"
         assert seen[0] == left
-        assert set(app.snapshots) == left
+        assert set(app.store.snapshots) == left
