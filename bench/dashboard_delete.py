@@ -124,7 +124,7 @@ async def _measure(url: str, count: int) -> dict[str, Any]:
         result.update(seconds=gone_at - pressed, frames=len(frames.times) - frames_before,
                       worst_stall_ms=stalls[-1] * 1000 if stalls else None,
                       p99_stall_ms=stalls[int(len(stalls) * 0.99)] * 1000 if stalls else None,
-                      probes=len(stalls), left=len(app.snapshots))
+                      probes=len(stalls), left=len(app.store.snapshots))
     return result
 
 
