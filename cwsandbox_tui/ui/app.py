@@ -117,7 +117,6 @@ class DashboardApp(TypeAheadApp[None]):
         # Textual's CSS update count when the stylesheet was last made current (its
         # variables were taken as it was built; a theme change counts up and refreshes it)
         self._css_refreshed = css_update_count(self)
-        make_modes_with(self, self._styled_when_made)
         self._connector = client
         self.refresh_interval = refresh_interval
         self.runner = JobRunner(self, on_untold=self.action_refresh_now)
@@ -158,6 +157,7 @@ class DashboardApp(TypeAheadApp[None]):
         self._unsubscribe = client.bus.subscribe(self._forward)
         for name, view in self.VIEWS.items():
             self.add_mode(name, partial(view, self.store))
+        make_modes_with(self, self._styled_when_made)
         self.facts = Facts.of(self.store)
 
     def _forward(self, event: ev.Event) -> None:
