@@ -389,7 +389,12 @@ async def test_the_terminal_wait_backs_off_and_gives_up_2_s_after_the_sandbox_va
     expected = [min(2.0, 0.2 * 1.5 ** n) for n in range(10)]
     assert clock.sleeps[before:before + 10] == pytest.approx(expected)
     assert not stopping.done()
-    await engine(backend).delete(sandbox_id)  # the endpoint forgets it mid-wait
+    # the endpoint forgets it mid-wait: no poll may see the COMPLETED the deletion passes on
+    # its way (the polls run on the fake clock, back to back), so they are held meanwhile
+    held = [backend.faults.hold(method) for method in ("Get", "GetSandbox")]
+    await engine(backend).delete(sandbox_id)
+    for hold in held:
+        hold.set()
     with pytest.raises(TerminalStateUnavailableError, match="final state is unavailable"):
         await stopping
     assert recorder.of(ev.Failed)[-1].error == "TerminalStateUnavailableError"
