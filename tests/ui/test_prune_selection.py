@@ -96,7 +96,7 @@ async def test_the_dashboard_marks_what_the_cli_would_prune(
         assert isinstance(app.screen, ConfirmDialog), screen_text(app)
         assert app.screen_stack[-2] is screen
         marked, shown = set(screen.table.marks), set(screen.table.view)
-        now = screen.dashboard.clock.time()
+        now = screen.store.clock.time()
     expected = await cli_selection(backend, now, older_than, statuses, source, capsys)
     assert expected, "each case selects something"
     assert marked == expected
