@@ -1,20 +1,17 @@
-"""A virtualised table: rows live in plain Python structures, only visible lines render.
+"""A virtualised table: the drawing of a `RowModel` (rows, order, filter, sort, marks and
+cursor live there, without Textual); only visible lines render.
 
 Textual's DataTable keeps per-cell renderables and recomputes layout in O(rows); this table
-keeps rows as they come (frozen dataclasses), filters and sorts a list of ids, and renders a
-line only when it is visible and has changed. Refreshing with unchanged data repaints
-nothing; a changed row repaints its own line.
+draws a line only when it is visible and has changed: refreshing with unchanged data repaints
+nothing; a changed row repaints its own line. Each change of the model (one `Changed`) is
+drawn here and posted as `RowTable.Changed` for the screens.
 """
 
 from __future__ import annotations
 
-import math
-import operator
 import time
-from array import array
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from itertools import compress, repeat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from rich.cells import set_cell_size
@@ -29,31 +26,13 @@ from textual.timer import Timer
 
 from ...textsafe import inert
 from ..filter_expr import RowFilter
-from .sorted_merge import Column as MergedColumn
-from .sorted_merge import SortedIds
+from . import row_model
+from .row_model import RowModel
 
 R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
-PACKED_GROWTH = 1.25  # texts are packed again once this many times as many rows are shown
-_SEPARATOR = "\x00"
-_TEXT = "text"  # the column of each row's filter text kept along the sorted order
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq}
-
-
-@dataclass
-class _Aligned:
-    """Filter inputs laid out in the order of one list of ids: each row's text and numbers at
-    its id's index, so that a filter term is one C-level pass (`map`/`compress`) with no
-    Python call and no dict look-up per row. Built once per order, not per keystroke."""
-
-    ids: list[str]
-    size: int  # len(ids) when built: a list extended since is another order
-    texts: list[str] | None = None
-    # None becomes NaN, for which every comparison is false (as `None` never matched)
-    numbers: dict[str, array[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +77,14 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         Binding("end,G", "jump(-1)", "Bottom", show=False),
     ]
 
+    class Changed(Message):
+        """The table's rows, order, marks or cursor changed (what changed: `change`)."""
+
+        def __init__(self, table: RowTable[Any], change: row_model.Changed) -> None:
+            super().__init__()
+            self.table = table
+            self.change = change
+
     class CursorMoved(Message):
         def __init__(self, table: RowTable[Any], row_id: str | None) -> None:
             super().__init__()
@@ -111,39 +98,17 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
-        self.key = key
+        self.model: RowModel[R] = RowModel(
+            key, sort_keys={c.key: c.sort_key for c in columns if c.sort_key is not None},
+            text=text, numbers=numbers, on_change=self._changed)
         self.status_class = status_class
         self.empty_text = empty_text
         self.now = now
-        self.rows: dict[str, R] = {}
-        self._order: list[str] = []
-        self.view: list[str] = []
-        self._sorted: list[str] | None = None
-        self._index: dict[str, int] | None = None
-        self.marks: set[str] = set()
-        self.last_marked: str | None = None  # where a range mark starts
-        self.cursor = 0
-        self._filter: RowFilter[R] | None = None
-        self._text = text
-        self._haystacks: dict[str, str] = {}  # each row's lower-case text, for text filters
-        self._number_getters = dict(numbers or {})
-        # each row's creation time and size, kept like the texts, for age and size filters
-        self._number_cache: dict[str, dict[str, float | None]] = {
-            name: {} for name in self._number_getters}
-        self.sort_column: str | None = None
-        self.sort_reverse = False
+        self._drawn_cursor = 0  # where the cursor was last drawn
         self._cells: dict[str, tuple[R, tuple[str, ...]]] = {}
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
         self._resort: Timer | None = None
         self._resort_delay = RESORT_DELAY
-        # each row's key for the column `_keyed` sorts by, kept as rows come (a sort then
-        # costs no Python call per row), and the ids appended since `_sorted` was made
-        self._sort_keys: dict[str, Any] = {}
-        self._keyed: str | None = None
-        self._unsorted: list[str] = []
-        self._merged: SortedIds | None = None  # `_sorted` in ascending order, with its keys
-        self._aligned: _Aligned | None = None
-        self._packed = 0  # rows whose texts were last packed (see `_pack`)
         self._parts: dict[str, Style] = {}
         self._base_style: Style | None = None
         self._width_for: tuple[Any, ...] = ()
@@ -158,324 +123,130 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self.stale = stale
             self.refresh()
 
-    # data
+    # the model, as the screens read it
+    @property
+    def rows(self) -> dict[str, R]:
+        return self.model.rows
+
+    @property
+    def view(self) -> list[str]:
+        return self.model.view
+
+    @property
+    def marks(self) -> set[str]:
+        return self.model.marks
+
+    @property
+    def cursor(self) -> int:
+        return self.model.cursor
+
     @property
     def cursor_id(self) -> str | None:
-        return self.view[self.cursor] if 0 <= self.cursor < len(self.view) else None
+        return self.model.cursor_id
 
     @property
     def cursor_row(self) -> R | None:
-        row_id = self.cursor_id
-        return self.rows.get(row_id) if row_id is not None else None
+        return self.model.cursor_row
 
+    @property
+    def sort_column(self) -> str | None:
+        return self.model.sort_column
+
+    @sort_column.setter
+    def sort_column(self, key: str | None) -> None:
+        self.model.sort_column = key
+
+    @property
+    def sort_reverse(self) -> bool:
+        return self.model.sort_reverse
+
+    @sort_reverse.setter
+    def sort_reverse(self, reverse: bool) -> None:
+        self.model.sort_reverse = reverse
+
+    def hidden_marks(self) -> set[str]:
+        return self.model.hidden_marks()
+
+    # changing the model
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
-        fresh = {self.key(r): r for r in rows}
-        old = self.rows
-        # the same object is the same row (a listing hands back the rows its pages showed)
-        changed = [k for k, r in fresh.items() if k in old and (o := old[k]) is not r and o != r]
-        added = [k for k in fresh if k not in old]
-        removed = old.keys() - fresh.keys()
-        structural = bool(added or removed)
-        if not changed and not structural:
-            if self._resort is not None:  # the listing is complete: show its last pages now
-                self._resort.stop()
-                self._resort = None
-                self._rebuild()
-                self.call_after_refresh(self.pack_texts)
-            return False
-        self.rows = fresh
-        for row_id in changed:
-            self._cells.pop(row_id, None)
-        for row_id in removed:
-            self._haystacks.pop(row_id, None)
-            for values in self._number_cache.values():
-                values.pop(row_id, None)
-        self._note_texts([*changed, *added])
-        self._patch_columns(changed)
-        for row_id in removed:
-            self._sort_keys.pop(row_id, None)
-        if structural:
-            self._order = list(fresh)
-            self._sorted = None
-            self.marks &= fresh.keys()
-        elif self._sorted is not None and self._sort_key_changed(old, changed):
-            self._sorted = None
-        resort = self._sorted is None and self.sort_column is not None
-        if not (structural or resort or self._filter is not None) or not self._rebuild():
-            positions = self._positions()  # the same rows shown: repaint the changed ones
-            for row_id in changed:
-                if row_id in positions:
-                    self._refresh_row(positions[row_id])
-        return True
-
-    def _sort_key_changed(self, old: dict[str, R], changed: list[str]) -> bool:
-        column = self._column(self.sort_column)
-        if column is None or column.sort_key is None:
-            return False
-        key = column.sort_key
-        return any(key(old[i]) != key(self.rows[i]) for i in changed)
+        waiting = self._resort is not None
+        changed = self.model.replace_all(rows)
+        if waiting and not self.model.pending:  # the listing is complete: all of it shown
+            self._stop_resort()
+            self.call_after_refresh(self.pack_texts)
+        return changed
 
     def append(self, rows: Iterable[R]) -> None:
-        """Add rows at the end (a page streaming in); existing ids are updated in place."""
-        new: list[str] = []
-        updated: list[str] = []
-        held, key = self.rows, self.key
-        for row in rows:
-            row_id = key(row)
-            old = held.get(row_id)
-            if old is None:
-                new.append(row_id)
-            elif old is row:
-                continue  # held already (the app's whole set was taken while pages were on the way)
-            else:
-                self._cells.pop(row_id, None)
-                updated.append(row_id)
-            held[row_id] = row
-        self._order.extend(new)
-        old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
-        self._note_texts([*new, *updated])
-        self._patch_columns(updated)
-        if self.sort_column is not None:
-            # Sorting the whole list for every page would cost O(pages * n log n) while a
-            # large listing streams in: the new ids wait in `_unsorted` and are merged into
-            # the sorted list in batches, at most a few times a second.
-            if self._sorted is not None and any(
-                    self._sort_keys.get(i) != k for i, k in zip(updated, old_keys, strict=True)):
-                self._sorted = None
-            self._unsorted.extend(new)
-            if not self.view:
-                self._rebuild()  # the first rows show at once; later pages re-sort in batches
-            elif self._resort is None:
-                self._resort = self.set_timer(self._resort_delay, self._resort_now)
-            return
-        start = len(self.view)
-        self.view.extend(self._matching(new, keep=False))
-        self._index = None
-        self._resize()
-        self.refresh_lines(start + 1, len(self.view) - start)
+        """Add rows at the end (a page streaming in); existing ids are updated in place.
+        While sorted, later pages are merged in batches, at most a few times a second."""
+        self.model.append(rows)
+        if self.model.pending and self._resort is None:
+            self._resort = self.set_timer(self._resort_delay, self._resort_now)
+
+    def _stop_resort(self) -> None:
+        if self._resort is not None:
+            self._resort.stop()
+            self._resort = None
 
     def _resort_now(self) -> None:
         self._resort = None
         started = time.perf_counter()
-        self._rebuild()
+        self.model.settle()
         # a batch costs O(rows): keep it under a third of the time while a listing streams
         self._resort_delay = max(RESORT_DELAY, 2 * (time.perf_counter() - started))
 
-    def _note_texts(self, ids: list[str]) -> None:
-        """Keep the texts and numbers of these (new or changed) rows current."""
-        self._aligned = None
-        rows = self.rows
-        if self._text is not None:
-            text, texts = self._text, self._haystacks
-            for row_id in ids:
-                texts[row_id] = text(rows[row_id])
-        for name, getter in self._number_getters.items():
-            values = self._number_cache[name]
-            for row_id in ids:
-                values[row_id] = getter(rows[row_id])
-        column = self._column(self._keyed)
-        if column is not None and column.sort_key is not None:
-            sort_key, keys = column.sort_key, self._sort_keys
-            for row_id in ids:
-                keys[row_id] = sort_key(rows[row_id])
-
-    def _column_names(self) -> tuple[str, ...]:
-        return ((_TEXT,) if self._text is not None else ()) + tuple(self._number_getters)
-
-    def _column_values(self, name: str, ids: list[str]) -> MergedColumn:
-        """One filter column (texts, or creation times or sizes) for `ids`, in their order."""
-        if name == _TEXT:
-            texts = self._haystacks
-            return [texts[i] for i in ids]
-        values, nan = self._number_cache[name], math.nan
-        # sizes as floats: exact below 2**53 bytes
-        return array("d", [nan if (v := values[i]) is None else v for i in ids])
-
-    def _patch_columns(self, ids: list[str]) -> None:
-        """Rows already merged whose texts or numbers may have changed: their values in the
-        columns kept along the sorted order (the ones not merged yet come with theirs)."""
-        merged = self._merged
-        if merged is None or not merged.columns or not ids:
-            return
-        if len(ids) > 64:  # each costs a scan: drop the columns (a look-up per row later)
-            merged.columns.clear()
-            return
-        for row_id in ids:
-            try:
-                at = merged.find(row_id)
-            except ValueError:
-                continue
-            for name, values in merged.columns.items():
-                values[at] = self._column_values(name, [row_id])[0]
-
-    def _matching(self, ids: list[str], keep: bool = True) -> list[str]:
-        """The ids the filter lets through, in the order given (`ids` itself when every one
-        does); `keep` keeps the aligned texts and numbers of `ids` for the next keystroke."""
-        row_filter = self._filter
-        if row_filter is None:
-            return ids
-        rows = self.rows
-        if self._text is None:
-            return [i for i in ids if row_filter(rows[i])]
-        aligned = self._aligned_for(ids) if keep else _Aligned(ids, len(ids))
-        masks: list[Iterator[bool]] = []
-        if row_filter.needles:
-            texts = self._aligned_texts(aligned)
-            masks += [map(operator.contains, texts, repeat(needle))
-                      for needle in row_filter.needles]
-        for bound in row_filter.ranges:
-            values = self._aligned_numbers(aligned, bound.field, row_filter)
-            masks.append(map(_COMPARE[bound.op], values, repeat(bound.value)))
-        passed = ids
-        if masks:
-            mask = masks[0]
-            for more in masks[1:]:
-                mask = map(operator.and_, mask, more)
-            flags = list(mask)
-            if not all(flags):
-                passed = list(compress(ids, flags))
-        predicate = row_filter.predicate
-        if predicate is not None:
-            passed = [i for i in passed if predicate(rows[i])]
-        return passed
-
-    def _aligned_for(self, ids: list[str]) -> _Aligned:
-        aligned = self._aligned
-        if aligned is None or aligned.ids is not ids or aligned.size != len(ids):
-            aligned = self._aligned = _Aligned(ids, len(ids))
-        return aligned
-
-    def _aligned_texts(self, aligned: _Aligned) -> list[str]:
-        if aligned.texts is None:
-            merged = self._merged
-            if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
-                texts: list[str] = merged.display_column(_TEXT)  # type: ignore[assignment]
-            else:
-                haystacks = self._haystacks
-                texts = [haystacks[i] for i in aligned.ids]
-            if len(texts) > PACKED_GROWTH * self._packed:
-                texts = self._pack(aligned, texts)
-            aligned.texts = texts
-        return aligned.texts
-
-    def _pack(self, aligned: _Aligned, texts: list[str]) -> list[str]:
-        """The texts as fresh copies side by side in memory, in display order: a scan then
-        reads memory in order instead of jumping to wherever each row's text was made (three
-        to five times faster). They replace the rows' texts (the old copies are freed) and
-        stay in order through merges, which keep the relative order of the rows held."""
-        joined = _SEPARATOR.join(texts)
-        if joined.count(_SEPARATOR) != len(texts) - 1:
-            return texts  # a text holds the separator: keep them where they are
-        packed = joined.split(_SEPARATOR)
-        if len(packed) == len(self._haystacks):  # every row: a new dict, no look-ups
-            self._haystacks = dict(zip(aligned.ids, packed, strict=True))
-        else:
-            self._haystacks.update(zip(aligned.ids, packed, strict=True))
-        merged = self._merged
-        if merged is not None and aligned.ids is self._sorted and _TEXT in merged.columns:
-            merged.columns[_TEXT] = packed[::-1] if merged.reverse else packed
-        self._packed = len(packed)
-        return packed
-
-    def pack_texts(self) -> None:
-        """Lay the filter texts out for the next keystroke now (after a listing ends) rather
-        than on that keystroke."""
-        if self._text is not None and self.rows:
-            self._aligned_texts(self._aligned_for(self._display_order()))
-
-    def _aligned_numbers(self, aligned: _Aligned, name: str,
-                         row_filter: RowFilter[R]) -> array[float]:
-        numbers = aligned.numbers.get(name)
-        merged = self._merged
-        if numbers is None and merged is not None and aligned.ids is self._sorted \
-                and name in merged.columns:
-            numbers = aligned.numbers[name] = merged.display_column(name)  # type: ignore
-        if numbers is None:
-            values, nan = self._numbers(name, row_filter), math.nan
-            # sizes as floats: exact below 2**53 bytes
-            numbers = aligned.numbers[name] = array(
-                "d", [nan if (v := values[i]) is None else v for i in aligned.ids])
-        return numbers
-
-    def _numbers(self, name: str, row_filter: RowFilter[R]) -> dict[str, float | None]:
-        """Every row's creation time or size (kept as rows come when the table was told how
-        to read them, else read now)."""
-        values = self._number_cache.get(name)
-        if values is None:
-            getter = row_filter.fields.created if name == "created" else row_filter.fields.size
-            assert getter is not None
-            values = {row_id: getter(row) for row_id, row in self.rows.items()}
-        return values
-
     def set_filter(self, row_filter: RowFilter[R] | None, narrowing: bool = False) -> None:
-        """Apply a filter; `narrowing` says it can only drop rows of the current view, so
-        only those are tested (typing on at the end of a text filter)."""
-        self._filter = row_filter
-        # With texts kept per row, a pass over every row in order costs little more than one
-        # over the view, and its aligned texts are kept from one keystroke to the next.
-        narrow = narrowing and row_filter is not None and self._text is None
-        self._rebuild(self.view if narrow else None)
+        """Apply a filter; `narrowing` says it can only drop rows of the current view."""
+        self.model.set_filter(row_filter, narrowing)
 
     def set_sort(self, column_key: str | None, reverse: bool = False) -> None:
-        self.sort_column = column_key
-        self.sort_reverse = reverse
-        self._sorted = None
-        self._rebuild()
+        self.model.set_sort(column_key, reverse)
 
-    def _display_order(self) -> list[str]:
-        """Every id in display order; sorted once per change of rows or sort, so that
-        filtering (a keystroke) never sorts: filtering a sorted list keeps it sorted."""
-        column = self._column(self.sort_column)
-        if column is None or column.sort_key is None:
-            return self._order
-        if self._keyed != column.key:
-            sort_key, rows = column.sort_key, self.rows
-            self._sort_keys = {i: sort_key(rows[i]) for i in self._order}
-            self._keyed = column.key
-            self._sorted = None
-        key = self._sort_keys.__getitem__
-        merged = self._merged
-        if self._sorted is None or merged is None:
-            merged = self._merged = SortedIds.sort(self._order, key, self.sort_reverse,
-                                                   self._column_names(), self._column_values)
-            self._sorted = merged.display()
-        elif self._unsorted:
-            # k new ids cost k binary searches and one copy, not a sort of every row
-            merged.merge(self._unsorted, key, self._column_values)
-            self._sorted = merged.display()
-        self._unsorted = []
-        return self._sorted
+    def pack_texts(self) -> None:
+        """Lay the filter texts out for the next keystroke now (see `RowModel.pack_texts`)."""
+        self.model.pack_texts()
 
-    def _positions(self) -> dict[str, int]:
-        if self._index is None:
-            self._index = {row_id: index for index, row_id in enumerate(self.view)}
-        return self._index
+    def toggle_mark(self) -> None:
+        self.model.toggle_mark()
 
-    def _rebuild(self, among: list[str] | None = None) -> bool:
-        """Recompute the view; False when it holds the same rows in the same order (a
-        keystroke that hid nothing), in which case nothing is repainted."""
-        keep = self.cursor_id
-        source = among if among is not None else self._display_order()
-        view = self._matching(source)
-        if view == self.view:
-            return False
-        if view is source and source is self._order:
-            view = list(view)  # `append` extends both in place: never share this one
-        # (a sorted order is never changed in place: a merge makes new lists)
-        self.view = view
-        self._index = None
-        try:
-            self.cursor = self.view.index(keep) if keep is not None else 0
-        except ValueError:
-            self.cursor = min(self.cursor, max(0, len(self.view) - 1))
-        self._resize()
-        self.refresh()
-        self.post_message(self.CursorMoved(self, self.cursor_id))
-        return True
+    def mark_range(self) -> int:
+        """Mark every shown row from the last marked one to the cursor (both included);
+        the number marked, or -1 when no marked row is shown to start from."""
+        return self.model.mark_range()
 
-    def _column(self, key: str | None) -> Column[R] | None:
-        return next((c for c in self.columns if c.key == key), None)
+    def mark_visible(self) -> int:
+        return self.model.mark_visible()
+
+    def clear_marks(self) -> None:
+        self.model.clear_marks()
+
+    def move_cursor(self, index: int) -> None:
+        self.model.move_cursor(index)
+
+    def _changed(self, change: row_model.Changed) -> None:
+        """Draw what the model says changed, and tell the screen."""
+        positions = self.model.positions() if change.rows else {}
+        for row_id in change.rows:
+            self._cells.pop(row_id, None)
+            if not change.view and row_id in positions:
+                self._refresh_row(positions[row_id])
+        if change.view:
+            self._resize()
+            self.refresh()
+        elif change.appended is not None:
+            self._resize()
+            self.refresh_lines(change.appended + 1, len(self.view) - change.appended)
+        elif change.every_row:
+            self.refresh()
+        if change.cursor and not change.view:
+            self._refresh_row(self._drawn_cursor)
+            self._refresh_row(self.cursor)
+            self._follow_cursor()
+        self._drawn_cursor = self.cursor
+        if change.view or change.cursor:
+            self.post_message(self.CursorMoved(self, self.cursor_id))
+        self.post_message(self.Changed(self, change))
 
     @property
     def line_width(self) -> int:
@@ -505,45 +276,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def on_resize(self) -> None:
         self._resize()
 
-    # marks
-    def toggle_mark(self) -> None:
-        row_id = self.cursor_id
-        if row_id is None:
-            return
-        self.marks ^= {row_id}
-        self.last_marked = row_id if row_id in self.marks else None
-        self._refresh_row(self.cursor)
-
-    def mark_range(self) -> int:
-        """Mark every shown row from the last marked one to the cursor (both included);
-        the number marked, or -1 when no marked row is shown to start from."""
-        anchor = self.last_marked
-        if anchor is None or anchor not in self.rows or self.cursor_id is None:
-            return -1
-        try:
-            start = self._positions()[anchor]
-        except KeyError:
-            return -1
-        low, high = sorted((start, self.cursor))
-        span = self.view[low:high + 1]
-        self.marks.update(span)
-        self.last_marked = self.cursor_id
-        self.refresh()
-        return len(span)
-
-    def mark_visible(self) -> int:
-        self.marks.update(self.view)
-        self.refresh()
-        return len(self.view)
-
-    def clear_marks(self) -> None:
-        self.marks.clear()
-        self.last_marked = None
-        self.refresh()
-
-    def hidden_marks(self) -> set[str]:
-        return self.marks - self._positions().keys()
-
     # time
     def tick(self, now: float) -> None:
         """Move the clock; repaint only visible lines whose text changed (ages)."""
@@ -567,18 +299,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def action_jump(self, where: int) -> None:
         self.move_cursor(0 if where == 0 else len(self.view) - 1)
-
-    def move_cursor(self, index: int) -> None:
-        if not self.view:
-            return
-        index = max(0, min(index, len(self.view) - 1))
-        if index == self.cursor:
-            return
-        old, self.cursor = self.cursor, index
-        self._refresh_row(old)
-        self._refresh_row(index)
-        self._follow_cursor()
-        self.post_message(self.CursorMoved(self, self.cursor_id))
 
     def _follow_cursor(self) -> None:
         body = max(1, self.size.height - 1)
