@@ -339,19 +339,23 @@ class RowModel(Generic[R]):
         return packed
 
     def pack_texts(self) -> None:
-        """Lay the filter texts out for the next keystroke now (after a listing ends) rather
-        than on that keystroke."""
+        """Lay the filter texts and numbers out for the next keystroke now (after a listing
+        ends) rather than on that keystroke."""
         if self._text is not None and self.rows:
-            self._aligned_texts(self._aligned_for(self._display_order()))
+            aligned = self._aligned_for(self._display_order())
+            self._aligned_texts(aligned)
+            for name in self._number_getters:
+                self._aligned_numbers(aligned, name, None)
 
     def _aligned_numbers(self, aligned: _Aligned, name: str,
-                         row_filter: RowFilter[R]) -> array[float]:
-        """A row's creation time or size for each id, read when a range first needs them for
-        this order (not kept per row as rows come: that cost memory for every row)."""
+                         row_filter: RowFilter[R] | None) -> array[float]:
+        """A row's creation time or size for each id, read once per order (after a listing,
+        by `pack_texts`), not kept per row as rows come: that cost memory for every row."""
         numbers = aligned.numbers.get(name)
         if numbers is None:
             getter = self._number_getters.get(name)
             if getter is None:
+                assert row_filter is not None
                 getter = row_filter.fields.created if name == "created" \
                     else row_filter.fields.size
             assert getter is not None

@@ -170,11 +170,11 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     # changing the model
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
-        waiting = self._resort is not None
         changed = self.model.replace_all(rows)
-        if waiting and not self.model.pending:  # the listing is complete: all of it shown
+        if not self.model.pending:
             self._stop_resort()
-            self.call_after_refresh(self.pack_texts)
+            if not changed:  # a listing is complete: ready its filter inputs (once per order)
+                self.call_after_refresh(self.pack_texts)
         return changed
 
     def append(self, rows: Iterable[R]) -> None:
@@ -204,7 +204,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.model.set_sort(column_key, reverse)
 
     def pack_texts(self) -> None:
-        """Lay the filter texts out for the next keystroke now (see `RowModel.pack_texts`)."""
+        """Lay the filter texts and numbers out for the next keystroke now (see the model)."""
         self.model.pack_texts()
 
     def toggle_mark(self) -> None:
