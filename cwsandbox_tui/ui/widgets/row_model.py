@@ -89,7 +89,9 @@ class RowModel(Generic[R]):
         self._index: dict[str, int] | None = None
         self._filter: RowFilter[R] | None = None
         self._text = text
-        self._haystacks: dict[str, str] = {}  # each row's lower-case text, for text filters
+        # each row's lower-case text, for text filters: made when a filter or `pack_texts`
+        # first needs them (a row without one here has none made yet)
+        self._haystacks: dict[str, str] = {}
         self._number_getters = dict(numbers or {})
         self._aligned: _Aligned | None = None
         self._packed = 0  # rows whose texts were last packed (see `_pack`)
@@ -141,7 +143,7 @@ class RowModel(Generic[R]):
         for row_id in removed:
             self._haystacks.pop(row_id, None)
             self._sort_keys.pop(row_id, None)
-        self._note([*changed, *added])
+        self._note(changed, added)
         marks_dropped = False
         if structural:
             self._order = list(fresh)
@@ -181,7 +183,7 @@ class RowModel(Generic[R]):
             held[row_id] = row
         self._order.extend(new)
         old_keys = [self._sort_keys.get(i) for i in updated] if self._keyed else []
-        self._note([*new, *updated])
+        self._note(updated, new)
         if self._sort_key() is not None:
             # Sorting the whole list for every page would cost O(pages * n log n) while a
             # large listing streams in: the new ids wait in `_unsorted` and are merged into
@@ -204,19 +206,19 @@ class RowModel(Generic[R]):
         """Show the rows that arrived since the last sort, in their sorted places."""
         self._rebuild()
 
-    def _note(self, ids: list[str]) -> None:
-        """Keep the texts and sort keys of these (new or changed) rows current."""
+    def _note(self, changed: list[str], new: list[str]) -> None:
+        """Keep the sort keys of these rows current; their texts are made afresh when needed
+        (not for every page that streams in: most listings are never filtered by text)."""
         self._aligned = None
-        rows = self.rows
-        if self._text is not None:
-            text, texts = self._text, self._haystacks
-            for row_id in ids:
-                texts[row_id] = text(rows[row_id])
+        texts = self._haystacks
+        for row_id in changed:
+            texts.pop(row_id, None)
         sort_key = self._sort_key_of.get(self._keyed) if self._keyed else None
         if sort_key is not None:
-            keys = self._sort_keys
-            for row_id in ids:
-                keys[row_id] = sort_key(rows[row_id])
+            rows, keys = self.rows, self._sort_keys
+            for ids in (changed, new):
+                for row_id in ids:
+                    keys[row_id] = sort_key(rows[row_id])
 
     # filter and sort
     def set_filter(self, row_filter: RowFilter[R] | None, narrowing: bool = False) -> None:
@@ -317,7 +319,12 @@ class RowModel(Generic[R]):
     def _aligned_texts(self, aligned: _Aligned) -> list[str]:
         if aligned.texts is None:
             haystacks = self._haystacks
-            texts = [haystacks[i] for i in aligned.ids]
+            if len(haystacks) != len(self.rows):  # rows came or changed since: their texts
+                text, rows = self._text, self.rows
+                assert text is not None
+                for row_id in rows.keys() - haystacks.keys():
+                    haystacks[row_id] = text(rows[row_id])
+            texts = list(map(haystacks.__getitem__, aligned.ids))
             if len(texts) > PACKED_GROWTH * self._packed:
                 texts = self._pack(aligned, texts)
             aligned.texts = texts

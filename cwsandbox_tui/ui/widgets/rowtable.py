@@ -33,6 +33,8 @@ R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
+# the filter's inputs are made once rows stop coming for this long (see `_prepare_later`)
+PREPARE_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
         self._resort: Timer | None = None
         self._resort_delay = RESORT_DELAY
+        self._prepare: Timer | None = None
         self._parts: dict[str, Style] = {}
         self._base_style: Style | None = None
         self._width_for: tuple[Any, ...] = ()
@@ -171,10 +174,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
         changed = self.model.replace_all(rows)
-        if not self.model.pending:
+        if not self.model.pending:  # a listing is complete: every row is shown now
             self._stop_resort()
-            if not changed:  # a listing is complete: ready its filter inputs (once per order)
-                self.call_after_refresh(self.pack_texts)
+        if changed:
+            self._prepare_later()
         return changed
 
     def append(self, rows: Iterable[R]) -> None:
@@ -183,6 +186,23 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.model.append(rows)
         if self.model.pending and self._resort is None:
             self._resort = self.set_timer(self._resort_delay, self._resort_now)
+        self._prepare_later()
+
+    def _prepare_later(self) -> None:
+        """Make the filter's texts and numbers (`pack_texts`) once the rows have stopped
+        coming for a moment, not for every page of a listing that streams in: a keystroke
+        before then makes them itself."""
+        if self._prepare is None:
+            self._prepare = self.set_timer(PREPARE_DELAY, self._prepare_now)
+        else:
+            self._prepare.reset()
+
+    def _prepare_now(self) -> None:
+        self._prepare = None
+        if self._resort is not None:  # rows still wait for their places: again after them
+            self._prepare_later()
+        else:
+            self.pack_texts()
 
     def _stop_resort(self) -> None:
         if self._resort is not None:
