@@ -246,11 +246,14 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     def _changed(self, change: row_model.Changed) -> None:
         """Draw what the model says changed, and tell the screen."""
-        positions = self.model.positions() if change.rows else {}
         for row_id in change.rows:
             self._cells.pop(row_id, None)
-            if not change.view and row_id in positions:
-                self._refresh_row(positions[row_id])
+        if change.rows and not change.view:  # repaint the lines of those in sight
+            top = int(self.scroll_offset.y)
+            visible = self.view[top:top + max(0, self.size.height - 1)]
+            for index, row_id in enumerate(visible, start=top):
+                if row_id in change.rows:
+                    self._refresh_row(index)
         if change.view:
             self._resize()
             self.refresh()
