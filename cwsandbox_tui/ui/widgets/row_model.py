@@ -89,9 +89,11 @@ class RowModel(Generic[R]):
         self._index: dict[str, int] | None = None
         self._filter: RowFilter[R] | None = None
         self._text = text
-        # each row's lower-case text, for text filters: made when a filter or `pack_texts`
-        # first needs them (a row without one here has none made yet)
+        # each row's lower-case text, for text filters: made when a filter first needs them,
+        # or a chunk at a time once rows stop coming (`make_texts`); the ids whose text is
+        # not made yet wait in `_untexted`
         self._haystacks: dict[str, str] = {}
+        self._untexted: list[str] = []
         self._number_getters = dict(numbers or {})
         self._aligned: _Aligned | None = None
         self._packed = 0  # rows whose texts were last packed (see `_pack`)
@@ -213,6 +215,9 @@ class RowModel(Generic[R]):
         texts = self._haystacks
         for row_id in changed:
             texts.pop(row_id, None)
+        if self._text is not None:
+            self._untexted += changed
+            self._untexted += new
         sort_key = self._sort_key_of.get(self._keyed) if self._keyed else None
         if sort_key is not None:
             rows, keys = self.rows, self._sort_keys
@@ -318,13 +323,8 @@ class RowModel(Generic[R]):
 
     def _aligned_texts(self, aligned: _Aligned) -> list[str]:
         if aligned.texts is None:
-            haystacks = self._haystacks
-            if len(haystacks) != len(self.rows):  # rows came or changed since: their texts
-                text, rows = self._text, self.rows
-                assert text is not None
-                for row_id in rows.keys() - haystacks.keys():
-                    haystacks[row_id] = text(rows[row_id])
-            texts = list(map(haystacks.__getitem__, aligned.ids))
+            self.make_texts()
+            texts = list(map(self._haystacks.__getitem__, aligned.ids))
             if len(texts) > PACKED_GROWTH * self._packed:
                 texts = self._pack(aligned, texts)
             aligned.texts = texts
@@ -344,6 +344,21 @@ class RowModel(Generic[R]):
             self._haystacks.update(zip(aligned.ids, packed, strict=True))
         self._packed = len(packed)
         return packed
+
+    def make_texts(self, limit: int | None = None) -> bool:
+        """Make the texts of up to `limit` rows that have none yet (all of them without a
+        limit); whether every row has its text now."""
+        todo = self._untexted
+        count = len(todo) if limit is None else min(limit, len(todo))
+        if count:
+            text, rows, haystacks = self._text, self.rows, self._haystacks
+            assert text is not None
+            for row_id in todo[len(todo) - count:]:
+                row = rows.get(row_id)  # None: gone since
+                if row is not None:
+                    haystacks[row_id] = text(row)
+            del todo[len(todo) - count:]
+        return not todo
 
     def pack_texts(self) -> None:
         """Lay the filter texts and numbers out for the next keystroke now (after a listing

@@ -35,6 +35,7 @@ GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
 # the filter's inputs are made once rows stop coming for this long (see `_prepare_later`)
 PREPARE_DELAY = 0.5
+PREPARE_CHUNK = 20_000  # rows whose filter texts are made in one step (~20 ms), between messages
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._prepare = None
         if self._resort is not None:  # rows still wait for their places: again after them
             self._prepare_later()
-        else:
+        elif self.model.make_texts(PREPARE_CHUNK):
             self.pack_texts()
+        else:  # a chunk at a time, so that keys and frames are handled in between
+            self.call_later(self._prepare_now)
 
     def _stop_resort(self) -> None:
         if self._resort is not None:
