@@ -232,24 +232,3 @@ async def test_the_table_posts_marks_changes_as_messages() -> None:
         await wait_for(pilot, lambda: any(m.change.marks for m in app.seen), "another one")
         assert not table.marks
 
-
-def test_texts_made_in_chunks_then_by_the_filter_match_the_rows() -> None:
-    rng = random.Random(8)
-    snaps = [snap(rng, n) for n in range(300)]
-    m = model()
-    m.append(snaps)
-    m.settle()
-    assert not m.make_texts(100)  # 200 rows still without a text
-    assert not m.make_texts(100)
-    assert m.make_texts(100)
-    # a row whose text was made changes: its old text must not match any more
-    first = m.view[0]
-    old = m.rows[first]
-    m.replace_all([s._replace(status_reason="zzz-new") if s.id == first else s for s in snaps])
-    m.set_filter(compile_filter("zzz-new", SNAPSHOT_FIELDS, NOW))
-    assert m.view == [first]
-    assert m.make_texts(1)  # the filter made every text it needed
-    m.set_filter(compile_filter(old.id, SNAPSHOT_FIELDS, NOW))
-    assert m.view == [first]
-    m.set_filter(compile_filter("fss", SNAPSHOT_FIELDS, NOW))
-    assert len(m.view) == 300

@@ -89,11 +89,7 @@ class RowModel(Generic[R]):
         self._index: dict[str, int] | None = None
         self._filter: RowFilter[R] | None = None
         self._text = text
-        # each row's lower-case text, for text filters: made when a filter first needs them,
-        # or a chunk at a time once rows stop coming (`make_texts`); the ids whose text is
-        # not made yet wait in `_untexted`
-        self._haystacks: dict[str, str] = {}
-        self._untexted: list[str] = []
+        self._haystacks: dict[str, str] = {}  # each row's lower-case text, for text filters
         self._number_getters = dict(numbers or {})
         self._aligned: _Aligned | None = None
         self._packed = 0  # rows whose texts were last packed (see `_pack`)
@@ -209,18 +205,18 @@ class RowModel(Generic[R]):
         self._rebuild()
 
     def _note(self, changed: list[str], new: list[str]) -> None:
-        """Keep the sort keys of these rows current; their texts are made afresh when needed
-        (not for every page that streams in: most listings are never filtered by text)."""
+        """Keep the texts and sort keys of these rows current. (Texts made only when a filter
+        first needs them sped a listing up but slowed the first keystroke after it.)"""
         self._aligned = None
-        texts = self._haystacks
-        for row_id in changed:
-            texts.pop(row_id, None)
+        rows = self.rows
         if self._text is not None:
-            self._untexted += changed
-            self._untexted += new
+            text, texts = self._text, self._haystacks
+            for ids in (changed, new):
+                for row_id in ids:
+                    texts[row_id] = text(rows[row_id])
         sort_key = self._sort_key_of.get(self._keyed) if self._keyed else None
         if sort_key is not None:
-            rows, keys = self.rows, self._sort_keys
+            keys = self._sort_keys
             for ids in (changed, new):
                 for row_id in ids:
                     keys[row_id] = sort_key(rows[row_id])
@@ -323,7 +319,6 @@ class RowModel(Generic[R]):
 
     def _aligned_texts(self, aligned: _Aligned) -> list[str]:
         if aligned.texts is None:
-            self.make_texts()
             texts = list(map(self._haystacks.__getitem__, aligned.ids))
             if len(texts) > PACKED_GROWTH * self._packed:
                 texts = self._pack(aligned, texts)
@@ -344,21 +339,6 @@ class RowModel(Generic[R]):
             self._haystacks.update(zip(aligned.ids, packed, strict=True))
         self._packed = len(packed)
         return packed
-
-    def make_texts(self, limit: int | None = None) -> bool:
-        """Make the texts of up to `limit` rows that have none yet (all of them without a
-        limit); whether every row has its text now."""
-        todo = self._untexted
-        count = len(todo) if limit is None else min(limit, len(todo))
-        if count:
-            text, rows, haystacks = self._text, self.rows, self._haystacks
-            assert text is not None
-            for row_id in todo[len(todo) - count:]:
-                row = rows.get(row_id)  # None: gone since
-                if row is not None:
-                    haystacks[row_id] = text(row)
-            del todo[len(todo) - count:]
-        return not todo
 
     def pack_texts(self) -> None:
         """Lay the filter texts and numbers out for the next keystroke now (after a listing

@@ -35,7 +35,6 @@ GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
 # the filter's inputs are made once rows stop coming for this long (see `_prepare_later`)
 PREPARE_DELAY = 0.5
-PREPARE_CHUNK = 20_000  # rows whose filter texts are made in one step (~20 ms), between messages
 
 
 @dataclass(frozen=True)
@@ -190,9 +189,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._prepare_later()
 
     def _prepare_later(self) -> None:
-        """Make the filter's texts and numbers (`pack_texts`) once the rows have stopped
-        coming for a moment, not for every page of a listing that streams in: a keystroke
-        before then makes them itself."""
+        """Lay the filter's texts and numbers out in display order (`pack_texts`) once rows
+        have stopped coming for a moment, not for every page of a listing that streams in:
+        a keystroke before then lays them out itself."""
         if self._prepare is None:
             self._prepare = self.set_timer(PREPARE_DELAY, self._prepare_now)
         else:
@@ -202,10 +201,8 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._prepare = None
         if self._resort is not None:  # rows still wait for their places: again after them
             self._prepare_later()
-        elif self.model.make_texts(PREPARE_CHUNK):
+        else:
             self.pack_texts()
-        else:  # a chunk at a time, so that keys and frames are handled in between
-            self.call_later(self._prepare_now)
 
     def _stop_resort(self) -> None:
         if self._resort is not None:
