@@ -173,9 +173,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     # changing the model
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
+        waiting = self._resort is not None
         changed = self.model.replace_all(rows)
         if not self.model.pending:  # a listing is complete: every row is shown now
             self._stop_resort()
+            if waiting:  # and its filter inputs are laid out before the next keystroke
+                self.call_after_refresh(self.pack_texts)
         if changed:
             self._prepare_later()
         return changed
