@@ -33,8 +33,6 @@ R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
-# the filter's inputs are made once rows stop coming for this long (see `_prepare_later`)
-PREPARE_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._layout: tuple[int, list[tuple[Column[R], int]]] = (-1, [])
         self._resort: Timer | None = None
         self._resort_delay = RESORT_DELAY
-        self._prepare: Timer | None = None
         self._parts: dict[str, Style] = {}
         self._base_style: Style | None = None
         self._width_for: tuple[Any, ...] = ()
@@ -179,8 +176,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._stop_resort()
             if waiting:  # and its filter inputs are laid out before the next keystroke
                 self.call_after_refresh(self.pack_texts)
-        if changed:
-            self._prepare_later()
         return changed
 
     def append(self, rows: Iterable[R]) -> None:
@@ -189,23 +184,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.model.append(rows)
         if self.model.pending and self._resort is None:
             self._resort = self.set_timer(self._resort_delay, self._resort_now)
-        self._prepare_later()
-
-    def _prepare_later(self) -> None:
-        """Lay the filter's texts and numbers out in display order (`pack_texts`) once rows
-        have stopped coming for a moment, not for every page of a listing that streams in:
-        a keystroke before then lays them out itself."""
-        if self._prepare is None:
-            self._prepare = self.set_timer(PREPARE_DELAY, self._prepare_now)
-        else:
-            self._prepare.reset()
-
-    def _prepare_now(self) -> None:
-        self._prepare = None
-        if self._resort is not None:  # rows still wait for their places: again after them
-            self._prepare_later()
-        else:
-            self.pack_texts()
 
     def _stop_resort(self) -> None:
         if self._resort is not None:
