@@ -33,6 +33,7 @@ R = TypeVar("R")
 
 GUTTER = 2  # "* " for a marked row
 RESORT_DELAY = 0.25
+_CURSOR_ONLY = row_model.Changed(cursor=True)
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._drawn_cursor = self.cursor
         if change.view or change.cursor:
             self.post_message(self.CursorMoved(self, self.cursor_id))
-        self.post_message(self.Changed(self, change))
+        if change != _CURSOR_ONLY:  # a cursor key posts one message, not two
+            self.post_message(self.Changed(self, change))
 
     @property
     def line_width(self) -> int:
