@@ -159,10 +159,18 @@ async def test_concurrent_creates_with_one_key_while_the_sandbox_boots(
     await wait_snapshot(gateway, responses[0].file_system_snapshot_id, FSS_READY)
 
 
-async def test_snapshot_over_the_mount_size_fails_with_reason(backend: BackendServer,
-                                                             gateway: Gateway) -> None:
+async def over_its_size(streaming: Streaming, sandbox_id: str) -> None:
+    """2000 bytes by their sizes in a 1Ki mount, no block on disk: too big for a snapshot,
+    while the backend's watch over the mount's usage (in blocks, every 0.25 s) leaves the
+    sandbox running (bytes written would have it end the sandbox FAILED, if it looked
+    before the test's next call)."""
+    await sh_ok(streaming, sandbox_id, f"truncate -s 1000 {MOUNT}/a {MOUNT}/b")
+
+
+async def test_snapshot_over_the_mount_size_fails_with_reason(
+        backend: BackendServer, gateway: Gateway, streaming: Streaming) -> None:
     sid = await start_sandbox(gateway, size="1Ki")
-    await add_file(gateway, sid, f"{MOUNT}/big", b"x" * 4096)
+    await over_its_size(streaming, sid)
     response = await snapshot(gateway, sid)
     assert not response.success
     assert response.file_system_snapshot_id
@@ -250,7 +258,8 @@ async def test_restore_into_a_new_sandbox(gateway: Gateway, streaming: Streaming
     assert await read_file(gateway, again, "/data/keep/me.txt") == b"kept"
 
 
-async def test_restore_errors(held_executor: ExecutorHold, gateway: Gateway) -> None:
+async def test_restore_errors(held_executor: ExecutorHold, gateway: Gateway,
+                              streaming: Streaming) -> None:
     found = await expect_error(gateway.Start(start_request(restore="fss-unknown")), NOT_FOUND,
                                reason="CWSANDBOX_FSS_NOT_FOUND")
     assert found.metadata["file_system_snapshot_id"] == "fss-unknown"
@@ -268,7 +277,7 @@ async def test_restore_errors(held_executor: ExecutorHold, gateway: Gateway) -> 
     await expect_error(gateway.Start(empty_id), INVALID,
                        field_name="file_system.file_system_snapshot.file_system_snapshot_id")
     small = await start_sandbox(gateway, size="1Ki")
-    await add_file(gateway, small, f"{MOUNT}/big", b"x" * 4096)
+    await over_its_size(streaming, small)
     failed = (await snapshot(gateway, small)).file_system_snapshot_id
     await expect_error(gateway.Start(start_request(restore=failed)), PRECONDITION,
                        reason="CWSANDBOX_FSS_NOT_READY")
@@ -365,9 +374,10 @@ async def test_snapshot_on_stop_without_a_mount_is_refused_and_keeps_running(
     assert (await get(gateway, sid)).sandbox_status == RUNNING
 
 
-async def test_failed_snapshot_on_stop_still_stops(gateway: Gateway) -> None:
+async def test_failed_snapshot_on_stop_still_stops(gateway: Gateway,
+                                                  streaming: Streaming) -> None:
     sid = await start_sandbox(gateway, size="1Ki")
-    await add_file(gateway, sid, f"{MOUNT}/big", b"x" * 4096)
+    await over_its_size(streaming, sid)
     response = await stop(gateway, sid, file_system_snapshot_on_stop=True)
     assert not response.success and "size limit" in response.error_message
     snap = await get_snapshot(gateway, response.file_system_snapshot_id)

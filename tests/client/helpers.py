@@ -157,3 +157,13 @@ class ExecutorHold:
 
     def release(self) -> None:
         self._gate.set()
+
+
+async def over_its_size(client: Client, sandbox_id: str) -> None:
+    """2000 bytes by their sizes in a 1Ki mount, no block on disk: too big for a snapshot,
+    while the backend's watch over the mount's usage (in blocks, every 0.25 s) leaves the
+    sandbox running (bytes written would have it end the sandbox FAILED, if it looked
+    before the test's next call)."""
+    result = await client.exec(sandbox_id, ["truncate", "-s", "1000", f"{MOUNT}/a",
+                                            f"{MOUNT}/b"])
+    assert result.exit_code == 0, result

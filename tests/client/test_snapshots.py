@@ -36,6 +36,7 @@ from .helpers import (
     Recorder,
     count_calls,
     engine,
+    over_its_size,
     seed_snapshots,
     server_snapshot_ids,
     start,
@@ -388,7 +389,7 @@ async def _oversized_sandbox(c: Client) -> str:
     """A sandbox whose mount holds more than its size: its snapshots fail."""
     sandbox = await c.start_sandbox(SandboxSpec(command="/bin/sh", args=SLEEPER,
                                                 mount_path=MOUNT, size="1Ki"))
-    await c.add_file(sandbox.id, f"{MOUNT}/big.bin", b"x" * 8192)
+    await over_its_size(c, sandbox.id)
     return sandbox.id
 
 

@@ -44,6 +44,7 @@ from .helpers import (
     Recorder,
     count_calls,
     engine,
+    over_its_size,
     start,
     until,
 )
@@ -405,7 +406,7 @@ async def test_a_snapshot_stop_whose_snapshot_fails_raises_and_is_not_retried(
     c, _ = client
     sandbox = await c.start_sandbox(SandboxSpec(command="/bin/sh", args=SLEEPER,
                                                 mount_path=MOUNT, size="1Ki"))
-    await c.add_file(sandbox.id, f"{MOUNT}/big.bin", b"x" * 8192)
+    await over_its_size(c, sandbox.id)
     count_calls(backend, "Stop")
     with pytest.raises(SnapshotError, match="Failed to stop sandbox: snapshot on stop failed"):
         await c.stop_sandbox(sandbox.id, snapshot=True, grace=1)
