@@ -78,7 +78,7 @@ class Gate(grpc.aio.ServerInterceptor):
             inner_stream = handler.stream_stream
 
             async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                decision = await self._admit(method, authorized, context)
+                decision = await self._admit(method, authorized, context, requests)
                 guarded = GuardedRequests(requests)
                 replies = inner_stream(guarded, context).__aiter__()
                 sent = 0
@@ -109,10 +109,12 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler._replace(stream_stream=stream, request_deserializer=decode)
         return handler
 
-    async def _admit(self, method: str, authorized: bool,
-                     context: grpc.aio.ServicerContext) -> Decision:
-        """Refuse an unauthenticated call, then apply the fault plan's latency and error."""
+    async def _admit(self, method: str, authorized: bool, context: grpc.aio.ServicerContext,
+                     requests: Any = None) -> Decision:
+        """Refuse an unauthenticated call, then apply the fault plan's latency and error.
+        A stream's refusal first takes its client's first message (see `_first_taken`)."""
         if not authorized:
+            await _first_taken(requests)
             await abort(ApiError(Code.UNAUTHENTICATED,
                                  "missing or wrong API key (send 'authorization: Bearer <key>', "
                                  "or W&B's 'x-wandb-api-key: <key>' with 'x-entity-id: <entity>')"
@@ -123,5 +125,21 @@ class Gate(grpc.aio.ServerInterceptor):
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.error is not None:
+            await _first_taken(requests)
             await abort(decision.error, context)
         return decision
+
+
+REFUSAL_READ_WAIT = 1.0  # seconds a refused stream's first message is waited for
+
+
+async def _first_taken(requests: Any) -> None:
+    """Read (and drop) a stream's first request before refusing it. A client sends it at
+    once; a status that overtook it made grpc's asyncio client report its failed write,
+    INTERNAL "Failed execute_batch", in place of the status (grpc/grpc#36066)."""
+    if requests is None:
+        return
+    try:
+        await asyncio.wait_for(anext(aiter(requests)), REFUSAL_READ_WAIT)
+    except Exception:  # noqa: BLE001 - refused whatever it sent (or nothing)
+        return
