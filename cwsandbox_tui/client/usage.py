@@ -2,9 +2,9 @@
 
 Headless (the CLI's `snapshots usage` and the dashboard's usage view both use it). Rows are
 folded in as they come: `add` a page, `remove` deleted ids, `sync` with a whole listing
-(only what changed is folded in). Each row is counted in its source's cell, in the slot of
-its (status, trigger, age band); the groupings are sums over the cells and a running total
-of the slots, so showing a grouping never walks the rows.
+(only what changed is folded in). Each row is counted (and its bytes summed) in the slot of
+its (status, trigger, age band) and under its source sandbox; every grouping is one of
+these running sums or a sum over the few slots, so showing a grouping never walks the rows.
 
 Age bands are measured from `now`, fixed when the rows are (re)grouped: `sync` regroups
 from scratch once the clock has moved on by more than `REBASE_AFTER`.
@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import add
+from itertools import repeat
+from operator import add, itemgetter
+from typing import TypeVar
 
 from .models import Sandbox, Snapshot, SnapshotStatus, SnapshotTrigger
 
@@ -33,6 +36,7 @@ NO_AGE = -1  # the shown band of a snapshot with no creation time
 # A source id a filter may name: anything else (spaces, quotes, controls a hostile server
 # could send) would not read back as the same id, or would be shown raw in the filter bar.
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]+")
+K = TypeVar("K")
 
 
 class Grouping(StrEnum):
@@ -104,16 +108,17 @@ class Usage:
         bands = len(self._edges) + 2
         self._no_age = bands - 1
         statuses, triggers = list(SnapshotStatus), list(SnapshotTrigger)
-        # A source's cell is a flat list of (count, bytes) slot pairs, one pair per
-        # (status, trigger, band); a row's slot is the sum of these three offsets.
-        self._status_at = {st: n * len(triggers) * bands * 2 for n, st in enumerate(statuses)}
-        self._trigger_at = {tr: n * bands * 2 for n, tr in enumerate(triggers)}
+        # A row's slot is its (status, trigger, band): the sum of these offsets.
+        self._status_at = {st: n * len(triggers) * bands for n, st in enumerate(statuses)}
+        self._trigger_at = {tr: n * bands for n, tr in enumerate(triggers)}
         self._slots = [(st, tr, band) for st in statuses for tr in triggers
                        for band in range(bands)]
-        self._width = 2 * len(self._slots)
         self._held: dict[str, Snapshot] = {}
+        # Running sums: (count, bytes) per slot, flat (a slot's pair at 2 * slot), and
+        # [count, bytes] per source sandbox. Every grouping is one of these or a sum over
+        # the few slots, and the hints too.
+        self._totals = [0] * (2 * len(self._slots))
         self._sources: dict[str, list[int]] = {}
-        self._summed: list[int] | None = None  # the cells summed, made when read
         self._rebase(now)
 
     def _rebase(self, now: float) -> None:
@@ -124,16 +129,6 @@ class Usage:
 
     def __len__(self) -> int:
         return len(self._held)
-
-    @property
-    def _totals(self) -> list[int]:
-        """The slots summed over the sources (C-level adds, a few per source)."""
-        if self._summed is None:
-            summed = [0] * self._width
-            for cell in self._sources.values():
-                summed = list(map(add, summed, cell))
-            self._summed = summed
-        return self._summed
 
     @property
     def total(self) -> tuple[int, int]:
@@ -156,21 +151,37 @@ class Usage:
         self._fold(fresh)
 
     def _fold(self, rows: Iterable[Snapshot]) -> None:
-        """Count rows into their sources' cells: the one loop over every row, kept lean (it
-        is most of what grouping a million snapshots costs)."""
+        """Count rows into the slots' and the sources' sums. Grouping a million snapshots
+        is this: done a column at a time by C loops (map, Counter), not a Python loop over
+        the rows, which cost about 1.3 us a row (a sum per key is `_sum_by`)."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return
+        cutoffs, no_age = self._cutoffs, self._no_age
+        created = list(map(itemgetter(4), rows))
+        bands: Iterable[int] = map(bisect_left, repeat(cutoffs), created) \
+            if None not in created else \
+            [no_age if c is None else bisect_left(cutoffs, c) for c in created]
+        slots = list(map(add, map(add, map(self._status_at.__getitem__,
+                                           map(itemgetter(1), rows)),
+                                  map(self._trigger_at.__getitem__, map(itemgetter(8), rows))),
+                         bands))
+        sizes = list(map(itemgetter(3), rows))
+        totals = self._totals
+        slot_bytes = _sum_by(slots, sizes)
+        for slot, count in Counter(slots).items():
+            totals[2 * slot] += count
+            totals[2 * slot + 1] += slot_bytes[slot]
+        sources = list(map(itemgetter(7), rows))
+        source_bytes = _sum_by(sources, sizes)
         cells = self._sources
-        get, cutoffs, width = cells.get, self._cutoffs, self._width
-        status_at, trigger_at, no_age = self._status_at, self._trigger_at, self._no_age
-        for snap in rows:
-            cell = get(snap[7])
+        for source, count in Counter(sources).items():
+            cell = cells.get(source)
             if cell is None:
-                cell = cells[snap[7]] = [0] * width
-            created = snap[4]
-            slot = status_at[snap[1]] + trigger_at[snap[8]] + 2 * (
-                no_age if created is None else bisect_left(cutoffs, created))
-            cell[slot] += 1
-            cell[slot + 1] += snap[3]
-        self._summed = None
+                cells[source] = [count, source_bytes[source]]
+            else:
+                cell[0] += count
+                cell[1] += source_bytes[source]
 
     def remove(self, ids: Iterable[str]) -> None:
         held = self._held
@@ -182,17 +193,18 @@ class Usage:
     def clear(self) -> None:
         self._held.clear()
         self._sources.clear()
-        self._summed = None
+        self._totals = [0] * len(self._totals)
 
     def _take(self, snap: Snapshot) -> None:
         created = snap[4]
-        slot = self._status_at[snap[1]] + self._trigger_at[snap[8]] + 2 * (
+        slot = self._status_at[snap[1]] + self._trigger_at[snap[8]] + (
             self._no_age if created is None else bisect_left(self._cutoffs, created))
+        self._totals[2 * slot] -= 1
+        self._totals[2 * slot + 1] -= snap[3]
         cell = self._sources[snap[7]]
-        cell[slot] -= 1
-        cell[slot + 1] -= snap[3]
-        self._summed = None
-        if not cell[slot] and not any(cell[0::2]):
+        cell[0] -= 1
+        cell[1] -= snap[3]
+        if not cell[0]:
             del self._sources[snap[7]]
 
     def sync(self, rows: Mapping[str, Snapshot], now: float) -> None:
@@ -217,8 +229,7 @@ class Usage:
         `sandboxes`: the listed sandboxes (None: unknown, so none is said to be gone)."""
         sums: dict[object, list[int]] = {}
         if by is Grouping.SOURCE:
-            for source, cell in self._sources.items():
-                sums[source] = [sum(cell[0::2]), sum(cell[1::2])]
+            sums.update(self._sources)
         else:
             totals = self._totals
             for n, (status, trigger, band) in enumerate(self._slots):
@@ -289,14 +300,22 @@ class Usage:
                 old[1] += totals[2 * n + 1]
         gone = [0, 0]
         if sandboxes is not None:
-            for source, cell in self._sources.items():
+            for source, (count, size) in self._sources.items():
                 if source and source not in sandboxes:
-                    gone[0] += sum(cell[0::2])
-                    gone[1] += sum(cell[1::2])
+                    gone[0] += count
+                    gone[1] += size
         return [Hint("FAILED", failed[0], failed[1], "status=failed"),
                 Hint("sandbox gone", gone[0], gone[1], "sandbox=gone"),
                 Hint(f"older than {_days(self.prune_age)}", old[0], old[1],
                      f"age>={_days(self.prune_age)}")]
+
+
+def _sum_by(keys: list[K], values: list[int]) -> defaultdict[K, int]:
+    """The values summed per key, by C loops: for each row in turn, sums[key] is read,
+    added to and stored back (map is lazy, so a key seen again reads the sum so far)."""
+    sums: defaultdict[K, int] = defaultdict(int)
+    deque(map(sums.__setitem__, keys, map(add, map(sums.__getitem__, keys), values)), maxlen=0)
+    return sums
 
 
 def bar(share: float, width: int) -> str:
