@@ -27,7 +27,9 @@ class Code(Enum):
 
 
 @dataclass(frozen=True)
-class FieldViolation:
+class BadField:
+    """A request's field and what is wrong with it: a field violation on the wire."""
+
     field: str
     description: str
 
@@ -42,7 +44,7 @@ class ApiError(Exception):
     reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     retry_delay: float | None = None
-    violations: tuple[FieldViolation, ...] = ()
+    violations: tuple[BadField, ...] = ()
 
     def __str__(self) -> str:
         return self.message
@@ -53,7 +55,7 @@ def invalid(field_name: str, description: str) -> ApiError:
     return ApiError(
         Code.INVALID_ARGUMENT,
         f"{field_name}: {description}",
-        violations=(FieldViolation(field_name, description),),
+        violations=(BadField(field_name, description),),
     )
 
 
@@ -62,7 +64,7 @@ def not_offered(field_name: str, description: str, reason: str = "CWSANDBOX_NOT_
     """What the service itself does not implement (or this machine cannot), in the service's
     words: its status and ErrorInfo reason, and the field as a violation."""
     return ApiError(code, f"{field_name}: {description}", reason=reason,
-                    violations=(FieldViolation(field_name, description),))
+                    violations=(BadField(field_name, description),))
 
 
 def sandbox_not_found(sandbox_id: str) -> ApiError:

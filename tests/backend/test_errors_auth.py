@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cwsandbox_tui.backend.errors import ApiError, Code, FieldViolation
+from cwsandbox_tui.backend.errors import ApiError, BadField, Code
 from cwsandbox_tui.backend.server import (
     BackendConfigError,
     BackendServer,
@@ -218,7 +218,7 @@ def test_details_of_reads_every_detail_kind() -> None:
     """The helper the suite relies on reads ErrorInfo, RetryInfo and BadRequest."""
     error = ApiError(Code.RESOURCE_EXHAUSTED, "slow down", reason="R",
                      metadata={"a": "b"}, retry_delay=0.25,
-                     violations=(FieldViolation("f", "bad"),))
+                     violations=(BadField("f", "bad"),))
 
     class Fake(grpc.aio.AioRpcError):
         def __init__(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from ..errors import ApiError, Code, FieldViolation, invalid
+from ..errors import ApiError, BadField, Code, invalid
 from ..wire.errors import abort, internal_error
 from ..wire.limits import check_request
 
@@ -39,7 +39,7 @@ async def call(context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[T
 
 
 def rename_fields(error: ApiError, fields: dict[str, str]) -> ApiError:
-    violations = tuple(FieldViolation(fields.get(v.field, v.field), v.description)
+    violations = tuple(BadField(fields.get(v.field, v.field), v.description)
                        for v in error.violations)
     message = error.message
     for old, new in fields.items():
