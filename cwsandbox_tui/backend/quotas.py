@@ -115,7 +115,7 @@ def rlimit_prefix(applied: Applied, isolated: bool) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Usage:
+class ResourceUse:
     tasks: int  # processes and their threads
     resident_bytes: int
 
@@ -123,7 +123,7 @@ class Usage:
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def usage_of(pids: Iterable[int]) -> Usage:
+def usage_of(pids: Iterable[int]) -> ResourceUse:
     """Tasks and resident memory of these processes, from /proc/<pid>/stat."""
     tasks = resident = 0
     for pid in pids:
@@ -135,7 +135,7 @@ def usage_of(pids: Iterable[int]) -> Usage:
         # after the command: state is field 3, num_threads 20, rss (pages) 24
         tasks += int(fields[17])
         resident += int(fields[21]) * _PAGE
-    return Usage(tasks, resident)
+    return ResourceUse(tasks, resident)
 
 
 @dataclass
