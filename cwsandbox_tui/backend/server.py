@@ -26,7 +26,7 @@ from .isolation import detect
 from .lifetime import STATE_FILE, watch, write_state
 from .quotas import Quotas
 from .seeding import seed_bulk
-from .v1beta2.discovery_service import DiscoveryService
+from .v1beta2.discovery_service import V1beta2DiscoveryService
 from .v1beta2.service import GatewayService
 from .v1beta2.service import register as register_gateway
 from .v1beta2.streaming import StreamingService
@@ -141,7 +141,7 @@ def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
         settings_pb2_grpc,
         volume_pb2_grpc,
     )
-    from .v1.discovery_service import DiscoveryService
+    from .v1.discovery_service import V1DiscoveryService
     from .v1.sandbox_service import SandboxService
     from .v1.sandbox_service import register as register_sandboxes
     from .v1.settings_service import SettingsService
@@ -151,7 +151,7 @@ def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
     register_sandboxes(SandboxService(engine), server)
     settings_pb2_grpc.add_SettingsServiceServicer_to_server(SettingsService(engine), server)
     volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeService(volumes), server)
-    discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryService(engine), server)
+    discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(V1DiscoveryService(engine), server)
     register_unoffered(server)
 
 
@@ -215,9 +215,10 @@ class BackendServer:
             streaming_pb2_grpc.add_GatewayStreamingServiceServicer_to_server(self.streaming,
                                                                              server)
             discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(
-                DiscoveryService(self.engine), server)
+                V1beta2DiscoveryService(self.engine), server)
         if api in ("both", "v1"):
-            _add_v1(server, self.engine, Volumes(self.config.data_dir / "volumes", RUNNER_ID))
+            volumes = Volumes(self.config.data_dir / "volumes", RUNNER_ID)
+            _add_v1(server, self.engine, volumes)
         host = self.config.host
         bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self.port = server.add_insecure_port(f"{bind_host}:{self.config.port}")

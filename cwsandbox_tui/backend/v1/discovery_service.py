@@ -20,7 +20,7 @@ from .common import call, required
 ORGANIZATION_ID = "local"  # the one organisation of the local backend
 
 
-class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
+class V1DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

@@ -47,7 +47,7 @@ def profile_message(profile: CatalogueProfile) -> dpb.ProfileSummary:
         egress_modes=[dpb.EgressMode(name=n) for n in profile.egress_modes])
 
 
-class DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
+class V1beta2DiscoveryService(discovery_pb2_grpc.DiscoveryServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
