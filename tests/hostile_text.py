@@ -15,7 +15,7 @@ import sys
 import termios
 from pathlib import Path
 
-from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
+from cwsandbox_tui.backend.volumes import VolumeRecord, VolumeRegistry
 from cwsandbox_tui.client.client import Client
 from cwsandbox_tui.client.models import Sandbox, SandboxSpec, Snapshot
 
@@ -72,7 +72,7 @@ async def hostile_sandbox(client: Client, mount: str = "/workspace") -> tuple[Sa
 def hostile_volume(data_dir: Path) -> str:
     """A registered volume (API v1) whose claim and description, given by whoever registered
     it, hold HOSTILE."""
-    Volumes(data_dir / "volumes", "local-runner").create(VolumeRecord(
+    VolumeRegistry(data_dir / "volumes", "local-runner").create(VolumeRecord(
         volume_id="hostile", runner_id="local-runner", namespace="ns", claim_name=HOSTILE,
         description=HOSTILE))
     return "hostile"

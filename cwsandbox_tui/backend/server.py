@@ -30,7 +30,7 @@ from .v1beta2.discovery_service import V1beta2DiscoveryService
 from .v1beta2.service import GatewayService
 from .v1beta2.service import register as register_gateway
 from .v1beta2.streaming import StreamingService
-from .volumes import Volumes
+from .volumes import VolumeRegistry
 from .wire.gate import Gate
 
 log = logging.getLogger("cwsandbox_tui.backend")
@@ -135,7 +135,7 @@ def read_state(data_dir: Path) -> dict[str, object] | None:
 API_CHOICES = ("both", "v1", "v1beta2")
 
 
-def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: Volumes) -> None:
+def _add_v1(server: grpc.aio.Server, engine: Engine, volumes: VolumeRegistry) -> None:
     from ..proto.v1 import (
         discovery_pb2_grpc,
         settings_pb2_grpc,
@@ -217,7 +217,7 @@ class BackendServer:
             discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(
                 V1beta2DiscoveryService(self.engine), server)
         if api in ("both", "v1"):
-            volumes = Volumes(self.config.data_dir / "volumes", RUNNER_ID)
+            volumes = VolumeRegistry(self.config.data_dir / "volumes", RUNNER_ID)
             _add_v1(server, self.engine, volumes)
         host = self.config.host
         bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host

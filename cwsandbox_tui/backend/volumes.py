@@ -47,7 +47,10 @@ def volume_not_found(volume_id: str) -> ApiError:
                     reason="CWSANDBOX_VOLUME_NOT_FOUND", metadata={"volume_id": volume_id})
 
 
-class Volumes:
+class VolumeRegistry:
+    """The registered volumes under `root`, each a directory with its record, on the one
+    runner `runner_id`."""
+
     def __init__(self, root: Path, runner_id: str) -> None:
         self.root = root
         self.runner_id = runner_id

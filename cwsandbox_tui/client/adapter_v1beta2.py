@@ -215,7 +215,7 @@ class Adapter(Wire):
     has_pause = True
 
     def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]],
-                 volumes: Volumes | None = None) -> None:
+                 volumes: VolumeCalls | None = None) -> None:
         """`volumes`: where volume calls go, on an endpoint that also speaks v1 (the embedded
         backend); v1beta2 itself has no volumes."""
         self._streaming = streaming_pb2_grpc.GatewayStreamingServiceStub(channel)
@@ -422,7 +422,7 @@ class Adapter(Wire):
     def has_volumes(self) -> bool:
         return self._volumes is not None
 
-    def _volume_calls(self) -> Volumes:
+    def _volume_calls(self) -> VolumeCalls:
         if self._volumes is None:
             raise errors.SandboxError(NO_VOLUMES)
         return self._volumes
@@ -438,7 +438,7 @@ class Adapter(Wire):
         return await self._volume_calls().delete_volume(volume_id, timeout, missing_ok)
 
 
-class Volumes(Protocol):
+class VolumeCalls(Protocol):
     """The volume calls of an adapter that has them (v1's)."""
 
     async def list_volumes(self, timeout: float) -> list[Volume]: ...

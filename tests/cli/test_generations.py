@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
+from cwsandbox_tui.backend.volumes import VolumeRecord, VolumeRegistry
 
 from .helpers import cli
 
@@ -52,7 +52,7 @@ async def test_a_profile_chooses_the_generation(backend: BackendServer, api: str
 
 
 async def test_volumes_commands(backend: BackendServer, env: dict[str, str], api: str) -> None:
-    Volumes(backend.config.data_dir / "volumes", "local-runner").create(VolumeRecord(
+    VolumeRegistry(backend.config.data_dir / "volumes", "local-runner").create(VolumeRecord(
         volume_id="datasets", runner_id="local-runner", namespace="ns", claim_name="data",
         description="shared"))
     listed = await cli("volumes", "list", "--json", env=env)

@@ -198,8 +198,8 @@ async def test_auto_asks_once_and_lands_on_what_the_endpoint_speaks(
 async def test_volumes_on_v1_and_their_absence_on_v1beta2(make: Make,
                                                           backend: BackendServer) -> None:
     assert backend.engine is not None
-    from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
-    Volumes(backend.config.data_dir / "volumes", "local-runner").create(VolumeRecord(
+    from cwsandbox_tui.backend.volumes import VolumeRecord, VolumeRegistry
+    VolumeRegistry(backend.config.data_dir / "volumes", "local-runner").create(VolumeRecord(
         volume_id="data", runner_id="local-runner", namespace="ns", claim_name="c"))
     client = make("v1")
     [volume] = await client.list_volumes()

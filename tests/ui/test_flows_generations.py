@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.faults import FaultPlan
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.backend.volumes import VolumeRecord, Volumes
+from cwsandbox_tui.backend.volumes import VolumeRecord, VolumeRegistry
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus, SnapshotStatus
@@ -99,7 +99,7 @@ async def test_pause_is_refused_without_a_call_on_v1(app: DashboardApp, served: 
 
 
 async def test_volumes_view(app: DashboardApp, served: BackendServer, api: str) -> None:
-    volumes = Volumes(served.config.data_dir / "volumes", "local-runner")
+    volumes = VolumeRegistry(served.config.data_dir / "volumes", "local-runner")
     volumes.create(VolumeRecord(volume_id="datasets", runner_id="local-runner", namespace="ns",
                                 claim_name="data", description="shared data"))
     volumes.validate("datasets")

@@ -10,7 +10,7 @@ from ...proto.v1 import volume_pb2 as pb
 from ...proto.v1 import volume_pb2_grpc
 from ..errors import ApiError, Code, invalid
 from ..paging import decode, encode, page_size
-from ..volumes import ERROR, READY, VALIDATING, VolumeRecord, Volumes
+from ..volumes import ERROR, READY, VALIDATING, VolumeRecord, VolumeRegistry
 from . import convert
 from .common import call, required
 
@@ -20,7 +20,7 @@ _UPDATABLE = {"spec.description": "description", "spec.read_only": "read_only"}
 
 
 class VolumeService(volume_pb2_grpc.VolumeServiceServicer):
-    def __init__(self, volumes: Volumes) -> None:
+    def __init__(self, volumes: VolumeRegistry) -> None:
         self.volumes = volumes
 
     def _message(self, record: VolumeRecord) -> pb.Volume:
