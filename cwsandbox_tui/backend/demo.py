@@ -15,7 +15,7 @@ import uuid
 from dataclasses import replace
 
 from .engine import Engine
-from .store import SandboxSpec
+from .store import StoredSpec
 
 log = logging.getLogger("cwsandbox_tui.backend")
 
@@ -27,7 +27,7 @@ TRAINER = ('i=0; mkdir -p /workspace/checkpoints; while true; do i=$((i+1)); '
 KEEP_ALIVE = 'trap "exit 0" TERM INT; sleep infinity & wait'
 
 
-async def _started(engine: Engine, spec: SandboxSpec) -> str:
+async def _started(engine: Engine, spec: StoredSpec) -> str:
     row = engine.start(spec)
     await engine.runtime.live[row.id].booted.wait()
     return row.id
@@ -53,14 +53,14 @@ MARKER = "demo-"  # + the role: the tag that says this demo sandbox exists
 
 async def _live_sandboxes(engine: Engine, seeded: set[str]) -> None:
     if MARKER + "trainer" not in seeded:
-        trainer = await _started(engine, SandboxSpec(
+        trainer = await _started(engine, StoredSpec(
             command="/bin/sh", args=["-c", TRAINER], container_image="ghcr.io/acme/trainer:2.4",
             tags=[DEMO_TAG, MARKER + "trainer", "team-ml", "llama-ft"], mount_path="/workspace",
             mount_size="10Gi"))
         await engine.add_file(trainer, "/workspace/config.yaml",
                               b"model: llama-3-8b\nlr: 2.0e-5\nbatch_size: 32\nepochs: 3\n")
     if MARKER + "eval" not in seeded:
-        evaluator = await _started(engine, SandboxSpec(
+        evaluator = await _started(engine, StoredSpec(
             command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="python:3.11",
             tags=[DEMO_TAG, MARKER + "eval", "eval"], mount_path="/data", mount_size="5Gi"))
         await engine.add_file(evaluator, "/data/results.jsonl",
@@ -72,7 +72,7 @@ async def _live_sandboxes(engine: Engine, seeded: set[str]) -> None:
         await engine.create_snapshot(evaluator, key=f"demo-{uuid.uuid4().hex[:8]}",
                                      wait_for_ready=False, max_timeout=0)
     if MARKER + "notebook" not in seeded:
-        notebook = await _started(engine, SandboxSpec(
+        notebook = await _started(engine, StoredSpec(
             command="/bin/sh", args=["-c", KEEP_ALIVE],
             container_image="jupyter/base-notebook:2026.10",
             tags=[DEMO_TAG, MARKER + "notebook", "notebook"], mount_path="/home/jovyan/work",
@@ -81,7 +81,7 @@ async def _live_sandboxes(engine: Engine, seeded: set[str]) -> None:
 
 
 async def _history(engine: Engine, now: float, rng: random.Random) -> None:
-    prep = await _started(engine, SandboxSpec(
+    prep = await _started(engine, StoredSpec(
         command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="ghcr.io/acme/dataprep:1.9",
         tags=[DEMO_TAG, "etl"], mount_path="/workspace", mount_size="10Gi"))
     await engine.add_file(prep, "/workspace/shards/part-0000.parquet", rng.randbytes(300_000))
@@ -91,7 +91,7 @@ async def _history(engine: Engine, now: float, rng: random.Random) -> None:
     await engine.stop(prep, grace=5, snapshot=True, wait_for_ready=True, max_timeout=60,
                       idempotency_key="demo-prep-stop")
 
-    tiny = await _started(engine, SandboxSpec(
+    tiny = await _started(engine, StoredSpec(
         command="/bin/sh", args=["-c", KEEP_ALIVE], container_image="python:3.11",
         tags=[DEMO_TAG, "scratch"], mount_path="/workspace", mount_size="8Ki"))
     await engine.add_file(tiny, "/workspace/too-big.bin", rng.randbytes(64 * 1024))
@@ -100,7 +100,7 @@ async def _history(engine: Engine, now: float, rng: random.Random) -> None:
     await engine.stop(tiny, grace=1, snapshot=False, wait_for_ready=False, max_timeout=0,
                       idempotency_key="")
 
-    crash = engine.start(SandboxSpec(
+    crash = engine.start(StoredSpec(
         command="/bin/sh",
         args=["-c", "echo loading shards; echo 'CUDA out of memory' >&2; exit 3"],
         container_image="ghcr.io/acme/trainer:2.3", tags=[DEMO_TAG, "team-ml"]))

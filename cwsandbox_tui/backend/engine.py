@@ -48,7 +48,7 @@ from .quotas import Quotas
 from .runtime import LiveSandbox, Runtime
 from .sandboxfs import FileProblem
 from .start_files import MOUNTED_FILES, FileFields, StartFile, check_start_files
-from .store import SandboxRow, SandboxSpec, SnapshotRow, Store
+from .store import SandboxRow, SnapshotRow, Store, StoredSpec
 
 log = logging.getLogger("cwsandbox_tui.backend")
 
@@ -287,7 +287,7 @@ class Engine:
             held.setdefault(spec.runner_id or RUNNER_ID, []).append(amount)
         return held
 
-    def _apply(self, spec: SandboxSpec, placement: Placement) -> None:
+    def _apply(self, spec: StoredSpec, placement: Placement) -> None:
         spec.runner_id = placement.runner_id
         spec.runner_group_id = placement.runner_group_id
         spec.profile_id = placement.profile_id
@@ -300,7 +300,7 @@ class Engine:
         spec.egress_mode = placement.egress_mode
 
     # sandboxes
-    def start(self, spec: SandboxSpec, restore_from: str = "", request_id: str = "",
+    def start(self, spec: StoredSpec, restore_from: str = "", request_id: str = "",
               ask: PlacementAsk | None = None,
               files: Sequence[tuple[str, bytes]] = (),
               file_fields: FileFields = MOUNTED_FILES) -> SandboxRow:
@@ -330,7 +330,7 @@ class Engine:
         if self.isolation.refused:
             raise precondition(self.isolation.detail, "CWSANDBOX_ISOLATION_UNAVAILABLE")
 
-    def _start(self, spec: SandboxSpec, restore_from: str, ask: PlacementAsk | None,
+    def _start(self, spec: StoredSpec, restore_from: str, ask: PlacementAsk | None,
                given: Sequence[tuple[str, bytes]], file_fields: FileFields) -> SandboxRow:
         self.check_can_start()
         if not spec.command:

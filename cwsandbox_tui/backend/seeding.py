@@ -15,7 +15,7 @@ from pathlib import Path
 from . import states
 from .archives import create_archive
 from .engine import Engine
-from .store import SandboxRow, SandboxSpec, SnapshotRow
+from .store import SandboxRow, SnapshotRow, StoredSpec
 
 DAY = 86400.0
 
@@ -32,7 +32,7 @@ def seed_bulk(engine: Engine, *, snapshots: int, sandboxes: int, seed: int = 1,
             id=f"sb-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}", status=states.COMPLETED,
             created_at=created, started_at=created + 2, ended_at=created + 3600,
             status_reason="stopped by request", exit_code=0,
-            spec=SandboxSpec(command="/bin/sh", args=["-c", "true"], container_image="python:3.11",
+            spec=StoredSpec(command="/bin/sh", args=["-c", "true"], container_image="python:3.11",
                              tags=["seeded"], mount_path="/workspace", mount_size="10Gi"))
         engine.store.insert_sandbox(row)
         source_ids.append(row.id)

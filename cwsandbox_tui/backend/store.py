@@ -63,8 +63,9 @@ _V0_TRIGGER = {0: SnapshotCause.NONE, 1: SnapshotCause.STOP, 2: SnapshotCause.MA
 
 
 @dataclass
-class SandboxSpec:
-    """What a sandbox was started with."""
+class StoredSpec:
+    """What a sandbox was started with, as the store keeps it: what was asked, and what its
+    placement and start applied."""
 
     command: str
     args: list[str] = field(default_factory=list)
@@ -107,7 +108,7 @@ class SandboxSpec:
 class SandboxRow:
     id: str
     status: SandboxState
-    spec: SandboxSpec
+    spec: StoredSpec
     created_at: float
     status_reason: str = ""
     started_at: float | None = None
@@ -317,7 +318,7 @@ class _Transaction:
 
 def _sandbox(row: sqlite3.Row) -> SandboxRow:
     data = dict(row)
-    data["spec"] = SandboxSpec(**json.loads(data["spec"]))
+    data["spec"] = StoredSpec(**json.loads(data["spec"]))
     data["status"] = SandboxState(data["status"])
     return SandboxRow(**data)
 

@@ -14,7 +14,7 @@ import pytest
 
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxSpec as EngineSpec
+from cwsandbox_tui.backend.store import StoredSpec
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec
@@ -284,7 +284,7 @@ async def test_snapshots_list_is_in_creation_order(backend: BackendServer,
 async def test_sandboxes_list_shows_where_a_sandboxs_ports_are(backend: BackendServer,
                                                                env: dict[str, str]) -> None:
     assert backend.engine is not None
-    row = backend.engine.start(EngineSpec(
+    row = backend.engine.start(StoredSpec(
         command="/bin/sh", args=["-c", "exec sleep 600"], container_image="python:3.11",
         services=[{"port": 8000, "name": "web", "protocol": "TCP"},
                   {"port": 9000, "name": "", "protocol": "TCP"}]))

@@ -8,7 +8,7 @@ import pytest
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
+from cwsandbox_tui.backend.store import SandboxRow, SnapshotRow, StoredSpec
 
 from .helpers import DAY, cli, remaining
 
@@ -23,7 +23,7 @@ def seed_usage(backend: BackendServer) -> None:
     now = time.time()
     store.insert_sandbox(SandboxRow(
         id="sb-kept", status=states.COMPLETED, created_at=now - 40 * DAY,
-        spec=SandboxSpec(command="/bin/sh", container_image="python:3.11",
+        spec=StoredSpec(command="/bin/sh", container_image="python:3.11",
                          tags=["team-ml", "llama"])))
     rows = [  # id, source, status, trigger, age in days, MiB
         ("fss-1", "sb-kept", states.FSS_READY, states.TRIGGER_STOP, 0.5, 100),

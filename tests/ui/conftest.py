@@ -15,7 +15,7 @@ from textual.worker import WorkerCancelled
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
+from cwsandbox_tui.backend.store import SandboxRow, SnapshotRow, StoredSpec
 from cwsandbox_tui.client.adapter_v1beta2 import Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
@@ -62,7 +62,7 @@ def seed_rows(backend: BackendServer) -> None:
             id=sandbox_id, status=status, created_at=FIXED_NOW - days * DAY,
             started_at=FIXED_NOW - days * DAY + 2, stop_snapshot_id=stop_snap,
             status_reason="exited with code 3" if status == states.FAILED else "",
-            spec=SandboxSpec(command="/bin/sh", args=["-c", "sleep infinity"],
+            spec=StoredSpec(command="/bin/sh", args=["-c", "sleep infinity"],
                              container_image=image, tags=tags, mount_path=mount,
                              mount_size="10Gi" if mount else "")))
     rng = random.Random(3)

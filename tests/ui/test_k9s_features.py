@@ -11,7 +11,7 @@ import pytest
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
+from cwsandbox_tui.backend.store import SandboxRow, StoredSpec
 from cwsandbox_tui.ui.clipboard import OSC52_MAX, TooLong, inside_gnu_screen, osc52
 from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
@@ -115,7 +115,7 @@ async def test_export_refuses_a_missing_directory_asks_before_overwriting_and_is
     assert backend.engine is not None
     backend.engine.store.insert_sandbox(SandboxRow(
         id="sb-0000000eeeee", status=states.RUNNING, created_at=FIXED_NOW - 60,
-        started_at=FIXED_NOW - 58, spec=SandboxSpec(
+        started_at=FIXED_NOW - 58, spec=StoredSpec(
             command="/bin/sh", container_image="alpine", tags=["=HYPERLINK(\"x\")", "@sum"])))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

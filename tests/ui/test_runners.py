@@ -23,7 +23,7 @@ from cwsandbox_tui.backend.discovery import (
     Resources,
 )
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
-from cwsandbox_tui.backend.store import SandboxSpec
+from cwsandbox_tui.backend.store import StoredSpec
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.screens.runners import RunnersScreen, bar
 
@@ -61,7 +61,7 @@ def runners_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backen
 
     async def start_two() -> None:
         for cpu, memory in (("1500m", "4Gi"), ("500m", "2Gi")):
-            engine.start(SandboxSpec(command="/bin/sh", args=["-c", "exec sleep infinity"]),
+            engine.start(StoredSpec(command="/bin/sh", args=["-c", "exec sleep infinity"]),
                          ask=PlacementAsk(runner_ids=("local-runner",),
                                           requests=ResourceAsk(cpu=cpu, memory=memory)))
 

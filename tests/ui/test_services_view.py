@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Static
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxSpec
+from cwsandbox_tui.backend.store import StoredSpec
 from cwsandbox_tui.ui.screens.dialogs import DetailsDialog
 
 from .conftest import AppFactory
@@ -20,7 +20,7 @@ SLEEP = ["-c", 'trap "exit 0" TERM INT; sleep infinity & wait']
 async def test_details_show_the_service_address_and_c_copies_it(
         app_factory: AppFactory, backend: BackendServer) -> None:
     assert backend.engine is not None
-    row = backend.engine.start(SandboxSpec(
+    row = backend.engine.start(StoredSpec(
         command="/bin/sh", args=SLEEP, container_image="python:3.11", services=[
             {"port": 8000, "name": "web", "protocol": "TCP"},
             {"port": 9000, "name": "", "protocol": "TCP"}]))

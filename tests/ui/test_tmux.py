@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxSpec
+from cwsandbox_tui.backend.store import StoredSpec
 
 from .conftest import seed_rows
 from .tmux_support import dashboard_in_tmux
@@ -50,7 +50,7 @@ async def test_quitting_after_a_shell_leaves_no_fragments_of_it(backend: Backend
     """`x`, a command in the shell, exit, then quit: the normal screen the terminal is left
     with holds nothing of the shell's session (it did: the banner, prompt and output)."""
     assert backend.engine is not None
-    running = backend.engine.start(SandboxSpec(
+    running = backend.engine.start(StoredSpec(
         command="/bin/sh", args=["-c", 'trap "exit 0" TERM; sleep infinity & wait'],
         container_image="python:3.11"))
     async with dashboard_in_tmux(tmp_path, backend.port, size=(80, 24),

@@ -9,7 +9,7 @@ from textual.widgets import Input
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec
+from cwsandbox_tui.backend.store import SandboxRow, StoredSpec
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.wire import open_channel
@@ -44,7 +44,7 @@ async def test_no_view_lets_hostile_text_reach_the_terminal(backend: BackendServ
     assert row is not None
     backend.engine.store.insert_sandbox(SandboxRow(
         id=FOREIGN, status=states.COMPLETED, created_at=row.created_at - 60,
-        status_reason=HOSTILE, spec=SandboxSpec(command=HOSTILE, container_image=HOSTILE,
+        status_reason=HOSTILE, spec=StoredSpec(command=HOSTILE, container_image=HOSTILE,
                                                 tags=["foreign", HOSTILE])))
 
     hostile_volume(backend.config.data_dir)
@@ -118,7 +118,7 @@ async def test_a_filter_made_from_a_hostile_id_is_refused_never_put_in_the_bar(
     assert backend.engine is not None
     backend.engine.store.insert_sandbox(SandboxRow(
         id=FOREIGN, status=states.COMPLETED, created_at=FIXED_NOW - 60,
-        spec=SandboxSpec(command="/bin/true", tags=["foreign"])))
+        spec=StoredSpec(command="/bin/true", tags=["foreign"])))
     app = app_factory(seed=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

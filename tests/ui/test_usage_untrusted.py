@@ -9,7 +9,7 @@ import time
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.backend.store import SandboxRow, SandboxSpec, SnapshotRow
+from cwsandbox_tui.backend.store import SandboxRow, SnapshotRow, StoredSpec
 from tests.hostile_text import HOSTILE, OSC52, RawTerminal
 
 SHOWN = b"\\x1b]52;c;"  # OSC 52's introducer as the terminal should show it: escaped
@@ -23,7 +23,7 @@ async def test_usage_view_shows_hostile_tags_and_ids_inert(backend: BackendServe
     now = time.time()
     store.insert_sandbox(SandboxRow(
         id=TAGGED, status=states.COMPLETED, created_at=now - 60,
-        spec=SandboxSpec(command="/bin/sh", container_image="python:3.11",
+        spec=StoredSpec(command="/bin/sh", container_image="python:3.11",
                          tags=["team", HOSTILE])))
     store.insert_snapshots([
         SnapshotRow(id=f"fss-{n}", status=states.FSS_READY, created_at=now - n * 60,

@@ -36,7 +36,7 @@ from .. import network
 from ..discovery import PlacementAsk, ResourceAsk
 from ..errors import invalid, not_offered
 from ..start_files import FileFields
-from ..store import SandboxSpec
+from ..store import StoredSpec
 from . import convert
 
 SPEC = "sandbox.spec"
@@ -81,7 +81,7 @@ class Machine:
 class EngineStart:
     """What `Engine.start` takes for one create."""
 
-    spec: SandboxSpec
+    spec: StoredSpec
     restore: str = ""
     ask: PlacementAsk = field(default_factory=PlacementAsk)
     files: list[tuple[str, bytes]] = field(default_factory=list)
@@ -103,7 +103,7 @@ def engine_start(sandbox: pb.Sandbox, machine: Machine) -> EngineStart:
     for index, runner_id in enumerate(spec.runner_ids):
         if not runner_id:
             raise invalid(f"{SPEC}.runner_ids[{index}]", "must not be empty")
-    engine_spec = SandboxSpec(
+    engine_spec = StoredSpec(
         command=container.command, args=list(container.args), container_image=container.image,
         tags=list(spec.tags), env=dict(container.environment_variables), mount_path=mount_path,
         mount_size=size, max_lifetime_seconds=spec.max_lifetime_seconds,

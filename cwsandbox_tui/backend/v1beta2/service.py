@@ -17,7 +17,7 @@ from ..discovery import RUNNER_GROUP_ID, RUNNER_ID, PlacementAsk, ResourceAsk
 from ..engine import Engine, SandboxQuery
 from ..errors import ApiError, Code, invalid, not_offered
 from ..quotas import Applied
-from ..store import SandboxRow, SandboxSpec, SnapshotRow
+from ..store import SandboxRow, SnapshotRow, StoredSpec
 from ..wire.errors import abort, internal_error
 from ..wire.limits import check_request
 from ..wire.listing import PageBytes, SnapshotWire, register_encoded
@@ -139,7 +139,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             self.engine.check_can_start()  # before the request's fields: nothing could start
             fs = request.file_system
             has_fs = request.HasField("file_system")
-            spec = SandboxSpec(
+            spec = StoredSpec(
                 command=request.command,
                 args=list(request.args),
                 container_image=request.container_image,
@@ -417,6 +417,6 @@ def _services(request: pb.StartSandboxRequest) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def _ports(spec: SandboxSpec) -> list[pb.Port]:
+def _ports(spec: StoredSpec) -> list[pb.Port]:
     return [pb.Port(container_port=entry["port"], name=entry["name"],
                     protocol=entry["protocol"]) for entry in spec.services]
