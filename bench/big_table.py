@@ -82,7 +82,7 @@ INTERACTIVE_PAGE_SIZE = 1000
 # --- the worker (runs in its own process, on a pty) ------------------------------------------
 
 def _client_factory(url: str, page_size: int) -> Any:
-    from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+    from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
     from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
     from cwsandbox_tui.client.wire import open_channel
 
@@ -90,7 +90,7 @@ def _client_factory(url: str, page_size: int) -> Any:
         channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
         info = EndpointInfo(url=url, source="bench", auth_mode="no authentication",
                             read_only=False)
-        return Client(Adapter(channel, []), info, options=ClientOptions(page_size=page_size))
+        return Client(V1beta2Adapter(channel, []), info, options=ClientOptions(page_size=page_size))
 
     return make
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.wire import open_channel
@@ -29,7 +29,7 @@ def make_client(url: str, page_size: int = 0, api: str = "v1beta2") -> Client:
     """A client on `url` speaking `api` (the CLI picks v1 on a server that serves it)."""
     channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
     info = EndpointInfo(url=url, source="bench", auth_mode="no authentication", read_only=False)
-    adapter = adapter_v1.Adapter(channel, []) if api == "v1" else Adapter(channel, [])
+    adapter = adapter_v1.V1Adapter(channel, []) if api == "v1" else V1beta2Adapter(channel, [])
     return Client(adapter, info, options=ClientOptions(page_size=page_size))
 
 

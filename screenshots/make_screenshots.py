@@ -18,7 +18,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter, open_channel
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter, open_channel
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.ui.app import DashboardApp
 
@@ -58,7 +58,7 @@ def shoot(url: str, name: str, keys: Sequence[str]) -> None:
         channel = open_channel(url.removeprefix("http://"), tls=False, root_certificates=None)
         info = EndpointInfo(url=url, source="embedded", auth_mode="no authentication",
                             read_only=False, embedded=True, isolation="bubblewrap")
-        return Client(Adapter(channel, []), info)
+        return Client(V1beta2Adapter(channel, []), info)
 
     async def run(pilot: Pilot[None]) -> None:
         await pilot.app.workers.wait_for_complete()

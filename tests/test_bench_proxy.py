@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.errors import AuthenticationError, CwsError, SnapshotNotFoundError
 from cwsandbox_tui.client.models import SandboxSpec
@@ -61,7 +61,7 @@ def client_for(target: str, key: str | None, options: ClientOptions | None = Non
     metadata = [("authorization", f"Bearer {key}")] if key else []
     info = EndpointInfo(url=f"http://{target}", source="test", auth_mode="api key",
                         read_only=False)
-    return Client(Adapter(open_channel(target, tls=False, root_certificates=None), metadata),
+    return Client(V1beta2Adapter(open_channel(target, tls=False, root_certificates=None), metadata),
                   info, options=options or ClientOptions(retry=NO_RETRY))
 
 

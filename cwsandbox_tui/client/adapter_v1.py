@@ -1,7 +1,7 @@
 """The only module that touches the generated `coreweave.sandbox.v1` classes.
 
-The same typed calls as `adapter_v1beta2.Adapter`, on the v1 services, behaving as SDK 1.22.0
-does where it differs from 0.26.0 (fact sheet sections 4 and 5):
+The same typed calls as `adapter_v1beta2.V1beta2Adapter`, on the v1 services, behaving as SDK
+1.22.0 does where it differs from 0.26.0 (fact sheet sections 4 and 5):
 
 * stop and delete are both `DeleteSandbox`; stop with snapshot names the sandbox's scratch
   volumes (from its echoed spec), is never retried, and waits for each snapshot on the
@@ -224,7 +224,7 @@ def log_frame(entry: pb.LogEntry) -> LogChunk | Refusal | LogEnd:
                     _stamp(entry.timestamp, entry.HasField("timestamp")), entry.log_session_id)
 
 
-class Adapter(Wire):
+class V1Adapter(Wire):
     """Typed calls on `coreweave.sandbox.v1`, with the v1beta2 adapter's signatures."""
 
     api_version = "v1"

@@ -206,7 +206,7 @@ def log_frame(reply: spb.LogStreamResponse) -> LogChunk | Refusal | LogEnd:
     return LogEnd.COMPLETE if kind == "complete" else LogEnd.OTHER
 
 
-class Adapter(Wire):
+class V1beta2Adapter(Wire):
     """Typed calls on `coreweave.sandbox.v1beta2`, one method per RPC."""
 
     api_version = "v1beta2"

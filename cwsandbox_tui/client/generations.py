@@ -42,20 +42,20 @@ class Auto:
 
         self._channel = channel
         self._metadata = metadata
-        self._v1 = adapter_v1.Adapter(channel, metadata)
-        self._v1beta2_adapter: adapter_v1beta2.Adapter | None = None
+        self._v1 = adapter_v1.V1Adapter(channel, metadata)
+        self._v1beta2_adapter: adapter_v1beta2.V1beta2Adapter | None = None
         self._chosen: Generation | None = None
         self._discovery_chosen: Generation | None = None
         self._lock = asyncio.Lock()
         self._discovery_lock = asyncio.Lock()
 
     @property
-    def _v1beta2(self) -> adapter_v1beta2.Adapter:
+    def _v1beta2(self) -> adapter_v1beta2.V1beta2Adapter:
         """Made when first needed: an endpoint that speaks v1 may never need it."""
         if self._v1beta2_adapter is None:
             from . import adapter_v1beta2
 
-            self._v1beta2_adapter = adapter_v1beta2.Adapter(self._channel, self._metadata)
+            self._v1beta2_adapter = adapter_v1beta2.V1beta2Adapter(self._channel, self._metadata)
         return self._v1beta2_adapter
 
     @property
@@ -120,22 +120,24 @@ def choose(api: str, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, st
     if api == "v1":
         from . import adapter_v1
 
-        return adapter_v1.Adapter(channel, metadata)
+        return adapter_v1.V1Adapter(channel, metadata)
     if api == "v1beta2":
         from . import adapter_v1beta2
 
-        return adapter_v1beta2.Adapter(channel, metadata)
+        return adapter_v1beta2.V1beta2Adapter(channel, metadata)
     if api == "auto" and embedded:
         # The embedded backend speaks both: v1beta2 (pause, a stop's snapshot, its local
         # details), and v1 for what only v1 has, volumes.
         from . import adapter_v1, adapter_v1beta2
 
-        return adapter_v1beta2.Adapter(channel, metadata,
-                                       volumes=adapter_v1.Adapter(channel, metadata))
+        return adapter_v1beta2.V1beta2Adapter(channel, metadata,
+                                              volumes=adapter_v1.V1Adapter(channel, metadata))
     return Auto(channel, metadata)
 
 
 if TYPE_CHECKING:
     # Each adapter has the one shape, and is its own choice; so is `Auto` (mypy checks these).
-    _SHAPES: tuple[type[Generation], ...] = (adapter_v1.Adapter, adapter_v1beta2.Adapter)
-    _CHOICES: tuple[type[Choice], ...] = (adapter_v1.Adapter, adapter_v1beta2.Adapter, Auto)
+    _SHAPES: tuple[type[Generation], ...] = (adapter_v1.V1Adapter,
+                                             adapter_v1beta2.V1beta2Adapter)
+    _CHOICES: tuple[type[Choice], ...] = (adapter_v1.V1Adapter, adapter_v1beta2.V1beta2Adapter,
+                                          Auto)

@@ -13,7 +13,7 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import Clock, SystemClock
 from cwsandbox_tui.client.errors import FileError, SandboxError
@@ -69,8 +69,8 @@ class Harness:
                                root_certificates=None)
         info = EndpointInfo(url=self.backend.url, source="test", auth_mode="none",
                             read_only=read_only)
-        client = Client(Adapter(channel, list(metadata)), info, clock=clock or SystemClock(),
-                        rng=random.Random(seed), options=options)
+        client = Client(V1beta2Adapter(channel, list(metadata)), info,
+                        clock=clock or SystemClock(), rng=random.Random(seed), options=options)
         recorder = Recorder()
         client.bus.subscribe(recorder)
         self.clients.append(client)

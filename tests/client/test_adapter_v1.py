@@ -160,7 +160,7 @@ async def test_stop_with_snapshot_is_never_retried(make: Make, backend: BackendS
 async def test_snapshot_on_stop_conflicts_of_sdk_1x(make: Make, backend: BackendServer) -> None:
     client = make()
     adapter = client.adapter
-    assert isinstance(adapter, adapter_v1.Adapter)
+    assert isinstance(adapter, adapter_v1.V1Adapter)
     with pytest.raises(SnapshotOnStopConflictError, match="no longer exists"):
         await adapter.stop("sb-gone", grace=1, snapshot=True, wait_for_ready=True,
                            max_timeout=600, idempotency_key="", timeout=30)

@@ -18,7 +18,7 @@ from cwsandbox_tui.client.wire import open_channel
 
 from .helpers import count_calls
 
-ADAPTERS = (adapter_v1.Adapter, adapter_v1beta2.Adapter)
+ADAPTERS = (adapter_v1.V1Adapter, adapter_v1beta2.V1beta2Adapter)
 PROBE_V1 = "GetFileSystemSnapshotBucketConfig"  # auto's question: does it speak v1?
 PROBE_DISCOVERY = "ListProfiles"  # and, for runners and profiles: does it speak v1beta2?
 

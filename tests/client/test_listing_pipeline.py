@@ -94,7 +94,7 @@ async def test_through_v1_rows_come_once_each_in_order_across_changes_between_pa
     """The same through the v1 adapter (the CLI's path on a server serving v1), whose pages
     the server also builds from kept bytes; both generations then list the same rows."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
-    c = Client(adapter_v1.Adapter(channel, []),
+    c = Client(adapter_v1.V1Adapter(channel, []),
                EndpointInfo(url=backend.url, source="test", auth_mode="none", read_only=False),
                clock=FakeClock(), options=ClientOptions(page_size=40))
     try:

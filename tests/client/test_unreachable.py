@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import UnreachableError
@@ -29,8 +29,8 @@ async def test_a_refused_endpoint_fails_within_the_connect_budget_naming_it() ->
     url = f"http://127.0.0.1:{port}"
     clock = FakeClock()
     channel = open_channel(f"127.0.0.1:{port}", tls=False, root_certificates=None)
-    client = Client(Adapter(channel, []), EndpointInfo(url=url, source="--endpoint",
-                                                       auth_mode="none", read_only=False),
+    client = Client(V1beta2Adapter(channel, []), EndpointInfo(url=url, source="--endpoint",
+                                                              auth_mode="none", read_only=False),
                     clock=clock, rng=random.Random(4))
     recorder = Recorder()
     client.bus.subscribe(recorder)

@@ -16,7 +16,7 @@ from textual.worker import WorkerCancelled
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxRow, SnapshotRow, StoredSpec
-from cwsandbox_tui.client.adapter_v1beta2 import Adapter
+from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
 from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.generations import choose
@@ -103,7 +103,7 @@ def make_client(backend: BackendServer, *, read_only: bool = False, fake_clock: 
     dashboard's auto choice would be there), else one found by `auto`, as a user gets."""
     channel = open_channel(f"127.0.0.1:{backend.port}", tls=False, root_certificates=None)
     api = backend.config.api
-    adapter = Adapter(channel, []) if api == "both" else choose("auto", channel, [])
+    adapter = V1beta2Adapter(channel, []) if api == "both" else choose("auto", channel, [])
     info = EndpointInfo(url="http://127.0.0.1:50051", source="embedded",
                         auth_mode="no authentication", read_only=read_only, embedded=True,
                         isolation="bubblewrap")
