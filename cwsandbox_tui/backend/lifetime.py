@@ -86,31 +86,47 @@ async def watch(engine: Engine, data_dir: Path, state: dict[str, object], *,
     unattended_since: float | None = None  # no client since; workloads may go on
     said_staying = False
     shown: Keeping | None = None
-    while True:
-        request = data_dir / DEMO_REQUEST
-        if request.exists():
-            with contextlib.suppress(OSError):
-                request.unlink()
-            log.info("a client asked for the demo")
-            await seed_demo()
+
+    def current() -> Keeping:
+        nonlocal shown
         now = keeping(engine, live_leases(data_dir / LEASES_DIR))
         if now != shown:
             shown = now
             write_state(data_dir, {**state, "keeping": asdict(now)})
-        if now.clients:
-            unattended_since, said_staying = None, False
-        else:
-            unattended_since = unattended_since if unattended_since is not None else clock()
-        if linger is not None and unattended_since is not None and not said_staying \
-                and now.workloads and clock() - unattended_since >= linger:
-            said_staying = True
-            log.info("no client for %gs; staying while %s", linger, now.describe())
-        if linger is not None:
-            if not now.idle:
-                idle_since = None
+        return now
+
+    # A sandbox's status change is written at once, not at the next tick: a client that has
+    # just been told "running" and asks `backend status` must see it running.
+    def on_status() -> None:
+        with contextlib.suppress(OSError):
+            current()
+
+    engine.runtime.status_listeners.append(on_status)
+    try:
+        while True:
+            request = data_dir / DEMO_REQUEST
+            if request.exists():
+                with contextlib.suppress(OSError):
+                    request.unlink()
+                log.info("a client asked for the demo")
+                await seed_demo()
+            now = current()
+            if now.clients:
+                unattended_since, said_staying = None, False
             else:
-                idle_since = idle_since if idle_since is not None else clock()
-                if clock() - idle_since >= linger:
-                    log.info("no client, sandbox or operation is left; stopping")
-                    return
-        await asyncio.sleep(tick)
+                unattended_since = unattended_since if unattended_since is not None else clock()
+            if linger is not None and unattended_since is not None and not said_staying \
+                    and now.workloads and clock() - unattended_since >= linger:
+                said_staying = True
+                log.info("no client for %gs; staying while %s", linger, now.describe())
+            if linger is not None:
+                if not now.idle:
+                    idle_since = None
+                else:
+                    idle_since = idle_since if idle_since is not None else clock()
+                    if clock() - idle_since >= linger:
+                        log.info("no client, sandbox or operation is left; stopping")
+                        return
+            await asyncio.sleep(tick)
+    finally:
+        engine.runtime.status_listeners.remove(on_status)

@@ -70,6 +70,9 @@ class Runtime:
         self._launches = 0
         self._launch_marks: dict[int, str] = {}  # launcher pid -> its LAUNCH_ENV value
         self.live: dict[str, LiveSandbox] = {}
+        # Called at once on every change of a live sandbox's status, before any reply about
+        # it leaves (lifetime.watch keeps the state file that `backend status` reads current).
+        self.status_listeners: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         # How long exec output may wait for a client that does not read before the stream
         # ends with STREAM_BACKPRESSURE (the SDK's SandboxStreamBackpressureError).
@@ -135,6 +138,8 @@ class Runtime:
         for key, value in extra.items():
             setattr(live.row, key, value)
         self.store.update_sandbox(live.row.id, status=status, status_reason=reason, **extra)
+        for listener in self.status_listeners:
+            listener()
 
     def marker(self, sandbox_id: str) -> dict[str, str]:
         return {OWNER_ENV: self.owner_token, SANDBOX_ENV: f"{self.owner_token}:{sandbox_id}"}
