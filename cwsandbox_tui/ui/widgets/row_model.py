@@ -4,8 +4,8 @@ drawing widget (`rowtable.RowTable`) renders a model and repaints what each `Cha
 and the model's logic is tested without an app.
 
 Every change is announced by one kind of notification, `Changed`, handed to the `on_change`
-callback: which rows moved, which look different where they stand, whether the marks or the
-cursor changed.
+callback: which rows moved, which look different where they stand, whether rows arrived that
+wait for a merge, whether the marks or the cursor changed.
 
 Costs, for a million rows streaming in by pages of a thousand:
 * a page costs its own rows (a sort key and a filter text each), never a pass over all rows;
@@ -42,6 +42,7 @@ class Changed:
 
     view: bool = False  # which rows are shown, or their order
     appended: int | None = None  # rows were added at the end of the view from this index
+    pending: bool = False  # rows were added that the view shows after a merge (see `settle`)
     rows: frozenset[str] = frozenset()  # these rows look different where they stand
     every_row: bool = False  # every shown row may look different (marks set or cleared)
     marks: bool = False  # the set of marked rows changed
@@ -193,8 +194,8 @@ class RowModel(Generic[R]):
             self._unsorted.extend(new)
             if not self.view:
                 self._rebuild()  # the first rows show at once; later pages in batches
-            elif updated:
-                self._emit(Changed(rows=frozenset(updated)))
+            elif updated or new:  # (the rows held are counted while they wait)
+                self._emit(Changed(rows=frozenset(updated), pending=bool(new)))
             return
         start = len(self.view)
         self.view.extend(self._matching(new, keep=False))
@@ -417,4 +418,15 @@ class RowModel(Generic[R]):
     def clear_marks(self) -> None:
         self.marks.clear()
         self.last_marked = None
+        self._emit(Changed(every_row=True, marks=True))
+
+    def set_marks(self, ids: Iterable[str]) -> None:
+        """Mark exactly these rows (what a prune chose), shown or not."""
+        self.marks = set(ids)
+        self.last_marked = None
+        self._emit(Changed(every_row=True, marks=True))
+
+    def unmark(self, ids: Iterable[str]) -> None:
+        """Drop these rows' marks (rows whose deletion was asked for)."""
+        self.marks.difference_update(ids)
         self._emit(Changed(every_row=True, marks=True))

@@ -223,6 +223,12 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def clear_marks(self) -> None:
         self.model.clear_marks()
 
+    def set_marks(self, ids: Iterable[str]) -> None:
+        self.model.set_marks(ids)
+
+    def unmark(self, ids: Iterable[str]) -> None:
+        self.model.unmark(ids)
+
     def move_cursor(self, index: int) -> None:
         self.model.move_cursor(index)
 
