@@ -55,6 +55,7 @@ class OpsScreen(TableScreen[OpRow]):
         table.replace_all(self.store.op_rows)
         if at_end:  # newest last, followed unless the cursor was moved up to read one
             table.move_cursor(len(table.view) - 1)
+        # the routine refreshes the line counts are no rows of the table: it says nothing
         self.update_status()
 
     def status_text(self) -> str:

@@ -61,7 +61,6 @@ class SandboxesScreen(TableScreen[Sandbox]):
     def load(self) -> None:
         self.table.tick(self.store.clock.time())  # ages move on even if no row changed
         self.table.replace_all(self.store.sandboxes.values())
-        self.update_status()
 
     def _current(self) -> Sandbox | None:
         sandbox = self.table.cursor_row

@@ -54,7 +54,6 @@ class SnapshotsScreen(TableScreen[Snapshot]):
     def load(self) -> None:
         self.table.tick(self.store.clock.time())  # ages move on even if no row changed
         self.table.replace_all(self.store.snapshots.values())
-        self.update_status()
 
     def action_sort(self) -> None:
         current = self.table.sort_column
@@ -102,9 +101,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.table.marks.difference_update(ids)
-                self.table.refresh()
-                self.update_status()
+                self.table.unmark(ids)
                 self.app.post_message(DeleteSnapshots(ids))
 
         self.app.push_screen(ConfirmDialog("Delete snapshots", lines), answered)
@@ -128,10 +125,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
         if not self.set_filter_text(prune_filter(rule)):
             return
         chosen = select(self.table.rows.values(), rule, self.store.clock.time())
-        self.table.clear_marks()
-        self.table.marks.update(s.id for s in chosen)
-        self.table.refresh()
-        self.update_status()
+        self.table.set_marks(s.id for s in chosen)
         if not chosen:
             self.notify("No snapshot matches; nothing to prune.")
             return
@@ -144,7 +138,6 @@ class SnapshotsScreen(TableScreen[Snapshot]):
             return
         self.table.clear_marks()
         count = self.table.mark_visible()
-        self.update_status()
         if count == 0:
             self.notify("No snapshot matches; nothing to prune.")
             return

@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.reactive import var
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from ...textsafe import inert
@@ -96,7 +97,8 @@ class TableScreen(Screen[None], Generic[R]):
     def __init__(self, store: RowStore) -> None:
         super().__init__()
         self.store = store  # the rows it shows, and through it the client
-        self._status_at = -1e9
+        self._status_at = -1e9  # when a page's count was last shown
+        self._status_later: Timer | None = None  # the count of the pages not shown yet
         self._facts_shown: tuple[bool, bool, str | None] | None = None
 
     def make_table(self) -> RowTable[R]:
@@ -170,14 +172,7 @@ class TableScreen(Screen[None], Generic[R]):
             return
         if message.restarted:
             self.table.replace_all([])
-        self.table.append(message.page)
-        # The count in the status line changes with every page, and each change repaints
-        # the whole screen: a few times a second is enough (the load that ends the listing
-        # sets it exact).
-        now = time.monotonic()
-        if now - self._status_at >= STATUS_INTERVAL:
-            self._status_at = now
-            self.update_status()
+        self.table.append(message.page)  # counted by on_row_table_changed
 
     # filter
     def action_filter(self) -> None:
@@ -244,21 +239,17 @@ class TableScreen(Screen[None], Generic[R]):
     def action_mark(self) -> None:
         self.table.toggle_mark()
         self.table.action_cursor(1)
-        self.update_status()
 
     def action_mark_all(self) -> None:
         self.table.mark_visible()
-        self.update_status()
 
     def action_clear_marks(self) -> None:
         self.table.clear_marks()
-        self.update_status()
 
     def action_mark_range(self) -> None:
         count = self.table.mark_range()
         if count < 0:
             self.notify("Mark a row first (space); V then marks from it to the cursor.")
-        self.update_status()
 
     def action_copy_id(self) -> None:
         row_id = self.table.cursor_id
@@ -302,12 +293,31 @@ class TableScreen(Screen[None], Generic[R]):
         self.app.push_screen(export_form(f"{self.kind}-{stamp}.csv", len(shown), self.kind),
                              chosen)
 
-    def on_row_table_cursor_moved(self) -> None:
+    def on_row_table_changed(self, message: RowTable.Changed) -> None:
+        """The status line follows the table: whatever changed its rows, view or marks (a
+        key, a filter, a load, a delete landing), the line counts again at once; except for
+        pages streaming in, whose count changes with every page while each new count repaints
+        the whole screen: a few times a second is enough, and the last is shown at most
+        STATUS_INTERVAL later (a sorted listing's end shows every row at once: exact then)."""
+        change = message.change
+        if change.appended is None and not change.pending:
+            self.update_status()
+            return
+        wait = self._status_at + STATUS_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._paced_status()
+        elif self._status_later is None:
+            self._status_later = self.set_timer(wait, self._paced_status)
+
+    def _paced_status(self) -> None:
+        self._status_later = None
+        self._status_at = time.monotonic()
         self.update_status()
 
     def update_status(self) -> None:
-        """Count again what the table holds (the table posts no message when rows or marks
-        change; the filter and the facts the line shows are watched)."""
+        """Count again what the table holds. Called as the table's messages come (see
+        on_row_table_changed), and by the watchers of what the line shows besides the table:
+        the filter's text and errors, the app's facts."""
         self.status = self.status_text()
 
     def watch_status(self, text: str) -> None:
