@@ -14,6 +14,8 @@ from textual.worker import WorkerCancelled
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.ui.app import DashboardApp
+from cwsandbox_tui.ui.screens.sandboxes import SandboxesScreen
+from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
 WAIT = 20.0  # seconds a condition may take before a test gives up (a loaded 2-core CI box)
@@ -27,6 +29,19 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], object], what: st
         if time.monotonic() > give_up:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(0.02)
+
+
+async def to_snapshots_view(pilot: Pilot[None]) -> SnapshotsScreen:
+    """From the start (the sandboxes view, once mounted), `2`: the snapshots view, mounted."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, SandboxesScreen)
+                   and app.screen.is_mounted, "the sandboxes view")
+    await pilot.press("2")
+    await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
+                   and app.screen.is_mounted, "the snapshots view")
+    screen = app.screen
+    assert isinstance(screen, SnapshotsScreen)
+    return screen
 
 
 async def settle(pilot: Pilot[None], timeout: float = WAIT) -> None:

@@ -17,7 +17,7 @@ from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.store import Change, What
 
 from .conftest import AppFactory
-from .flows_support import settle, wait_for
+from .flows_support import settle, to_snapshots_view, wait_for
 
 PAGE = 10  # the seeded 30 snapshots come in three pages
 
@@ -41,11 +41,7 @@ async def test_each_page_is_in_the_table_as_soon_as_the_store_has_it(
             in_table.append((len(app.store.snapshots), len(screen.table.rows)))
 
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxesScreen)
-                       and app.screen.is_mounted, "the sandboxes view")
-        await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and app.screen.is_mounted, "the snapshots view")
+        await to_snapshots_view(pilot)
         app.store.subscribe(after_the_app)  # after the app's own listener
         listing.set()
         await wait_for(pilot, lambda: app.store.loaded, "the listing")

@@ -31,7 +31,7 @@ from cwsandbox_tui.ui.store import Change, What
 from cwsandbox_tui.ui.widgets.row_model import Changed, RowModel
 
 from .conftest import DAY, FIXED_NOW, AppFactory
-from .flows_support import server_snapshots, settle, wait_for
+from .flows_support import server_snapshots, settle, to_snapshots_view, wait_for
 
 SEEDED = [f"fss-{n:012d}" for n in range(1, 31)]  # newest first, as the view sorts them
 OLD = set(SEEDED[5:])  # older than 7 days
@@ -141,13 +141,7 @@ async def test_each_page_of_a_listing_is_counted_as_it_lands(app_factory: AppFac
 
     app.client.adapter.list_snapshots_page = held  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxesScreen)
-                       and app.screen.is_mounted, "the sandboxes view")
-        await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and app.screen.is_mounted, "the snapshots view")
-        screen = app.screen
-        assert isinstance(screen, SnapshotsScreen)
+        screen = await to_snapshots_view(pilot)
         await shows(pilot, screen, "loading snapshots...")
         for landed in (page, 2 * page, 3 * page):
             gates.put_nowait(None)
@@ -186,13 +180,7 @@ async def test_a_long_listing_is_counted_a_few_times_a_second_not_for_every_page
             pages.append(len(change.page))
 
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SandboxesScreen)
-                       and app.screen.is_mounted, "the sandboxes view")
-        await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, SnapshotsScreen)
-                       and app.screen.is_mounted, "the snapshots view")
-        screen = app.screen
-        assert isinstance(screen, SnapshotsScreen)
+        screen = await to_snapshots_view(pilot)
         def counted(text: str) -> None:
             shown.append(text)
 
