@@ -6,9 +6,11 @@ Every wait here is a bounded poll of the server's own state, never a fixed sleep
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -49,6 +51,31 @@ PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
+
+
+def own_processes() -> set[int]:
+    """The pids below this test process (the backend under test runs in it). CI runs these
+    tests as two accounts at once on one host: a scan of /proc by what a process runs would
+    also find the other run's sandboxes."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(b") ", 1)[1].split()[1])
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def status_name(value: int) -> str:

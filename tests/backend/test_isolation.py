@@ -21,6 +21,7 @@ from .helpers import (
     Streaming,
     add_file,
     get,
+    own_processes,
     read_file,
     run_exec,
     sh,
@@ -151,8 +152,10 @@ async def test_sandbox_processes_die_with_their_stop(backend: BackendServer, gat
 
 
 def _sleepers() -> set[str]:
+    ours = own_processes()  # not another run's, on the same host at the same time
     return {p.name for p in Path("/proc").iterdir()
-            if p.name.isdigit() and _cmdline(p).startswith(b"sleep\x00100")}
+            if p.name.isdigit() and int(p.name) in ours
+            and _cmdline(p).startswith(b"sleep\x00100")}
 
 
 def _cmdline(proc: Path) -> bytes:

@@ -17,6 +17,7 @@ from cwsandbox_tui.backend.server import BackendServer
 from tests.backend.helpers import (
     Gateway,
     Streaming,
+    own_processes,
     poll,
     read_file,
     sh,
@@ -32,9 +33,11 @@ NAMESPACES = ("user", "mnt", "pid", "net", "uts", "ipc", "cgroup")
 
 
 def host_pids_running(argv: bytes) -> list[int]:
+    """This backend's processes that run `argv` (another run's are not ours to count)."""
     found = []
+    ours = own_processes()
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) in ours:
             try:
                 if Path(entry.path, "cmdline").read_bytes() == argv:
                     found.append(int(entry.name))

@@ -10,7 +10,15 @@ import os
 from pathlib import Path
 
 from cwsandbox_tui.backend.isolation import SANDBOX_UID
-from tests.backend.helpers import COMPLETED, poll, sh_ok, start_request, stop, wait_status
+from tests.backend.helpers import (
+    COMPLETED,
+    own_processes,
+    poll,
+    sh_ok,
+    start_request,
+    stop,
+    wait_status,
+)
 from tests.backend.test_services import SERVER, fetch
 
 from .support import Guarded, guarded_fixture, report  # noqa: F401
@@ -28,10 +36,11 @@ def listeners(port: int) -> list[str]:
 
 
 def connectors() -> dict[int, int]:
-    """pid -> real uid of the backend's connectors (found by what they run)."""
+    """pid -> real uid of this backend's connectors (found by what they run)."""
     found = {}
+    ours = own_processes()
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) not in ours:
             continue
         try:
             cmdline = Path(entry.path, "cmdline").read_bytes()
