@@ -88,6 +88,17 @@ class LoadLog:
         self.mark = len(self.samples)
         return self.sample()
 
+    def settle(self, limit: float, timeout: float = 180.0, every: float = 5.0) -> LoadSample:
+        """Wait until the 1-minute load is at most `limit` (the previous benchmark's own
+        processes linger in the average for a minute or two), or `timeout` has passed; the
+        last sample says whether other work was running when the next benchmark began."""
+        give_up = time.monotonic() + timeout
+        taken = self.sample()
+        while taken.load > limit and time.monotonic() < give_up:
+            time.sleep(every)
+            taken = self.sample()
+        return taken
+
     def peak(self, since: int | None = None) -> float:
         window = self.samples[self.mark if since is None else since:] or [self.sample()]
         return max(s.load for s in window)

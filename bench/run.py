@@ -114,11 +114,16 @@ def only_run(path: Path | None = None) -> Iterator[None]:
 
 def loud(section: dict[str, object]) -> str | None:
     """Why a section's figures may not stand for the code (None: it was measured quietly)."""
-    peak, limit = section.get("load_peak"), section.get("load_limit")
-    if peak is None or limit is None:
+    before, limit = section.get("load_before"), section.get("load_limit")
+    if limit is None:
         return "no load samples recorded"
-    if float(str(peak)) > float(str(limit)):
-        return f"1-minute load reached {float(str(peak)):.2f} > {float(str(limit)):.2f}"
+    if before is None:  # results of the harness before it waited for a quiet start
+        before = section.get("load_peak")
+        if before is None:
+            return "no load samples recorded"
+    if float(str(before)) > float(str(limit)):
+        return (f"1-minute load {float(str(before)):.2f} > {float(str(limit)):.2f} when it "
+                "began: other work was running")
     if section.get("ignored_load"):
         return "measured with --ignore-load"
     return None
@@ -197,15 +202,20 @@ def _header(sections: dict[str, dict[str, object]]) -> list[str]:
         lines.append("- Commits: **MIXED** (sections were measured at different code states: "
                      + "; ".join(f"`{c}`" for c in codes) + ")")
     lines.append(f"- Machine: {'; '.join(machines)}")
+    befores = sorted(float(str(section["load_before"])) for section in sections.values()
+                     if section.get("load_before") is not None)
     peaks = sorted(float(str(section["load_peak"])) for section in sections.values()
                    if section.get("load_peak") is not None)
     limits = sorted({float(str(section["load_limit"])) for section in sections.values()
                      if section.get("load_limit") is not None})
+    if befores:
+        lines.append(f"- 1-minute load average when each benchmark began: {befores[0]:.2f} to "
+                     f"{befores[-1]:.2f} (quiet threshold "
+                     f"{', '.join(f'{x:g}' for x in limits)}: {QUIET_SHARE:g} x the cores)")
     if peaks:
         lines.append(f"- Highest 1-minute load average sampled during each benchmark: "
-                     f"{peaks[0]:.2f} to {peaks[-1]:.2f} (quiet threshold "
-                     f"{', '.join(f'{x:g}' for x in limits)}: "
-                     f"{QUIET_SHARE:g} x the cores)")
+                     f"{peaks[0]:.2f} to {peaks[-1]:.2f} (its own processes, the backend, "
+                     "proxy and clients it starts, count in it)")
     lines.append(f"- Date: {when[0]}" + (f" to {when[-1]}" if when[-1] != when[0] else ""))
     return lines
 
@@ -221,8 +231,8 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
              "What each measure ran under is in [brackets]: latency and faults are added by "
              "`bench/proxy.py`, a gRPC proxy process between client and server, on every "
              "call. Every backend ran as its own process. \"Load/cores\" is the highest "
-             "1-minute load average sampled while the figure's benchmark ran, over the "
-             "machine's cores.", ""]
+             "1-minute load average sampled while the figure's benchmark ran (its own "
+             "processes included), over the machine's cores.", ""]
     for name in BENCHMARKS:
         section = sections.get(name)
         if section is None:
@@ -230,7 +240,7 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
         figures += figures_from_json(section["figures"])  # type: ignore[arg-type]
     lines.append(markdown_table(figures))
     lines.append("")
-    lines.append("| Benchmark | Measured (UTC) | Code | Runs | Took | Load before | "
+    lines.append("| Benchmark | Measured (UTC) | Code | Runs | Took | Load when it began | "
                  "Highest load | Threshold |")
     lines.append("|---|---|---|---|---|---|---|---|")
     for name in BENCHMARKS:
@@ -238,7 +248,8 @@ def render_markdown(sections: dict[str, dict[str, object]]) -> str:
         if section is not None:
             lines.append(f"| {name} | {section['when']} | {section.get('code', '?')} | "
                          f"{section['runs']} | {section['seconds']:.0f} s | "
-                         f"{section.get('load', '?')} | {section.get('load_peak', '?')} | "
+                         f"{section.get('load_before', section.get('load', '?'))} | "
+                         f"{section.get('load_peak', '?')} | "
                          f"{section.get('load_limit', '?')} |")
     return "\n".join(lines) + "\n"
 
@@ -345,8 +356,14 @@ def measure(args: argparse.Namespace, dirty: list[str]) -> int:
         for number, name in enumerate(chosen, 1):
             log(f"== [{number}/{len(chosen)}] {name} "
                 f"({time.monotonic() - started:.0f} s in so far)")
+            # Other work on the machine skews every figure: each benchmark begins only once
+            # the load has fallen to the threshold (a benchmark's own processes raise it
+            # while it runs: its peak is recorded, but is not other work).
+            settled = LOAD.settle(limit)
+            if settled.load > limit:
+                log(f"== {name}: the load is still {settled.load:.2f} > {limit:g}")
             began = time.monotonic()
-            load = LOAD.begin().load  # other work on the machine skews every figure
+            load = LOAD.begin().load
             ctx = Context(runs=runs, quick=args.quick, scratch=Path(scratch), extra=extra)
             try:
                 result = BENCHMARKS[name](ctx)
@@ -367,6 +384,7 @@ def measure(args: argparse.Namespace, dirty: list[str]) -> int:
             figures += result
             sections[name] = {"figures": figures_to_json(result), "runs": runs,
                               "seconds": took, "machine": host, "load": f"{load:.2f}",
+                              "load_before": round(settled.load, 2),
                               "load_peak": round(peak, 2), "load_limit": limit,
                               "cores": os.cpu_count(), "ignored_load": bool(args.ignore_load),
                               "code": section_code,
@@ -388,9 +406,10 @@ def measure(args: argparse.Namespace, dirty: list[str]) -> int:
         print(f"LOUD {name}: {why}")
     if noisy and not args.quick:
         if not args.ignore_load:
-            print(f"refusing to write the results: the load went above the threshold "
-                  f"{limit:g}; measure again on a quiet machine (or pass --ignore-load for a "
-                  "dry run: results marked loud, never the README)", file=sys.stderr)
+            print(f"refusing to write the results: other work kept the load above the "
+                  f"threshold {limit:g}; measure again on a quiet machine (or pass "
+                  "--ignore-load for a dry run: results marked loud, never the README)",
+                  file=sys.stderr)
             return 3
 
     if args.quick and args.output is None:
