@@ -349,8 +349,8 @@ def measure(args: argparse.Namespace, dirty: list[str]) -> int:
     host = machine()
     log(f"measuring {code} on {host}; {len(chosen)} benchmarks, one after another, {runs} "
         f"run{'s' if runs != 1 else ''} each{', quick' if args.quick else ''}")
-    log(f"quiet threshold: 1-minute load average <= {limit:g} on {os.cpu_count()} cores at "
-        f"every sample; now {os.getloadavg()[0]:.2f}")
+    log(f"quiet threshold: 1-minute load average <= {limit:g} on {os.cpu_count()} cores when "
+        f"each benchmark begins; now {os.getloadavg()[0]:.2f}")
     extra: dict[str, object] = {"baseline": args.baseline}  # shared: later ones reuse figures
     with tempfile.TemporaryDirectory(prefix="cws-bench-") as scratch:
         for number, name in enumerate(chosen, 1):
