@@ -77,6 +77,8 @@ class LoadLog:
     def __init__(self) -> None:
         self.samples: list[LoadSample] = []
         self.mark = 0  # where the current benchmark's samples begin
+        self.sleep: Callable[[float], None] = time.sleep  # (a test's fake clock replaces both)
+        self.clock: Callable[[], float] = time.monotonic
 
     def sample(self) -> LoadSample:
         taken = LoadSample(time.time(), os.getloadavg()[0], cores())
@@ -92,10 +94,10 @@ class LoadLog:
         """Wait until the 1-minute load is at most `limit` (the previous benchmark's own
         processes linger in the average for a minute or two), or `timeout` has passed; the
         last sample says whether other work was running when the next benchmark began."""
-        give_up = time.monotonic() + timeout
+        give_up = self.clock() + timeout
         taken = self.sample()
-        while taken.load > limit and time.monotonic() < give_up:
-            time.sleep(every)
+        while taken.load > limit and self.clock() < give_up:
+            self.sleep(every)
             taken = self.sample()
         return taken
 

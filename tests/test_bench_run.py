@@ -1,10 +1,13 @@
 """`bench/run.py` keeps figures that do not reproduce out of the results and the README: it
-samples the 1-minute load average between runs, records it with the core count on every
-figure, refuses to write anything when the load went above the threshold it prints, refuses
-to write the README's table from loud or mixed results, and runs one at a time.
+samples the 1-minute load average between runs and records its peak with the core count on
+every figure; each benchmark begins only once the load has fallen to the threshold it prints
+(waiting for it a while), and a benchmark that had to begin above it (other work running)
+makes it write nothing; its own load while it runs is recorded, not held against it. It
+refuses to write the README's table from loud or mixed results, and runs one at a time.
 
 The load average is the machine's, not this project's: it is replaced here by a script of
-values, so that a busy and a quiet machine can both be shown on any machine."""
+values, and the wait for a quiet start by a fake clock, so that a busy and a quiet machine
+can both be shown on any machine, at once."""
 
 from __future__ import annotations
 
@@ -22,15 +25,25 @@ CORES = os.cpu_count() or 1
 
 
 class Loads:
-    """The 1-minute load average, as the test says it is."""
+    """The 1-minute load average, as the test says it is, on a fake clock: `falls` says
+    what it becomes after each wait for a quiet start."""
 
     def __init__(self, value: float) -> None:
         self.value = value
         self.calls = 0
+        self.now = 0.0
+        self.waits: list[float] = []
+        self.falls: list[float] = []
 
     def __call__(self) -> tuple[float, float, float]:
         self.calls += 1
         return (self.value, self.value, self.value)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.falls:
+            self.value = self.falls.pop(0)
 
 
 @pytest.fixture
@@ -38,8 +51,10 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Loads:
     fake = Loads(0.0)
     monkeypatch.setattr(common.os, "getloadavg", fake)
     monkeypatch.setattr(run.os, "getloadavg", fake)
-    monkeypatch.setattr(common, "LOAD", common.LoadLog())
-    monkeypatch.setattr(run, "LOAD", common.LOAD)
+    log_ = common.LoadLog()
+    log_.sleep, log_.clock = fake.sleep, lambda: fake.now
+    monkeypatch.setattr(common, "LOAD", log_)
+    monkeypatch.setattr(run, "LOAD", log_)
     return fake
 
 
@@ -89,14 +104,37 @@ def test_a_quiet_run_records_load_and_cores_with_every_figure(
     assert f"0.40/{CORES}" in printed.out
 
 
-def test_a_run_whose_load_rose_between_figures_writes_nothing(
+def test_a_benchmarks_own_load_is_recorded_not_held_against_it(
         loads: Loads, files: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    use(monkeypatch, bench_with(loads, [0.2, 5.0, 0.3]))  # quiet at start and at the end
+    use(monkeypatch, bench_with(loads, [0.2, 5.0, 0.3]))  # quiet when it began
+    assert run.main(["--allow-dirty", "--max-load", "1"]) == 0
+    section = json.loads((files / "results.json").read_text())["fake"]
+    assert (section["load_before"], section["load_peak"]) == (0.0, 5.0)
+    assert json.loads((files / "results.json").read_text())["fake"]["figures"][0]["load"] == 5.0
+    assert "LOUD" not in capsys.readouterr().out
+    assert not loads.waits
+
+
+def test_a_benchmark_waits_for_a_quiet_start(
+        loads: Loads, files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use(monkeypatch, bench_with(loads, [0.2]))
+    loads.value, loads.falls = 1.8, [1.4, 0.9]  # the previous benchmark's load fading
+    assert run.main(["--allow-dirty", "--max-load", "1"]) == 0
+    assert loads.waits == [5.0, 5.0]
+    assert json.loads((files / "results.json").read_text())["fake"]["load_before"] == 0.9
+
+
+def test_a_benchmark_begun_while_other_work_ran_writes_nothing(
+        loads: Loads, files: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    use(monkeypatch, bench_with(loads, [5.0]))
+    loads.value = 5.0  # and it never falls
     assert run.main(["--allow-dirty", "--max-load", "1"]) == 3
+    assert sum(loads.waits) >= 180  # it waited its while first
     assert not (files / "results.json").exists() and not (files / "results.md").exists()
     printed = capsys.readouterr()
-    assert "LOUD fake: 1-minute load reached 5.00 > 1.00" in printed.out
+    assert "LOUD fake: 1-minute load 5.00 > 1.00 when it began" in printed.out
     assert "refusing to write the results" in printed.err
     assert "a measure" in printed.out  # the figures are still shown
 
@@ -104,10 +142,11 @@ def test_a_run_whose_load_rose_between_figures_writes_nothing(
 def test_ignore_load_writes_results_marked_loud_and_never_the_readme(
         loads: Loads, files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use(monkeypatch, bench_with(loads, [3.0]))
+    loads.value = 3.0
     assert run.main(["--allow-dirty", "--max-load", "1", "--ignore-load"]) == 0
     stored = json.loads((files / "results.json").read_text())
-    assert stored["fake"]["load_peak"] == 3.0 and stored["fake"]["ignored_load"] is True
-    with pytest.raises(SystemExit, match="fake: 1-minute load reached 3.00 > 1.00"):
+    assert stored["fake"]["load_before"] == 3.0 and stored["fake"]["ignored_load"] is True
+    with pytest.raises(SystemExit, match="fake: 1-minute load 3.00 > 1.00 when it began"):
         run.main(["--write-readme"])
     assert "old table" in (files / "README.md").read_text()
 
@@ -125,7 +164,7 @@ def test_the_readme_takes_only_quiet_results_at_one_commit(
     (files / "results.json").write_text(json.dumps(stored))
     with pytest.raises(SystemExit, match="different commits"):
         run.main(["--write-readme"])
-    del stored["other"]["load_peak"]  # results from before load was recorded
+    del stored["other"]["load_peak"], stored["other"]["load_before"]  # before load was recorded
     stored["other"]["code"] = "abc1234567"
     (files / "results.json").write_text(json.dumps(stored))
     with pytest.raises(SystemExit, match="other: no load samples recorded"):
