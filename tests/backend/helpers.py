@@ -78,6 +78,27 @@ def own_processes() -> set[int]:
     return found
 
 
+def in_foreground(argv: bytes) -> bool:
+    """A process of this test's backend runs `argv` as its terminal's foreground group
+    (a ctrl+c sent before then reaches the shell that is starting it, not it)."""
+    for pid in own_processes():
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() != argv:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b") ", 1)[1].split()
+        except OSError:
+            continue
+        if fields[2] == fields[5]:  # its process group is the terminal's foreground one
+            return True
+    return False
+
+
+async def until_foreground(argv: bytes, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while not await asyncio.to_thread(in_foreground, argv):
+            await asyncio.sleep(0.05)
+
+
 def status_name(value: int) -> str:
     return pb.SandboxStatus.Name(value)
 

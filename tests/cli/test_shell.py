@@ -20,7 +20,7 @@ from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.client.wire import open_channel
-from tests.backend.helpers import own_processes
+from tests.backend.helpers import until_foreground
 
 from .helpers import REPO
 
@@ -102,26 +102,6 @@ async def _sleeping_sandbox(backend: BackendServer) -> str:
     return sandbox_id
 
 
-def _in_foreground(argv: bytes) -> bool:
-    """A process of this test's backend runs `argv` as its terminal's foreground group."""
-    for pid in own_processes():
-        try:
-            if Path(f"/proc/{pid}/cmdline").read_bytes() != argv:
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b") ", 1)[1].split()
-        except OSError:
-            continue
-        if fields[2] == fields[5]:  # its process group is the terminal's foreground one
-            return True
-    return False
-
-
-async def _until_foreground(argv: bytes, timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(_in_foreground, argv):
-            await asyncio.sleep(0.05)
-
-
 async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
     sandbox_id = await _sleeping_sandbox(backend)
     term = await LocalTerminal.open("sandboxes", "shell", sandbox_id,
@@ -138,7 +118,7 @@ async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
     await term.until(b"sleep 30\r\n")
     # ctrl+c sent while the shell still puts sleep in the foreground hits the shell alone,
     # and sleep runs its 30 s: wait until sleep holds the terminal
-    await _until_foreground(b"sleep\x0030\x00")
+    await until_foreground(b"sleep\x0030\x00")
     term.type(b"\x03")  # raw mode: ctrl+c goes to the remote shell, not to the CLI
     term.type(b"echo still-here; exit 5\n")
     await term.until(b"still-here")
