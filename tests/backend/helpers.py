@@ -53,29 +53,39 @@ STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
 
 
+def proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, state, start time in clock ticks) of every process now."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), fields[0].decode(), int(fields[19]))
+    return table
+
+
+def descendants(table: dict[int, tuple[int, str, int]], root: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    pending = list(kids.get(root, []))
+    while pending:
+        pid = pending.pop()
+        found.add(pid)
+        pending += kids.get(pid, [])
+    return found
+
+
 def own_processes() -> set[int]:
     """The pids below this test process (the backend under test runs in it). CI runs these
     tests as two accounts at once on one host: a scan of /proc by what a process runs would
     also find the other run's sandboxes."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_bytes()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(b") ", 1)[1].split()[1])
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
-    found: set[int] = set()
-    todo = [os.getpid()]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    return descendants(proc_table(), os.getpid())
 
 
 def in_foreground(argv: bytes) -> bool:
@@ -91,12 +101,6 @@ def in_foreground(argv: bytes) -> bool:
         if fields[2] == fields[5]:  # its process group is the terminal's foreground one
             return True
     return False
-
-
-async def until_foreground(argv: bytes, timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(in_foreground, argv):
-            await asyncio.sleep(0.05)
 
 
 def status_name(value: int) -> str:

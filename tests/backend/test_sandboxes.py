@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 
@@ -34,6 +33,7 @@ from .helpers import (
     get,
     log_text,
     poll,
+    proc_table,
     read_file,
     read_logs,
     sh,
@@ -51,21 +51,6 @@ from .helpers import (
 POLITE = ["-c", 'trap "echo got-sigterm; exit 0" TERM; echo up; while :; do sleep 0.05; done']
 
 
-def _proc_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state) of every process now."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(entry)] = (int(fields[1]), fields[0].decode())
-    return table
-
-
 def sandbox_states(backend: BackendServer, sandbox_id: str) -> tuple[set[str], set[str]]:
     """The /proc states of the sandbox's workload processes, and of its keepers.
 
@@ -74,9 +59,9 @@ def sandbox_states(backend: BackendServer, sandbox_id: str) -> tuple[set[str], s
     """
     assert backend.engine is not None
     launcher = backend.engine.runtime.live[sandbox_id].process.pid  # type: ignore[union-attr]
-    table = _proc_table()
+    table = proc_table()
     kids: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
+    for pid, (ppid, _, _) in table.items():
         kids.setdefault(ppid, []).append(pid)
     keepers = [launcher]
     if backend.engine.isolation.isolated:

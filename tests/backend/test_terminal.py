@@ -11,7 +11,7 @@ import pytest
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
 
 from .conftest import StartBackend
-from .helpers import Gateway, Streaming, start_sandbox, until_foreground
+from .helpers import Gateway, Streaming, in_foreground, start_sandbox, until
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -90,7 +90,8 @@ async def test_ctrl_c_reaches_the_foreground_process(gateway: Gateway,
     sid = await start_sandbox(gateway)
     term = Terminal(streaming, sid, ["/bin/sh"])
     term.type(b"sleep 60; echo after-sleep\n")
-    await until_foreground(b"sleep\x0060\x00")
+    await until(lambda: in_foreground(b"sleep\x0060\x00"), timeout=20,
+                what="sleep 60 to hold its terminal")
     term.type(b"\x03")  # ctrl+c: the terminal sends SIGINT to the foreground group
     term.type(b"echo back-$((40+2))\n")
     await term.until(b"back-42")

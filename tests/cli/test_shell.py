@@ -20,7 +20,7 @@ from cwsandbox_tui.client.client import Client, EndpointInfo
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.client.wire import open_channel
-from tests.backend.helpers import until_foreground
+from tests.backend.helpers import in_foreground, until
 
 from .helpers import REPO
 
@@ -118,7 +118,8 @@ async def test_shell_attaches_the_terminal(backend: BackendServer) -> None:
     await term.until(b"sleep 30\r\n")
     # ctrl+c sent while the shell still puts sleep in the foreground hits the shell alone,
     # and sleep runs its 30 s: wait until sleep holds the terminal
-    await until_foreground(b"sleep\x0030\x00")
+    await until(lambda: in_foreground(b"sleep\x0030\x00"), timeout=20,
+                what="sleep 30 to hold its terminal")
     term.type(b"\x03")  # raw mode: ctrl+c goes to the remote shell, not to the CLI
     term.type(b"echo still-here; exit 5\n")
     await term.until(b"still-here")

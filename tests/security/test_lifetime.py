@@ -28,9 +28,11 @@ from tests.backend.helpers import (
     PAUSED,
     TERMINATING,
     Streaming,
+    descendants,
     exec_init,
     get,
     get_snapshot,
+    proc_table,
     sh_ok,
     snapshot,
     start_sandbox,
@@ -45,34 +47,6 @@ DEADLINE = 5.0  # seconds after the backend's death by which every process must 
 WORKER = ["-c", 'sleep 1000 & sleep 1001 & trap "exit 0" TERM INT; echo up; wait']
 # Ignores SIGTERM, so that a stop with a long grace keeps it TERMINATING.
 STUBBORN_UP = ["-c", 'trap "" TERM; echo up; while :; do sleep 0.05; done']
-
-
-def proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (parent pid, state, start time in clock ticks) of every process now."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(entry)] = (int(fields[1]), fields[0].decode(), int(fields[19]))
-    return table
-
-
-def descendants(table: dict[int, tuple[int, str, int]], root: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        kids.setdefault(ppid, []).append(pid)
-    found: set[int] = set()
-    pending = list(kids.get(root, []))
-    while pending:
-        pid = pending.pop()
-        found.add(pid)
-        pending += kids.get(pid, [])
-    return found
 
 
 def marked(variable: str) -> set[int]:
