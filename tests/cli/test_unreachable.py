@@ -22,11 +22,11 @@ async def test_a_refused_endpoint_fails_after_the_connect_budget_with_one_line()
     url = f"http://127.0.0.1:{closed_port()}"
     for command in (("snapshots", "list"), ("sandboxes", "list", "--json")):
         started = time.monotonic()
-        baseline = await cli("--endpoint", url, *command, "--no-such-flag")
+        baseline = await cli("--endpoint", url, *command, "--no-such-flag", cold=True)
         start_up = time.monotonic() - started
         assert baseline.code == 2, baseline
         started = time.monotonic()
-        run = await cli("--endpoint", url, *command)
+        run = await cli("--endpoint", url, *command, cold=True)
         elapsed = time.monotonic() - started - start_up
         print(f"{' '.join(command)}: failed after {elapsed:.2f} s past a start-up of "
               f"{start_up:.2f} s")
