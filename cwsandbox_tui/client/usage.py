@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import itemgetter
 
 from .models import Sandbox, Snapshot, SnapshotStatus, SnapshotTrigger
 
@@ -152,12 +153,13 @@ class Usage:
         """Count rows into the slots' and the sources' sums: the one loop over every row, kept
         lean, as it is most of what grouping a million snapshots costs. The slots' sums are one
         short list that stays in the cache; a cell per source and slot instead (a wide matrix
-        touched at random) cost a third more, as did counting column by column with C loops."""
+        touched at random) cost a third more, as did counting column by column with C loops.
+        The five fields it reads are taken at C speed (`_FOLDED`): unpacking all eleven touched
+        six more objects a row, scattered in memory, for nothing."""
         totals, cells = self._totals, self._sources
         cutoffs, no_age = self._cutoffs, 2 * self._no_age
         status_at, trigger_at, band_at = self._status_at, self._trigger_at, self._band_at
-        for _id, status, _reason, size, created, _up, _done, source, trigger, _key, _bucket \
-                in rows:
+        for status, size, created, source, trigger in map(_FOLDED, rows):
             cell = cells[source]
             cell[0] += 1
             cell[1] += size
@@ -292,6 +294,10 @@ class Usage:
                 Hint("sandbox gone", gone[0], gone[1], "sandbox=gone"),
                 Hint(f"older than {_days(self.prune_age)}", old[0], old[1],
                      f"age>={_days(self.prune_age)}")]
+
+
+# what `_fold` reads of a Snapshot: status, size_bytes, created_at, source_sandbox_id, trigger
+_FOLDED = itemgetter(1, 3, 4, 7, 8)
 
 
 def _new_pair() -> list[int]:
