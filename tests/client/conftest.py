@@ -12,7 +12,7 @@ import pytest
 
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.client import Client
-from cwsandbox_tui.client.clock import FakeClock
+from tests.fake_clock import FakeClock
 
 from .helpers import Harness, Recorder
 

@@ -16,7 +16,7 @@ from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.clock import Clock, FakeClock, SystemClock
+from cwsandbox_tui.client.clock import Clock, SystemClock
 from cwsandbox_tui.client.errors import (
     SandboxError,
     SnapshotError,
@@ -27,6 +27,7 @@ from cwsandbox_tui.client.errors import (
 from cwsandbox_tui.client.generations import Auto, choose
 from cwsandbox_tui.client.models import SandboxSpec, SandboxStatus, SnapshotStatus, SnapshotTrigger
 from cwsandbox_tui.client.wire import open_channel
+from tests.fake_clock import FakeClock
 
 from .helpers import MOUNT, SLEEPER, ExecutorHold, Recorder, count_calls
 

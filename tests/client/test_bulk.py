@@ -10,7 +10,7 @@ from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import AdaptiveLimit, Outcome
-from cwsandbox_tui.client.clock import FakeClock
+from tests.fake_clock import FakeClock
 
 from .helpers import Harness, count_calls, seed_snapshots, server_snapshot_ids, until
 

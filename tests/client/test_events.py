@@ -12,9 +12,9 @@ from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import Outcome
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import SnapshotNotFoundError
 from cwsandbox_tui.client.factory import ConnectOptions, connect
+from tests.fake_clock import FakeClock
 
 from .helpers import Harness, seed_snapshots
 

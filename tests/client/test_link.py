@@ -9,8 +9,8 @@ from typing import Any
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client.bulk import Outcome
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.link import CONNECTED, DISCONNECTED, Link
+from tests.fake_clock import FakeClock
 
 from .helpers import Harness, seed_snapshots, server_snapshot_ids
 

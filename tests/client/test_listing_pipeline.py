@@ -10,10 +10,10 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.client import adapter_v1
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.generation import Page
 from cwsandbox_tui.client.models import Snapshot, SnapshotStatus
 from cwsandbox_tui.client.wire import open_channel
+from tests.fake_clock import FakeClock
 
 from .helpers import Harness, engine, seed_snapshots
 

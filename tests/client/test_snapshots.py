@@ -16,7 +16,6 @@ from cwsandbox_tui.client import deadlines
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client, ClientOptions
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import (
     PaginationError,
     RequestTimeoutError,
@@ -27,6 +26,7 @@ from cwsandbox_tui.client.errors import (
     UnavailableError,
 )
 from cwsandbox_tui.client.models import SandboxSpec, Snapshot, SnapshotStatus
+from tests.fake_clock import FakeClock
 
 from .helpers import (
     MOUNT,

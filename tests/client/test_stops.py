@@ -16,7 +16,6 @@ from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.client import Client
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import (
     SandboxNotFoundError,
     SnapshotError,
@@ -34,6 +33,7 @@ from cwsandbox_tui.client.stops import (
     StopDecision,
     decide_stop,
 )
+from tests.fake_clock import FakeClock
 
 from .helpers import (
     MOUNT,

@@ -10,7 +10,6 @@ import random
 import pytest
 
 from cwsandbox_tui.client import deadlines
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import (
     AuthenticationError,
     CwsError,
@@ -29,6 +28,7 @@ from cwsandbox_tui.client.errors import (
     ValidationError,
 )
 from cwsandbox_tui.client.retry import Backoff, RetryNotice, RetryPolicy, retry_call
+from tests.fake_clock import FakeClock
 
 NO_RETRY = RetryPolicy(budget=0.0)  # one attempt
 

@@ -11,9 +11,9 @@ import pytest
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, EndpointInfo
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.errors import UnreachableError
 from cwsandbox_tui.client.wire import open_channel
+from tests.fake_clock import FakeClock
 
 from .helpers import Recorder
 

@@ -18,11 +18,11 @@ from cwsandbox_tui.backend.server import BackendServer, ServerConfig
 from cwsandbox_tui.backend.store import SandboxRow, SnapshotRow, StoredSpec
 from cwsandbox_tui.client.adapter_v1beta2 import V1beta2Adapter
 from cwsandbox_tui.client.client import Client, ClientOptions, EndpointInfo
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.generations import choose
 from cwsandbox_tui.client.wire import open_channel
 from cwsandbox_tui.ui.app import DashboardApp
 from tests.backend.serving import serving
+from tests.fake_clock import FakeClock
 
 # 2026-11-26 12:00:00 UTC: every age on screen is measured from here.
 FIXED_NOW = 1_795_694_400.0

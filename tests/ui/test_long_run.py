@@ -6,11 +6,11 @@ import tracemalloc
 from pathlib import Path
 
 from cwsandbox_tui.client import events as ev
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.events import OperationsLog
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.ui.app import OPS_KEPT
 from cwsandbox_tui.ui.screens.output import ExecScreen
+from tests.fake_clock import FakeClock
 
 from .conftest import AppFactory
 from .flows_support import settle, wait_for

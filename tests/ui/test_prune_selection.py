@@ -14,9 +14,9 @@ from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.cli.commands import run_snapshots_prune
 from cwsandbox_tui.cli.main import build_parser
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
+from tests.fake_clock import FakeClock
 
 from .conftest import DAY, FIXED_NOW, AppFactory, make_client
 from .flows_support import screen_text, settle, wait_for

@@ -6,7 +6,6 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.faults import Trigger
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.ui.app import DashboardApp
 from cwsandbox_tui.ui.commands import DashboardCommands
@@ -14,6 +13,7 @@ from cwsandbox_tui.ui.screens.dialogs import ConfirmDialog, FormDialog, HelpDial
 from cwsandbox_tui.ui.screens.output import LogsScreen
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
 from cwsandbox_tui.ui.widgets.header import HeaderBar
+from tests.fake_clock import FakeClock
 
 from .conftest import FIXED_NOW, AppFactory
 from .flows_support import screen_text, settle, table_lines, wait_for

@@ -9,9 +9,9 @@ import pytest
 from textual.widgets import Footer, Label, ProgressBar
 
 from cwsandbox_tui.backend.server import BackendServer
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import SandboxSpec
 from cwsandbox_tui.ui.widgets.tasks import TaskPanel, TaskRow
+from tests.fake_clock import FakeClock
 
 from .conftest import AppFactory
 from .flows_support import note_titled, screen_text, settle, wait_for

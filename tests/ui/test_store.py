@@ -14,7 +14,6 @@ from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.client import events as ev
 from cwsandbox_tui.client.bulk import Outcome
 from cwsandbox_tui.client.client import Client
-from cwsandbox_tui.client.clock import FakeClock
 from cwsandbox_tui.client.models import (
     Sandbox,
     SandboxSpec,
@@ -23,6 +22,7 @@ from cwsandbox_tui.client.models import (
     SnapshotStatus,
 )
 from cwsandbox_tui.ui.store import Change, RowStore, What
+from tests.fake_clock import FakeClock
 
 from .conftest import make_client, seed_rows
 
