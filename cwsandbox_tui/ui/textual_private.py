@@ -5,7 +5,8 @@ moment the key is read (its own dispatch runs them after the key has travelled t
 widget and back: see `typeahead`), to read the terminal with a parser of one's own
 (`escape_keys`), to list a class's bindings merged with those it inherits (`keymap_check`), or
 to say that a screen it is about to make for a mode is styled already (`app`: without it, a
-mode's first switch re-parses the whole stylesheet twice).
+mode's first switch re-parses the whole stylesheet twice), or to name the footer's key widget
+(`widgets/footer`, which makes its keys compact before they mount).
 Textual is pinned exactly (pyproject.toml), and tests/ui/test_textual_private.py checks each
 name used here, with its signature and what it does, so an upgrade that changes one fails there
 first.
@@ -24,8 +25,9 @@ from textual.dom import DOMNode
 from textual.drivers import linux_driver
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.widgets._footer import FooterKey
 
-__all__ = ["XTermParser", "css_update_count", "make_modes_with", "mark_styled",
+__all__ = ["FooterKey", "XTermParser", "css_update_count", "make_modes_with", "mark_styled",
            "merged_bindings", "mounted_event", "run_key_bindings", "use_key_parser"]
 
 

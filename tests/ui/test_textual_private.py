@@ -17,10 +17,11 @@ from textual.dom import DOMNode
 from textual.drivers import linux_driver
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from cwsandbox_tui.ui import escape_keys, textual_private
 from cwsandbox_tui.ui.textual_private import (
+    FooterKey,
     XTermParser,
     css_update_count,
     make_modes_with,
@@ -52,6 +53,11 @@ def test_the_private_names_have_the_signatures_relied_on() -> None:
         ("self", inspect.Parameter.empty), ("sequence", inspect.Parameter.empty), ("alt", False)]
     assert isinstance(inspect.getattr_static(DOMNode, "_merge_bindings"), classmethod)
     assert parameters(DOMNode._merge_bindings) == []
+    # the key widget Textual's Footer makes, its `compact` bound to the footer's (KeysFooter
+    # makes it compact before it mounts; tests/ui/test_footer.py checks the effect)
+    compose = inspect.getsource(Footer.compose)
+    assert "yield FooterKey(" in compose and ".data_bind(compact=Footer.compact)" in compose
+    assert "-compact" in inspect.getsource(FooterKey._watch_compact)
     # overridden by the dashboard's app (crash reports)
     assert parameters(App._handle_exception) == [("self", inspect.Parameter.empty),
                                                  ("error", inspect.Parameter.empty)]

@@ -8,12 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ...client.models import BucketConfig, BucketMode
 from ...textsafe import inert
 from ..messages import BucketRefused, RowsChanged, SetBucket, ViewShown
 from ..store import RowStore
+from ..widgets.footer import KeysFooter
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 from .dialogs import ConfirmDialog, FormResult
@@ -41,7 +42,7 @@ class BucketScreen(Screen[None]):
                          "bucket, and restoring one from another bucket is refused until you "
                          "switch back.", classes="panel-help", markup=False)
         yield TaskPanel()
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.load()

@@ -8,12 +8,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from ...client.client import Client
 from ...client.errors import CwsError
 from ...client.models import ExecExit, ExecOutput, LogReconnected
 from ...textsafe import OutputText, inert
+from ..widgets.footer import KeysFooter
 from ..widgets.header import HeaderBar
 from ..widgets.tasks import TaskPanel
 
@@ -35,7 +36,7 @@ class OutputScreen(Screen[None]):
         yield Log(id="output", highlight=False)
         yield Static("", id="output-status", markup=False)
         yield TaskPanel()
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def status(self, text: str) -> None:
         self.query_one("#output-status", Static).update(inert(text))

@@ -16,7 +16,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ...client.models import Sandbox, Snapshot
 from ...client.usage import Group, Grouping, Hint, Usage, bar
@@ -25,6 +25,7 @@ from ...textsafe import inert
 from ..messages import RowsChanged, SnapshotPage, ViewShown
 from ..store import RowStore
 from ..typeahead import TypeAheadApp
+from ..widgets.footer import KeysFooter
 from ..widgets.header import HeaderBar
 from ..widgets.rowtable import Column, RowTable
 from ..widgets.tasks import TaskPanel
@@ -95,7 +96,7 @@ class UsageScreen(Screen[None]):
                        empty_text="Loading snapshots...", id="usage-table")
         yield Static("", id="usage-hints", classes="panel-help", markup=False)
         yield TaskPanel()
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     @property
     def table(self) -> RowTable[Group]:
