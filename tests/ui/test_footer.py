@@ -58,3 +58,35 @@ async def test_a_rebuild_restyles_no_key_once_mounted(footer: type[Footer]) -> N
         assert restyled == []
     else:  # what the override saves, so this test notices when Textual stops doing it
         assert len(restyled) >= len(keys)
+
+
+class ToggleProbe(FooterProbe):
+    """Key `a` is disabled (shown dimmed) while `dim_a` is set."""
+
+    dim_a = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if self.dim_a and parameters == ("a",) else True
+
+
+async def test_a_rebuild_that_would_show_the_same_keys_is_skipped_and_a_change_is_shown(
+) -> None:
+    app = ToggleProbe(KeysFooter)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeysFooter)
+        before = list(app.query(FooterKey))
+        app.restyled.clear()
+        await footer.recompose()  # nothing it shows has changed
+        app.screen.refresh_bindings()  # told of a change that changes nothing it shows
+        await pilot.pause()
+        await pilot.pause()
+        assert list(app.query(FooterKey)) == before and app.restyled == []
+
+        app.dim_a = True
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        after = {k.key: k for k in app.query(FooterKey)}
+        assert after["a"].has_class("-disabled") and not after["b"].has_class("-disabled")
+        assert not any(k is after["a"] for k in before)
