@@ -17,6 +17,11 @@ from .conftest import AppFactory
 from .flows_support import note_titled, screen_text, settle, wait_for
 
 
+def tasks_classes(app: object) -> list[int]:
+    screen = app.screen  # type: ignore[attr-defined]
+    return [n for n in range(1, 5) if screen.has_class(f"-tasks-{n}")]
+
+
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         app_factory: AppFactory, backend: BackendServer, size: tuple[int, int]) -> None:
@@ -55,6 +60,8 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         words = " ".join(" ".join(shown[panel.region.y:panel.region.bottom]).split())
         snapshot_id = label.split("archiving ")[1].split()[0]
         assert snapshot_id in words and "(deadline 645s)" in words, words  # none of it cut
+        # toasts stand above the panel's rows: the screen says how many (app.tcss)
+        assert tasks_classes(app) == [panel.region.height]
 
         clock.advance(12)  # the elapsed time moves on (the client's clock)
         await wait_for(pilot, lambda: "archiving" in str(row.query_one(Label).render())
@@ -70,6 +77,7 @@ async def test_a_stop_with_snapshot_shows_its_phase_until_the_snapshot_id(
         assert done.message == f"{sandbox.id} completed, snapshot {snap_id}"
         assert label.split("archiving ")[1].startswith(snap_id)  # the phase named it
         assert not panel.query(TaskRow) and not panel.has_class("-active")
+        assert tasks_classes(app) == []
 
 
 async def test_a_stop_with_snapshot_that_fails_ends_its_task_with_the_error(

@@ -169,5 +169,5 @@ class TaskPanel(Vertical):
         # Toasts stand above the panel's rows (app.tcss), not over the progress they report.
         width = self.app.size.width
         shown = min(sum(TaskRow.lines(t.describe(), width) for t in model.tasks.values()), 4)
-        for n in range(1, 5):
-            self.screen.set_class(shown == n, f"-tasks-{n}")
+        # one restyle of the whole screen for the change, not one per class changed
+        self.screen.update_classes({f"-tasks-{n}": shown == n for n in range(1, 5)})
