@@ -28,11 +28,12 @@ class KeysFooter(Footer):
 
     def _showing(self) -> tuple[object, ...]:
         """Everything the keys are built from: the screen's active bindings (shown or not: the
-        command palette's is shown apart), whether each is enabled, their tooltips, how the
-        app displays each key, and the footer's own options."""
+        command palette's is shown apart; a binding holds its key, action, description, group
+        and how its key is displayed), whether each is enabled, their tooltips, and the
+        footer's own options. The bindings are the same objects from one call to the next,
+        so comparing two of these is mostly identity checks."""
         return (self.compact, self.show_command_palette, tuple(
-            (binding.key, binding.action, binding.description, binding.show, binding.group,
-             binding.tooltip, self.app.get_key_display(binding), enabled, tooltip)
+            (binding, enabled, tooltip)
             for _node, binding, enabled, tooltip in self.screen.active_bindings.values()))
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
