@@ -3,7 +3,8 @@ clean venv, and run from there: the dashboard's first frame on a pty, then `q`, 
 
 What an editable install hides is caught here: a file missing from the wheel (the stylesheet,
 the generated modules), a dependency not declared, the console script. `pipx install .` and
-`uv tool install .` do this same build and install. Dependencies come from pip's cache.
+`uv tool install .` do this same build and install (with uv here when the test extra
+has it, else pip). Dependencies come from the installer's cache.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peer.sdk_venv import uv_binary
 from tests.pty_program import PtyProgram, after_alt_screen, demo_rows, plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +52,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             shutil.copytree(path, source / name, ignore=ignore)
         else:
             shutil.copy2(path, source / name)
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work / "dist", source])
+    uv = uv_binary()  # ~4x faster than pip at both steps (13 s of CPU here), else pip
+    run([uv, "build", "-q", "--wheel", "-o", work / "dist", source] if uv else
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work / "dist", source])
     (wheel,) = (work / "dist").glob("cwsandbox_tui-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
@@ -61,7 +65,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # Without a pip of its own, installed into by this one (ensurepip costs more than the
     # rest); no byte-compiling of every dependency either: what runs compiles as it imports.
     run([sys.executable, "-m", "venv", "--without-pip", venv])
-    run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
+    run([uv, "pip", "install", "-q", "--python", venv / "bin" / "python", wheel] if uv else
+        [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
          "--no-compile", wheel])
     yield venv
 
