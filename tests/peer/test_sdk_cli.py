@@ -24,6 +24,7 @@ import test_official_sdk as official
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc
+from tests.backend.helpers import wait_status
 
 sdk_python = official.sdk_python  # the cached SDK venv (built once, under a lock)
 SETSID = shutil.which("setsid") or "setsid"
@@ -98,6 +99,9 @@ async def test_the_sdk_command_line(sdk_python: Path, backend: BackendServer) ->
         talker = await start(gateway, "echo first; echo second; exec sleep infinity", "talker")
         other = await start(gateway, "exec sleep infinity", "other")
         await gateway.Stop(pb.StopSandboxRequest(sandbox_id=other, graceful_shutdown_seconds=1))
+        # Stop answers while the sandbox is still terminating (as the service does); the
+        # listings below are of it ended (a CI run listed it `terminating` among the live)
+        await wait_status(gateway, other, pb.SANDBOX_STATUS_COMPLETED, timeout=20)
     finally:
         await channel.close()
 
