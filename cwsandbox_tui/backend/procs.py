@@ -21,6 +21,7 @@ class Proc:
     pid: int
     ppid: int
     state: str  # the one-letter state of /proc/<pid>/stat: R, S, D, T, t, Z, ...
+    start: int = 0  # its start time, in clock ticks since boot: a pid reused is another one
 
 
 def table() -> dict[int, Proc]:
@@ -35,7 +36,7 @@ def table() -> dict[int, Proc]:
         except OSError:
             continue
         pid = int(entry.name)
-        procs[pid] = Proc(pid, int(fields[1]), fields[0].decode())
+        procs[pid] = Proc(pid, int(fields[1]), fields[0].decode(), int(fields[19]))
     return procs
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from cwsandbox_tui.backend import procs
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2_grpc, streaming_pb2_grpc
 from cwsandbox_tui.proto.v1beta2 import streaming_pb2 as spb
@@ -53,39 +54,11 @@ STDOUT = spb.ExecStreamOutput.STREAM_TYPE_STDOUT
 STDERR = spb.ExecStreamOutput.STREAM_TYPE_STDERR
 
 
-def proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (parent pid, state, start time in clock ticks) of every process now."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(entry)] = (int(fields[1]), fields[0].decode(), int(fields[19]))
-    return table
-
-
-def descendants(table: dict[int, tuple[int, str, int]], root: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        kids.setdefault(ppid, []).append(pid)
-    found: set[int] = set()
-    pending = list(kids.get(root, []))
-    while pending:
-        pid = pending.pop()
-        found.add(pid)
-        pending += kids.get(pid, [])
-    return found
-
-
 def own_processes() -> set[int]:
     """The pids below this test process (the backend under test runs in it). CI runs these
     tests as two accounts at once on one host: a scan of /proc by what a process runs would
     also find the other run's sandboxes."""
-    return descendants(proc_table(), os.getpid())
+    return set(procs.descendants(procs.table(), os.getpid()))
 
 
 def in_foreground(argv: bytes) -> bool:

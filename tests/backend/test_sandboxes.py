@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 
+from cwsandbox_tui.backend import procs
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
 
@@ -33,7 +34,6 @@ from .helpers import (
     get,
     log_text,
     poll,
-    proc_table,
     read_file,
     read_logs,
     sh,
@@ -59,10 +59,8 @@ def sandbox_states(backend: BackendServer, sandbox_id: str) -> tuple[set[str], s
     """
     assert backend.engine is not None
     launcher = backend.engine.runtime.live[sandbox_id].process.pid  # type: ignore[union-attr]
-    table = proc_table()
-    kids: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        kids.setdefault(ppid, []).append(pid)
+    table = procs.table()
+    kids = procs.children(table)
     keepers = [launcher]
     if backend.engine.isolation.isolated:
         keepers += kids.get(launcher, [])
@@ -75,8 +73,8 @@ def sandbox_states(backend: BackendServer, sandbox_id: str) -> tuple[set[str], s
     if not backend.engine.isolation.isolated:
         workload.append(launcher)
         keepers = []
-    return ({_bound(p, table[p][1]) for p in workload if p in table},
-            {table[p][1] for p in keepers if p in table})
+    return ({_bound(p, table[p].state) for p in workload if p in table},
+            {table[p].state for p in keepers if p in table})
 
 
 BOUND_TO_STOP = "T (SIGSTOP pending)"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cwsandbox_tui.backend import procs
 from cwsandbox_tui.backend.server import BackendServer
-from tests.backend.helpers import descendants, proc_table
 
 from . import helpers
 from .helpers import cli, seed
@@ -47,7 +47,7 @@ async def test_a_command_past_its_timeout_is_killed_and_reaped(tmp_path: Path) -
     with pytest.raises(TimeoutError):
         # serves until killed
         await cli("serve", "--port", "0", "--data-dir", str(tmp_path), timeout=2.0)
-    assert descendants(proc_table(), server.pid) == set()
+    assert procs.descendants(procs.table(), server.pid) == []
     after = await cli("--help")  # and the server goes on
     assert after.code == 0 and after.stdout.startswith("usage: cwsandbox-tui")
     assert helpers._Forkserver.process is server

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cwsandbox_tui.backend import procs
 from cwsandbox_tui.backend.engine import owner_token
 from cwsandbox_tui.backend.isolation import OWNER_ENV, STAGE_PREFIX
 from cwsandbox_tui.proto.v1beta2 import gateway_pb2 as pb
@@ -28,11 +29,9 @@ from tests.backend.helpers import (
     PAUSED,
     TERMINATING,
     Streaming,
-    descendants,
     exec_init,
     get,
     get_snapshot,
-    proc_table,
     sh_ok,
     snapshot,
     start_sandbox,
@@ -63,16 +62,16 @@ def marked(variable: str) -> set[int]:
 
 def running_marked(token: str) -> set[int]:
     """Live (not zombie) processes carrying this data directory's marker."""
-    table = proc_table()
+    table = procs.table()
     return {pid for pid in marked(f"{OWNER_ENV}={token}")
-            if pid in table and table[pid][1] not in ("Z", "X")}
+            if pid in table and table[pid].state not in ("Z", "X")}
 
 
 def alive(processes: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of these (pid, start time) still run: a zombie runs nothing and holds nothing."""
-    table = proc_table()
+    table = procs.table()
     return {(pid, start) for pid, start in processes
-            if pid in table and table[pid][2] == start and table[pid][1] not in ("Z", "X")}
+            if pid in table and table[pid].start == start and table[pid].state not in ("Z", "X")}
 
 
 async def gone_within(processes: set[tuple[int, int]], since: float) -> float:
@@ -140,12 +139,12 @@ async def test_every_sandbox_process_dies_with_a_killed_backend_and_restart_repo
         await wait_status(gateway, stopping, TERMINATING)
         assert (await get(gateway, paused)).sandbox_status == PAUSED
 
-        table = proc_table()
-        started = descendants(table, server.process.pid)
+        table = procs.table()
+        started = set(procs.descendants(table, server.process.pid))
         assert marked(f"{OWNER_ENV}={token}") <= started | {server.process.pid}
         # five sandboxes and two execs, each with its workload of several processes
         assert len(started) >= 7 * 2, sorted(started)
-        watched = {(pid, table[pid][2]) for pid in started if pid in table}
+        watched = {(pid, table[pid].start) for pid in started if pid in table}
 
         killed_at = time.monotonic()
         server.process.send_signal(signal.SIGKILL)
@@ -196,8 +195,8 @@ async def test_a_restart_ends_what_an_unisolated_run_left_behind(tmp_path: Path)
     # (SIGKILL reached the shell; its background children are what is left)
     left = running_marked(token)
     assert left, "the unisolated workload's children outlive the backend's death"
-    table = proc_table()
-    watched = {(pid, table[pid][2]) for pid in left if pid in table}
+    table = procs.table()
+    watched = {(pid, table[pid].start) for pid in left if pid in table}
 
     restarted = await ServeProcess(data_dir, "--no-isolation").ready()
     try:
