@@ -27,7 +27,7 @@ import cwsandbox_tui.__main__ as entry
 
 
 def serve(path: str) -> dict[str, object] | None:
-    """Serve until the listening socket is gone; in a forked command, return its request."""
+    """Serve until killed; in a forked command, return its request."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)

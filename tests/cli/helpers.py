@@ -84,6 +84,7 @@ class _Forkserver:
 
     process: subprocess.Popen[bytes] | None = None
     folder = ""
+    stopped_at_exit = False  # its atexit hook is registered (once, however often it starts)
 
     @classmethod
     def path(cls) -> str:
@@ -98,7 +99,9 @@ class _Forkserver:
         assert cls.process.stdout is not None
         ready = cls.process.stdout.readline()
         assert ready == b"ready\n", f"the CLI's fork server did not start: {ready!r}"
-        atexit.register(cls.stop)
+        if not cls.stopped_at_exit:
+            cls.stopped_at_exit = True
+            atexit.register(cls.stop)
         return os.path.join(cls.folder, "s")
 
     @classmethod
