@@ -18,6 +18,7 @@ The same typed calls as `adapter_v1beta2.V1beta2Adapter`, on the v1 services, be
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -134,9 +135,13 @@ def _enforced(memory: str) -> EnforcedLimits | None:
 # Bound once for `snapshot_from`: the named tuple made by tuple.__new__ directly (its own
 # __new__ is one more Python call a row), the enum maps' lookups without a global and an
 # attribute read each. ~2.8 -> ~2.3 us a row.
+# A row's source sandbox and bucket are shared by many rows: interned, each is one string
+# object rather than a copy a row (~120 MB less at 1M rows), and the usage grouping's
+# lookups by source find it hashed and hot in the cache.
 _new_snapshot: Callable[[type[Snapshot], tuple[Any, ...]], Snapshot] = \
     tuple.__new__  # type: ignore[assignment]
 _status = _SNAPSHOT_STATE.get
+_shared = sys.intern
 _trigger = _TRIGGER.get
 _NO_STATUS = SnapshotStatus.UNSPECIFIED
 _NO_TRIGGER = SnapshotTrigger.UNSPECIFIED
@@ -164,10 +169,10 @@ def snapshot_from(m: pb.FileSystemSnapshot) -> Snapshot:
         created,
         updated,
         completed,
-        m.source_sandbox_id,
+        _shared(m.source_sandbox_id),
         _trigger(m.trigger, _NO_TRIGGER),
         m.request_id,
-        m.object_bucket,
+        _shared(m.object_bucket),
     ))
 
 
