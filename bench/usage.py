@@ -1,9 +1,9 @@
 """The usage view's grouping (`client/usage.py`) at 1,000,000 snapshots.
 
-In-process, no backend: the rows are made as a listing hands them over (the client's
-`Snapshot` named tuples with their enums: 5,000 source sandboxes, three statuses, two
-triggers, ages over 60 days), once, outside the timing. Measured, each run on a fresh
-`Usage`:
+In-process, no backend: the rows are made as a listing hands them over, once, outside the
+timing: pages of 1,000 `coreweave.sandbox.v1` snapshots encoded, decoded and read by the v1
+adapter's `snapshot_from` (5,000 source sandboxes, three statuses, two triggers, ages over 60
+days). Measured, each run on a fresh `Usage`:
 
 * grouping 1M from scratch: `Usage.sync` of the whole dict (what the view does when it first
   comes up with the rows loaded, and again when the clock has moved past its rebase);
@@ -22,8 +22,10 @@ import gc
 import random
 import time
 
-from cwsandbox_tui.client.models import Snapshot, SnapshotStatus, SnapshotTrigger
+from cwsandbox_tui.client.adapter_v1 import snapshot_from
+from cwsandbox_tui.client.models import Snapshot
 from cwsandbox_tui.client.usage import DAY, Grouping, Usage
+from cwsandbox_tui.proto.v1 import sandbox_pb2 as pb
 
 from .common import Context, Figure, Target, figure, text_table
 
@@ -35,16 +37,27 @@ NOW = 1_800_000_000.0
 
 
 def make_rows(count: int, seed: int = 1) -> dict[str, Snapshot]:
+    """`count` rows as the v1 adapter reads them off the wire, a page at a time."""
     rng = random.Random(seed)
-    statuses = [SnapshotStatus.READY] * 8 + [SnapshotStatus.FAILED, SnapshotStatus.CREATING]
-    triggers = [SnapshotTrigger.STOP, SnapshotTrigger.MANUAL]
-    rows = {}
-    for n in range(count):
-        created = NOW - rng.uniform(0, 60 * DAY)
-        snap = Snapshot(f"fss-{n:012x}", statuses[n % 10], "", rng.randrange(2**20, 3 * 2**30),
-                        created, created + 30, created + 40, f"sb-{n % 5000:012x}",
-                        triggers[n % 3 % 2], f"key-{n}", "cwsandbox-managed")
-        rows[snap.id] = snap
+    states = [pb.SNAPSHOT_STATE_READY] * 8 + [pb.SNAPSHOT_STATE_FAILED,
+                                             pb.SNAPSHOT_STATE_CREATING]
+    triggers = [pb.SNAPSHOT_TRIGGER_ON_DELETE, pb.SNAPSHOT_TRIGGER_MANUAL]
+    rows: dict[str, Snapshot] = {}
+    for first in range(0, count, PAGE):
+        page = pb.ListFileSystemSnapshotsResponse()
+        for n in range(first, min(first + PAGE, count)):
+            created = NOW - rng.uniform(0, 60 * DAY)
+            m = page.file_system_snapshots.add(
+                file_system_snapshot_id=f"fss-{n:012x}", state=states[n % 10],
+                size_bytes=rng.randrange(2**20, 3 * 2**30),
+                source_sandbox_id=f"sb-{n % 5000:012x}", trigger=triggers[n % 3 % 2],
+                request_id=f"key-{n}", object_bucket="cwsandbox-managed")
+            m.create_time.FromNanoseconds(int(created * 1e9))
+            m.updated_at.FromNanoseconds(int((created + 30) * 1e9))
+            m.complete_time.FromNanoseconds(int((created + 40) * 1e9))
+        wire = pb.ListFileSystemSnapshotsResponse.FromString(page.SerializeToString())
+        for snap in map(snapshot_from, wire.file_system_snapshots):
+            rows[snap.id] = snap
     return rows
 
 
