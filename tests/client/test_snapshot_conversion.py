@@ -122,3 +122,28 @@ def test_rows_of_one_source_share_its_id_and_bucket_strings(generation: str) -> 
     assert len({id(s.source_sandbox_id) for s in rows}) == 2
     assert len({id(s.object_bucket) for s in rows}) == 1
     assert len({id(s.id) for s in rows}) == 12  # ids are each their own
+
+
+def test_a_completion_time_equal_to_the_last_update_is_one_float() -> None:
+    """A settled snapshot's last update is its completion (the service's and our backend's
+    way): one float object holds both. Different times stay different."""
+    def both(updated: Stamp, completed: Stamp) -> tuple[Snapshot, Snapshot]:
+        v1 = v1pb.FileSystemSnapshot(file_system_snapshot_id="fss-1")
+        beta = betapb.FileSystemSnapshot(file_system_snapshot_id="fss-1")
+        _set(v1.updated_at, updated)
+        _set(v1.complete_time, completed)
+        _set(beta.updated_at, updated)
+        _set(beta.completed_at, completed)
+        return (adapter_v1.snapshot_from(v1pb.FileSystemSnapshot.FromString(
+                    v1.SerializeToString())),
+                adapter_v1beta2.snapshot_from(betapb.FileSystemSnapshot.FromString(
+                    beta.SerializeToString())))
+
+    for snap in both((1_795_950_494, 5), (1_795_950_494, 5)):
+        assert snap.completed_at == 1_795_950_494 + 5e-9
+        assert snap.completed_at is snap.updated_at
+    for snap in both((1_795_950_494, 5), (1_795_950_494, 1_000_005)):  # a ms later
+        assert snap.completed_at is not None and snap.updated_at is not None
+        assert snap.completed_at > snap.updated_at
+    for snap in both((1_795_950_494, 5), None):
+        assert snap.completed_at is None and snap.updated_at is not None
