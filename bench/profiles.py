@@ -560,14 +560,11 @@ def markdown(sections: list[Section], header: list[str]) -> str:
 
 
 def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO, text=True, capture_output=True).stdout.strip()
-        return head + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The commit, and whether code differs from it (the results the bench writes do not
+    count: they are what a run leaves behind)."""
+    from .run import code_version
+
+    return code_version()
 
 
 def main(argv: list[str]) -> int:
