@@ -52,6 +52,10 @@ PROBE_INTERVAL = 0.005
 STEP_TIMEOUT = 120.0
 WORKER_TIMEOUT = 300.0
 PROFILE = os.environ.get("BENCH_PROFILE", "")  # a path: cProfile of the delete phase
+# a path: the event loop's thread sampled every SAMPLE_EVERY s during the delete phase, with
+# the longest stall's window, to say what held the loop then (bench/profiles.py reads it)
+SAMPLES = os.environ.get("BENCH_SAMPLES", "")
+SAMPLE_EVERY = 0.001
 
 
 # --- the worker (its own process, on a pty) ---------------------------------------------------
@@ -91,13 +95,18 @@ async def _measure(url: str, count: int) -> dict[str, Any]:
         await settle(pilot)
 
         stalls: list[float] = []
+        windows: list[tuple[float, float]] = []  # (woke late by, woke at), for SAMPLES
         running = True
 
         async def probe() -> None:
             while running:
                 before = time.perf_counter()
                 await asyncio.sleep(PROBE_INTERVAL)
-                stalls.append(time.perf_counter() - before - PROBE_INTERVAL)
+                woke = time.perf_counter()
+                stalls.append(woke - before - PROBE_INTERVAL)
+                windows.append((stalls[-1], woke))
+
+        sampler = _Sampler() if SAMPLES else None
 
         prober = asyncio.ensure_future(probe())
         profiler = None
@@ -117,6 +126,10 @@ async def _measure(url: str, count: int) -> dict[str, Any]:
                                f"{len(table.view)} (screen {type(app.screen).__name__})") from None
         running = False
         await prober
+        if sampler is not None:
+            sampler.stop()
+            late, woke = max(windows)
+            sampler.dump(SAMPLES, woke - PROBE_INTERVAL - late, woke)
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(PROFILE)
@@ -126,6 +139,59 @@ async def _measure(url: str, count: int) -> dict[str, Any]:
                       p99_stall_ms=stalls[int(len(stalls) * 0.99)] * 1000 if stalls else None,
                       probes=len(stalls), left=len(app.store.snapshots))
     return result
+
+
+class _Sampler:
+    """The calling thread's stack, every SAMPLE_EVERY s, from another thread: while the
+    event loop holds the GIL that thread gets it back at each switch interval, so a long
+    stall is sampled every few milliseconds."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.target = threading.get_ident()
+        self.samples: list[tuple[float, list[str]]] = []
+        self.collections: list[tuple[float, float, int]] = []  # (start, end, generation)
+        self._collecting = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import sys
+        import traceback
+
+        while self.running:
+            frame = sys._current_frames().get(self.target)
+            if frame is not None:
+                stack = [f"{f.filename.rsplit('site-packages/', 1)[-1].split('/work/', 1)[-1]}"
+                         f":{f.lineno} {f.name}" for f in traceback.extract_stack(frame)]
+                self.samples.append((time.perf_counter(), stack))
+            time.sleep(SAMPLE_EVERY)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        else:
+            self.collections.append((self._collecting, time.perf_counter(), info["generation"]))
+
+    def stop(self) -> None:
+        import gc
+
+        self.running = False
+        self.thread.join()
+        gc.callbacks.remove(self._gc)
+
+    def dump(self, path: str, start: float, end: float) -> None:
+        inside = [stack for at, stack in self.samples if start <= at <= end]
+        collections = [(b - start, e - b, g) for b, e, g in self.collections
+                       if b < end and e > start]
+        Path(path).write_text(json.dumps({"stall_s": end - start, "samples": inside,
+                                          "all_samples": len(self.samples),
+                                          "collections": collections}))
 
 
 def worker_main(argv: list[str]) -> int:

@@ -316,7 +316,66 @@ def dashboard_delete(scratch: Path) -> Section:
     section.notes.append(f"Under the profiler: {result['seconds']:.2f} s, longest stall "
                          f"{result['worst_stall_ms']:.0f} ms, {result['frames']} frames.")
     profile_tables(section, out, "the dashboard's event loop")
+    stall_tables(section, scratch)
     return section
+
+
+def stall_tables(section: Section, scratch: Path) -> None:
+    """Another run, unprofiled, with the loop's thread sampled every millisecond: what the
+    samples inside the longest stall were running."""
+    from . import dashboard_delete as dash
+
+    samples_path = scratch / "dashboard-samples.json"
+    result_path = scratch / "dashboard-sampled.json"
+    with backend(seed_snapshots=dash.COUNT) as server, proxy(server, LATENCY) as front:
+        term = PtyProcess([str(PYTHON), "-m", "bench.dashboard_delete", "--url", front.url,
+                           "--count", str(dash.COUNT), "--out", str(result_path)],
+                          env=clean_env(TERM="xterm-256color", BENCH_SAMPLES=str(samples_path)),
+                          size=dash.SIZE, cwd=REPO)
+        try:
+            code = term.wait(dash.WORKER_TIMEOUT)
+        finally:
+            term.close()
+    if code != 0 or not samples_path.exists():
+        raise RuntimeError(f"the sampled dashboard worker failed ({code})")
+    sampled = json.loads(samples_path.read_text())
+    stacks: list[list[str]] = sampled["samples"]
+    collections = sampled["collections"]
+    section.notes.append(
+        f"Sampled run (no profiler): longest stall {sampled['stall_s'] * 1000:.0f} ms, "
+        f"{len(stacks)} samples of the loop's thread inside it (the sampler runs only when "
+        "the loop's thread lets go of the GIL); cyclic garbage collections inside it: "
+        + (", ".join(f"generation {g}, {took * 1000:.0f} ms" for _at, took, g in collections)
+           or "none") + ".")
+    if not stacks:
+        return
+
+    def innermost(stack: list[str], marker: str) -> str:
+        return next((f for f in reversed(stack) if marker in f), "(none)")
+
+    def handler(stack: list[str]) -> str:
+        """The frame a message or callback handler begins at: the first of ours or
+        Textual's below asyncio's and Textual's message dispatch."""
+        for frame in stack:
+            if "asyncio/" in frame or "message_pump.py" in frame or "_callback.py" in frame:
+                continue
+            if "textual/" in frame or "cwsandbox_tui/" in frame:
+                return frame
+        return "(none)"
+
+    for caption, pick in (("where each sample entered our code or Textual's", handler),
+                          ("our innermost frame in each sample",
+                           lambda st: innermost(st, "cwsandbox_tui/")),
+                          ("Textual's innermost frame in each sample",
+                           lambda st: innermost(st, "textual/"))):
+        counts: dict[str, int] = {}
+        for stack in stacks:
+            key = pick(stack)
+            counts[key] = counts.get(key, 0) + 1
+        rows = [[f"`{key}`", str(n), f"{n / len(stacks):.0%}"]
+                for key, n in sorted(counts.items(), key=lambda kv: -kv[1])[:6]]
+        section.tables.append((f"the longest stall: {caption}", ["frame", "samples", "share"],
+                               rows))
 
 
 def big_table(scratch: Path, rows: int, phases: tuple[str, ...]) -> Section:
