@@ -205,6 +205,8 @@ class DashboardApp(TypeAheadApp[None]):
         what = change.what
         if what in (What.PAGE, What.SNAPSHOTS):
             self._gc.rows(len(self.store.snapshots))
+        if what is What.SNAPSHOTS and self.store.loaded:
+            self._gc.settled()
         if what is What.PAGE:
             page = SnapshotPage(list(change.page), change.restarted)
             if isinstance(screen, SnapshotsScreen) and screen.is_mounted:
@@ -527,3 +529,4 @@ class DashboardApp(TypeAheadApp[None]):
 
     async def on_unmount(self) -> None:
         self._unsubscribe()
+        self._gc.release()
