@@ -293,7 +293,6 @@ def bulk_delete(scratch: Path) -> Section:
 
 
 def dashboard_delete(scratch: Path) -> Section:
-    from . import dashboard_delete as dash
 
     section = Section(
         "dashboard_delete", "dashboard_delete: longest event-loop stall while deleting",
@@ -301,15 +300,7 @@ def dashboard_delete(scratch: Path) -> Section:
         "adding 20 ms) with its own cProfile hook on, from `y` to the frame with no row left.")
     out = scratch / "dashboard.prof"
     result_path = scratch / "dashboard.json"
-    with backend(seed_snapshots=dash.COUNT) as server, proxy(server, LATENCY) as front:
-        term = PtyProcess([str(PYTHON), "-m", "bench.dashboard_delete", "--url", front.url,
-                           "--count", str(dash.COUNT), "--out", str(result_path)],
-                          env=clean_env(TERM="xterm-256color", BENCH_PROFILE=str(out)),
-                          size=dash.SIZE, cwd=REPO)
-        try:
-            code = term.wait(dash.WORKER_TIMEOUT)
-        finally:
-            term.close()
+    code = _dashboard_worker(result_path, BENCH_PROFILE=str(out))
     result = json.loads(result_path.read_text())
     if code != 0 or "error" in result:
         raise RuntimeError(f"the dashboard worker failed ({code}): {result}")
@@ -320,22 +311,29 @@ def dashboard_delete(scratch: Path) -> Section:
     return section
 
 
-def stall_tables(section: Section, scratch: Path) -> None:
-    """Another run, unprofiled, with the loop's thread sampled every millisecond: what the
-    samples inside the longest stall were running."""
+def _dashboard_worker(result_path: Path, **env: str) -> int | None:
+    """One run of the dashboard_delete worker on a fresh backend and proxy, with `env` (its
+    profile or sampling hook); its exit code (None: it did not finish)."""
     from . import dashboard_delete as dash
 
-    samples_path = scratch / "dashboard-samples.json"
-    result_path = scratch / "dashboard-sampled.json"
     with backend(seed_snapshots=dash.COUNT) as server, proxy(server, LATENCY) as front:
         term = PtyProcess([str(PYTHON), "-m", "bench.dashboard_delete", "--url", front.url,
                            "--count", str(dash.COUNT), "--out", str(result_path)],
-                          env=clean_env(TERM="xterm-256color", BENCH_SAMPLES=str(samples_path)),
-                          size=dash.SIZE, cwd=REPO)
+                          env=clean_env(TERM="xterm-256color", **env), size=dash.SIZE,
+                          cwd=REPO)
         try:
-            code = term.wait(dash.WORKER_TIMEOUT)
+            return term.wait(dash.WORKER_TIMEOUT)
         finally:
             term.close()
+
+
+def stall_tables(section: Section, scratch: Path) -> None:
+    """Another run, unprofiled, with the loop's thread sampled every millisecond: what the
+    samples inside the longest stall were running."""
+
+    samples_path = scratch / "dashboard-samples.json"
+    code = _dashboard_worker(scratch / "dashboard-sampled.json",
+                             BENCH_SAMPLES=str(samples_path))
     if code != 0 or not samples_path.exists():
         raise RuntimeError(f"the sampled dashboard worker failed ({code})")
     sampled = json.loads(samples_path.read_text())
