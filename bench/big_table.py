@@ -157,7 +157,8 @@ async def keystroke(pilot: Any, name: str) -> float:
 
 
 class Phases:
-    """cProfile switched on only during one phase ("load", "filter" or "cursor"), if asked."""
+    """cProfile switched on only during one phase ("load", "first": the key `2` to the first
+    rows shown, "filter" or "cursor"), if asked."""
 
     def __init__(self, phase: str | None, path: Path | None) -> None:
         import cProfile
@@ -220,6 +221,7 @@ async def _measure(kind: str, url: str, page_size: int, rows: int,
             first = frames.when(has_rows)
             full = frames.when(all_rows)
             PHASES.start("load")
+            PHASES.start("first")
             pressed = time.perf_counter()
             app.post_message(_key_event("2"))
         else:
@@ -235,6 +237,7 @@ async def _measure(kind: str, url: str, page_size: int, rows: int,
             pressed = ready
         try:
             first_at = await asyncio.wait_for(first, LOAD_TIMEOUT[kind])
+            PHASES.stop("first")
             full_at = await asyncio.wait_for(full, LOAD_TIMEOUT[kind])
         except TimeoutError:
             raise RuntimeError(f"the rows did not all arrive within {LOAD_TIMEOUT[kind]:g} s: "
@@ -396,7 +399,8 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile of one phase here (see --phase)")
-    parser.add_argument("--phase", choices=["load", "filter", "cursor"], default="filter")
+    parser.add_argument("--phase", choices=["load", "first", "filter", "cursor"],
+                        default="filter")
     parser.add_argument("--load-only", action="store_true",
                         help="stop after loading (and measuring memory)")
     args = parser.parse_args(argv)

@@ -82,7 +82,8 @@ README = BENCH.parent / "README.md"
 README_BEGIN = "<!-- bench-table:begin (bench/run.py --write-readme) -->"
 README_END = "<!-- bench-table:end -->"
 # what the bench and the profiles write: a change to them is not a change to the code measured
-RESULT_FILES = ("bench/results.md", "bench/results.json", "bench/profiles.md")
+RESULT_FILES = ("bench/results.md", "bench/results.json", "bench/profiles.md",
+                "bench/profiles-first-rows.md")
 RESULTS_JSON = BENCH / "results.json"
 RESULTS_MD = BENCH / "results.md"
 LOCK = Path(tempfile.gettempdir()) / "cwsandbox-tui-bench.lock"
