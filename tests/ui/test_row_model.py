@@ -175,6 +175,25 @@ def test_the_cursor_stays_on_its_row() -> None:
     assert m.cursor == len(m.view) - 1
 
 
+def test_a_filter_that_drops_the_cursors_row_leaves_the_cursor_at_its_place() -> None:
+    rng = random.Random(7)
+    snaps = [snap(rng, n) for n in range(300)]
+    m = model()
+    m.append(snaps)
+    m.settle()
+    m.move_cursor(120)
+    held = m.rows[m.cursor_id]  # type: ignore[index]
+    status = held.status.name.lower()
+    m.set_filter(compile_filter(f"status={status}", SNAPSHOT_FIELDS, NOW))
+    assert m.cursor_id == held.id  # its row passes: the cursor is on it still
+    at = m.cursor
+    m.set_filter(compile_filter(f"!status={status}", SNAPSHOT_FIELDS, NOW))
+    assert held.id not in m.view and 0 < len(m.view) < 300
+    assert m.cursor == min(at, len(m.view) - 1)
+    m.set_filter(compile_filter(held.id, SNAPSHOT_FIELDS, NOW))  # back in view: found again
+    assert m.view == [held.id] and m.cursor_id == held.id
+
+
 def test_every_marks_change_is_announced() -> None:
     rng = random.Random(6)
     snaps = [snap(rng, n) for n in range(50)]
