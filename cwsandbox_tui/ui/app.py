@@ -63,7 +63,12 @@ from .screens.usage import UsageScreen
 from .screens.volumes import VolumesScreen
 from .shell import shell_into
 from .store import OPS_KEPT, Change, RowStore, What
-from .textual_private import css_update_count, make_modes_with, mark_styled
+from .textual_private import (
+    css_update_count,
+    make_modes_with,
+    mark_styled,
+    paint_changed_lines_only,
+)
 from .typeahead import TypeAheadApp
 from .widgets.tasks import TaskModel, TaskPanel
 
@@ -114,6 +119,7 @@ class DashboardApp(TypeAheadApp[None]):
         """`client` may be a factory, called on the app's own event loop (a gRPC channel
         belongs to the loop it was made on)."""
         super().__init__()
+        paint_changed_lines_only()
         # Textual's CSS update count when the stylesheet was last made current (its
         # variables were taken as it was built; a theme change counts up and refreshes it)
         self._css_refreshed = css_update_count(self)
