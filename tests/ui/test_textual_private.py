@@ -11,6 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual._compositor import Compositor
 from textual.app import App
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.dom import DOMNode
@@ -21,6 +22,7 @@ from textual.widgets import Footer, Static
 
 from cwsandbox_tui.ui import escape_keys, textual_private
 from cwsandbox_tui.ui.textual_private import (
+    TEXTUAL_RENDER_CHOPS,
     FooterKey,
     XTermParser,
     css_update_count,
@@ -35,7 +37,7 @@ UI = Path(textual_private.__file__).resolve().parent
 # Private names of Textual's that only textual_private may touch.
 PRIVATE_NAMES = {"_mounted_event", "_check_bindings", "_on_key", "_merge_bindings",
                  "_running", "_binding_chain", "_modal_binding_chain", "_css_update_count",
-                 "_modes"}
+                 "_modes", "_render_chops"}
 
 
 def parameters(function: object) -> list[tuple[str, object]]:
@@ -62,6 +64,15 @@ def test_the_private_names_have_the_signatures_relied_on() -> None:
     assert parameters(App._handle_exception) == [("self", inspect.Parameter.empty),
                                                  ("error", inspect.Parameter.empty)]
     assert parameters(App._print_error_renderables) == [("self", inspect.Parameter.empty)]
+    # replaced by `paint_changed_lines_only` (tests/ui/test_repaint.py checks the effect):
+    # called by the partial and the full update with the area and which lines are painted,
+    # and the only user of `_get_renders`, whose work the replacement does itself
+    assert parameters(TEXTUAL_RENDER_CHOPS) == [
+        ("self", inspect.Parameter.empty), ("crop", inspect.Parameter.empty),
+        ("is_rendered_line", inspect.Parameter.empty)]
+    compositor = inspect.getsource(Compositor)
+    assert compositor.count("self._render_chops(") == 3
+    assert compositor.count("self._get_renders(") == 1
 
 
 def test_the_driver_makes_the_parser_it_names_when_its_input_thread_starts() -> None:
