@@ -10,9 +10,10 @@ drawn here and posted as `RowTable.Changed` for the screens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from math import ceil
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -21,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.timer import Timer
 
@@ -116,6 +118,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self._width = 0
         # finished lines of rows, by id, with what they were drawn from
         self._strips: dict[str, tuple[tuple[Any, ...], Strip]] = {}
+        # those lines as Textual styled them, by the line's identity (see `render_lines`)
+        self._styled: dict[int, tuple[Strip, Strip]] = {}
+        self._styled_for: tuple[Any, ...] = ()
         self._column_index = {column.key: n for n, column in enumerate(columns)}
         self.stale = False  # rows from a connection that is gone: shown dim, with "?"
 
@@ -288,6 +293,21 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def on_resize(self) -> None:
         self._resize()
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """ScrollView's, but the scrollbar repaints only when its thumb would be drawn
+        differently: over many rows a scroll of one row moves it by less than its smallest
+        step, and repainting all of its lines was most of what a cursor key still cost
+        after the rows' lines were kept (bench/profiles.md)."""
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            position = bar.validate_position(new_value)
+            if _bar_drawing(bar, position) == _bar_drawing(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, position)
+            else:
+                bar.position = position
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
     # time
     def tick(self, now: float) -> None:
         """Move the clock; repaint only visible lines whose text changed (ages)."""
@@ -378,15 +398,64 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def notify_style_update(self) -> None:
         self._parts.clear()  # the theme or the CSS changed
         self._strips.clear()
+        self._styled.clear()
         self._base_style = None
         self._width_for = ()
         super().notify_style_update()
 
-    def render_line(self, y: int) -> Strip:
-        width = self.line_width
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual keeps a widget's styled lines by their place on screen, so scrolling by
+        one row has every line styled again (the styles, the line filters, new strips: most
+        of a cursor key's time, bench/profiles.md). Here a row's line, styled, is kept by the
+        line it was styled from, which `render_line` hands back unchanged while the row
+        looks the same wherever it stands: a scroll styles only the row that came into view.
+        Only where the table has no border, padding or outline (a row's line is then styled
+        the same on any screen line)."""
+        styles = self.styles
+        width = self.region.width
+        if styles.gutter or any(edge for edge, _ in styles.outline) or not width:
+            return super().render_lines(crop)
+        made_for = (width, self.background_colors, tuple(self.get_line_filters()),
+                    styles.text_opacity, self.opacity)
+        if made_for != self._styled_for or len(self._styled) > 4096:
+            self._styled.clear()
+            self._styled_for = made_for
+        styled = self._styled
+        lines: list[Strip | None] = []
+        missing: list[int] = []
+        top = int(self.scroll_offset.y)
+        rows = len(self.view) - top + 1  # lines holding rows
+        line_width, base, focused = self.line_width, self._line_base(), self.has_focus
+        for y in crop.line_range:
+            # the header and the lines below the rows are styled afresh
+            line = self._row_strip(top + y - 1, line_width, base, focused) \
+                if 0 < y < rows else None
+            kept = styled.get(id(line)) if line is not None else None
+            if kept is not None and kept[0] is line:
+                lines.append(kept[1])
+            else:
+                lines.append(line)
+                missing.append(y)
+        for start, end in _runs(missing):
+            made = super().render_lines(Region(0, start, width, end - start))
+            for y, strip in zip(range(start, end), made, strict=True):
+                line = lines[y - crop.y]
+                if line is not None:
+                    styled[id(line)] = (line, strip)
+                lines[y - crop.y] = strip
+        x1, x2 = crop.column_span
+        done = cast("list[Strip]", lines)
+        return done if (x1, x2) == (0, width) else [line.crop(x1, x2) for line in done]
+
+    def _line_base(self) -> Style:
         base = self._base_style
         if base is None:
             base = self._base_style = self.rich_style
+        return base
+
+    def render_line(self, y: int) -> Strip:
+        width = self.line_width
+        base = self._line_base()
         if y == 0:
             return self._header(width, base)
         index = int(self.scroll_offset.y) + y - 1
@@ -397,7 +466,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                         if self.rows else self.empty_text)
                 return Strip([Segment(set_cell_size(f"  {said}", width), style)], width)
             return Strip.blank(width, base)
-        return self._row_strip(index, width, base)
+        return self._row_strip(index, width, base, self.has_focus)
 
     def _header(self, width: int, base: Style) -> Strip:
         style = base + self.get_component_rich_style("rowtable--header")
@@ -409,12 +478,13 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             parts.append(_fit(label, size, column.align) + " ")
         return Strip([Segment(set_cell_size("".join(parts), width), style)], width)
 
-    def _row_strip(self, index: int, width: int, base: Style) -> Strip:
-        row_id = self.view[index]
+    def _row_strip(self, index: int, width: int, base: Style, focused: bool) -> Strip:
+        model = self.model
+        row_id = model.view[index]
         texts = self._cells_for(row_id)
-        marked = row_id in self.marks
-        cursor = index == self.cursor
-        made_of = (texts, width, marked, cursor and self.has_focus, cursor, self.stale, base)
+        marked = row_id in model.marks
+        cursor = index == model.cursor
+        made_of = (texts, width, marked, cursor and focused, cursor, self.stale, base)
         cached = self._strips.get(row_id)
         if cached is not None and _same(cached[0], made_of):
             return cached[1]
@@ -447,6 +517,29 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         if used < width:
             segments.append(Segment(" " * (width - used), style))
         return Strip(segments).crop(0, width)
+
+
+def _bar_drawing(bar: ScrollBar, position: float) -> list[Segment]:
+    """What the vertical scrollbar `bar` draws with its thumb at `position` (Textual's own
+    drawing, with the arguments its `render` passes)."""
+    window = bar.window_size if bar.window_size < bar.window_virtual_size else 0
+    return bar.renderer.render_bar(
+        size=bar.size.height, virtual_size=ceil(bar.window_virtual_size),
+        window_size=ceil(window), position=position, thickness=bar.size.width,
+        vertical=True).segments
+
+
+def _runs(lines: list[int]) -> Iterator[tuple[int, int]]:
+    """Ascending line numbers as runs of consecutive lines, each as (first, end)."""
+    start = end = -1
+    for y in lines:
+        if y != end:
+            if end > start:
+                yield start, end
+            start = y
+        end = y + 1
+    if end > start:
+        yield start, end
 
 
 def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
