@@ -18,6 +18,7 @@ from textual._compositor import Compositor
 from textual._styles_cache import StylesCache
 from textual.geometry import Region
 from textual.scroll_view import ScrollView
+from textual.widgets import Input
 
 from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
@@ -236,3 +237,35 @@ async def test_the_scrollbar_repaints_when_its_thumb_moves_and_only_then(
                 kept += 1
         assert moved and kept > moved  # both happened, the thumb moving the rarer
 
+
+async def test_typing_a_filter_lays_nothing_out_and_the_field_follows_the_text(
+        app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_snapshots_view(pilot)
+        await wait_for(pilot, lambda: app.store.loaded, "the listing")
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        field = app.screen.query_one(Input)
+        assert field.has_focus
+        layouts: list[int] = []
+        refresh = field.refresh
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("layout"):
+                layouts.append(1)
+            return refresh(*args, **kwargs)
+
+        field.refresh = counted  # type: ignore[method-assign]
+        for key in "abcdefghij":  # one by one
+            await pilot.press(key)
+            await settle(pilot)
+        await pilot.press(*"klmnopqrst" * 8, "X", "Y", "Z")  # and in a burst
+        await settle(pilot)
+        assert field.value == "abcdefghij" + "klmnopqrst" * 8 + "XYZ"
+        assert layouts == []
+        # longer than the field: it scrolled to keep the end of the text and the cursor shown
+        assert field.scroll_offset.x > 0
+        line = field.render_lines(Region(0, 0, field.size.width, 1))[0].text
+        assert line.rstrip().endswith("qrstXYZ"), line

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from textual import events
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Input
 from textual.widgets.input import Selection
 
@@ -17,6 +19,13 @@ class TextField(Input):
     the app decides it when a key is read (see `typeahead`): with `replace_on_entry`, the first
     key typed after the field takes the focus replaces its text, however fast it arrives.
     """
+
+    # Input sets its scroll range to its text's width at every keystroke, and Textual's own
+    # `virtual_size` asks for a layout of the whole screen when it changes: half of a filter
+    # keystroke's time over a big table went into that layout (bench/profiles.md). The field's
+    # own size does not follow its text (Input asks for a layout itself when its size is
+    # `auto`), so the range is set without one.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, *args: Any, replace_on_entry: bool = False, **kwargs: Any) -> None:
         kwargs["select_on_focus"] = False
