@@ -7,7 +7,8 @@
 * The table keeps its rows' styled lines by row (`RowTable.render_lines`): a scroll by one row
   styles only the row that came into view, and every line is what Textual's own styling
   gives, after scrolls, marks, a cursor move, a change of focus and of theme.
-* The scrollbar repaints only when its thumb is drawn differently, and always then."""
+* The scrollbar repaints only when its thumb is drawn differently, and always then.
+* Typing into the filter field lays nothing out; the field still follows its text."""
 
 from __future__ import annotations
 
