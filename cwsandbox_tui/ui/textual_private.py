@@ -16,7 +16,7 @@ first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from textual._compositor import Compositor
@@ -30,6 +30,8 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets._footer import FooterKey
+
+from .line_runs import runs
 
 __all__ = ["FooterKey", "XTermParser", "css_update_count", "make_modes_with", "mark_styled",
            "merged_bindings", "mounted_event", "paint_changed_lines_only", "run_key_bindings",
@@ -74,19 +76,6 @@ def make_modes_with(app: App[Any], wrap: Callable[[Any], Callable[[], Screen[Any
     app._modes = {name: wrap(view) for name, view in app._modes.items()}
 
 
-def _runs(lines: list[int]) -> Iterator[tuple[int, int]]:
-    """Sorted line numbers as runs of consecutive lines, each as (first, end)."""
-    start = end = -1
-    for y in lines:
-        if y != end:
-            if end > start:
-                yield start, end
-            start = y
-        end = y + 1
-    if end > start:
-        yield start, end
-
-
 def _changed_line_chops(compositor: Compositor, crop: Region,
                         is_rendered_line: Callable[[int], bool]) -> Sequence[Mapping[int, Strip]]:
     """Textual's `Compositor._render_chops`, asking each widget only for the lines that are
@@ -108,7 +97,7 @@ def _changed_line_chops(compositor: Compositor, crop: Region,
         top, bottom = shown.y, shown.bottom
         uncovered = [y for y in painted if top <= y < bottom and any(
             chops[y][cut] is None for cut in cuts[y] if last_cut > cut >= first_cut)]
-        for start, end in _runs(uncovered):
+        for start, end in runs(uncovered):
             strips = widget.render_lines(Region(x - region.x, start - region.y, width,
                                                 end - start))
             for y, strip in zip(range(start, end), strips, strict=True):

@@ -25,8 +25,9 @@ from cwsandbox_tui.backend import states
 from cwsandbox_tui.backend.server import BackendServer
 from cwsandbox_tui.backend.store import SnapshotRow
 from cwsandbox_tui.ui.app import DashboardApp
+from cwsandbox_tui.ui.line_runs import runs
 from cwsandbox_tui.ui.screens.snapshots import SnapshotsScreen
-from cwsandbox_tui.ui.textual_private import TEXTUAL_RENDER_CHOPS, _runs
+from cwsandbox_tui.ui.textual_private import TEXTUAL_RENDER_CHOPS
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
 from .conftest import FIXED_NOW, AppFactory
@@ -63,9 +64,9 @@ def _assert_paints_as_textual(compositor: Compositor) -> None:
 
 
 def test_runs_of_lines() -> None:
-    assert list(_runs([])) == []
-    assert list(_runs([4])) == [(4, 5)]
-    assert list(_runs([0, 1, 2, 5, 7, 8])) == [(0, 3), (5, 6), (7, 9)]
+    assert list(runs([])) == []
+    assert list(runs([4])) == [(4, 5)]
+    assert list(runs([0, 1, 2, 5, 7, 8])) == [(0, 3), (5, 6), (7, 9)]
 
 
 async def test_the_lines_painted_are_those_textual_paints(app_factory: AppFactory) -> None:

@@ -10,7 +10,7 @@ drawn here and posted as `RowTable.Changed` for the screens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import ceil
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
@@ -28,6 +28,7 @@ from textual.timer import Timer
 
 from ...textsafe import inert
 from ..filter_expr import RowFilter
+from ..line_runs import runs
 from . import row_model
 from .row_model import RowModel
 
@@ -436,7 +437,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             else:
                 lines.append(line)
                 missing.append(y)
-        for start, end in _runs(missing):
+        for start, end in runs(missing):
             made = super().render_lines(Region(0, start, width, end - start))
             for y, strip in zip(range(start, end), made, strict=True):
                 line = lines[y - crop.y]
@@ -527,19 +528,6 @@ def _bar_drawing(bar: ScrollBar, position: float) -> list[Segment]:
         size=bar.size.height, virtual_size=ceil(bar.window_virtual_size),
         window_size=ceil(window), position=position, thickness=bar.size.width,
         vertical=True).segments
-
-
-def _runs(lines: list[int]) -> Iterator[tuple[int, int]]:
-    """Ascending line numbers as runs of consecutive lines, each as (first, end)."""
-    start = end = -1
-    for y in lines:
-        if y != end:
-            if end > start:
-                yield start, end
-            start = y
-        end = y + 1
-    if end > start:
-        yield start, end
 
 
 def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
