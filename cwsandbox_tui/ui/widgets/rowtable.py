@@ -10,7 +10,7 @@ drawn here and posted as `RowTable.Changed` for the screens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from math import ceil
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
@@ -28,6 +28,7 @@ from textual.timer import Timer
 
 from ...textsafe import inert
 from ..filter_expr import RowFilter
+from ..gcpolicy import made_to_last
 from ..line_runs import runs
 from . import row_model
 from .row_model import RowModel
@@ -178,7 +179,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def replace_all(self, rows: Iterable[R]) -> bool:
         """Make the table hold exactly `rows`; returns whether anything changed."""
         waiting = self._resort is not None
-        changed = self.model.replace_all(rows)
+        if not isinstance(rows, Sized):
+            rows = list(rows)
+        with made_to_last(max(len(rows), len(self.model.rows))):
+            changed = self.model.replace_all(rows)
         if not self.model.pending:  # a listing is complete: every row is shown now
             self._stop_resort()
             if waiting:  # and its filter inputs are laid out before the next keystroke
@@ -200,20 +204,24 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def _resort_now(self) -> None:
         self._resort = None
         started = time.perf_counter()
-        self.model.settle()
+        with made_to_last(len(self.model.rows)):
+            self.model.settle()
         # a batch costs O(rows): keep it under a third of the time while a listing streams
         self._resort_delay = max(RESORT_DELAY, 2 * (time.perf_counter() - started))
 
     def set_filter(self, row_filter: RowFilter[R] | None, narrowing: bool = False) -> None:
         """Apply a filter; `narrowing` says it can only drop rows of the current view."""
-        self.model.set_filter(row_filter, narrowing)
+        with made_to_last(len(self.model.rows)):
+            self.model.set_filter(row_filter, narrowing)
 
     def set_sort(self, column_key: str | None, reverse: bool = False) -> None:
-        self.model.set_sort(column_key, reverse)
+        with made_to_last(len(self.model.rows)):
+            self.model.set_sort(column_key, reverse)
 
     def pack_texts(self) -> None:
         """Lay the filter texts and numbers out for the next keystroke now (see the model)."""
-        self.model.pack_texts()
+        with made_to_last(len(self.model.rows)):
+            self.model.pack_texts()
 
     def toggle_mark(self) -> None:
         self.model.toggle_mark()
