@@ -122,6 +122,65 @@ def test_the_filter_passes_what_the_row_by_row_test_passes() -> None:
         previous = expression
 
 
+def _row_by_row(m: RowModel[Snapshot], expression: str) -> list[str]:
+    row_filter = compile_filter(expression, SNAPSHOT_FIELDS, NOW)
+    order = newest_first(m.rows, list(m.rows))
+    return [i for i in order if row_filter is None or row_filter(m.rows[i])]
+
+
+def test_the_filter_inputs_are_laid_out_in_steps_that_yield_and_give_way() -> None:
+    """After a listing the texts and numbers are laid out in steps (the table runs its loop
+    between them); a step never leaves half a layout in use, steps stop when the rows change
+    meanwhile, and a keystroke that needs a part lays it out itself."""
+    rng = random.Random(8)
+    snaps = [snap(rng, n) for n in range(1000)]
+    m = model()
+    m.pack_step = 100
+    m.append(snaps)
+    m.settle()
+    steps = m.pack_steps()
+    taken = sum(1 for _ in steps)
+    assert taken == 3 * 10  # texts, creation times, sizes: ten steps each
+    assert m._aligned is not None and m._aligned.texts is not None
+    assert set(m._aligned.numbers) == {"created", "size"}
+    for expression in ["fss-0", "age>3d", "size>1MB ready", "boom"]:
+        m.set_filter(compile_filter(expression, SNAPSHOT_FIELDS, NOW))
+        assert m.view == _row_by_row(m, expression), expression
+    m.set_filter(None)
+
+    # a keystroke half-way through the texts lays them out itself; the steps go on to numbers
+    m2 = model()
+    m2.pack_step = 100
+    m2.append(snaps)
+    m2.settle()
+    steps = m2.pack_steps()
+    for _ in range(4):
+        next(steps)
+    aligned = m2._aligned
+    assert aligned is not None and aligned.texts is None  # not yet: only whole layouts count
+    m2.set_filter(compile_filter("fss-01", SNAPSHOT_FIELDS, NOW))
+    assert m2.view == _row_by_row(m2, "fss-01")
+    m2.set_filter(None)  # the same order: the same layout is used again
+    assert m2._aligned is aligned and aligned.texts is not None
+    rest = sum(1 for _ in steps)
+    assert rest == 2 * 10  # the texts' steps end; both numbers' go on
+    assert set(aligned.numbers) == {"created", "size"}
+
+    # rows arriving between steps end them: nothing half made is kept
+    m3 = model()
+    m3.pack_step = 100
+    m3.append(snaps[:900])
+    m3.settle()
+    steps = m3.pack_steps()
+    next(steps)
+    m3.append(snaps[900:])
+    assert sum(1 for _ in steps) == 0
+    m3.settle()
+    for expression in ["fss-0", "age<2d"]:
+        m3.set_filter(compile_filter(expression, SNAPSHOT_FIELDS, NOW))
+        assert m3.view == _row_by_row(m3, expression), expression
+
+
 def test_rows_added_changed_and_removed_keep_sort_filter_and_marks() -> None:
     rng = random.Random(4)
     snaps = [snap(rng, n) for n in range(200)]
@@ -151,6 +210,11 @@ def test_rows_added_changed_and_removed_keep_sort_filter_and_marks() -> None:
     want = newest_first(by_id, [s.id for s in rows])
     assert m.view == want  # every row passes "fss"
     assert set(m.rows) == set(by_id)
+    # as many rows as held, one of them another row: it is no "same rows" case
+    swapped = [*rows[1:], snap(rng, 300)]
+    assert len(swapped) == len(m.rows)
+    assert m.replace_all(swapped) is True
+    assert set(m.rows) == {s.id for s in swapped} and rows[0].id not in m.view
 
 
 def test_the_cursor_stays_on_its_row() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from operator import attrgetter
 
 from ...client.models import Sandbox, SandboxStatus, Snapshot, SnapshotStatus, SnapshotTrigger
 from ...formatting import human_age, human_size, short_time
@@ -51,13 +52,15 @@ SNAPSHOT_COLUMNS: list[Column[Snapshot]] = [
 ]
 
 SNAPSHOT_FIELDS: Fields[Snapshot] = Fields(
-    text=lambda s: f"{s.id} {s.status.value} {s.trigger.value} {s.source_sandbox_id} "
+    # a StrEnum formats as its value, with no Python-level call (`.value` is a descriptor:
+    # at a million rows a third of the text's cost)
+    text=lambda s: f"{s.id} {s.status} {s.trigger} {s.source_sandbox_id} "
                    f"{s.object_bucket} {s.status_reason}".lower(),
     values={"id": lambda s: s.id, "status": lambda s: s.status.value,
             "trigger": lambda s: s.trigger.value, "source": lambda s: s.source_sandbox_id,
             "bucket": lambda s: s.object_bucket},
-    created=lambda s: s.created_at,
-    size=lambda s: s.size_bytes,
+    created=attrgetter("created_at"),  # C-level: read for every row once a listing ends
+    size=attrgetter("size_bytes"),
     choices={"status": _values(SnapshotStatus), "trigger": _values(SnapshotTrigger)},
 )
 

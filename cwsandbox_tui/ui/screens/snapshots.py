@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -38,7 +39,7 @@ class SnapshotsScreen(TableScreen[Snapshot]):
                          empty_text="No snapshots.", now=self.store.clock.time(),
                          text=SNAPSHOT_FIELDS.text,
                          numbers={"created": SNAPSHOT_FIELDS.created,
-                                  "size": lambda s: s.size_bytes},
+                                  "size": attrgetter("size_bytes")},
                          id="snapshots-table")
         table.sort_column, table.sort_reverse = "created", True  # newest first
         return table
