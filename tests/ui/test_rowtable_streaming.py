@@ -94,7 +94,8 @@ async def test_a_finished_listing_lays_out_its_filter_inputs_in_steps() -> None:
                 set(aligned.numbers) == {"created", "size"}
 
         await wait_for(pilot, laid_out, "the filter inputs laid out")
-        assert packs == 3 * 12 + 1  # one message per step, and the one that finds them done
+        # one message per step (texts: copied, then taken; two numbers), and the last one
+        assert packs == 4 * 12 + 1
         aligned = table.model._aligned
         assert aligned is not None and aligned.ids is table.view
         table.set_filter(compile_filter("age<=1h size>=600", SNAPSHOT_FIELDS, 300.0))
