@@ -7,24 +7,15 @@ from __future__ import annotations
 import gc
 import weakref
 
-from textual.app import App, ComposeResult
-
 from cwsandbox_tui.client.models import Snapshot, SnapshotStatus
 from cwsandbox_tui.ui.filter_expr import compile_filter
 from cwsandbox_tui.ui.gcpolicy import FIRST_FREEZE, FreezeOnGrowth, made_to_last
-from cwsandbox_tui.ui.screens.columns import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
+from cwsandbox_tui.ui.screens.columns import SNAPSHOT_FIELDS
 from cwsandbox_tui.ui.widgets.rowtable import RowTable
 
 from .conftest import AppFactory, settle
 from .flows_support import wait_for
-
-
-class TableApp(App[None]):
-    def compose(self) -> ComposeResult:
-        table: RowTable[Snapshot] = RowTable(SNAPSHOT_COLUMNS, key=lambda s: s.id, now=0.0,
-                                             text=SNAPSHOT_FIELDS.text)
-        table.sort_column, table.sort_reverse = "created", True
-        yield table
+from .test_rowtable_streaming import TableApp
 
 
 def test_freezes_when_the_rows_double_and_not_in_between() -> None:
