@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -93,6 +94,27 @@ async def test_marks_and_filters_typed_are_counted(app_factory: AppFactory,
         await shows(pilot, screen, "30 of 30 snapshots  26 marked")
         await press(pilot, ["u"], burst)
         await shows(pilot, screen, "30 of 30 snapshots")
+
+
+@pytest.mark.parametrize("burst", [True, False], ids=["burst", "one-by-one"])
+async def test_a_filter_longer_than_the_line_is_shown_cut_not_dropped(
+        app_factory: AppFactory, burst: bool) -> None:
+    """At 80 columns a 75-character filter does not fit: the line shows its start, cut with
+    an ellipsis (it showed "filter:" and nothing, the rest wrapped to a hidden line)."""
+    long_filter = "fss-" + "0123456789abcdefghij" * 3 + "x" * 11
+    assert len(long_filter) == 75
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await snapshots_view(pilot)
+        await press(pilot, ["slash", *long_filter, "enter"], burst)
+        await shows(pilot, screen, f"0 of 30 snapshots  filter: {long_filter}")
+        line = screen.query_one("#status-line", Static)
+        painted = line.render_lines(Region(0, 0, line.outer_size.width, 1))[0].text
+        assert len(painted) == 80
+        shown = painted.strip()
+        assert shown.startswith("0 of 30 snapshots  filter: fss-0123456789abcdefghij0123")
+        assert shown.endswith("…") and long_filter.startswith(
+            shown.removeprefix("0 of 30 snapshots  filter: ").removesuffix("…"))
 
 
 @pytest.mark.parametrize("burst", [True, False], ids=["burst", "one-by-one"])
