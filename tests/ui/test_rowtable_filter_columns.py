@@ -101,7 +101,7 @@ async def test_a_text_holding_the_separator_is_still_found() -> None:
         snaps[7] = odd
         table.replace_all(snaps)
         await pilot.pause()
-        table.pack_texts()
+        table.model.pack_texts()
         table.set_filter(compile_filter("a\x00b", SNAPSHOT_FIELDS, NOW))
         assert table.view == [odd.id]
         for expression in ["fss", "boom", "age>2d"]:

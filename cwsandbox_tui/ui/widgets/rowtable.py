@@ -220,11 +220,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         with made_to_last(len(self.model.rows)):
             self.model.set_sort(column_key, reverse)
 
-    def pack_texts(self) -> None:
-        """Lay the filter texts and numbers out for the next keystroke now (see the model)."""
-        with made_to_last(len(self.model.rows)):
-            self.model.pack_texts()
-
     def _pack_in_steps(self, steps: Iterator[None]) -> None:
         """One step of `RowModel.pack_steps`, the next one queued behind what came meanwhile
         (keys are handled between steps: at a million rows the whole is ~6 s)."""
